@@ -1,0 +1,130 @@
+"""Activation functions: value, explicit Jacobian, VJP and JVP side by side, by name.
+
+Every function works on the last axis, so a batch of row vectors (B x n) goes through the
+same code as a single vector. `jacobian` takes one vector and returns what DESIGN.md calls
+D_i: the diagonal (as a 1-D array) for elementwise activations, a dense n x n matrix otherwise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .registry import Registry
+
+Array = np.ndarray
+
+
+class Activation:
+    """Base of all activations; `elementwise` says whether D_i is diagonal."""
+
+    name: str = ""
+    elementwise: bool = True
+
+    def value(self, a: Array) -> Array:
+        raise NotImplementedError  # pragma: no cover - every subclass defines it
+
+    def jacobian(self, a: Array, z: Array) -> Array:
+        """D = dz/da at one point: a 1-D diagonal if elementwise, else a dense matrix."""
+        return self.derivative(a, z)
+
+    def derivative(self, a: Array, z: Array) -> Array:
+        raise NotImplementedError  # pragma: no cover - elementwise subclasses define it
+
+    def vjp(self, a: Array, z: Array, v: Array) -> Array:
+        """v D: pull a row vector (or a batch of them) back through the activation."""
+        return v * self.derivative(a, z)
+
+    def jvp(self, a: Array, z: Array, t: Array) -> Array:
+        """D t: push a tangent forward; for elementwise f the same diagonal scaling."""
+        return self.derivative(a, z) * t
+
+    def dense_jacobian(self, a: Array, z: Array) -> Array:
+        """The Jacobian as a full matrix, whatever its structure (for tests and teaching)."""
+        jac = self.jacobian(a, z)
+        return np.diag(jac) if self.elementwise else jac
+
+
+class Identity(Activation):
+    name = "identity"
+
+    def value(self, a: Array) -> Array:
+        return a
+
+    def derivative(self, a: Array, z: Array) -> Array:
+        return np.ones_like(a)
+
+    def vjp(self, a: Array, z: Array, v: Array) -> Array:
+        return v
+
+    def jvp(self, a: Array, z: Array, t: Array) -> Array:
+        return t
+
+
+class Relu(Activation):
+    name = "relu"
+
+    def value(self, a: Array) -> Array:
+        return np.maximum(a, 0)
+
+    def derivative(self, a: Array, z: Array) -> Array:
+        return (a > 0).astype(a.dtype)
+
+
+class Tanh(Activation):
+    name = "tanh"
+
+    def value(self, a: Array) -> Array:
+        return np.tanh(a)
+
+    def derivative(self, a: Array, z: Array) -> Array:
+        return 1 - z * z
+
+
+class Sigmoid(Activation):
+    name = "sigmoid"
+
+    def value(self, a: Array) -> Array:
+        # Two-sided form: exp of a non-positive number never overflows.
+        e = np.exp(-np.abs(a))
+        return np.where(a >= 0, 1 / (1 + e), e / (1 + e))
+
+    def derivative(self, a: Array, z: Array) -> Array:
+        return z * (1 - z)
+
+
+class Gelu(Activation):
+    """GELU in the tanh form used by GPT-2 and BERT."""
+
+    name = "gelu"
+    _c = np.sqrt(2 / np.pi)
+
+    def value(self, a: Array) -> Array:
+        return 0.5 * a * (1 + np.tanh(self._c * (a + 0.044715 * a**3)))
+
+    def derivative(self, a: Array, z: Array) -> Array:
+        inner = np.tanh(self._c * (a + 0.044715 * a**3))
+        return 0.5 * (1 + inner) + 0.5 * a * (1 - inner**2) * self._c * (1 + 3 * 0.044715 * a**2)
+
+
+class Softmax(Activation):
+    name = "softmax"
+    elementwise = False
+
+    def value(self, a: Array) -> Array:
+        shifted = np.exp(a - a.max(axis=-1, keepdims=True))
+        return shifted / shifted.sum(axis=-1, keepdims=True)
+
+    def jacobian(self, a: Array, z: Array) -> Array:
+        return np.diag(z) - np.outer(z, z)
+
+    def vjp(self, a: Array, z: Array, v: Array) -> Array:
+        return z * (v - (v * z).sum(axis=-1, keepdims=True))
+
+    def jvp(self, a: Array, z: Array, t: Array) -> Array:
+        # The softmax Jacobian is symmetric, so the JVP has the VJP's form.
+        return z * (t - (z * t).sum(axis=-1, keepdims=True))
+
+
+ACTIVATIONS: Registry[Activation] = Registry("activation")
+for _activation in (Identity(), Relu(), Tanh(), Sigmoid(), Gelu(), Softmax()):
+    ACTIVATIONS.add(_activation.name, _activation, aliases=("linear",) if _activation.name == "identity" else ())

@@ -1,0 +1,126 @@
+"""The command line: click commands that parse options, call the library and render. No maths."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Any, Callable
+
+import click
+
+from .errors import JacchainError
+
+FORMAT_CHOICES = ("table", "json", "markdown", "csv")
+
+
+class InputError(click.ClickException):
+    """A user error: one line on stderr, exit code 2."""
+
+    exit_code = 2
+
+
+def user_errors(command: Callable) -> Callable:
+    """Turn library errors into clean one-line CLI errors at the boundary."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except JacchainError as error:
+            raise InputError(str(error)) from None
+        except MemoryError:
+            raise InputError("out of memory; lower the sizes, or use --analytic to count without building") from None
+
+    return wrapper
+
+
+def output_options(command: Callable) -> Callable:
+    command = click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE (atomically) instead of stdout.")(command)
+    command = click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="table", show_default=True, help="Output format.")(command)
+    return command
+
+
+def network_options(command: Callable) -> Callable:
+    """Options that shape the network; with a YAML SPEC they override the file."""
+    from .activations import ACTIVATIONS
+    from .losses import LOSSES
+    from .spec import DTYPES
+
+    options = [
+        click.option("--activation", metavar="NAME", help=f"Hidden-layer activation [default: relu; {'|'.join(ACTIVATIONS.names())}]."),
+        click.option("--output-activation", metavar="NAME", help="Output-layer activation [default: identity]."),
+        click.option("--loss", metavar="NAME", help=f"Loss [default: mse; {'|'.join(LOSSES.names())}]."),
+        click.option("--dtype", type=click.Choice(DTYPES), help="Floating-point type [default: float64]."),
+        click.option("--seed", type=click.IntRange(min=0), help="Seed of the parameters and the point [default: 0]."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def load(spec: str, options: dict[str, Any]):
+    from .config import load_network
+
+    keys = ("activation", "output_activation", "loss", "dtype", "seed")
+    return load_network(spec, **{key: options.pop(key) for key in keys})
+
+
+def split_names(values: tuple[str, ...]) -> list[str]:
+    return [name for value in values for name in value.split(",") if name.strip()]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="jacchain")
+def cli() -> None:
+    """jacchain: what multiplying the chain of layer Jacobians costs, in which order, and why
+    backpropagation wins.
+
+    SPEC is an inline size list, input width first (784,512,256,10), or a YAML config.
+    """
+
+
+@cli.command()
+@click.argument("specs", metavar="SPEC...", nargs=-1, required=True)
+@network_options
+@click.option("--order", "orders", multiple=True, metavar="NAME[,NAME]", help="Orders to run: loss-first, input-first, optimal (aliases: forwards, backwards, vjp, jvp) [default: all].")
+@click.option("--of", type=click.Choice(("loss", "output")), default="loss", show_default=True, help="Differentiate the loss (chain starts with g) or the output z_L (full Jacobian).")
+@click.option("--wrt", type=click.Choice(("input",)), default="input", show_default=True, help="Differentiate with respect to the input x.")
+@click.option("--granularity", type=click.Choice(("layer", "op")), default="layer", show_default=True, help="One J_i per layer, or W_i and D_i as separate factors.")
+@click.option("--analytic", is_flag=True, help="Count from shapes alone; build and time nothing (any size).")
+@click.option("--repeats", type=click.IntRange(min=1), help="Timed repeats per order [default: enough for ~0.2 s, at least 3].")
+@click.option("--threads", type=click.IntRange(min=1), help="BLAS threads (threadpoolctl) [default: as is].")
+@click.option("--max-memory", metavar="SIZE", help="Refuse explicit runs needing more (e.g. 4GiB) [default: half the available memory].")
+@output_options
+@user_errors
+def analyze(specs, orders, of, wrt, granularity, analytic, repeats, threads, max_memory, fmt, output, **network):
+    """Count, time and cross-check every multiplication order of the chain.
+
+    \b
+    Example:
+      jacchain analyze 784,512,256,10
+      jacchain analyze configs/seed.yaml --format json -o seed.json
+    """
+    from .analysis import analyze as run_analysis
+    from .memory import parse_bytes
+    from .progress import progress_bar
+    from .report import render_analyses
+    from .output import emit
+
+    limit = parse_bytes(max_memory) if max_memory is not None else None
+    networks = [load(spec, dict(network)) for spec in specs]
+    results = []
+    with progress_bar(fmt != "json") as progress:
+        for spec in networks:
+            results.append(run_analysis(
+                spec, orders=split_names(orders), of=of, wrt=wrt, granularity=granularity,
+                analytic=analytic, repeats=repeats, max_memory=limit, threads=threads, progress=progress,
+            ))
+    emit(render_analyses(results, fmt), output)
+
+
+def main() -> None:
+    cli(prog_name="jacchain")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

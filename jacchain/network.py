@@ -1,0 +1,84 @@
+"""The MLP of DESIGN.md §1: seeded parameters, a seeded point, a forward pass that caches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .activations import ACTIVATIONS
+from .losses import LOSSES
+from .spec import NetworkSpec
+
+Array = np.ndarray
+
+
+@dataclass(frozen=True)
+class ForwardCache:
+    """Pre-activations a_1..a_L and activations z_0..z_L of one forward pass."""
+
+    pre: tuple[Array, ...]
+    post: tuple[Array, ...]
+
+    @property
+    def output(self) -> Array:
+        return self.post[-1]
+
+
+@dataclass
+class MLP:
+    """Weights W_i (n_i x n_{i-1}) and biases b_i of a NetworkSpec."""
+
+    spec: NetworkSpec
+    weights: list[Array]
+    biases: list[Array]
+
+    @classmethod
+    def initialise(cls, spec: NetworkSpec, rng: np.random.Generator | None = None) -> "MLP":
+        """He initialisation before relu, Glorot-style scaling otherwise; zero biases."""
+        rng = rng if rng is not None else np.random.default_rng(spec.seed)
+        weights, biases = [], []
+        for n_in, n_out, activation in zip(spec.sizes, spec.sizes[1:], spec.activations):
+            gain = 2.0 if activation == "relu" else 1.0
+            scale = np.sqrt(gain / n_in)
+            weights.append((rng.standard_normal((n_out, n_in)) * scale).astype(spec.dtype))
+            biases.append(np.zeros(n_out, dtype=spec.dtype))
+        return cls(spec, weights, biases)
+
+    @property
+    def activations(self):
+        return [ACTIVATIONS.get(name) for name in self.spec.activations]
+
+    @property
+    def loss(self):
+        return LOSSES.get(self.spec.loss)
+
+    def forward(self, x: Array) -> ForwardCache:
+        """Run x (n_0, or B x n_0 with samples as rows) through every layer, keeping a_i and z_i."""
+        pre, post = [], [x]
+        z = x
+        for weight, bias, activation in zip(self.weights, self.biases, self.activations):
+            a = z @ weight.T + bias
+            z = activation.value(a)
+            pre.append(a)
+            post.append(z)
+        return ForwardCache(tuple(pre), tuple(post))
+
+
+def sample_point(spec: NetworkSpec, rng: np.random.Generator) -> tuple[Array, Array]:
+    """A seeded input x ~ N(0, 1) and a target y that fits the spec's loss."""
+    x = rng.standard_normal(spec.sizes[0]).astype(spec.dtype)
+    n_out = spec.sizes[-1]
+    if spec.loss == "cross_entropy":
+        y = np.asarray(rng.integers(n_out))
+    else:
+        y = rng.standard_normal(n_out).astype(spec.dtype)
+    return x, y
+
+
+def network_at_point(spec: NetworkSpec) -> tuple[MLP, Array, Array]:
+    """The spec's network and the point (x, y) it is analysed at, all from spec.seed."""
+    rng = np.random.default_rng(spec.seed)
+    network = MLP.initialise(spec, rng)
+    x, y = sample_point(spec, rng)
+    return network, x, y

@@ -1,0 +1,228 @@
+"""Render analysis results: rich tables, JSON, Markdown and CSV, all pure functions of a result."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from .analysis import Analysis, OrderResult
+from .cost import ProductCount
+from .formats import markdown_table, ratio_text, seconds_text, to_csv, to_json
+from .memory import human_bytes
+
+SCHEMA_VERSION = 1
+
+
+def product_text(product: ProductCount) -> str:
+    """(1x10)(10x256), with diag(n) for a diagonal operand."""
+
+    def operand(shape, structure):
+        return f"diag({shape[0]})" if structure == "diagonal" else f"({shape[0]}x{shape[1]})"
+
+    return operand(product.left, product.left_structure) + operand(product.right, product.right_structure)
+
+
+# ----------------------------------------------------------------------------- JSON
+
+
+def order_to_dict(result: OrderResult) -> dict[str, Any]:
+    return {
+        "name": result.order.name,
+        "article_word": result.order.article_word,
+        "ad_name": result.order.ad_name,
+        "bracketing": result.bracketing,
+        "macs": result.macs,
+        "flops": result.flops,
+        "peak_bytes": result.peak_bytes,
+        "products": [product.to_dict() for product in result.products],
+        "time_s": result.time.to_dict() if result.time else None,
+        "gflops_per_s": result.gflops_per_s,
+    }
+
+
+def analysis_to_dict(analysis: Analysis) -> dict[str, Any]:
+    spec, chain = analysis.spec, analysis.chain
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "network": {
+            "name": spec.name,
+            "sizes": list(spec.sizes),
+            "activations": list(spec.activations),
+            "loss": spec.loss,
+            "dtype": spec.dtype,
+            "seed": spec.seed,
+        },
+        "of": chain.of,
+        "wrt": analysis.wrt,
+        "granularity": chain.granularity,
+        "analytic": analysis.analytic,
+        "factors": [
+            {"name": f.name, "shape": list(f.shape), "structure": f.structure} for f in chain.factors
+        ],
+        "factor_bytes": chain.factor_bytes,
+        "memory_bytes": analysis.memory_bytes,
+        "orders": {result.order.key: order_to_dict(result) for result in analysis.orders},
+        "max_abs_diff": analysis.max_abs_diff,
+        "jacobian_build_time_s": analysis.build_time.to_dict() if analysis.build_time else None,
+        "blas": analysis.blas.to_dict() if analysis.blas else None,
+        "note": analysis.note,
+    }
+
+
+# ----------------------------------------------------------------------------- summaries
+
+
+def comparisons(analysis: Analysis) -> list[str]:
+    """Sentences comparing each order with the cheapest one, in FLOPs and in measured time."""
+    if len(analysis.orders) < 2:
+        return []
+    cheapest = min(analysis.orders, key=lambda r: r.flops)
+    lines = []
+    for result in analysis.orders:
+        if result is cheapest or result.flops == cheapest.flops:
+            continue
+        line = (
+            f"{result.order.name} performs {ratio_text(result.flops / max(cheapest.flops, 1))} "
+            f"the FLOPs of {cheapest.order.name}"
+        )
+        if result.time and cheapest.time and cheapest.time.median > 0:
+            line += f" and takes {ratio_text(result.time.median / cheapest.time.median)} the time"
+        lines.append(line)
+    same = [r.order.name for r in analysis.orders if r is not cheapest and r.flops == cheapest.flops]
+    if same:
+        lines.append(f"{', '.join(same)} costs the same FLOPs as {cheapest.order.name}")
+    return lines
+
+
+def footer_lines(analysis: Analysis) -> list[str]:
+    lines = comparisons(analysis)
+    if analysis.max_abs_diff is not None:
+        lines.append(f"max abs difference between orders: {analysis.max_abs_diff:.3g}")
+    if analysis.build_time is not None:
+        t = analysis.build_time
+        lines.append(
+            f"building the Jacobians ({human_bytes(analysis.chain.factor_bytes)}): "
+            f"{seconds_text(t.median)} (min {seconds_text(t.min)}, max {seconds_text(t.max)}), "
+            "timed apart from the chain products"
+        )
+    if analysis.blas is not None:
+        lines.append(f"BLAS: {analysis.blas.library}, {analysis.blas.threads} thread(s)")
+    if analysis.note:
+        lines.append(analysis.note)
+    elif analysis.analytic:
+        lines.append("analytic: counts from the cost model; nothing was built or timed")
+    return lines
+
+
+def title(analysis: Analysis) -> str:
+    spec, chain = analysis.spec, analysis.chain
+    target = "dl/dx" if chain.of == "loss" else "dz_L/dx"
+    name = f"{spec.name} " if spec.name else ""
+    return (
+        f"{name}[{','.join(map(str, spec.sizes))}] {target}, {chain.granularity} granularity, "
+        f"{spec.dtype}, activations {'/'.join(spec.activations)}, loss {spec.loss}"
+    )
+
+
+def time_cell(result: OrderResult) -> str:
+    if result.time is None:
+        return "-"
+    t = result.time
+    return f"{seconds_text(t.median)}\n{seconds_text(t.min)} - {seconds_text(t.max)}, n={t.repeats}"
+
+
+# ----------------------------------------------------------------------------- table
+
+
+def analysis_table(analysis: Analysis) -> Group:
+    table = Table(title=title(analysis), title_justify="left", show_lines=True)
+    table.add_column("order")
+    table.add_column("bracketing")
+    table.add_column("products")
+    for heading in ("MACs", "FLOPs", "time (median, min-max)", "GFLOP/s", "peak bytes"):
+        table.add_column(heading, justify="right")
+    for result in analysis.orders:
+        order = result.order
+        label = Text(order.name, style="bold")
+        label.append(f"\narticle: {order.article_word}\n{order.ad_name}", style="dim")
+        gflops = result.gflops_per_s
+        table.add_row(
+            label,
+            result.bracketing,
+            "\n".join(product_text(p) for p in result.products) or "-",
+            f"{result.macs:,}",
+            f"{result.flops:,}",
+            time_cell(result),
+            f"{gflops:.2f}" if gflops is not None else "-",
+            f"{result.peak_bytes:,}",
+        )
+    return Group(table, *(Text(line) for line in footer_lines(analysis)))
+
+
+def render_table(analyses: Sequence[Analysis]) -> list[Any]:
+    return [analysis_table(analysis) for analysis in analyses]
+
+
+# ----------------------------------------------------------------------------- markdown / csv
+
+CSV_FIELDS = (
+    "network", "of", "wrt", "granularity", "order", "article_word", "ad_name", "bracketing",
+    "macs", "flops", "peak_bytes", "time_median_s", "time_min_s", "time_max_s", "repeats",
+    "gflops_per_s", "max_abs_diff",
+)
+
+
+def csv_rows(analysis: Analysis) -> list[dict[str, Any]]:
+    rows = []
+    for result in analysis.orders:
+        t = result.time
+        rows.append({
+            "network": analysis.spec.label,
+            "of": analysis.chain.of,
+            "wrt": analysis.wrt,
+            "granularity": analysis.chain.granularity,
+            "order": result.order.name,
+            "article_word": result.order.article_word,
+            "ad_name": result.order.ad_name,
+            "bracketing": result.bracketing,
+            "macs": result.macs,
+            "flops": result.flops,
+            "peak_bytes": result.peak_bytes,
+            "time_median_s": t.median if t else "",
+            "time_min_s": t.min if t else "",
+            "time_max_s": t.max if t else "",
+            "repeats": t.repeats if t else "",
+            "gflops_per_s": result.gflops_per_s if result.gflops_per_s is not None else "",
+            "max_abs_diff": analysis.max_abs_diff if analysis.max_abs_diff is not None else "",
+        })
+    return rows
+
+
+def analysis_markdown(analysis: Analysis) -> str:
+    headings = ["order", "article", "AD name", "bracketing", "MACs", "FLOPs", "time (median)", "GFLOP/s", "peak bytes"]
+    rows = []
+    for result in analysis.orders:
+        gflops = result.gflops_per_s
+        rows.append([
+            f"**{result.order.name}**", result.order.article_word, result.order.ad_name,
+            f"`{result.bracketing}`", f"{result.macs:,}", f"{result.flops:,}", time_cell(result),
+            f"{gflops:.2f}" if gflops is not None else "-", f"{result.peak_bytes:,}",
+        ])
+    text = f"### {title(analysis)}\n\n"
+    text += markdown_table(headings, rows, [False] * 4 + [True] * 5)
+    return text + "\n" + "".join(f"- {line}\n" for line in footer_lines(analysis))
+
+
+def render_analyses(analyses: Sequence[Analysis], fmt: str) -> Any:
+    """The text (or rich renderables, for `table`) of one or more analyses."""
+    if fmt == "json":
+        payloads = [analysis_to_dict(a) for a in analyses]
+        return to_json(payloads[0] if len(payloads) == 1 else payloads)
+    if fmt == "csv":
+        return to_csv([row for a in analyses for row in csv_rows(a)], CSV_FIELDS)
+    if fmt == "markdown":
+        return "\n".join(analysis_markdown(a) for a in analyses)
+    return render_table(analyses)

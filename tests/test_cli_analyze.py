@@ -1,0 +1,116 @@
+"""`jacchain analyze` through CliRunner: output contract, formats, and every bad input."""
+
+import csv
+import io
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from jacchain.cli import cli
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_analyze_json_contract_for_the_article_network():
+    result = invoke("analyze", "784,512,256,10", "--format", "json", "--repeats", "3")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["schema_version"] == 1
+    assert data["network"] == {
+        "name": None, "sizes": [784, 512, 256, 10], "activations": ["relu", "relu", "identity"],
+        "loss": "mse", "dtype": "float64", "seed": 0,
+    }
+    assert (data["of"], data["wrt"], data["granularity"]) == ("loss", "input", "layer")
+    loss_first, input_first = data["orders"]["loss_first"], data["orders"]["input_first"]
+    assert loss_first["products"][0] == {
+        "left": [1, 10], "right": [10, 256], "left_structure": "dense", "right_structure": "dense",
+        "macs": 2560, "flops": 5120,
+    }
+    assert sum(p["flops"] for p in input_first["products"]) == input_first["flops"]
+    assert input_first["flops"] == 2 * (256 * 512 * 784 + 10 * 256 * 784 + 10 * 784)
+    for order in (loss_first, input_first):
+        assert set(order["time_s"]) == {"median", "min", "max", "repeats"}
+        assert order["time_s"]["repeats"] == 3
+    assert data["max_abs_diff"] < 1e-12
+    assert data["blas"]["threads"] >= 1 and isinstance(data["blas"]["library"], str)
+
+
+def test_analyze_table_names_every_order_both_ways_and_the_ratio():
+    result = invoke("analyze", "784,512,256,10", "--repeats", "3")
+    assert result.exit_code == 0, result.output
+    for text in ("loss-first", "forwards", "reverse mode", "input-first", "backwards", "forward mode",
+                 "195.8x the FLOPs", "the time", "max abs difference", "BLAS:", "building the Jacobians"):
+        assert text in result.output
+
+
+def test_analytic_runs_nothing_and_works_for_huge_networks():
+    result = invoke("analyze", "12288,49152,12288", "--analytic", "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["analytic"] is True and data["max_abs_diff"] is None and data["blas"] is None
+    assert data["orders"]["loss_first"]["time_s"] is None
+
+
+def test_csv_and_markdown_formats_and_atomic_output_file(tmp_path):
+    result = invoke("analyze", "20,10,5", "--format", "csv", "--repeats", "3")
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    assert [row["order"] for row in rows] == ["loss-first", "input-first", "optimal"]
+    assert int(rows[0]["flops"]) == 2 * (5 * 10 + 10 * 20)
+    markdown = invoke("analyze", "20,10,5", "--format", "markdown", "--analytic").output
+    assert markdown.startswith("### ") and "| **loss-first** |" in markdown
+    target = tmp_path / "out.json"
+    assert invoke("analyze", "20,10,5", "--format", "json", "--analytic", "-o", str(target)).exit_code == 0
+    assert json.loads(target.read_text())["orders"]["optimal"]["flops"] == 2 * (5 * 10 + 10 * 20)
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_several_specs_give_a_json_list():
+    result = invoke("analyze", "8,4,2", "6,3", "--analytic", "--format", "json")
+    assert [entry["network"]["sizes"] for entry in json.loads(result.output)] == [[8, 4, 2], [6, 3]]
+
+
+def test_order_selection_accepts_article_words_and_ad_names():
+    result = invoke("analyze", "8,4,2", "--analytic", "--format", "json", "--order", "backwards,vjp")
+    assert list(json.loads(result.output)["orders"]) == ["loss_first", "input_first"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["784,-3,10"], "Error: spec '784,-3,10': width 2 must be a positive integer, got '-3'"),
+        (["784"], "Error: spec '784': needs at least two widths (input and output), got 1; for example 784,512,10"),
+        (["abc"], "Error: spec 'abc': width 1 must be a positive integer, got 'abc'"),
+        (["784,,10"], "Error: spec '784,,10': width 2 is empty; write widths as N0,N1,...,NL"),
+        (["1e3,10"], "Error: spec '1e3,10': width 1 must be a positive integer, got '1e3'"),
+        (["0,5"], "Error: spec '0,5': width 1 must be a positive integer, got 0"),
+        (["8,4", "--activation", "swish"], "Error: unknown activation 'swish'; valid options are: identity, relu, tanh, sigmoid, gelu, softmax"),
+        (["8,4", "--loss", "hinge"], "Error: unknown loss 'hinge'; valid options are: mse, cross_entropy"),
+        (["8,4", "--order", "sideways"], "Error: unknown order 'sideways'; valid options are: loss-first, input-first, optimal"),
+        (["8,4", "--max-memory", "lots"], "Error: memory size must be a number with an optional unit (B, kB, MB, GB, KiB, MiB, GiB), got 'lots'"),
+        (["missing.yaml"], "Error: missing.yaml: no such file; SPEC is a YAML file or a size list like 784,512,10"),
+    ],
+)
+def test_bad_input_is_one_clear_line_with_exit_code_2(args, message):
+    result = invoke("analyze", *args)
+    assert result.exit_code == 2
+    assert result.output.strip() == message
+    assert "Traceback" not in result.output
+
+
+def test_memory_guard_refuses_before_allocating_and_points_to_analytic(tmp_path):
+    target = tmp_path / "keep.json"
+    target.write_text("old")
+    result = invoke("analyze", "50000,50000,10", "--max-memory", "1GiB", "-o", str(target))
+    assert result.exit_code == 2
+    assert "needs about" in result.output and "1.00 GiB" in result.output and "--analytic" in result.output
+    assert target.read_text() == "old"
+
+
+def test_every_command_has_help():
+    for name, command in cli.commands.items():
+        result = invoke(name, "--help")
+        assert result.exit_code == 0 and "Example" in result.output, name
+        assert command.help

@@ -1,0 +1,100 @@
+"""Every activation's and loss's Jacobian, VJP and JVP against central finite differences."""
+
+import numpy as np
+import pytest
+
+from jacchain.activations import ACTIVATIONS
+from jacchain.chain import build_chain
+from jacchain.jacobians import build_factors, densify, layer_jacobian
+from jacchain.losses import LOSSES
+from jacchain.network import network_at_point
+from jacchain.spec import make_spec
+
+from conftest import central_jacobian
+
+RNG = np.random.default_rng(1234)
+# Keep relu's kink away from the points where the finite difference is taken.
+POINT = np.array([-1.3, -0.4, 0.25, 0.9, 1.7, -2.1])
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS.names())
+def test_activation_jacobian_matches_finite_differences(name):
+    activation = ACTIVATIONS.get(name)
+    z = activation.value(POINT)
+    numeric = central_jacobian(activation.value, POINT)
+    np.testing.assert_allclose(activation.dense_jacobian(POINT, z), numeric, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS.names())
+def test_activation_vjp_and_jvp_are_products_with_the_jacobian(name):
+    activation = ACTIVATIONS.get(name)
+    z = activation.value(POINT)
+    jac = activation.dense_jacobian(POINT, z)
+    v, t = RNG.standard_normal(POINT.size), RNG.standard_normal(POINT.size)
+    np.testing.assert_allclose(activation.vjp(POINT, z, v), v @ jac, atol=1e-12)
+    np.testing.assert_allclose(activation.jvp(POINT, z, t), jac @ t, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS.names())
+def test_activation_vjp_works_on_a_batch_of_rows(name):
+    activation = ACTIVATIONS.get(name)
+    batch = RNG.standard_normal((4, 5))
+    z = activation.value(batch)
+    v = RNG.standard_normal((4, 5))
+    rows = [v[i] @ activation.dense_jacobian(batch[i], z[i]) for i in range(4)]
+    np.testing.assert_allclose(activation.vjp(batch, z, v), np.stack(rows), atol=1e-12)
+
+
+def _target(name, width):
+    return np.asarray(3) if name == "cross_entropy" else RNG.standard_normal(width)
+
+
+@pytest.mark.parametrize("name", LOSSES.names())
+def test_loss_gradient_matches_finite_differences(name):
+    loss = LOSSES.get(name)
+    y = _target(name, POINT.size)
+    numeric = central_jacobian(lambda z: loss.value(z, y), POINT)
+    np.testing.assert_allclose(loss.jacobian(POINT, y), numeric.reshape(1, -1), atol=1e-8)
+    t = RNG.standard_normal(POINT.size)
+    np.testing.assert_allclose(loss.jvp(POINT, y, t), loss.jacobian(POINT, y) @ t, atol=1e-12)
+    np.testing.assert_allclose(loss.vjp(POINT, y, 2.0), 2.0 * loss.gradient(POINT, y), atol=1e-12)
+
+
+@pytest.mark.parametrize("name", LOSSES.names())
+def test_batched_loss_gradient_is_the_gradient_of_the_batch_mean(name):
+    loss = LOSSES.get(name)
+    z = RNG.standard_normal((3, 4))
+    y = np.array([0, 3, 1]) if name == "cross_entropy" else RNG.standard_normal((3, 4))
+    numeric = central_jacobian(lambda flat: loss.value(flat.reshape(3, 4), y), z.ravel())
+    np.testing.assert_allclose(loss.gradient(z, y).ravel(), numeric.ravel(), atol=1e-8)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "softmax", "relu"])
+@pytest.mark.parametrize("granularity", ["layer", "op"])
+@pytest.mark.parametrize("of", ["loss", "output"])
+def test_chain_product_equals_finite_difference_of_the_whole_network(activation, granularity, of):
+    spec = make_spec((5, 4, 3, 2), activation=activation, output_activation="tanh", loss="mse", seed=3)
+    network, x, y = network_at_point(spec)
+    chain = build_chain(spec, of, granularity)
+    arrays = build_factors(chain, network, network.forward(x), y)
+    product = densify(arrays[0])
+    for array in arrays[1:]:
+        product = product @ densify(array)
+
+    def function(point):
+        out = network.forward(point).output
+        return network.loss.value(out, y) if of == "loss" else out
+
+    np.testing.assert_allclose(product, central_jacobian(function, x).reshape(product.shape), atol=1e-7)
+
+
+def test_layer_jacobian_matches_finite_differences_of_one_layer():
+    spec = make_spec((6, 5, 4), activation="softmax", seed=7)
+    network, x, y = network_at_point(spec)
+    cache = network.forward(x)
+    softmax = ACTIVATIONS.get("softmax")
+
+    def layer_one(z0):
+        return softmax.value(network.weights[0] @ z0 + network.biases[0])
+
+    np.testing.assert_allclose(layer_jacobian(network, cache, 1), central_jacobian(layer_one, x), atol=1e-8)
