@@ -118,6 +118,34 @@ def analyze(specs, orders, of, wrt, granularity, analytic, repeats, threads, max
     emit(render_analyses(results, fmt), output)
 
 
+@cli.command()
+@click.argument("specs", metavar="SPEC...", nargs=-1, required=True)
+@click.option("--baseline", required=True, type=click.Path(dir_okay=False), help="Baseline JSON file of exact counts.")
+@click.option("--update", is_flag=True, help="Rewrite the baseline with the counts of SPEC... (atomically).")
+@output_options
+@user_errors
+def check(specs, baseline, update, fmt, output):
+    """Compare exact FLOP counts with a baseline file: exit 1 on any change (for CI).
+
+    \b
+    Example:
+      jacchain check configs/*.yaml --baseline configs/flops-baseline.json
+      jacchain check configs/*.yaml --baseline configs/flops-baseline.json --update
+    """
+    from pathlib import Path
+
+    from .config import is_config_path, load_network
+    from .output import emit
+    from .regress import check as run_check
+    from .report_check import render_check
+
+    named = [(Path(spec).name if is_config_path(spec) else spec, load_network(spec)) for spec in specs]
+    result = run_check(named, baseline, update=update)
+    emit(render_check(result, fmt), output)
+    if not result.ok and not update:
+        sys.exit(1)
+
+
 def main() -> None:
     cli(prog_name="jacchain")
 

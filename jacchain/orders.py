@@ -36,7 +36,7 @@ ORDERS.add(
 )
 ORDERS.add(
     "optimal",
-    Order("optimal", "-", "optimal Jacobian chain bracketing", optimal_plan),
+    Order("optimal", "-", "optimal bracketing (DP)", optimal_plan),
     aliases=("best", "dp"),
 )
 

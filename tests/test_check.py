@@ -1,0 +1,117 @@
+"""`jacchain check`: the committed baseline, changed/added/removed configs, bad baselines."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from jacchain.cli import cli
+
+ROOT = Path(__file__).parent.parent
+CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+BASELINE = ROOT / "configs" / "flops-baseline.json"
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    """A copy of the shipped configs and baseline that a test may change."""
+    for path in CONFIGS:
+        shutil.copy(path, tmp_path / path.name)
+    shutil.copy(BASELINE, tmp_path / BASELINE.name)
+    return tmp_path
+
+
+def configs_in(folder):
+    return sorted(folder.glob("*.yaml"))
+
+
+def test_the_committed_baseline_matches_the_shipped_configs():
+    result = invoke("check", *CONFIGS, "--baseline", BASELINE)
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"FLOP counts match {BASELINE}: {len(CONFIGS)} config(s), every order and setting"
+
+
+def test_a_changed_width_fails_with_a_table_of_what_changed(workspace):
+    seed = workspace / "seed.yaml"
+    seed.write_text(seed.read_text().replace("width: 256", "width: 300"))
+    result = invoke("check", *configs_in(workspace), "--baseline", workspace / "flops-baseline.json", "--format", "json")
+    assert result.exit_code == 1
+    data = json.loads(result.output)
+    assert not data["ok"] and {c["config"] for c in data["changes"]} == {"seed.yaml"}
+    change = next(c for c in data["changes"] if c["setting"] == "of=loss,wrt=input,granularity=layer"
+                  and c["order"] == "loss_first" and c["field"] == "macs")
+    # Independently: the article's loss-first sum with n2 = 256, then with n2 = 300.
+    assert change["baseline"] == 10 * 256 + 256 * 512 + 512 * 784
+    assert change["now"] == 10 * 300 + 300 * 512 + 512 * 784
+    assert change["change_percent"] == pytest.approx((change["now"] - change["baseline"]) / change["baseline"] * 100)
+
+
+def test_markdown_report_for_a_pull_request(workspace):
+    seed = workspace / "seed.yaml"
+    seed.write_text(seed.read_text().replace("width: 512", "width: 500"))
+    result = invoke("check", *configs_in(workspace), "--baseline", workspace / "flops-baseline.json", "--format", "markdown")
+    assert result.exit_code == 1
+    assert result.output.startswith("**jacchain check**: FLOP counts differ")
+    assert "| seed.yaml | of=loss,wrt=input,granularity=layer | input_first | flops |" in result.output
+
+
+def test_added_and_removed_configs_are_reported(workspace):
+    (workspace / "deep-narrow.yaml").unlink()
+    shutil.copy(workspace / "seed.yaml", workspace / "seed-copy.yaml")
+    result = invoke("check", *configs_in(workspace), "--baseline", workspace / "flops-baseline.json", "--format", "json")
+    assert result.exit_code == 1
+    data = json.loads(result.output)
+    assert data["added"] == ["seed-copy.yaml"] and data["removed"] == ["deep-narrow.yaml"]
+    assert data["changes"] == []
+
+
+def test_update_rewrites_the_baseline_stably_and_then_it_passes(workspace):
+    baseline = workspace / "flops-baseline.json"
+    seed = workspace / "seed.yaml"
+    seed.write_text(seed.read_text().replace("width: 256", "width: 128"))
+    assert invoke("check", *configs_in(workspace), "--baseline", baseline, "--update").exit_code == 0
+    text = baseline.read_text()
+    assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
+    assert invoke("check", *configs_in(workspace), "--baseline", baseline).exit_code == 0
+    # Re-running --update on unchanged counts leaves the file byte for byte the same.
+    assert invoke("check", *configs_in(workspace), "--baseline", baseline, "--update").exit_code == 0
+    assert baseline.read_text() == text
+
+
+def test_inline_specs_can_be_checked_too(tmp_path):
+    baseline = tmp_path / "b.json"
+    assert invoke("check", "784,512,10", "--baseline", baseline, "--update").exit_code == 0
+    assert "784,512,10" in json.loads(baseline.read_text())["configs"]
+    assert invoke("check", "784,512,10", "--baseline", baseline).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "is corrupt: Expecting property name enclosed in double quotes at line 1"),
+        ('{"schema_version": 7}', "is corrupt: expected an object with schema_version 1"),
+        ('{"schema_version": 1, "settings": [], "configs": {"a": {"s": {"o": {"flops": "many"}}}}}', "is corrupt: a / s / o: counts must be integers"),
+    ],
+)
+def test_a_corrupt_baseline_exits_2_and_is_left_as_it_was(tmp_path, content, message):
+    baseline = tmp_path / "flops-baseline.json"
+    baseline.write_text(content)
+    for extra in ([], ["--update"]):
+        result = invoke("check", ROOT / "configs/seed.yaml", "--baseline", baseline, *extra)
+        assert result.exit_code == 2
+        assert message in result.output and "Traceback" not in result.output
+        assert baseline.read_text() == content
+    assert [p.name for p in tmp_path.iterdir()] == ["flops-baseline.json"]
+
+
+def test_a_missing_baseline_exits_2_with_a_hint(tmp_path):
+    result = invoke("check", ROOT / "configs/seed.yaml", "--baseline", tmp_path / "none.json")
+    assert result.exit_code == 2
+    assert result.output.strip() == f"Error: baseline {tmp_path / 'none.json'} not found; create it with --update"
+    assert not (tmp_path / "none.json").exists()

@@ -1,0 +1,114 @@
+"""YAML configs: the shipped ones, every kind of bad file, and arbitrary input."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jacchain.cli import cli
+from jacchain.config import load_network, parse_config
+from jacchain.errors import JacchainError
+from jacchain.spec import NetworkSpec, parse_sizes
+
+ROOT = Path(__file__).parent.parent
+CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_each_shipped_config_analyses(path):
+    result = invoke("analyze", path, "--format", "json", "--repeats", "1")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    spec = load_network(str(path))
+    assert data["network"]["sizes"] == list(spec.sizes)
+    if spec.analytic:
+        assert data["analytic"] and "marked analytic" in data["note"]
+    else:
+        assert data["max_abs_diff"] is not None and data["orders"]["loss_first"]["time_s"] is not None
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_each_shipped_config_starts_with_a_comment_saying_what_it_demonstrates(path):
+    first = path.read_text().splitlines()[0]
+    assert first.startswith("# ") and len(first) > 20
+
+
+def test_yaml_matches_the_inline_spec_of_the_same_network():
+    spec = load_network(str(ROOT / "configs/seed.yaml"), loss="mse")
+    inline = load_network("784,512,256,10")
+    assert (spec.sizes, spec.activations, spec.loss) == (inline.sizes, inline.activations, inline.loss)
+
+
+def test_options_override_the_file():
+    spec = load_network(str(ROOT / "configs/digits.yaml"), dtype="float32", seed=5, activation="tanh")
+    assert (spec.dtype, spec.seed, spec.activations) == ("float32", 5, ("tanh", "tanh", "identity"))
+    assert spec.train["dataset"] == "digits"
+
+
+GOOD = "input: 8\nlayers:\n  - {width: 4, activation: relu}\n  - {width: 2}\n"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("input: 8\nlayers: [\n", "bad.yaml:3: invalid YAML: expected the node content, but found '<stream end>'"),
+        ("input: 8\nlayers:\n  - {width: four}\n", "bad.yaml:3: layers[0].width: must be a positive integer, got 'four'"),
+        ("input: 8\nlayers:\n  - {width: 4}\n  - {width: -2}\n", "bad.yaml:4: layers[1].width: must be a positive integer, got -2"),
+        ("input: 8\nlayer:\n  - {width: 4}\n", "bad.yaml:2: layer: unknown key 'layer'; known keys are: name, description, input, layers, loss, dtype, seed, analytic, train"),
+        ("input: 8\nlayers:\n  - {width: 4, activaton: relu}\n", "bad.yaml:3: layers[0].activaton: unknown key 'activaton'; known keys are: width, activation"),
+        ("input: 8\nlayers:\n  - {width: 4, activation: swish}\n", "bad.yaml:3: layers[0].activation: unknown activation 'swish'; valid options are: identity, relu, tanh, sigmoid, gelu, softmax"),
+        ("", "bad.yaml: empty config; expected a mapping with keys name, description, input, layers, loss, dtype, seed, analytic, train"),
+        ("- 1\n- 2\n", "bad.yaml:1: the config must be a mapping with keys name, description, input, layers, loss, dtype, seed, analytic, train, got list"),
+        ("input: 8\n", "bad.yaml:1: missing key 'layers'"),
+        (GOOD + "loss: hinge\n", "bad.yaml:5: loss: unknown loss 'hinge'; valid options are: mse, cross_entropy"),
+        (GOOD + "dtype: float16\n", "bad.yaml:5: dtype: unknown dtype 'float16'; valid options are: float64, float32"),
+        (GOOD + "seed: -1\n", "bad.yaml:5: seed: must be a non-negative integer, got -1"),
+        (GOOD + "train: {lr: fast}\n", "bad.yaml:5: train.lr: must be a positive number, got 'fast'"),
+        (GOOD + "train: {epoch: 3}\n", "bad.yaml:5: train.epoch: unknown key 'epoch'; known keys are: dataset, steps, epochs, batch, lr, momentum, weight_decay, test_fraction"),
+    ],
+)
+def test_bad_yaml_gives_exit_2_and_one_line_naming_file_line_and_key(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    result = invoke("analyze", path, "--analytic")
+    assert result.exit_code == 2
+    assert result.output.strip() == f"Error: {path.parent}/{message}"
+    assert "Traceback" not in result.output
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_is_a_valid_spec_or_our_error(text):
+    for loader in (parse_sizes, lambda t: parse_config(t, "fuzz.yaml")):
+        try:
+            result = loader(text)
+        except JacchainError:
+            continue
+        assert isinstance(result, (tuple, NetworkSpec))
+
+
+yaml_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 300) | st.floats(allow_nan=True) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(
+        st.sampled_from(["input", "layers", "width", "activation", "loss", "dtype", "seed", "train", "name", "x"]),
+        children, max_size=5),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(yaml_values)
+def test_any_structure_is_a_valid_spec_or_our_error(value):
+    try:
+        spec = parse_config(yaml.safe_dump(value), "fuzz.yaml")
+    except JacchainError:
+        return
+    assert all(isinstance(n, int) and n > 0 for n in spec.sizes)
