@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .chain import Chain, build_chain, bracketing
+from .chain import Chain, bracketing, build_chain
 from .cost import PlanCost, ProductCount, plan_cost, stored_bytes
 from .errors import JacchainError
 from .execute import compile_plan, run_counted
@@ -19,7 +19,6 @@ from .spec import NetworkSpec
 from .timing import BlasInfo, Timing, blas_info, blas_threads, time_call
 
 Progress = Callable[[str, int, int], None]
-WRT_CHOICES = ("input",)
 
 
 @dataclass(frozen=True)
@@ -31,6 +30,7 @@ class OrderResult:
     peak_bytes: int
     products: tuple[ProductCount, ...]
     time: Timing | None
+    measured_peak_bytes: int | None = None
 
     @property
     def gflops_per_s(self) -> float | None:
@@ -71,17 +71,17 @@ def resolve_orders(names: Sequence[str] | None) -> list[Order]:
     return [ORDERS.get(name) for name in ORDERS if name in wanted]
 
 
-def explicit_memory(spec: NetworkSpec, chain: Chain, costs: Sequence[PlanCost]) -> int:
-    """Modelled bytes of an explicit run: parameters, forward cache, factors, intermediates,
-    and every order's result kept for the cross-check."""
+def base_memory(spec: NetworkSpec, chain: Chain) -> int:
+    """Modelled bytes every explicit run holds: parameters, forward cache, the factors, and
+    the largest factor once more while it is being built."""
     itemsize = spec.itemsize
-    parameters = spec.n_params * itemsize
-    forward_cache = 2 * sum(spec.sizes) * itemsize
-    result_rows = chain.factors[0].rows
-    results = len(costs) * result_rows * chain.factors[-1].cols * itemsize
-    largest_factor = max(stored_bytes(f.rows, f.cols, f.structure, itemsize) for f in chain.factors)
-    peak = max((cost.peak_bytes for cost in costs), default=0)
-    return parameters + forward_cache + chain.factor_bytes + largest_factor + peak + results
+    largest = max(stored_bytes(f.rows, f.cols, f.structure, itemsize) for f in chain.factors)
+    return spec.n_params * itemsize + 2 * sum(spec.sizes) * itemsize + chain.factor_bytes + largest
+
+
+def order_memory(cost: PlanCost) -> int:
+    """What one order adds while it runs: its peak of intermediates and its kept results."""
+    return cost.peak_bytes + cost.result_bytes
 
 
 def analyze(
@@ -94,37 +94,45 @@ def analyze(
     repeats: int | None = None,
     max_memory: int | None = None,
     threads: int | None = None,
+    measure_memory: bool = False,
     progress: Progress | None = None,
 ) -> Analysis:
-    """Count every order exactly; unless `analytic`, also build, run, time and compare them."""
-    if wrt not in WRT_CHOICES:
-        raise JacchainError(f"unknown --wrt {wrt!r}; valid options are: {', '.join(WRT_CHOICES)}")
+    """Count every order exactly; unless `analytic`, also build, run, time and compare them.
+
+    With wrt="input" an explicit run that would not fit in `max_memory` is refused. With
+    wrt="params" each order runs explicitly only where it fits; the others stay analytic.
+    """
     if repeats is not None and repeats < 1:
         raise JacchainError(f"--repeats must be a positive integer, got {repeats}")
-    chain = build_chain(spec, of, granularity)
+    chain = build_chain(spec, of, granularity, wrt)
     selected = resolve_orders(orders)
     plans = [order.build(chain) for order in selected]
     costs = [plan_cost(plan, chain) for plan in plans]
-    memory = explicit_memory(spec, chain, costs)
+    base = base_memory(spec, chain)
+    memory = base + max(order_memory(cost) for cost in costs) + sum(cost.result_bytes for cost in costs)
+    limit = max_memory if max_memory is not None else default_limit()
 
-    def modelled(order, plan, cost, time=None, products=None):
+    def modelled(order, plan, cost, time=None, products=None, measured=None):
         return OrderResult(
             order, bracketing(plan, chain.names), cost.macs, cost.flops, cost.peak_bytes,
-            products if products is not None else cost.products, time,
+            products if products is not None else cost.products, time, measured,
         )
 
-    note = None
+    notes = []
     if spec.analytic and not analytic:
         analytic = True
-        note = (
-            f"{spec.label} is marked analytic (real model widths): counted only; "
-            f"an explicit run would need about {human_bytes(memory)}"
-        )
+        notes.append(f"{spec.label} is marked analytic (real model widths): counted only; "
+                     f"an explicit run would need about {human_bytes(memory)}")
+    if wrt == "params" and not analytic and base > limit:
+        analytic = True
+        notes.append(f"analytic: the explicit factors need about {human_bytes(base)}, over the "
+                     f"--max-memory limit of {human_bytes(limit)}")
     if analytic:
         results = tuple(modelled(*args) for args in zip(selected, plans, costs))
-        return Analysis(spec, chain, wrt, results, memory, note=note)
+        return Analysis(spec, chain, wrt, results, memory, note="; ".join(notes) or None)
+    if wrt == "input":
+        check_fits(memory, limit, f"explicit run of {spec.label}")
 
-    check_fits(memory, max_memory if max_memory is not None else default_limit(), f"explicit run of {spec.label}")
     notify = progress or (lambda description, done, total: None)
     total = len(selected) + 1
     with blas_threads(threads):
@@ -134,17 +142,45 @@ def analyze(
         build = lambda: build_factors(chain, network, cache, y)  # noqa: E731
         arrays = build()
         build_time = time_call(build, repeats=repeats)
-        results, products_of = [], []
+        results, values_of = [], []
         for step, (order, plan, cost) in enumerate(zip(selected, plans, costs), start=1):
+            if base + order_memory(cost) > limit:
+                notes.append(f"{order.name} is analytic: running it would need about "
+                             f"{human_bytes(base + order_memory(cost))}, over the --max-memory limit")
+                results.append(modelled(order, plan, cost))
+                continue
             notify(f"timing {order.name}", step, total)
-            value, counted = run_counted(plan, arrays)
+            values, counted = run_counted(plan, arrays)
             if counted != cost.products:  # pragma: no cover - a counting bug, never user input
                 raise RuntimeError(f"{order.name}: counted products differ from the cost model")
-            timing = time_call(compile_plan(plan, arrays), repeats=repeats)
-            results.append(modelled(order, plan, cost, timing, counted))
-            products_of.append(densify(value))
+            run = compile_plan(plan, arrays)
+            timing = time_call(run, repeats=repeats)
+            measured = measure_peak(run) if measure_memory else None
+            results.append(modelled(order, plan, cost, timing, counted, measured))
+            values_of.append([densify(value) for value in values])
         notify("done", total, total)
         blas = blas_info()
-    reference = products_of[0]
-    diff = max(float(np.max(np.abs(value - reference))) for value in products_of)
-    return Analysis(spec, chain, wrt, tuple(results), memory, diff, build_time, blas)
+    diff = None
+    if values_of:
+        diff = max(
+            float(np.max(np.abs(value - reference)))
+            for values in values_of
+            for value, reference in zip(values, values_of[0])
+        )
+    return Analysis(spec, chain, wrt, tuple(results), memory, diff, build_time, blas, "; ".join(notes) or None)
+
+
+def measure_peak(run: Callable[[], object]) -> int:
+    """Peak bytes numpy allocates during one run, as tracemalloc sees them."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        result = run()
+        peak = tracemalloc.get_traced_memory()[1] - before
+        del result
+    finally:
+        tracemalloc.stop()
+    return peak

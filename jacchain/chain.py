@@ -10,7 +10,10 @@ from .spec import NetworkSpec
 
 DENSE = "dense"
 DIAGONAL = "diagonal"
+# dz_i/dtheta_i = D [I (x) z^T, I] in op granularity: stored as its row scale D and z alone.
+KRON = "kron"
 OF_CHOICES = ("loss", "output")
+WRT_CHOICES = ("input", "params")
 GRANULARITIES = ("layer", "op")
 
 
@@ -18,8 +21,8 @@ GRANULARITIES = ("layer", "op")
 class Factor:
     """One matrix of the chain: its symbol, shape, structure and where it comes from.
 
-    `source` is ("loss", L), ("layer", i), ("weight", i) or ("activation", i), i counting
-    layers from 1, so jacobians.py knows which array to build.
+    `source` is ("loss", L), ("layer", i), ("weight", i), ("activation", i) or ("params", i),
+    i counting layers from 1, so jacobians.py knows which array to build.
     """
 
     name: str
@@ -33,8 +36,21 @@ class Factor:
         return (self.rows, self.cols)
 
     def n_stored(self) -> int:
-        """Entries held in memory: the diagonal alone for a diagonal factor."""
-        return self.rows if self.structure == DIAGONAL else self.rows * self.cols
+        """Entries held in memory: the diagonal of a diagonal factor; D and z of a Kronecker one."""
+        return stored_entries(self.rows, self.cols, self.structure)
+
+
+def stored_entries(rows: int, cols: int, structure: str) -> int:
+    """Entries an array of this shape and structure holds.
+
+    >>> stored_entries(3, 3, DIAGONAL), stored_entries(3, 3 * 4 + 3, KRON), stored_entries(2, 5, DENSE)
+    (3, 7, 10)
+    """
+    if structure == DIAGONAL:
+        return rows
+    if structure == KRON:
+        return rows + (cols - rows) // rows
+    return rows * cols
 
 
 @dataclass(frozen=True)
@@ -45,9 +61,17 @@ class Chain:
     itemsize: int
     of: str = "loss"
     granularity: str = "layer"
+    wrt: str = "input"
 
     def __len__(self) -> int:
         return len(self.factors)
+
+    def index(self, kind: str, layer: int) -> int | None:
+        """Position of the factor built from (kind, layer), or None if the chain has none."""
+        for position, factor in enumerate(self.factors):
+            if factor.source == (kind, layer):
+                return position
+        return None
 
     @property
     def names(self) -> list[str]:
@@ -63,8 +87,16 @@ class Chain:
         return sum(factor.n_stored() for factor in self.factors) * self.itemsize
 
 
-def build_chain(spec: NetworkSpec, of: str = "loss", granularity: str = "layer") -> Chain:
-    """Lay out the factors of dl/dx (of="loss") or dz_L/dx (of="output") for a spec."""
+def build_chain(spec: NetworkSpec, of: str = "loss", granularity: str = "layer", wrt: str = "input") -> Chain:
+    """Lay out the factors of dl/dx (of="loss") or dz_L/dx (of="output") for a spec.
+
+    With wrt="params" the chain also holds P_L..P_1 = dz_i/dtheta_i after the layer factors;
+    plans for it are built by params.py, not by bracketing one product.
+    """
+    if wrt not in WRT_CHOICES:
+        raise JacchainError(f"unknown --wrt {wrt!r}; valid options are: {', '.join(WRT_CHOICES)}")
+    if wrt == "params" and of != "loss":
+        raise JacchainError("--wrt params needs --of loss: jacchain computes the gradient dl/dtheta, not dz_L/dtheta")
     if of not in OF_CHOICES:
         raise JacchainError(f"unknown --of {of!r}; valid options are: {', '.join(OF_CHOICES)}")
     if granularity not in GRANULARITIES:
@@ -86,23 +118,47 @@ def build_chain(spec: NetworkSpec, of: str = "loss", granularity: str = "layer")
             structure = DIAGONAL if activation.elementwise else DENSE
             factors.append(Factor(f"D{i}", n_out, n_out, structure, ("activation", i)))
         factors.append(Factor(f"W{i}", n_out, n_in, DENSE, ("weight", i)))
-    return Chain(tuple(factors), spec.itemsize, of, granularity)
+    if wrt == "params":
+        structure = DENSE if granularity == "layer" else KRON
+        for i in range(n_layers, 0, -1):
+            n_theta = sizes[i] * sizes[i - 1] + sizes[i]
+            factors.append(Factor(f"P{i}", sizes[i], n_theta, structure, ("params", i)))
+    return Chain(tuple(factors), spec.itemsize, of, granularity, wrt)
 
 
 @dataclass(frozen=True)
 class Plan:
-    """A bracketing as a flat program: step t multiplies two values into value n_factors + t.
+    """A computation as a flat program: step t multiplies two values into value n_factors + t.
 
-    Values 0..n_factors-1 are the factors; the last step's value is the product of the chain.
-    Steps are in evaluation order (post-order), which the cost model and executor share.
+    Values 0..n_factors-1 are the factors. A bracketing of one chain has one output, the
+    last value; a parameter gradient has one output per layer and reuses cached rows.
+    Steps are in evaluation order, which the cost model and the executor share.
     """
 
     n_factors: int
     steps: tuple[tuple[int, int], ...]
+    outputs: tuple[int, ...] = ()
 
     @property
     def result(self) -> int:
         return self.n_factors + len(self.steps) - 1 if self.steps else 0
+
+    @property
+    def results(self) -> tuple[int, ...]:
+        return self.outputs or (self.result,)
+
+    def frees(self) -> list[tuple[int, ...]]:
+        """For each step, the intermediates it uses for the last time (and that are no output)."""
+        last_use: dict[int, int] = {}
+        for step, operands in enumerate(self.steps):
+            for value in operands:
+                last_use[value] = step
+        keep = set(self.results)
+        freed: list[list[int]] = [[] for _ in self.steps]
+        for value, step in last_use.items():
+            if value >= self.n_factors and value not in keep:
+                freed[step].append(value)
+        return [tuple(sorted(values)) for values in freed]
 
 
 def left_fold(n_factors: int) -> Plan:
@@ -140,7 +196,7 @@ def bracketing(plan: Plan, names: list[str]) -> str:
     text = list(names)
     for left, right in plan.steps:
         text.append(f"({text[left]} {text[right]})")
-    return text[plan.result]
+    return "; ".join(text[value] for value in plan.results)
 
 
 def spans(plan: Plan) -> list[tuple[int, int]]:

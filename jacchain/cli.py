@@ -84,21 +84,24 @@ def cli() -> None:
 @network_options
 @click.option("--order", "orders", multiple=True, metavar="NAME[,NAME]", help="Orders to run: loss-first, input-first, optimal (aliases: forwards, backwards, vjp, jvp) [default: all].")
 @click.option("--of", type=click.Choice(("loss", "output")), default="loss", show_default=True, help="Differentiate the loss (chain starts with g) or the output z_L (full Jacobian).")
-@click.option("--wrt", type=click.Choice(("input",)), default="input", show_default=True, help="Differentiate with respect to the input x.")
+@click.option("--wrt", type=click.Choice(("input", "params")), default="input", show_default=True, help="Differentiate with respect to the input x, or every W_i, b_i (needs --of loss).")
 @click.option("--granularity", type=click.Choice(("layer", "op")), default="layer", show_default=True, help="One J_i per layer, or W_i and D_i as separate factors.")
 @click.option("--analytic", is_flag=True, help="Count from shapes alone; build and time nothing (any size).")
 @click.option("--repeats", type=click.IntRange(min=1), help="Timed repeats per order [default: enough for ~0.2 s, at least 3].")
 @click.option("--threads", type=click.IntRange(min=1), help="BLAS threads (threadpoolctl) [default: as is].")
 @click.option("--max-memory", metavar="SIZE", help="Refuse explicit runs needing more (e.g. 4GiB) [default: half the available memory].")
+@click.option("--measure-memory", is_flag=True, help="Also measure each order's peak bytes with tracemalloc, beside the model.")
 @output_options
 @user_errors
-def analyze(specs, orders, of, wrt, granularity, analytic, repeats, threads, max_memory, fmt, output, **network):
+def analyze(specs, orders, of, wrt, granularity, analytic, repeats, threads, max_memory, measure_memory, fmt, output, **network):
     """Count, time and cross-check every multiplication order of the chain.
 
     \b
     Example:
       jacchain analyze 784,512,256,10
       jacchain analyze configs/seed.yaml --format json -o seed.json
+      jacchain analyze configs/autoencoder.yaml --of output
+      jacchain analyze 784,512,256,10 --wrt params --granularity op
     """
     from .analysis import analyze as run_analysis
     from .memory import parse_bytes
@@ -113,7 +116,8 @@ def analyze(specs, orders, of, wrt, granularity, analytic, repeats, threads, max
         for spec in networks:
             results.append(run_analysis(
                 spec, orders=split_names(orders), of=of, wrt=wrt, granularity=granularity,
-                analytic=analytic, repeats=repeats, max_memory=limit, threads=threads, progress=progress,
+                analytic=analytic, repeats=repeats, max_memory=limit, threads=threads,
+                measure_memory=measure_memory, progress=progress,
             ))
     emit(render_analyses(results, fmt), output)
 

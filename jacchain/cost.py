@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .chain import DENSE, DIAGONAL, Chain, Plan
+from .chain import DENSE, DIAGONAL, KRON, Chain, Plan, stored_entries
 
 # Products of at most this many multiply-adds run exactly in int64 inside the vectorised
 # dynamic program; beyond it the program switches to Python integers (object arrays).
@@ -46,6 +46,7 @@ class PlanCost:
     flops: int
     peak_bytes: int
     products: tuple[ProductCount, ...]
+    result_bytes: int = 0
 
 
 def matmul_macs(m: int, n: int, k: int) -> int:
@@ -78,19 +79,26 @@ def diagonal_flops(m: int, k: int) -> int:
 def product_count(left: tuple[int, int, str], right: tuple[int, int, str]) -> tuple[ProductCount, str]:
     """Counts of (rows, cols, structure) x (rows, cols, structure), and the result's structure.
 
+    A Kronecker factor P = D [I (x) z^T, I] (n x |theta|) costs one multiply per entry of the
+    result when a dense matrix meets it, and n to rescale its D when a diagonal does.
+
     >>> product_count((1, 10, "dense"), (10, 256, "dense"))[0].flops
     5120
     >>> product_count((8, 8, "diagonal"), (8, 8, "diagonal"))
     (ProductCount(left=(8, 8), right=(8, 8), left_structure='diagonal', right_structure='diagonal', macs=8, flops=8), 'diagonal')
+    >>> product_count((1, 4, "dense"), (4, 4 * 3 + 4, "kron"))[0].flops
+    16
     """
     m, n, left_structure = left
     n_right, k, right_structure = right
     if n != n_right:
         raise ValueError(f"cannot multiply {m}x{n} by {n_right}x{k}")
-    if left_structure == DIAGONAL and right_structure == DIAGONAL:
+    if left_structure == KRON:
+        raise ValueError("a Kronecker factor is only ever the right operand")
+    if left_structure == DIAGONAL and right_structure in (DIAGONAL, KRON):
         macs = flops = m
-        structure = DIAGONAL
-    elif DIAGONAL in (left_structure, right_structure):
+        structure = right_structure
+    elif DIAGONAL in (left_structure, right_structure) or right_structure == KRON:
         macs = flops = diagonal_flops(m, k)
         structure = DENSE
     else:
@@ -100,26 +108,23 @@ def product_count(left: tuple[int, int, str], right: tuple[int, int, str]) -> tu
 
 
 def stored_bytes(rows: int, cols: int, structure: str, itemsize: int) -> int:
-    return (rows if structure == DIAGONAL else rows * cols) * itemsize
+    return stored_entries(rows, cols, structure) * itemsize
 
 
 def plan_cost(plan: Plan, chain: Chain) -> PlanCost:
     """Model a plan: every product's counts and the peak bytes of live intermediate results.
 
-    Intermediates stay alive from the step that makes them to the step that consumes them;
-    the factors themselves are not counted (see Chain.factor_bytes).
+    An intermediate lives from the step that makes it to the step that last uses it (outputs
+    to the end); the factors themselves are not counted (see Chain.factor_bytes).
     """
     values = [(f.rows, f.cols, f.structure) for f in chain.factors]
     products, live, peak = [], 0, 0
-    for left, right in plan.steps:
+    for (left, right), freed in zip(plan.steps, plan.frees()):
         count, structure = product_count(values[left], values[right])
         rows, cols = values[left][0], values[right][1]
         out_bytes = stored_bytes(rows, cols, structure, chain.itemsize)
         peak = max(peak, live + out_bytes)
-        for operand in (left, right):
-            if operand >= plan.n_factors:
-                live -= stored_bytes(*values[operand], chain.itemsize)
-        live += out_bytes
+        live += out_bytes - sum(stored_bytes(*values[value], chain.itemsize) for value in freed)
         values.append((rows, cols, structure))
         products.append(count)
     return PlanCost(
@@ -127,47 +132,106 @@ def plan_cost(plan: Plan, chain: Chain) -> PlanCost:
         flops=sum(p.flops for p in products),
         peak_bytes=peak,
         products=tuple(products),
+        result_bytes=sum(stored_bytes(*values[value], chain.itemsize) for value in plan.results),
     )
 
 
 def optimal_plan(chain: Chain) -> Plan:
     """The bracketing of least FLOPs, by the matrix-chain dynamic program, structure-aware.
 
-    Vectorised over all segments of one length at a time: costs are held by (start, length)
-    and by (end, length) so that both halves of every split are plain slices, not gathers.
+    Vectorised over all segments of one length at a time. Costs are stored by (start, length)
+    and, reversed, by (end, length), so both halves of every split are forward slices, and the
+    arithmetic runs in preallocated buffers, split over two threads for long chains (numpy
+    releases the GIL). int64 is used where no plan's cost can reach 2**62 (exact); beyond
+    that, Python integers in object arrays (exact, slower).
     """
     n = len(chain)
     if n == 1:
         return Plan(1, ())
     dims = chain.dims
-    diagonal = [f.structure == DIAGONAL for f in chain.factors]
-    # Upper bound of any single plan's FLOPs decides whether int64 is exact enough.
     bound = 2 * (n - 1) * max(dims) ** 3
-    dtype = np.int64 if bound < _INT64_SAFE else object
-    p = np.array(dims, dtype=dtype)
-    by_start = np.zeros((n, n + 1), dtype=dtype)  # cost of segment [i, i + l - 1]
-    by_end = np.zeros((n, n + 1), dtype=dtype)  # cost of segment [j - l + 1, j]
-    split = np.zeros((n, n + 1), dtype=np.int64)  # best left length s of segment (i, l)
-    runs_from, runs_to = _diagonal_runs(diagonal)
-    any_diagonal = any(diagonal)
-    for length in range(2, n + 1):
-        count = n - length + 1
-        starts = np.arange(count)
+    table = _DynamicProgram(dims, [f.structure == DIAGONAL for f in chain.factors], bound < _INT64_SAFE)
+    pool = None
+    if table.exact_int64 and n >= 128:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=2)
+    try:
+        for length in range(2, n + 1):
+            count = n - length + 1
+            if pool is not None and count * (length - 1) >= 20_000:
+                half = count // 2
+                list(pool.map(lambda job: table.solve(length, *job), ((0, half, 0), (half, count, 1))))
+            else:
+                table.solve(length, 0, count)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return _plan_from_splits(table.split, n)
+
+
+class _DynamicProgram:
+    """The tables of the matrix-chain program; `solve` fills one length for a range of starts."""
+
+    def __init__(self, dims: list[int], diagonal: list[bool], exact_int64: bool) -> None:
+        n = len(dims) - 1
+        self.n, self.exact_int64 = n, exact_int64
+        dtype = np.int64 if exact_int64 else object
+        self.p = np.array(dims, dtype=dtype)
+        # by_start[i, l]: best cost of the l factors starting at i.
+        # by_end[j, n - l]: best cost of the l factors ending at j (columns reversed on purpose).
+        self.by_start = np.zeros((n, n + 1), dtype=dtype)
+        self.by_end = np.zeros((n, n + 1), dtype=dtype)
+        self.split = np.zeros((n, n + 1), dtype=np.int64)
+        self.runs_from, self.runs_to = _diagonal_runs(diagonal)
+        self.any_diagonal = any(diagonal)
+        # hankel[i, s - 1] = p[i + s]: the inner width of every split, as one strided view.
+        padded = np.concatenate([self.p, np.zeros(n + 1, dtype=dtype)])
+        if exact_int64:
+            step = padded.strides[0]
+            self.hankel = np.lib.stride_tricks.as_strided(padded[1:], shape=(n, n), strides=(step, step), writeable=False)
+        else:
+            self.hankel = padded[1:][np.add.outer(np.arange(n), np.arange(n))]
+        self.rows = np.arange(n)
+        # Reused scratch (total, product) per worker: fresh temporaries cost page faults.
+        size = (n + 1) ** 2 // 4 + n + 1
+        self.buffers = [(np.empty(size, dtype=dtype), np.empty(size, dtype=dtype)) for _ in range(2)]
+
+    def solve(self, length: int, first: int, last: int, worker: int = 0) -> None:
+        """Best split of every segment of `length` factors starting at first..last-1.
+
+        Writes only rows first..last-1 of the tables, so two workers may share them.
+        """
+        n, p, width, count = self.n, self.p, length - 1, last - first
+        total, product = (buffer[: count * width].reshape(count, width) for buffer in self.buffers[worker])
+        mid = self.hankel[first:last, :width]
+        outer = p[first:last] * p[first + length : last + length]
+        np.multiply(mid, (2 * outer)[:, None], out=product)
+        if self.any_diagonal:
+            self._diagonal_corrections(product, outer, first, last, length)
+        np.add(self.by_start[first:last, 1:length], self.by_end[first + width : last + width, n - width : n], out=total)
+        np.add(total, product, out=total)
+        best = total.argmin(axis=1) if self.exact_int64 else _argmin_rows(total)
+        best_cost = total[self.rows[:count], best]
+        self.by_start[first:last, length] = best_cost
+        self.by_end[first + width : last + width, n - length] = best_cost
+        self.split[first:last, length] = best + 1
+
+    def _diagonal_corrections(self, product, outer, first, last, length) -> None:
+        """Replace, in place, the dense price where a half of the split is a diagonal segment.
+
+        A segment is diagonal when every factor in it is; such segments are square and lie in
+        runs of consecutive diagonal factors, so few entries need the fix.
+        """
+        starts = np.arange(first, last)
         s = np.arange(1, length)
-        left = by_start[:count, 1:length]
-        right = by_end[length - 1 : n, length - 1 : 0 : -1]
-        mid = np.lib.stride_tricks.sliding_window_view(p[1:n], length - 1)[:count]
-        outer = p[:count] * p[length : n + 1]
-        product = (2 * outer)[:, None] * mid
-        if any_diagonal:
-            product = _diagonal_corrections(product, outer, p, starts, s, length, runs_from, runs_to)
-        total = left + right + product
-        best = np.argmin(total, axis=1) if dtype is not object else _argmin_rows(total)
-        best_cost = total[starts, best]
-        by_start[:count, length] = best_cost
-        by_end[length - 1 : n, length] = best_cost
-        split[:count, length] = best + 1
-    return _plan_from_splits(split, n)
+        left_diag = s[None, :] <= self.runs_from[starts][:, None]
+        right_diag = (length - s)[None, :] <= self.runs_to[starts + length - 1][:, None]
+        rows, cols = np.nonzero(left_diag | right_diag)
+        if rows.size == 0:
+            return
+        both = left_diag[rows, cols] & right_diag[rows, cols]
+        product[rows, cols] = np.where(both, self.p[first + rows], outer[rows])
 
 
 def _diagonal_runs(diagonal: list[bool]) -> tuple[np.ndarray, np.ndarray]:
@@ -179,25 +243,6 @@ def _diagonal_runs(diagonal: list[bool]) -> tuple[np.ndarray, np.ndarray]:
     for index in range(n):
         runs_to[index] = (runs_to[index - 1] + 1 if index > 0 else 1) if diagonal[index] else 0
     return runs_from, runs_to
-
-
-def _diagonal_corrections(product, outer, p, starts, s, length, runs_from, runs_to):
-    """Replace the dense price where a half of the split is a diagonal segment.
-
-    A segment is diagonal when every factor in it is; such segments are square and short
-    (runs of consecutive diagonal factors), so few entries need the fix.
-    """
-    left_diag = s[None, :] <= runs_from[starts][:, None]
-    right_diag = (length - s)[None, :] <= runs_to[starts + length - 1][:, None]
-    either = left_diag | right_diag
-    if not either.any():
-        return product
-    product = product.copy()
-    rows, cols = np.nonzero(either)
-    both = left_diag[rows, cols] & right_diag[rows, cols]
-    fixed = np.where(both, p[rows], outer[rows])
-    product[rows, cols] = fixed
-    return product
 
 
 def _argmin_rows(total: np.ndarray) -> np.ndarray:

@@ -7,6 +7,7 @@ from typing import Callable
 
 from .chain import Chain, Plan, left_fold, right_fold
 from .cost import optimal_plan
+from .params import input_first_params, loss_first_params
 from .registry import Registry
 
 
@@ -23,20 +24,34 @@ class Order:
         return self.name.replace("-", "_")
 
 
+def loss_first(chain: Chain) -> Plan:
+    return loss_first_params(chain) if chain.wrt == "params" else left_fold(len(chain))
+
+
+def input_first(chain: Chain) -> Plan:
+    return input_first_params(chain) if chain.wrt == "params" else right_fold(len(chain))
+
+
+def optimal(chain: Chain) -> Plan:
+    """The DP's bracketing of one chain. For dl/dtheta, loss-first is already optimal: each
+    factor meets a single row vector, and no product with it can cost less than its size."""
+    return loss_first_params(chain) if chain.wrt == "params" else optimal_plan(chain)
+
+
 ORDERS: Registry[Order] = Registry("order")
 ORDERS.add(
     "loss-first",
-    Order("loss-first", "forwards", "reverse mode (VJP)", lambda chain: left_fold(len(chain))),
+    Order("loss-first", "forwards", "reverse mode (VJP)", loss_first),
     aliases=("forwards", "reverse", "reverse-mode", "vjp", "jacrev", "loss-first", "loss_first"),
 )
 ORDERS.add(
     "input-first",
-    Order("input-first", "backwards", "forward mode (JVP)", lambda chain: right_fold(len(chain))),
+    Order("input-first", "backwards", "forward mode (JVP)", input_first),
     aliases=("backwards", "forward-mode", "jvp", "jacfwd", "input_first"),
 )
 ORDERS.add(
     "optimal",
-    Order("optimal", "-", "optimal bracketing (DP)", optimal_plan),
+    Order("optimal", "-", "optimal bracketing (DP)", optimal),
     aliases=("best", "dp"),
 )
 

@@ -40,6 +40,7 @@ def order_to_dict(result: OrderResult) -> dict[str, Any]:
         "products": [product.to_dict() for product in result.products],
         "time_s": result.time.to_dict() if result.time else None,
         "gflops_per_s": result.gflops_per_s,
+        "measured_peak_bytes": result.measured_peak_bytes,
     }
 
 
@@ -119,7 +120,7 @@ def footer_lines(analysis: Analysis) -> list[str]:
 
 def title(analysis: Analysis) -> str:
     spec, chain = analysis.spec, analysis.chain
-    target = "dl/dx" if chain.of == "loss" else "dz_L/dx"
+    target = {"loss": "dl/d", "output": "dz_L/d"}[chain.of] + ("x" if analysis.wrt == "input" else "theta")
     name = f"{spec.name} " if spec.name else ""
     return (
         f"{name}[{','.join(map(str, spec.sizes))}] {target}, {chain.granularity} granularity, "
@@ -142,7 +143,9 @@ def analysis_table(analysis: Analysis) -> Group:
     table.add_column("order")
     table.add_column("bracketing")
     table.add_column("products")
-    for heading in ("MACs", "FLOPs", "time (median, min-max)", "GFLOP/s", "peak bytes"):
+    measured = any(result.measured_peak_bytes is not None for result in analysis.orders)
+    headings = ("MACs", "FLOPs", "time (median, min-max)", "GFLOP/s", "peak bytes (model)")
+    for heading in headings + (("peak bytes (measured)",) if measured else ()):
         table.add_column(heading, justify="right")
     for result in analysis.orders:
         order = result.order
@@ -158,6 +161,7 @@ def analysis_table(analysis: Analysis) -> Group:
             time_cell(result),
             f"{gflops:.2f}" if gflops is not None else "-",
             f"{result.peak_bytes:,}",
+            *((f"{result.measured_peak_bytes:,}" if result.measured_peak_bytes is not None else "-",) if measured else ()),
         )
     return Group(table, *(Text(line) for line in footer_lines(analysis)))
 
