@@ -17,8 +17,10 @@ from .network import network_at_point
 from .orders import ORDERS, Order
 from .spec import NetworkSpec
 from .timing import BlasInfo, Timing, blas_info, blas_threads, time_call
+from .tree import TreeNode, plan_tree
 
 Progress = Callable[[str, int, int], None]
+MAX_TREE_FACTORS = 16  # draw the optimal bracketing as a tree up to this many factors
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class Analysis:
     build_time: Timing | None = None
     blas: BlasInfo | None = None
     note: str | None = None
+    optimal_tree: TreeNode | None = None
 
     @property
     def analytic(self) -> bool:
@@ -118,6 +121,9 @@ def analyze(
             products if products is not None else cost.products, time, measured,
         )
 
+    tree = None
+    if wrt == "input" and len(chain) <= MAX_TREE_FACTORS:
+        tree = next((plan_tree(plan, chain) for order, plan in zip(selected, plans) if order.name == "optimal"), None)
     notes = []
     if spec.analytic and not analytic:
         analytic = True
@@ -129,7 +135,7 @@ def analyze(
                      f"--max-memory limit of {human_bytes(limit)}")
     if analytic:
         results = tuple(modelled(*args) for args in zip(selected, plans, costs))
-        return Analysis(spec, chain, wrt, results, memory, note="; ".join(notes) or None)
+        return Analysis(spec, chain, wrt, results, memory, note="; ".join(notes) or None, optimal_tree=tree)
     if wrt == "input":
         check_fits(memory, limit, f"explicit run of {spec.label}")
 
@@ -167,7 +173,7 @@ def analyze(
             for values in values_of
             for value, reference in zip(values, values_of[0])
         )
-    return Analysis(spec, chain, wrt, tuple(results), memory, diff, build_time, blas, "; ".join(notes) or None)
+    return Analysis(spec, chain, wrt, tuple(results), memory, diff, build_time, blas, "; ".join(notes) or None, tree)
 
 
 def measure_peak(run: Callable[[], object]) -> int:

@@ -123,6 +123,30 @@ def analyze(specs, orders, of, wrt, granularity, analytic, repeats, threads, max
 
 
 @cli.command()
+@click.argument("spec", metavar="SPEC")
+@network_options
+@click.option("--of", type=click.Choice(("loss", "output")), default="loss", show_default=True, help="Differentiate the loss or the output z_L.")
+@click.option("--wrt", type=click.Choice(("input", "params")), default="input", show_default=True, help="Differentiate with respect to x or every W_i, b_i.")
+@click.option("--granularity", type=click.Choice(("layer", "op")), default="layer", show_default=True, help="One J_i per layer, or W_i and D_i apart.")
+@output_options
+@user_errors
+def explain(spec, of, wrt, granularity, fmt, output, **network):
+    """Write out the article's sums with this network's numbers, and the optimal tree.
+
+    \b
+    Example:
+      jacchain explain 784,512,256,10
+      jacchain explain configs/autoencoder.yaml --of output
+    """
+    from .explain import explain as run_explain
+    from .output import emit
+    from .report_explain import render_explanation
+
+    result = run_explain(load(spec, dict(network)), of=of, granularity=granularity, wrt=wrt)
+    emit(render_explanation(result, fmt), output)
+
+
+@cli.command()
 @click.argument("specs", metavar="SPEC...", nargs=-1, required=True)
 @click.option("--baseline", required=True, type=click.Path(dir_okay=False), help="Baseline JSON file of exact counts.")
 @click.option("--update", is_flag=True, help="Rewrite the baseline with the counts of SPEC... (atomically).")

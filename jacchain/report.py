@@ -163,7 +163,12 @@ def analysis_table(analysis: Analysis) -> Group:
             f"{result.peak_bytes:,}",
             *((f"{result.measured_peak_bytes:,}" if result.measured_peak_bytes is not None else "-",) if measured else ()),
         )
-    return Group(table, *(Text(line) for line in footer_lines(analysis)))
+    parts: list[Any] = [table]
+    if analysis.optimal_tree is not None and analysis.optimal_tree.children:
+        from .report_explain import rich_tree
+
+        parts += [Text("optimal bracketing (shape, FLOPs of each product):"), rich_tree(analysis.optimal_tree)]
+    return Group(*parts, *(Text(line) for line in footer_lines(analysis)))
 
 
 def render_table(analyses: Sequence[Analysis]) -> list[Any]:

@@ -1,0 +1,132 @@
+"""The optimal bracketing: brute force, numpy's multi_dot, opt_einsum, and the classic orders."""
+
+import functools
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import opt_einsum
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jacchain.analysis import analyze
+from jacchain.chain import DENSE, DIAGONAL, Chain, Factor, left_fold, right_fold
+from jacchain.cli import cli
+from jacchain.config import load_network
+from jacchain.cost import optimal_plan, plan_cost
+from jacchain.execute import run_counted
+from jacchain.jacobians import densify
+
+
+def make_chain(dims, diagonal=None):
+    diagonal = diagonal or [False] * (len(dims) - 1)
+    factors = []
+    for index, (rows, cols) in enumerate(zip(dims, dims[1:])):
+        structure = DIAGONAL if diagonal[index] else DENSE
+        factors.append(Factor(f"F{index}", rows, cols, structure, ("layer", index)))
+    return Chain(tuple(factors), 8)
+
+
+def brute_force(chain):
+    """Least FLOPs over every bracketing, by exhaustive recursion (written from the convention)."""
+
+    @functools.lru_cache(maxsize=None)
+    def best(first, last):  # -> (flops, rows, cols, is_diagonal)
+        if first == last:
+            f = chain.factors[first]
+            return 0, f.rows, f.cols, f.structure == DIAGONAL
+        options = []
+        for cut in range(first, last):
+            lf, m, n, ld = best(first, cut)
+            rf, _, k, rd = best(cut + 1, last)
+            if ld and rd:
+                here = m
+            elif ld or rd:
+                here = m * k
+            else:
+                here = 2 * m * n * k
+            options.append((lf + rf + here, m, k, ld and rd))
+        return min(options)
+
+    return best(0, len(chain) - 1)[0]
+
+
+@st.composite
+def chains(draw, max_factors=8, allow_diagonal=True):
+    n = draw(st.integers(1, max_factors))
+    diagonal = [allow_diagonal and draw(st.booleans()) for _ in range(n)]
+    dims = [draw(st.integers(1, 60))]
+    for index in range(n):
+        # A diagonal factor is square.
+        dims.append(dims[-1] if diagonal[index] else draw(st.integers(1, 60)))
+    return make_chain(dims, diagonal)
+
+
+@settings(max_examples=300, deadline=None)
+@given(chains())
+def test_dp_equals_brute_force_with_dense_and_diagonal_factors(chain):
+    plan = optimal_plan(chain)
+    assert plan_cost(plan, chain).flops == brute_force(chain)
+    assert plan_cost(plan, chain).flops <= plan_cost(left_fold(len(chain)), chain).flops
+    assert plan_cost(plan, chain).flops <= plan_cost(right_fold(len(chain)), chain).flops
+
+
+@settings(max_examples=100, deadline=None)
+@given(chains(max_factors=10, allow_diagonal=False).filter(lambda c: len(c) >= 2))
+def test_dp_matches_numpy_multi_dot_order_in_macs(chain):
+    shapes = [SimpleNamespace(shape=f.shape) for f in chain.factors]
+    _, costs = np.linalg._linalg._multi_dot_matrix_chain_order(shapes, return_costs=True)
+    assert plan_cost(optimal_plan(chain), chain).macs == int(costs[0, len(chain) - 1])
+
+
+@settings(max_examples=60, deadline=None)
+@given(chains(max_factors=7, allow_diagonal=False).filter(lambda c: len(c) >= 2 and min(c.dims) >= 2))
+def test_dp_matches_opt_einsum_optimal_path_in_flops(chain):
+    letters = opt_einsum.get_symbol
+    terms = [letters(i) + letters(i + 1) for i in range(len(chain))]
+    expression = ",".join(terms) + "->" + letters(0) + letters(len(chain))
+    _, info = opt_einsum.contract_path(expression, *[f.shape for f in chain.factors], shapes=True, optimize="optimal")
+    assert plan_cost(optimal_plan(chain), chain).flops == int(info.opt_cost)
+
+
+def test_every_order_gives_the_same_product_on_a_mixed_chain():
+    rng = np.random.default_rng(0)
+    chain = make_chain([5, 5, 7, 7, 3, 3, 4], [True, False, True, False, True, False])
+    arrays = [rng.standard_normal(f.rows) if f.structure == DIAGONAL else rng.standard_normal(f.shape)
+              for f in chain.factors]
+    reference = densify(arrays[0])
+    for array in arrays[1:]:
+        reference = reference @ densify(array)
+    for plan in (optimal_plan(chain), left_fold(len(chain)), right_fold(len(chain))):
+        (value,), _ = run_counted(plan, arrays)
+        np.testing.assert_allclose(densify(value), reference, atol=1e-12)
+
+
+def test_counts_exact_beyond_int64_use_python_integers():
+    big = 3 * 10**6
+    chain = make_chain([big, big + 1, big + 2, big - 1, big])
+    plan = optimal_plan(chain)
+    # Every bracketing of these four near-square factors costs more than 2**63 FLOPs.
+    assert brute_force(chain) > 2**63
+    assert plan_cost(plan, chain).flops == brute_force(chain)
+
+
+def test_autoencoder_full_jacobian_optimal_is_ten_times_cheaper_and_faster():
+    spec = load_network(str(Path(__file__).parent.parent / "configs" / "autoencoder.yaml"))
+    result = analyze(spec, of="output", repeats=15)
+    optimal = result.order("optimal")
+    for name in ("loss-first", "input-first"):
+        other = result.order(name)
+        assert other.flops >= 10 * optimal.flops
+        assert other.time.median > optimal.time.median
+    assert optimal.bracketing == "((J4 J3) (J2 J1))"
+    assert result.max_abs_diff < 1e-10
+
+
+def test_order_json_carries_the_bracketing():
+    result = CliRunner().invoke(cli, ["analyze", "784,256,8,256,784", "--of", "output", "--analytic", "--format", "json"])
+    data = json.loads(result.output)
+    assert data["orders"]["optimal"]["bracketing"] == "((J4 J3) (J2 J1))"
+    assert data["orders"]["loss_first"]["bracketing"] == "(((J4 J3) J2) J1)"
