@@ -38,6 +38,16 @@ class Activation:
         """D t: push a tangent forward; for elementwise f the same diagonal scaling."""
         return self.derivative(a, z) * t
 
+    def value_into(self, a: Array, out: Array) -> Array:
+        """f(a) written into `out` (training reuses its buffers); returns the result."""
+        out[...] = self.value(a)
+        return out
+
+    def vjp_into(self, a: Array, z: Array, v: Array, out: Array) -> Array:
+        """v D written into `out`; returns the result (which may be v itself for identity)."""
+        out[...] = self.vjp(a, z, v)
+        return out
+
     def dense_jacobian(self, a: Array, z: Array) -> Array:
         """The Jacobian as a full matrix, whatever its structure (for tests and teaching)."""
         jac = self.jacobian(a, z)
@@ -59,6 +69,12 @@ class Identity(Activation):
     def jvp(self, a: Array, z: Array, t: Array) -> Array:
         return t
 
+    def value_into(self, a: Array, out: Array) -> Array:
+        return a
+
+    def vjp_into(self, a: Array, z: Array, v: Array, out: Array) -> Array:
+        return v
+
 
 class Relu(Activation):
     name = "relu"
@@ -68,6 +84,14 @@ class Relu(Activation):
 
     def derivative(self, a: Array, z: Array) -> Array:
         return (a > 0).astype(a.dtype)
+
+    def value_into(self, a: Array, out: Array) -> Array:
+        return np.maximum(a, 0, out=out)
+
+    def vjp_into(self, a: Array, z: Array, v: Array, out: Array) -> Array:
+        # z = max(a, 0) >= 0, so sign(z) is exactly the 0/1 derivative, with no allocation.
+        np.sign(z, out=out)
+        return np.multiply(out, v, out=out)
 
 
 class Tanh(Activation):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from dataclasses import replace
 from typing import Any, Callable
 
 import click
@@ -144,6 +145,59 @@ def explain(spec, of, wrt, granularity, fmt, output, **network):
 
     result = run_explain(load(spec, dict(network)), of=of, granularity=granularity, wrt=wrt)
     emit(render_explanation(result, fmt), output)
+
+
+@cli.command()
+@click.argument("spec", metavar="SPEC")
+@network_options
+@click.option("--dataset", metavar="NAME|PATH", help="digits, synthetic, or a .npz (X, y) / .csv file [default: the config's, else synthetic].")
+@click.option("--steps", type=int, help="Number of SGD steps.")
+@click.option("--epochs", type=int, help="Number of passes over the training set [default: 10].")
+@click.option("--batch", type=int, help="Mini-batch size [default: 32].")
+@click.option("--lr", type=float, help="Learning rate [default: 0.05].")
+@click.option("--momentum", type=float, help="Momentum in [0, 1) [default: 0].")
+@click.option("--weight-decay", type=float, help="L2 weight decay [default: 0].")
+@click.option("--mode", type=click.Choice(("vjp", "explicit")), default="vjp", show_default=True, help="Batched VJPs, or each sample's explicit Jacobians multiplied loss-first (slow; for teaching).")
+@click.option("--grad-check", is_flag=True, help="Compare the first step's gradients with finite differences (float64).")
+@click.option("--threads", type=click.IntRange(min=1), help="BLAS threads (threadpoolctl).")
+@output_options
+@user_errors
+def train(spec, dataset, steps, epochs, batch, lr, momentum, weight_decay, mode, grad_check, threads, fmt, output, **network):
+    """Train the network on real data with the efficient (loss-first) order.
+
+    \b
+    Example:
+      jacchain train configs/digits.yaml
+      jacchain train 64,128,64,10 --loss cross_entropy --dataset digits --epochs 5
+    """
+    from dataclasses import fields
+
+    from .data import load_dataset
+    from .output import emit
+    from .progress import progress_bar
+    from .report_train import render_train
+    from .timing import blas_info, blas_threads
+    from .train import Diverged, TrainSettings, train as run_train
+
+    net = load(spec, dict(network))
+    given = {"dataset": dataset, "steps": steps, "epochs": epochs, "batch": batch, "lr": lr,
+             "momentum": momentum, "weight_decay": weight_decay}
+    values = {key: value for key, value in (net.train or {}).items() if key in {f.name for f in fields(TrainSettings)}}
+    if steps is not None:
+        values.pop("epochs", None)
+    if epochs is not None:
+        values.pop("steps", None)
+    values.update({key: value for key, value in given.items() if value is not None})
+    settings = TrainSettings(**values, mode=mode, grad_check=grad_check).validated()
+    data = load_dataset(settings.dataset, net, seed=net.seed, test_fraction=settings.test_fraction)
+    try:
+        with blas_threads(threads), progress_bar(fmt != "json") as progress:
+            result = run_train(net, data, settings, seed=net.seed, progress=progress)
+            result = replace(result, blas=blas_info())
+    except Diverged as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(1)
+    emit(render_train(result, fmt), output)
 
 
 @cli.command()

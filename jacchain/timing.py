@@ -64,7 +64,8 @@ def blas_info() -> BlasInfo:
     pools = [pool for pool in threadpool_info() if pool.get("user_api") == "blas"]
     if not pools:
         return BlasInfo("unknown", 1)
-    pool = pools[0]
+    # SciPy (pulled in by scikit-learn) may load a BLAS of its own: report numpy's.
+    pool = next((p for p in pools if "numpy" in str(p.get("filepath", ""))), pools[0])
     name = pool.get("internal_api", "blas")
     version = pool.get("version")
     library = f"{name} {version}" if version else name
