@@ -18,6 +18,7 @@ DEFAULT_SETTINGS = (
     {"of": "loss", "wrt": "input", "granularity": "layer"},
     {"of": "loss", "wrt": "input", "granularity": "op"},
     {"of": "output", "wrt": "input", "granularity": "layer"},
+    {"of": "loss", "wrt": "params", "granularity": "op"},
 )
 
 Counts = dict[str, dict[str, dict[str, int]]]  # setting key -> order key -> field -> value

@@ -128,11 +128,11 @@ def title(analysis: Analysis) -> str:
     )
 
 
-def time_cell(result: OrderResult) -> str:
+def time_cell(result: OrderResult, separator: str = "\n") -> str:
     if result.time is None:
         return "-"
     t = result.time
-    return f"{seconds_text(t.median)}\n{seconds_text(t.min)} - {seconds_text(t.max)}, n={t.repeats}"
+    return f"{seconds_text(t.median)}{separator}{seconds_text(t.min)} - {seconds_text(t.max)}, n={t.repeats}"
 
 
 # ----------------------------------------------------------------------------- table
@@ -217,7 +217,7 @@ def analysis_markdown(analysis: Analysis) -> str:
         gflops = result.gflops_per_s
         rows.append([
             f"**{result.order.name}**", result.order.article_word, result.order.ad_name,
-            f"`{result.bracketing}`", f"{result.macs:,}", f"{result.flops:,}", time_cell(result),
+            f"`{result.bracketing}`", f"{result.macs:,}", f"{result.flops:,}", time_cell(result, " (") + (")" if result.time else ""),
             f"{gflops:.2f}" if gflops is not None else "-", f"{result.peak_bytes:,}",
         ])
     text = f"### {title(analysis)}\n\n"
