@@ -7,6 +7,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .calibrate import Calibration
 from .chain import Chain, bracketing, build_chain
 from .cost import PlanCost, ProductCount, plan_cost, stored_bytes
 from .errors import JacchainError
@@ -16,10 +17,12 @@ from .memory import check_fits, default_limit, human_bytes
 from .network import network_at_point
 from .orders import ORDERS, Order
 from .spec import NetworkSpec
+from .timemodel import plan_time, rates
 from .timing import BlasInfo, Timing, blas_info, blas_threads, time_call
 from .tree import TreeNode, plan_tree
 
 Progress = Callable[[str, int, int], None]
+COST_CHOICES = ("flops", "time")
 MAX_TREE_FACTORS = 16  # draw the optimal bracketing as a tree up to this many factors
 
 
@@ -33,6 +36,14 @@ class OrderResult:
     products: tuple[ProductCount, ...]
     time: Timing | None
     measured_peak_bytes: int | None = None
+    predicted_time: float | None = None
+
+    @property
+    def fraction_of_limit(self) -> float | None:
+        """Predicted over measured time: how close this order runs to the machine's roofline."""
+        if self.predicted_time is None or self.time is None or self.time.median <= 0:
+            return None
+        return self.predicted_time / self.time.median
 
     @property
     def gflops_per_s(self) -> float | None:
@@ -53,6 +64,8 @@ class Analysis:
     blas: BlasInfo | None = None
     note: str | None = None
     optimal_tree: TreeNode | None = None
+    calibration: Calibration | None = None
+    cost: str = "flops"
 
     @property
     def analytic(self) -> bool:
@@ -98,6 +111,8 @@ def analyze(
     max_memory: int | None = None,
     threads: int | None = None,
     measure_memory: bool = False,
+    calibration: Calibration | None = None,
+    cost: str = "flops",
     progress: Progress | None = None,
 ) -> Analysis:
     """Count every order exactly; unless `analytic`, also build, run, time and compare them.
@@ -107,18 +122,24 @@ def analyze(
     """
     if repeats is not None and repeats < 1:
         raise JacchainError(f"--repeats must be a positive integer, got {repeats}")
+    if cost not in COST_CHOICES:
+        raise JacchainError(f"unknown --cost {cost!r}; valid options are: {', '.join(COST_CHOICES)}")
+    if cost == "time" and calibration is None:
+        raise JacchainError("--cost time needs this machine's calibration: run `jacchain calibrate` first")
     chain = build_chain(spec, of, granularity, wrt)
     selected = resolve_orders(orders)
-    plans = [order.build(chain) for order in selected]
+    objective = rates(calibration) if cost == "time" else None
+    plans = [order.build(chain, objective) for order in selected]
     costs = [plan_cost(plan, chain) for plan in plans]
     base = base_memory(spec, chain)
-    memory = base + max(order_memory(cost) for cost in costs) + sum(cost.result_bytes for cost in costs)
+    memory = base + max(order_memory(c) for c in costs) + sum(c.result_bytes for c in costs)
     limit = max_memory if max_memory is not None else default_limit()
 
-    def modelled(order, plan, cost, time=None, products=None, measured=None):
+    def modelled(order, plan, counts, time=None, products=None, measured=None):
+        predicted = plan_time(counts.products, calibration, chain.itemsize) if calibration else None
         return OrderResult(
-            order, bracketing(plan, chain.names), cost.macs, cost.flops, cost.peak_bytes,
-            products if products is not None else cost.products, time, measured,
+            order, bracketing(plan, chain.names), counts.macs, counts.flops, counts.peak_bytes,
+            products if products is not None else counts.products, time, measured, predicted,
         )
 
     tree = None
@@ -135,7 +156,8 @@ def analyze(
                      f"--max-memory limit of {human_bytes(limit)}")
     if analytic:
         results = tuple(modelled(*args) for args in zip(selected, plans, costs))
-        return Analysis(spec, chain, wrt, results, memory, note="; ".join(notes) or None, optimal_tree=tree)
+        return Analysis(spec, chain, wrt, results, memory, note="; ".join(notes) or None, optimal_tree=tree,
+                        calibration=calibration, cost=cost)
     if wrt == "input":
         check_fits(memory, limit, f"explicit run of {spec.label}")
 
@@ -149,20 +171,20 @@ def analyze(
         arrays = build()
         build_time = time_call(build, repeats=repeats)
         results, values_of = [], []
-        for step, (order, plan, cost) in enumerate(zip(selected, plans, costs), start=1):
-            if base + order_memory(cost) > limit:
+        for step, (order, plan, counts) in enumerate(zip(selected, plans, costs), start=1):
+            if base + order_memory(counts) > limit:
                 notes.append(f"{order.name} is analytic: running it would need about "
-                             f"{human_bytes(base + order_memory(cost))}, over the --max-memory limit")
-                results.append(modelled(order, plan, cost))
+                             f"{human_bytes(base + order_memory(counts))}, over the --max-memory limit")
+                results.append(modelled(order, plan, counts))
                 continue
             notify(f"timing {order.name}", step, total)
             values, counted = run_counted(plan, arrays)
-            if counted != cost.products:  # pragma: no cover - a counting bug, never user input
+            if counted != counts.products:  # pragma: no cover - a counting bug, never user input
                 raise RuntimeError(f"{order.name}: counted products differ from the cost model")
             run = compile_plan(plan, arrays)
             timing = time_call(run, repeats=repeats)
             measured = measure_peak(run) if measure_memory else None
-            results.append(modelled(order, plan, cost, timing, counted, measured))
+            results.append(modelled(order, plan, counts, timing, counted, measured))
             values_of.append([densify(value) for value in values])
         notify("done", total, total)
         blas = blas_info()
@@ -173,7 +195,8 @@ def analyze(
             for values in values_of
             for value, reference in zip(values, values_of[0])
         )
-    return Analysis(spec, chain, wrt, tuple(results), memory, diff, build_time, blas, "; ".join(notes) or None, tree)
+    return Analysis(spec, chain, wrt, tuple(results), memory, diff, build_time, blas, "; ".join(notes) or None, tree,
+                    calibration, cost)
 
 
 def measure_peak(run: Callable[[], object]) -> int:

@@ -92,9 +92,11 @@ def cli() -> None:
 @click.option("--threads", type=click.IntRange(min=1), help="BLAS threads (threadpoolctl) [default: as is].")
 @click.option("--max-memory", metavar="SIZE", help="Refuse explicit runs needing more (e.g. 4GiB) [default: half the available memory].")
 @click.option("--measure-memory", is_flag=True, help="Also measure each order's peak bytes with tracemalloc, beside the model.")
+@click.option("--cost", type=click.Choice(("flops", "time")), default="flops", show_default=True, help="What the optimal order minimises: FLOPs, or time predicted from `jacchain calibrate`.")
+@click.option("--time-model/--no-time-model", default=True, show_default=True, help="Show each order's predicted time (calibrates this machine once, then uses the cache).")
 @output_options
 @user_errors
-def analyze(specs, orders, of, wrt, granularity, analytic, repeats, threads, max_memory, measure_memory, fmt, output, **network):
+def analyze(specs, orders, of, wrt, granularity, analytic, repeats, threads, max_memory, measure_memory, cost, time_model, fmt, output, **network):
     """Count, time and cross-check every multiplication order of the chain.
 
     \b
@@ -110,15 +112,21 @@ def analyze(specs, orders, of, wrt, granularity, analytic, repeats, threads, max
     from .report import render_analyses
     from .output import emit
 
+    from .calibrate import cached, load_or_measure
+
     limit = parse_bytes(max_memory) if max_memory is not None else None
     networks = [load(spec, dict(network)) for spec in specs]
     results = []
     with progress_bar(fmt != "json") as progress:
         for spec in networks:
+            calibration = None
+            if time_model or cost == "time":
+                explicit = not (analytic or spec.analytic)
+                calibration = (load_or_measure if explicit or cost == "time" else cached)(spec.dtype, threads)
             results.append(run_analysis(
                 spec, orders=split_names(orders), of=of, wrt=wrt, granularity=granularity,
                 analytic=analytic, repeats=repeats, max_memory=limit, threads=threads,
-                measure_memory=measure_memory, progress=progress,
+                measure_memory=measure_memory, calibration=calibration, cost=cost, progress=progress,
             ))
     emit(render_analyses(results, fmt), output)
 
@@ -226,6 +234,41 @@ def check(specs, baseline, update, fmt, output):
     emit(render_check(result, fmt), output)
     if not result.ok and not update:
         sys.exit(1)
+
+
+@cli.command()
+@click.option("--dtype", type=click.Choice(("float64", "float32")), default="float64", show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), help="BLAS threads [default: as is].")
+@output_options
+@user_errors
+def calibrate(dtype, threads, fmt, output):
+    """Measure this machine's matrix-multiply rate and streaming bandwidth; cache them.
+
+    \b
+    Example:
+      jacchain calibrate
+      jacchain calibrate --dtype float32 --threads 1 --format json
+    """
+    from .calibrate import cache_path, measure, store
+    from .formats import to_csv, to_json
+    from .output import emit
+
+    result = measure(dtype, threads)
+    path = store(result)
+    if fmt == "json":
+        emit(to_json({**result.to_dict(), "cache": str(path)}), output)
+    elif fmt == "csv":
+        emit(to_csv([result.to_dict()], list(result.to_dict())), output)
+    else:
+        lines = [
+            f"BLAS {result.blas}, {result.dtype}, {result.threads} thread(s)",
+            f"matrix multiply ({result.gemm_size}^3): {result.gemm_gflops:.1f} GFLOP/s",
+            f"vector-matrix streaming from memory ({result.stream_bytes / 2**20:.0f} MiB matrix): {result.stream_gbps:.1f} GB/s",
+            f"vector-matrix streaming from cache (up to {result.cache_bytes / 2**20:.0f} MiB): {result.cache_gbps:.1f} GB/s",
+            f"fixed cost of one tiny product: {result.call_s * 1e6:.2f} us",
+            f"cached in {cache_path()}",
+        ]
+        emit("\n".join(("- " if fmt == "markdown" else "") + line for line in lines) + "\n", output)
 
 
 def main() -> None:

@@ -136,8 +136,12 @@ def plan_cost(plan: Plan, chain: Chain) -> PlanCost:
     )
 
 
-def optimal_plan(chain: Chain) -> Plan:
+def optimal_plan(chain: Chain, rates: tuple | None = None) -> Plan:
     """The bracketing of least FLOPs, by the matrix-chain dynamic program, structure-aware.
+
+    With `rates` = (FLOP/s as a function of a product's smallest dimension, cache bytes/s,
+    memory bytes/s, cache bytes) it minimises the predicted time instead: each product costs the larger of its FLOPs over the rate and its
+    bytes moved over the bandwidth (the cache's if they fit in it).
 
     Vectorised over all segments of one length at a time. Costs are stored by (start, length)
     and, reversed, by (end, length), so both halves of every split are forward slices, and the
@@ -150,9 +154,10 @@ def optimal_plan(chain: Chain) -> Plan:
         return Plan(1, ())
     dims = chain.dims
     bound = 2 * (n - 1) * max(dims) ** 3
-    table = _DynamicProgram(dims, [f.structure == DIAGONAL for f in chain.factors], bound < _INT64_SAFE)
+    diagonal = [f.structure == DIAGONAL for f in chain.factors]
+    table = _DynamicProgram(dims, diagonal, bound < _INT64_SAFE, rates, chain.itemsize)
     pool = None
-    if table.exact_int64 and n >= 128:
+    if table.vectorised and n >= 128:
         from concurrent.futures import ThreadPoolExecutor
 
         pool = ThreadPoolExecutor(max_workers=2)
@@ -173,10 +178,13 @@ def optimal_plan(chain: Chain) -> Plan:
 class _DynamicProgram:
     """The tables of the matrix-chain program; `solve` fills one length for a range of starts."""
 
-    def __init__(self, dims: list[int], diagonal: list[bool], exact_int64: bool) -> None:
+    def __init__(self, dims: list[int], diagonal: list[bool], exact_int64: bool,
+                 rates: tuple | None = None, itemsize: int = 8) -> None:
         n = len(dims) - 1
-        self.n, self.exact_int64 = n, exact_int64
-        dtype = np.int64 if exact_int64 else object
+        self.n, self.rates, self.itemsize = n, rates, itemsize
+        # Time is a float objective; FLOPs are exact, in int64 where safe, else Python ints.
+        dtype = np.float64 if rates else (np.int64 if exact_int64 else object)
+        self.vectorised = dtype is not object
         self.p = np.array(dims, dtype=dtype)
         # by_start[i, l]: best cost of the l factors starting at i.
         # by_end[j, n - l]: best cost of the l factors ending at j (columns reversed on purpose).
@@ -187,7 +195,7 @@ class _DynamicProgram:
         self.any_diagonal = any(diagonal)
         # hankel[i, s - 1] = p[i + s]: the inner width of every split, as one strided view.
         padded = np.concatenate([self.p, np.zeros(n + 1, dtype=dtype)])
-        if exact_int64:
+        if self.vectorised:
             step = padded.strides[0]
             self.hankel = np.lib.stride_tricks.as_strided(padded[1:], shape=(n, n), strides=(step, step), writeable=False)
         else:
@@ -206,32 +214,63 @@ class _DynamicProgram:
         total, product = (buffer[: count * width].reshape(count, width) for buffer in self.buffers[worker])
         mid = self.hankel[first:last, :width]
         outer = p[first:last] * p[first + length : last + length]
-        np.multiply(mid, (2 * outer)[:, None], out=product)
-        if self.any_diagonal:
-            self._diagonal_corrections(product, outer, first, last, length)
+        if self.rates:
+            self._time_products(product, mid, outer, first, last, length)
+        else:
+            np.multiply(mid, (2 * outer)[:, None], out=product)
+            if self.any_diagonal:
+                self._diagonal_corrections(product, outer, first, last, length)
         np.add(self.by_start[first:last, 1:length], self.by_end[first + width : last + width, n - width : n], out=total)
         np.add(total, product, out=total)
-        best = total.argmin(axis=1) if self.exact_int64 else _argmin_rows(total)
+        best = total.argmin(axis=1) if self.vectorised else _argmin_rows(total)
         best_cost = total[self.rows[:count], best]
         self.by_start[first:last, length] = best_cost
         self.by_end[first + width : last + width, n - length] = best_cost
         self.split[first:last, length] = best + 1
 
-    def _diagonal_corrections(self, product, outer, first, last, length) -> None:
-        """Replace, in place, the dense price where a half of the split is a diagonal segment.
+    def _diagonal_splits(self, first, last, length):
+        """Entries (row, col) of the splits where a half is a diagonal segment, and which half.
 
         A segment is diagonal when every factor in it is; such segments are square and lie in
-        runs of consecutive diagonal factors, so few entries need the fix.
+        runs of consecutive diagonal factors, so few entries are concerned.
         """
         starts = np.arange(first, last)
         s = np.arange(1, length)
         left_diag = s[None, :] <= self.runs_from[starts][:, None]
         right_diag = (length - s)[None, :] <= self.runs_to[starts + length - 1][:, None]
         rows, cols = np.nonzero(left_diag | right_diag)
-        if rows.size == 0:
+        return rows, cols, left_diag[rows, cols], right_diag[rows, cols]
+
+    def _diagonal_corrections(self, product, outer, first, last, length) -> None:
+        """Replace, in place, the dense FLOPs where a half of the split is diagonal."""
+        rows, cols, left, right = self._diagonal_splits(first, last, length)
+        if rows.size:
+            product[rows, cols] = np.where(left & right, self.p[first + rows], outer[rows])
+
+    def _time_products(self, product, mid, outer, first, last, length) -> None:
+        """Predicted seconds of every split's product: max(FLOPs / rate, bytes / bandwidth)."""
+        flop_rate = self.rates[0]
+        m = self.p[first:last][:, None]
+        k = self.p[first + length : last + length][:, None]
+        flops = 2 * m * mid * k
+        moved = (m * mid + mid * k + m * k) * self.itemsize
+        smallest = np.minimum(np.minimum(m, mid), k)
+        np.maximum(flops / flop_rate(smallest), self._transfer_time(moved), out=product)
+        if not self.any_diagonal:
             return
-        both = left_diag[rows, cols] & right_diag[rows, cols]
-        product[rows, cols] = np.where(both, self.p[first + rows], outer[rows])
+        rows, cols, left, right = self._diagonal_splits(first, last, length)
+        if rows.size:
+            m, n, k = self.p[first + rows], mid[rows, cols], self.p[first + length + rows]
+            flops = np.where(left & right, m, m * k)
+            left_entries = np.where(left, m, m * n)
+            right_entries = np.where(right, n, n * k)
+            out_entries = np.where(left & right, m, m * k)
+            moved = (left_entries + right_entries + out_entries) * self.itemsize
+            product[rows, cols] = np.maximum(flops / flop_rate(np.inf), self._transfer_time(moved))
+
+    def _transfer_time(self, moved):
+        _, cache_rate, memory_rate, cache_bytes = self.rates
+        return np.where(moved <= cache_bytes, moved / cache_rate, moved / memory_rate)
 
 
 def _diagonal_runs(diagonal: list[bool]) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ class Order:
     name: str
     article_word: str
     ad_name: str
-    build: Callable[[Chain], Plan]
+    build: Callable[..., Plan]  # (chain, rates=None) -> Plan
 
     @property
     def key(self) -> str:
@@ -24,18 +24,19 @@ class Order:
         return self.name.replace("-", "_")
 
 
-def loss_first(chain: Chain) -> Plan:
+def loss_first(chain: Chain, rates: tuple[float, float] | None = None) -> Plan:
     return loss_first_params(chain) if chain.wrt == "params" else left_fold(len(chain))
 
 
-def input_first(chain: Chain) -> Plan:
+def input_first(chain: Chain, rates: tuple[float, float] | None = None) -> Plan:
     return input_first_params(chain) if chain.wrt == "params" else right_fold(len(chain))
 
 
-def optimal(chain: Chain) -> Plan:
-    """The DP's bracketing of one chain. For dl/dtheta, loss-first is already optimal: each
-    factor meets a single row vector, and no product with it can cost less than its size."""
-    return loss_first_params(chain) if chain.wrt == "params" else optimal_plan(chain)
+def optimal(chain: Chain, rates: tuple[float, float] | None = None) -> Plan:
+    """The DP's bracketing of one chain: least FLOPs, or least predicted time given `rates`
+    (FLOP/s, bytes/s). For dl/dtheta loss-first is already optimal: each factor meets a single
+    row vector, and no product with it can cost less than touching it once."""
+    return loss_first_params(chain) if chain.wrt == "params" else optimal_plan(chain, rates)
 
 
 ORDERS: Registry[Order] = Registry("order")

@@ -41,6 +41,8 @@ def order_to_dict(result: OrderResult) -> dict[str, Any]:
         "time_s": result.time.to_dict() if result.time else None,
         "gflops_per_s": result.gflops_per_s,
         "measured_peak_bytes": result.measured_peak_bytes,
+        "predicted_time_s": result.predicted_time,
+        "fraction_of_limit": result.fraction_of_limit,
     }
 
 
@@ -69,6 +71,8 @@ def analysis_to_dict(analysis: Analysis) -> dict[str, Any]:
         "max_abs_diff": analysis.max_abs_diff,
         "jacobian_build_time_s": analysis.build_time.to_dict() if analysis.build_time else None,
         "blas": analysis.blas.to_dict() if analysis.blas else None,
+        "calibration": analysis.calibration.to_dict() if analysis.calibration else None,
+        "cost": analysis.cost,
         "note": analysis.note,
     }
 
@@ -109,6 +113,7 @@ def footer_lines(analysis: Analysis) -> list[str]:
             f"{seconds_text(t.median)} (min {seconds_text(t.min)}, max {seconds_text(t.max)}), "
             "timed apart from the chain products"
         )
+    lines += time_model_lines(analysis)
     if analysis.blas is not None:
         lines.append(f"BLAS: {analysis.blas.library}, {analysis.blas.threads} thread(s)")
     if analysis.note:
@@ -116,6 +121,34 @@ def footer_lines(analysis: Analysis) -> list[str]:
     elif analysis.analytic:
         lines.append("analytic: counts from the cost model; nothing was built or timed")
     return lines
+
+
+def time_model_lines(analysis: Analysis) -> list[str]:
+    """The machine's limits used, and predicted against measured ratios of the classic orders."""
+    c = analysis.calibration
+    if c is None:
+        return []
+    lines = [f"time model per product: {seconds_text(c.call_s)} + max(FLOPs / {c.gemm_gflops:.1f} GFLOP/s, "
+             f"bytes / {c.cache_gbps:.1f} GB/s from cache "
+             f"(up to {human_bytes(c.cache_bytes)}) or {c.stream_gbps:.1f} GB/s from memory), "
+             f"from `jacchain calibrate` ({c.dtype}, {c.threads} thread(s))"
+             + ("; optimal minimises predicted time (--cost time)" if analysis.cost == "time" else "")]
+    orders = {r.order.name: r for r in analysis.orders}
+    first, second = orders.get("input-first"), orders.get("loss-first")
+    if first and second and first.predicted_time and second.predicted_time:
+        line = f"input-first / loss-first time: predicted {first.predicted_time / second.predicted_time:,.1f}x"
+        if first.time and second.time:
+            line += f", measured {first.time.median / second.time.median:,.1f}x"
+        lines.append(line)
+    return lines
+
+
+def predicted_cell(result: OrderResult) -> str:
+    if result.predicted_time is None:
+        return "-"
+    text = seconds_text(result.predicted_time)
+    fraction = result.fraction_of_limit
+    return text + (f"\n{fraction * 100:.0f}% of limit" if fraction is not None else "")
 
 
 def title(analysis: Analysis) -> str:
@@ -144,7 +177,9 @@ def analysis_table(analysis: Analysis) -> Group:
     table.add_column("bracketing")
     table.add_column("products")
     measured = any(result.measured_peak_bytes is not None for result in analysis.orders)
-    headings = ("MACs", "FLOPs", "time (median, min-max)", "GFLOP/s", "peak bytes (model)")
+    predicted = analysis.calibration is not None
+    headings = ("MACs", "FLOPs", "time (median, min-max)") + (("model time",) if predicted else ()) + (
+        "GFLOP/s", "peak bytes (model)")
     for heading in headings + (("peak bytes (measured)",) if measured else ()):
         table.add_column(heading, justify="right")
     for result in analysis.orders:
@@ -159,6 +194,7 @@ def analysis_table(analysis: Analysis) -> Group:
             f"{result.macs:,}",
             f"{result.flops:,}",
             time_cell(result),
+            *((predicted_cell(result),) if predicted else ()),
             f"{gflops:.2f}" if gflops is not None else "-",
             f"{result.peak_bytes:,}",
             *((f"{result.measured_peak_bytes:,}" if result.measured_peak_bytes is not None else "-",) if measured else ()),
@@ -180,7 +216,7 @@ def render_table(analyses: Sequence[Analysis]) -> list[Any]:
 CSV_FIELDS = (
     "network", "of", "wrt", "granularity", "order", "article_word", "ad_name", "bracketing",
     "macs", "flops", "peak_bytes", "time_median_s", "time_min_s", "time_max_s", "repeats",
-    "gflops_per_s", "max_abs_diff",
+    "gflops_per_s", "predicted_time_s", "max_abs_diff",
 )
 
 
@@ -205,6 +241,7 @@ def csv_rows(analysis: Analysis) -> list[dict[str, Any]]:
             "time_max_s": t.max if t else "",
             "repeats": t.repeats if t else "",
             "gflops_per_s": result.gflops_per_s if result.gflops_per_s is not None else "",
+            "predicted_time_s": result.predicted_time if result.predicted_time is not None else "",
             "max_abs_diff": analysis.max_abs_diff if analysis.max_abs_diff is not None else "",
         })
     return rows

@@ -1,0 +1,187 @@
+"""This machine's limits: dense matrix-multiply rate and vector-matrix streaming bandwidth,
+measured for a dtype and thread count, cached in the user's cache directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .output import write_atomic
+from .timing import blas_info, blas_threads
+
+CACHE_SCHEMA = 4
+DEFAULT_CACHE_BYTES = 8 * 2**20
+GEMM_CURVE_SIZES = (2, 8, 32, 128, 512)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """GFLOP/s of a large square GEMM; GB/s of a vector-matrix product streaming a matrix from
+    memory (far larger than the caches) and from cache (a quarter of the largest cache); and
+    the fixed time of one tiny product; for one BLAS, dtype and thread count."""
+
+    blas: str
+    dtype: str
+    threads: int
+    gemm_gflops: float
+    stream_gbps: float
+    gemm_size: int
+    stream_bytes: int
+    measured_at: float
+    cache_gbps: float = 0.0
+    cache_bytes: int = DEFAULT_CACHE_BYTES
+    call_s: float = 0.0
+    # GFLOP/s of (s x 1024)(1024 x 1024) for growing s: skinny products run below the peak.
+    gemm_curve: tuple[tuple[int, float], ...] = ()
+
+    def gemm_rate(self, smallest: int | np.ndarray) -> float | np.ndarray:
+        """FLOP/s of a product whose smallest dimension is `smallest` (log-interpolated)."""
+        if not self.gemm_curve:
+            return self.gemm_gflops * 1e9
+        sizes = np.log([size for size, _ in self.gemm_curve])
+        rates = [rate for _, rate in self.gemm_curve]
+        return np.interp(np.log(np.maximum(smallest, 1)), sizes, rates) * 1e9
+
+    def bandwidth(self, n_bytes: int) -> float:
+        """Bytes per second for a product moving n_bytes: from cache if they fit in it (the
+        timed repeats reuse the same arrays, so what fits stays resident)."""
+        if self.cache_gbps > 0 and n_bytes <= self.cache_bytes:
+            return self.cache_gbps * 1e9
+        return self.stream_gbps * 1e9
+
+    @property
+    def key(self) -> str:
+        return calibration_key(self.blas, self.dtype, self.threads)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def calibration_key(blas: str, dtype: str, threads: int) -> str:
+    return f"{blas}|{dtype}|{threads}"
+
+
+def cache_path() -> Path:
+    """$JACCHAIN_CACHE_DIR, else $XDG_CACHE_HOME/jacchain, else ~/.cache/jacchain."""
+    base = os.environ.get("JACCHAIN_CACHE_DIR")
+    if base:
+        return Path(base) / "calibration.json"
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "jacchain" / "calibration.json"
+
+
+def _median_time(function, repeats: int) -> float:
+    function()
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def last_level_cache_bytes() -> int:
+    """The largest CPU cache (Linux sysfs), or 8 MiB when it cannot be read."""
+    sizes = []
+    for entry in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
+        text = entry.read_text().strip() if entry.is_file() else ""
+        units = {"K": 2**10, "M": 2**20, "G": 2**30}
+        if text[:-1].isdigit() and text[-1] in units:
+            sizes.append(int(text[:-1]) * units[text[-1]])
+        elif text.isdigit():
+            sizes.append(int(text))
+    return max(sizes) if sizes else DEFAULT_CACHE_BYTES
+
+
+def call_overhead(dtype: str, repeats: int = 2000) -> float:
+    """Seconds of one tiny product through numpy and BLAS: the fixed cost of every step."""
+    row, matrix = np.full((1, 8), 0.5, dtype=dtype), np.full((8, 8), 0.5, dtype=dtype)
+    return _median_time(lambda: row @ matrix, repeats)
+
+
+def _streaming_rate(n_bytes: int, dtype: str, repeats: int) -> tuple[float, int]:
+    """GB/s of a (1 x n)(n x n) product over an n x n matrix of about n_bytes."""
+    side = int((n_bytes / np.dtype(dtype).itemsize) ** 0.5)
+    # The values do not matter for the timing; filling is much faster than drawing.
+    matrix = np.full((side, side), 0.5, dtype=dtype)
+    row = np.full((1, side), 0.25, dtype=dtype)
+    result = np.empty((1, side), dtype=dtype)
+    seconds = _median_time(lambda: np.matmul(row, matrix, out=result), repeats)
+    return matrix.nbytes / seconds / 1e9, int(matrix.nbytes)
+
+
+def measure(dtype: str = "float64", threads: int | None = None, gemm_size: int = 1024,
+            stream_bytes: int = 256 * 2**20, repeats: int = 15) -> Calibration:
+    """Time a gemm_size^3 GEMM and (1 x n)(n x n) products from memory and from cache."""
+    cache_bytes = last_level_cache_bytes()
+    with blas_threads(threads):
+        a = np.full((gemm_size, gemm_size), 0.5, dtype=dtype)
+        out = np.empty_like(a)
+        gemm = _median_time(lambda: np.matmul(a, a, out=out), repeats)
+        stream_gbps, streamed = _streaming_rate(stream_bytes, dtype, repeats)
+        cache_gbps, _ = _streaming_rate(cache_bytes // 4, dtype, 4 * repeats)
+        call_s = call_overhead(dtype)
+        curve = []
+        for size in GEMM_CURVE_SIZES:
+            left = np.full((size, gemm_size), 0.5, dtype=dtype)
+            result = np.empty((size, gemm_size), dtype=dtype)
+            seconds = _median_time(lambda: np.matmul(left, a, out=result), repeats)
+            curve.append((size, 2 * size * gemm_size**2 / seconds / 1e9))
+        info = blas_info()
+    return Calibration(
+        blas=info.library, dtype=dtype, threads=info.threads,
+        gemm_gflops=2 * gemm_size**3 / gemm / 1e9, stream_gbps=stream_gbps,
+        gemm_size=gemm_size, stream_bytes=streamed, measured_at=time.time(),
+        cache_gbps=cache_gbps, cache_bytes=cache_bytes, call_s=call_s, gemm_curve=tuple(curve),
+    )
+
+
+def _read_cache(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("schema_version") != CACHE_SCHEMA or not isinstance(data.get("entries"), dict):
+        return {}
+    return data["entries"]
+
+
+def store(calibration: Calibration, path: Path | None = None) -> Path:
+    path = path or cache_path()
+    entries = _read_cache(path)
+    entries[calibration.key] = calibration.to_dict()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps({"schema_version": CACHE_SCHEMA, "entries": entries}, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def cached(dtype: str, threads: int | None = None, path: Path | None = None) -> Calibration | None:
+    """The stored calibration for this BLAS, dtype and thread count, if there is one."""
+    with blas_threads(threads):
+        info = blas_info()
+    entry = _read_cache(path or cache_path()).get(calibration_key(info.library, dtype, info.threads))
+    if not entry:
+        return None
+    try:
+        entry = dict(entry, gemm_curve=tuple(tuple(point) for point in entry.get("gemm_curve", ())))
+        return Calibration(**entry)
+    except TypeError:
+        return None
+
+
+def load_or_measure(dtype: str, threads: int | None = None) -> Calibration:
+    found = cached(dtype, threads)
+    if found is not None:
+        return found
+    calibration = measure(dtype, threads)
+    try:
+        store(calibration)
+    except OSError:
+        pass  # a read-only home still gets its numbers, just not cached
+    return calibration
