@@ -35,8 +35,22 @@ def user_errors(command: Callable) -> Callable:
     return wrapper
 
 
+def writable_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse an output path whose folder does not exist before any work is done."""
+    if value is None:
+        return value
+    from pathlib import Path
+
+    folder = Path(value).parent
+    if not folder.is_dir():
+        raise InputError(f"cannot write {value}: folder {folder} does not exist")
+    if Path(value).is_dir():
+        raise InputError(f"cannot write {value}: it is a folder")
+    return value
+
+
 def output_options(command: Callable) -> Callable:
-    command = click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE (atomically) instead of stdout.")(command)
+    command = click.option("-o", "--output", callback=writable_path, help="Write to FILE (atomically) instead of stdout.")(command)
     command = click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="table", show_default=True, help="Output format.")(command)
     return command
 
@@ -234,6 +248,57 @@ def check(specs, baseline, update, fmt, output):
     emit(render_check(result, fmt), output)
     if not result.ok and not update:
         sys.exit(1)
+
+
+@cli.command()
+@click.argument("spec", metavar="SPEC")
+@network_options
+@click.option("--vary", required=True, metavar="WHAT=LO:HI", help="The width to vary: input or layerN, e.g. input=16:65536.")
+@click.option("--points", type=int, default=8, show_default=True, help="Number of widths.")
+@click.option("--log", "log_spacing", is_flag=True, help="Space the widths geometrically.")
+@click.option("--order", "orders", multiple=True, metavar="NAME[,NAME]", help="Orders to run [default: all].")
+@click.option("--of", type=click.Choice(("loss", "output")), default="loss", show_default=True)
+@click.option("--granularity", type=click.Choice(("layer", "op")), default="layer", show_default=True)
+@click.option("--analytic", is_flag=True, help="Count only; time nothing.")
+@click.option("--repeats", type=click.IntRange(min=1), help="Timed repeats per order and width.")
+@click.option("--threads", type=click.IntRange(min=1), help="BLAS threads (threadpoolctl).")
+@click.option("--max-memory", metavar="SIZE", help="Widths whose explicit run needs more are counted only.")
+@click.option("--time-model/--no-time-model", default=True, show_default=True, help="Add the predicted time of each order.")
+@click.option("--plot", "plot_path", callback=writable_path, help="Draw FLOPs and time against the width (.png or .svg; needs jacchain[plot]).")
+@output_options
+@user_errors
+def sweep(spec, vary, points, log_spacing, orders, of, granularity, analytic, repeats, threads, max_memory,
+          time_model, plot_path, fmt, output, **network):
+    """Vary one width; tabulate and plot the cost and time of every order.
+
+    \b
+    Example:
+      jacchain sweep configs/seed.yaml --vary input=16:65536 --points 13 --log --plot sweep.png
+      jacchain sweep 784,512,256,10 --vary layer2=8:1024 --points 8 --log --format csv
+    """
+    from .calibrate import cached, load_or_measure
+    from .memory import parse_bytes
+    from .output import emit
+    from .progress import progress_bar
+    from .report_sweep import check_plot_path, plot, render_sweep
+    from .sweep import parse_vary, run_sweep, sweep_widths
+
+    net = load(spec, dict(network))
+    how = parse_vary(vary, net)
+    widths = sweep_widths(how.low, how.high, points, log_spacing)
+    limit = parse_bytes(max_memory) if max_memory is not None else None
+    if plot_path:
+        check_plot_path(plot_path)
+    calibration = None
+    if time_model:
+        calibration = (cached if analytic or net.analytic else load_or_measure)(net.dtype, threads)
+    with progress_bar(fmt != "json") as progress:
+        result = run_sweep(net, how, widths, progress=progress, orders=split_names(orders), of=of,
+                           granularity=granularity, analytic=analytic, repeats=repeats, max_memory=limit,
+                           threads=threads, calibration=calibration)
+    if plot_path:
+        plot(result, plot_path)
+    emit(render_sweep(result, fmt), output)
 
 
 @cli.command()
