@@ -9,7 +9,7 @@ from typing import Any, Mapping
 import yaml
 
 from .activations import ACTIVATIONS
-from .errors import JacchainError
+from .errors import JacchainError, read_text
 from .losses import LOSSES
 from .spec import DTYPES, NetworkSpec, make_spec, parse_sizes
 
@@ -55,12 +55,7 @@ def load_network(
 
 
 def load_config(path: str, activation=None, output_activation=None, loss=None, dtype=None, seed=None) -> NetworkSpec:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise JacchainError(f"{path}: no such file; SPEC is a YAML file or a size list like 784,512,10") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise JacchainError(f"{path}: cannot read: {error}") from None
+    text = read_text(path, f"{path}: no such file; SPEC is a YAML file or a size list like 784,512,10")
     return parse_config(text, path, activation, output_activation, loss, dtype, seed)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .analysis import analyze
-from .errors import JacchainError
+from .errors import JacchainError, read_text
 from .output import write_atomic
 from .spec import NetworkSpec
 
@@ -84,12 +84,7 @@ class CheckResult:
 
 def read_baseline(path: str) -> dict[str, Any]:
     """Load and validate a baseline file; any problem is a JacchainError naming the file."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise JacchainError(f"baseline {path} not found; create it with --update") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise JacchainError(f"baseline {path}: cannot read: {error}") from None
+    text = read_text(path, f"baseline {path} not found; create it with --update")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:

@@ -221,29 +221,17 @@ CSV_FIELDS = (
 
 
 def csv_rows(analysis: Analysis) -> list[dict[str, Any]]:
+    """One flat row per order, from the same dictionary as the JSON."""
     rows = []
     for result in analysis.orders:
-        t = result.time
-        rows.append({
-            "network": analysis.spec.label,
-            "of": analysis.chain.of,
-            "wrt": analysis.wrt,
-            "granularity": analysis.chain.granularity,
-            "order": result.order.name,
-            "article_word": result.order.article_word,
-            "ad_name": result.order.ad_name,
-            "bracketing": result.bracketing,
-            "macs": result.macs,
-            "flops": result.flops,
-            "peak_bytes": result.peak_bytes,
-            "time_median_s": t.median if t else "",
-            "time_min_s": t.min if t else "",
-            "time_max_s": t.max if t else "",
-            "repeats": t.repeats if t else "",
-            "gflops_per_s": result.gflops_per_s if result.gflops_per_s is not None else "",
-            "predicted_time_s": result.predicted_time if result.predicted_time is not None else "",
-            "max_abs_diff": analysis.max_abs_diff if analysis.max_abs_diff is not None else "",
-        })
+        order = order_to_dict(result)
+        t = order["time_s"] or {}
+        flat = {"network": analysis.spec.label, "of": analysis.chain.of, "wrt": analysis.wrt,
+                "granularity": analysis.chain.granularity, "order": order["name"],
+                "time_median_s": t.get("median"), "time_min_s": t.get("min"), "time_max_s": t.get("max"),
+                "repeats": t.get("repeats"), "max_abs_diff": analysis.max_abs_diff}
+        flat.update({key: order[key] for key in CSV_FIELDS if key in order and key not in flat})
+        rows.append({key: "" if flat.get(key) is None else flat[key] for key in CSV_FIELDS})
     return rows
 
 
