@@ -27,7 +27,7 @@ def write_atomic(path: str | os.PathLike, text: str) -> None:
         raise
 
 
-def renderables_to_text(renderables: Sequence[Any], width: int = 150) -> str:
+def renderables_to_text(renderables: Sequence[Any], width: int = 170) -> str:
     """Plain text of rich renderables, as a table would print without a terminal."""
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, no_color=True, force_terminal=False, highlight=False)
@@ -52,6 +52,6 @@ def emit(rendered: Any, output: str | None) -> None:
     import sys
 
     # Off a terminal rich assumes 80 columns, too narrow for the tables; use a fixed width.
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 170)
     for renderable in rendered:
         console.print(renderable)

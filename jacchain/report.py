@@ -165,7 +165,7 @@ def time_cell(result: OrderResult, separator: str = "\n") -> str:
     if result.time is None:
         return "-"
     t = result.time
-    return f"{seconds_text(t.median)}{separator}{seconds_text(t.min)} - {seconds_text(t.max)}, n={t.repeats}"
+    return f"{seconds_text(t.median)}{separator}{seconds_text(t.min)}-{seconds_text(t.max)}, n={t.repeats}"
 
 
 # ----------------------------------------------------------------------------- table
@@ -173,9 +173,9 @@ def time_cell(result: OrderResult, separator: str = "\n") -> str:
 
 def analysis_table(analysis: Analysis) -> Group:
     table = Table(title=title(analysis), title_justify="left", show_lines=True)
-    table.add_column("order")
+    table.add_column("order", max_width=20)
     table.add_column("bracketing")
-    table.add_column("products")
+    table.add_column("products", no_wrap=True)
     measured = any(result.measured_peak_bytes is not None for result in analysis.orders)
     predicted = analysis.calibration is not None
     headings = ("MACs", "FLOPs", "time (median, min-max)") + (("model time",) if predicted else ()) + (
