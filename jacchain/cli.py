@@ -80,6 +80,18 @@ def load(spec: str, options: dict[str, Any]):
     return load_network(spec, **{key: options.pop(key) for key in keys})
 
 
+def machine_calibration(dtype: str, threads: int | None, measure_if_missing: bool, progress):
+    """The cached calibration for this dtype and thread count; measured now (once) if missing
+    and wanted."""
+    from .calibrate import cached, load_or_measure
+
+    found = cached(dtype, threads)
+    if found is None and measure_if_missing:
+        progress("calibrating this machine (once; then cached)", 0, 1)
+        found = load_or_measure(dtype, threads)
+    return found
+
+
 def split_names(values: tuple[str, ...]) -> list[str]:
     return [name for value in values for name in value.split(",") if name.strip()]
 
@@ -126,8 +138,6 @@ def analyze(specs, orders, of, wrt, granularity, analytic, repeats, threads, max
     from .report import render_analyses
     from .output import emit
 
-    from .calibrate import cached, load_or_measure
-
     limit = parse_bytes(max_memory) if max_memory is not None else None
     networks = [load(spec, dict(network)) for spec in specs]
     results = []
@@ -135,8 +145,8 @@ def analyze(specs, orders, of, wrt, granularity, analytic, repeats, threads, max
         for spec in networks:
             calibration = None
             if time_model or cost == "time":
-                explicit = not (analytic or spec.analytic)
-                calibration = (load_or_measure if explicit or cost == "time" else cached)(spec.dtype, threads)
+                needed = cost == "time" or not (analytic or spec.analytic)
+                calibration = machine_calibration(spec.dtype, threads, needed, progress)
             results.append(run_analysis(
                 spec, orders=split_names(orders), of=of, wrt=wrt, granularity=granularity,
                 analytic=analytic, repeats=repeats, max_memory=limit, threads=threads,
@@ -276,7 +286,6 @@ def sweep(spec, vary, points, log_spacing, orders, of, granularity, analytic, re
       jacchain sweep configs/seed.yaml --vary input=16:65536 --points 13 --log --plot sweep.png
       jacchain sweep 784,512,256,10 --vary layer2=8:1024 --points 8 --log --format csv
     """
-    from .calibrate import cached, load_or_measure
     from .memory import parse_bytes
     from .output import emit
     from .progress import progress_bar
@@ -290,9 +299,9 @@ def sweep(spec, vary, points, log_spacing, orders, of, granularity, analytic, re
     if plot_path:
         check_plot_path(plot_path)
     calibration = None
-    if time_model:
-        calibration = (cached if analytic or net.analytic else load_or_measure)(net.dtype, threads)
     with progress_bar(fmt != "json") as progress:
+        if time_model:
+            calibration = machine_calibration(net.dtype, threads, not (analytic or net.analytic), progress)
         result = run_sweep(net, how, widths, progress=progress, orders=split_names(orders), of=of,
                            granularity=granularity, analytic=analytic, repeats=repeats, max_memory=limit,
                            threads=threads, calibration=calibration)
