@@ -7,6 +7,8 @@ D_i: the diagonal (as a 1-D array) for elementwise activations, a dense n x n ma
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import numpy as np
 
 from .registry import Registry
@@ -14,29 +16,27 @@ from .registry import Registry
 Array = np.ndarray
 
 
-class Activation:
-    """Base of all activations; `elementwise` says whether D_i is diagonal."""
+class Activation(ABC):
+    """An activation: its value, its Jacobian D, and the products with D on either side."""
 
     name: str = ""
-    elementwise: bool = True
+    elementwise: bool = False
 
+    @abstractmethod
     def value(self, a: Array) -> Array:
-        raise NotImplementedError  # pragma: no cover - every subclass defines it
+        """f(a), along the last axis."""
 
+    @abstractmethod
     def jacobian(self, a: Array, z: Array) -> Array:
         """D = dz/da at one point: a 1-D diagonal if elementwise, else a dense matrix."""
-        return self.derivative(a, z)
 
-    def derivative(self, a: Array, z: Array) -> Array:
-        raise NotImplementedError  # pragma: no cover - elementwise subclasses define it
-
+    @abstractmethod
     def vjp(self, a: Array, z: Array, v: Array) -> Array:
         """v D: pull a row vector (or a batch of them) back through the activation."""
-        return v * self.derivative(a, z)
 
+    @abstractmethod
     def jvp(self, a: Array, z: Array, t: Array) -> Array:
-        """D t: push a tangent forward; for elementwise f the same diagonal scaling."""
-        return self.derivative(a, z) * t
+        """D t: push a tangent forward."""
 
     def value_into(self, a: Array, out: Array) -> Array:
         """f(a) written into `out` (training reuses its buffers); returns the result."""
@@ -54,7 +54,26 @@ class Activation:
         return np.diag(jac) if self.elementwise else jac
 
 
-class Identity(Activation):
+class Elementwise(Activation):
+    """z_k = f(a_k): D is diagonal, so the Jacobian, VJP and JVP all come from f'."""
+
+    elementwise = True
+
+    @abstractmethod
+    def derivative(self, a: Array, z: Array) -> Array:
+        """f'(a), elementwise (z = f(a) is given, as many derivatives are cheaper from it)."""
+
+    def jacobian(self, a: Array, z: Array) -> Array:
+        return self.derivative(a, z)
+
+    def vjp(self, a: Array, z: Array, v: Array) -> Array:
+        return v * self.derivative(a, z)
+
+    def jvp(self, a: Array, z: Array, t: Array) -> Array:
+        return self.derivative(a, z) * t
+
+
+class Identity(Elementwise):
     name = "identity"
 
     def value(self, a: Array) -> Array:
@@ -76,7 +95,7 @@ class Identity(Activation):
         return v
 
 
-class Relu(Activation):
+class Relu(Elementwise):
     name = "relu"
 
     def value(self, a: Array) -> Array:
@@ -94,7 +113,7 @@ class Relu(Activation):
         return np.multiply(out, v, out=out)
 
 
-class Tanh(Activation):
+class Tanh(Elementwise):
     name = "tanh"
 
     def value(self, a: Array) -> Array:
@@ -104,7 +123,7 @@ class Tanh(Activation):
         return 1 - z * z
 
 
-class Sigmoid(Activation):
+class Sigmoid(Elementwise):
     name = "sigmoid"
 
     def value(self, a: Array) -> Array:
@@ -116,7 +135,7 @@ class Sigmoid(Activation):
         return z * (1 - z)
 
 
-class Gelu(Activation):
+class Gelu(Elementwise):
     """GELU in the tanh form used by GPT-2 and BERT."""
 
     name = "gelu"

@@ -10,8 +10,7 @@ from typing import Any, Callable
 import click
 
 from .errors import JacchainError
-
-FORMAT_CHOICES = ("table", "json", "markdown", "csv")
+from .formats import FORMATS
 
 
 class InputError(click.ClickException):
@@ -51,7 +50,7 @@ def writable_path(ctx: click.Context, param: click.Parameter, value: str | None)
 
 def output_options(command: Callable) -> Callable:
     command = click.option("-o", "--output", callback=writable_path, help="Write to FILE (atomically) instead of stdout.")(command)
-    command = click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="table", show_default=True, help="Output format.")(command)
+    command = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True, help="Output format.")(command)
     return command
 
 

@@ -13,7 +13,6 @@ from .spec import NetworkSpec, make_spec
 
 Array = np.ndarray
 SYNTHETIC_SAMPLES = 2048
-BUILTIN = ("digits", "synthetic")
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,7 @@ def why_optimal(chain: Chain, sums: dict[str, OrderSum], plan: Plan) -> str:
                 "intermediate one row wide, so each Jacobian is touched once; that is backpropagation.")
     if not plan.steps:
         return "The chain has a single factor; there is nothing to multiply."
-    root_left, root_right = plan.steps[-1]
+    _, root_right = plan.steps[-1]
     cut = spans(plan)[root_right][0]
     narrow = dims[cut]
     inner = min(range(1, len(dims) - 1), key=lambda index: dims[index])

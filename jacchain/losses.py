@@ -7,6 +7,8 @@ cross_entropy (softmax and negative log-likelihood fused, so `z` are logits).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import numpy as np
 
 from .registry import Registry
@@ -18,16 +20,17 @@ def _batch_size(z: Array) -> int:
     return 1 if z.ndim == 1 else z.shape[0]
 
 
-class Loss:
+class Loss(ABC):
     name: str = ""
     target: str = ""
 
+    @abstractmethod
     def value(self, z: Array, y: Array) -> float:
-        raise NotImplementedError  # pragma: no cover
+        """The loss, averaged over the rows of a batch."""
 
+    @abstractmethod
     def gradient(self, z: Array, y: Array) -> Array:
         """dl/dz, the same shape as z."""
-        raise NotImplementedError  # pragma: no cover
 
     def jacobian(self, z: Array, y: Array) -> Array:
         """g = dl/dz_L for one sample as a 1 x n_L row (the first factor of the chain)."""
@@ -45,7 +48,7 @@ class MeanSquaredError(Loss):
     target = "a real vector of the output width"
 
     def value(self, z: Array, y: Array) -> float:
-        return float(np.mean((z - y) ** 2) * 1.0)
+        return float(np.mean((z - y) ** 2))
 
     def gradient(self, z: Array, y: Array) -> Array:
         return 2 * (z - y) / (z.shape[-1] * _batch_size(z))

@@ -55,5 +55,3 @@ ORDERS.add(
     Order("optimal", "-", "optimal bracketing (DP)", optimal),
     aliases=("best", "dp"),
 )
-
-CLASSIC_ORDERS = ("loss-first", "input-first")

@@ -51,12 +51,6 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         return list(self._items)
 
-    def aliases_of(self, name: str) -> list[str]:
-        return [alias for alias, target in self._aliases.items() if target == name]
-
-    def all_names(self) -> list[str]:
-        return self.names() + list(self._aliases)
-
     def __iter__(self) -> Iterator[str]:
         return iter(self._items)
 

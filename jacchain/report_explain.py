@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from .explain import Explanation, OrderSum
+from .explain import Explanation
 from .tree import TreeNode
 from .formats import markdown_table, ratio_text, to_csv, to_json
 
@@ -23,15 +23,6 @@ def intro(explanation: Explanation) -> list[str]:
     for name, meaning, shape, structure in explanation.factor_meanings:
         note = f", {structure}" if structure != "dense" else ""
         lines.append(f"  {name:<4} = {meaning:<18} {shape[0]} x {shape[1]}{note}")
-    return lines
-
-
-def sum_lines(order: OrderSum) -> list[str]:
-    lines = [f"{order.name} (article: \"{order.article_word}\"; {order.ad_name}): {order.bracketing}"]
-    for term in order.terms:
-        product = f"{term.left} {term.right}"
-        lines.append(f"  {product:<32} {term.symbols} = {term.numbers} = {term.macs:,}")
-    lines.append(f"  {'total':<32} {order.cost.macs:,} MACs = {order.cost.flops:,} FLOPs")
     return lines
 
 
