@@ -102,7 +102,7 @@ def render_explanation(explanation: Explanation, fmt: str) -> Any:
             rows.append(["total", "", "", f"{order.cost.macs:,} MACs = {order.cost.flops:,} FLOPs"])
             text += markdown_table(["product", "cost", "numbers", "MACs"], rows, [False, False, False, True]) + "\n"
         text += ratio_line(explanation) + "\n\n"
-        if explanation.tree:
+        if explanation.tree and explanation.tree.children:
             text += "```text\n" + "\n".join(tree_lines(explanation.tree)) + "\n```\n\n"
         return text + explanation.reason + "\n"
     parts: list[Any] = [Text("\n".join(intro(explanation)))]
@@ -118,7 +118,7 @@ def render_explanation(explanation: Explanation, fmt: str) -> Any:
         table.add_row("total", "", "", f"{order.cost.macs:,} MACs = {order.cost.flops:,} FLOPs", style="bold")
         parts += [Text(""), table]
     parts += [Text(""), Text(ratio_line(explanation))]
-    if explanation.tree:
+    if explanation.tree and explanation.tree.children:
         parts += [Text(""), Text("optimal bracketing as a tree (shape, FLOPs of each product):"), rich_tree(explanation.tree)]
     parts += [Text(""), Text(explanation.reason)]
     return [Group(*parts)]
