@@ -114,3 +114,20 @@ def test_every_command_has_help():
         result = invoke(name, "--help")
         assert result.exit_code == 0 and "Example" in result.output, name
         assert command.help
+
+
+def test_measured_peak_memory_sits_beside_the_model():
+    result = invoke("analyze", "300,200,100,10", "--measure-memory", "--repeats", "2", "--format", "json")
+    data = json.loads(result.output)
+    for order in data["orders"].values():
+        # tracemalloc sees every intermediate the model counts, plus small numpy overheads.
+        assert order["peak_bytes"] <= order["measured_peak_bytes"] <= order["peak_bytes"] + 64 * 1024
+
+
+def test_python_dash_m_runs_the_cli():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "jacchain", "analyze", "8,4,2", "--analytic", "--format", "json"],
+                          capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout)["orders"]["loss_first"]["macs"] == 2 * 4 + 4 * 8
