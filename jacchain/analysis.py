@@ -132,14 +132,15 @@ def analyze(
     plans = [order.build(chain, objective) for order in selected]
     costs = [plan_cost(plan, chain) for plan in plans]
     base = base_memory(spec, chain)
-    memory = base + max(order_memory(c) for c in costs) + sum(c.result_bytes for c in costs)
+    # Orders run one after another; every order's result is kept for the cross-check.
+    memory = base + max(c.peak_bytes for c in costs) + sum(c.result_bytes for c in costs)
     limit = max_memory if max_memory is not None else default_limit()
 
-    def modelled(order, plan, counts, time=None, products=None, measured=None):
+    def modelled(order, plan, counts, time=None, measured=None):
         predicted = plan_time(counts.products, calibration, chain.itemsize) if calibration else None
         return OrderResult(
             order, bracketing(plan, chain.names), counts.macs, counts.flops, counts.peak_bytes,
-            products if products is not None else counts.products, time, measured, predicted,
+            counts.products, time, measured, predicted,
         )
 
     tree = None
@@ -184,7 +185,7 @@ def analyze(
             run = compile_plan(plan, arrays)
             timing = time_call(run, repeats=repeats)
             measured = measure_peak(run) if measure_memory else None
-            results.append(modelled(order, plan, counts, timing, counted, measured))
+            results.append(modelled(order, plan, counts, timing, measured))
             values_of.append([densify(value) for value in values])
         notify("done", total, total)
         blas = blas_info()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .output import write_atomic
-from .timing import blas_info, blas_threads
+from .timing import blas_info, blas_threads, time_call
 
 CACHE_SCHEMA = 4
 DEFAULT_CACHE_BYTES = 8 * 2**20
@@ -76,14 +75,13 @@ def cache_path() -> Path:
     return Path(xdg) / "jacchain" / "calibration.json"
 
 
-def _median_time(function, repeats: int) -> float:
-    function()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+def gemm_rate(dtype: str, rows: int, size: int = 1024, repeats: int = 15) -> float:
+    """GFLOP/s of a (rows x size)(size x size) product with numpy's BLAS."""
+    right = np.full((size, size), 0.5, dtype=dtype)
+    left = right[:rows] if rows <= size else np.full((rows, size), 0.5, dtype=dtype)
+    out = np.empty((rows, size), dtype=dtype)
+    seconds = time_call(lambda: np.matmul(left, right, out=out), repeats=repeats).median
+    return 2 * rows * size * size / seconds / 1e9
 
 
 def last_level_cache_bytes() -> int:
@@ -102,7 +100,7 @@ def last_level_cache_bytes() -> int:
 def call_overhead(dtype: str, repeats: int = 2000) -> float:
     """Seconds of one tiny product through numpy and BLAS: the fixed cost of every step."""
     row, matrix = np.full((1, 8), 0.5, dtype=dtype), np.full((8, 8), 0.5, dtype=dtype)
-    return _median_time(lambda: row @ matrix, repeats)
+    return time_call(lambda: row @ matrix, repeats=repeats).median
 
 
 def _streaming_rate(n_bytes: int, dtype: str, repeats: int) -> tuple[float, int]:
@@ -112,7 +110,7 @@ def _streaming_rate(n_bytes: int, dtype: str, repeats: int) -> tuple[float, int]
     matrix = np.full((side, side), 0.5, dtype=dtype)
     row = np.full((1, side), 0.25, dtype=dtype)
     result = np.empty((1, side), dtype=dtype)
-    seconds = _median_time(lambda: np.matmul(row, matrix, out=result), repeats)
+    seconds = time_call(lambda: np.matmul(row, matrix, out=result), repeats=repeats).median
     return matrix.nbytes / seconds / 1e9, int(matrix.nbytes)
 
 
@@ -121,24 +119,17 @@ def measure(dtype: str = "float64", threads: int | None = None, gemm_size: int =
     """Time a gemm_size^3 GEMM and (1 x n)(n x n) products from memory and from cache."""
     cache_bytes = last_level_cache_bytes()
     with blas_threads(threads):
-        a = np.full((gemm_size, gemm_size), 0.5, dtype=dtype)
-        out = np.empty_like(a)
-        gemm = _median_time(lambda: np.matmul(a, a, out=out), repeats)
+        gemm = gemm_rate(dtype, gemm_size, gemm_size, repeats)
         stream_gbps, streamed = _streaming_rate(stream_bytes, dtype, repeats)
         cache_gbps, _ = _streaming_rate(cache_bytes // 4, dtype, 4 * repeats)
         call_s = call_overhead(dtype)
-        curve = []
-        for size in GEMM_CURVE_SIZES:
-            left = np.full((size, gemm_size), 0.5, dtype=dtype)
-            result = np.empty((size, gemm_size), dtype=dtype)
-            seconds = _median_time(lambda: np.matmul(left, a, out=result), repeats)
-            curve.append((size, 2 * size * gemm_size**2 / seconds / 1e9))
+        curve = tuple((rows, gemm_rate(dtype, rows, gemm_size, repeats)) for rows in GEMM_CURVE_SIZES)
         info = blas_info()
     return Calibration(
         blas=info.library, dtype=dtype, threads=info.threads,
-        gemm_gflops=2 * gemm_size**3 / gemm / 1e9, stream_gbps=stream_gbps,
+        gemm_gflops=gemm, stream_gbps=stream_gbps,
         gemm_size=gemm_size, stream_bytes=streamed, measured_at=time.time(),
-        cache_gbps=cache_gbps, cache_bytes=cache_bytes, call_s=call_s, gemm_curve=tuple(curve),
+        cache_gbps=cache_gbps, cache_bytes=cache_bytes, call_s=call_s, gemm_curve=curve,
     )
 
 

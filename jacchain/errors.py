@@ -5,6 +5,10 @@ class JacchainError(ValueError):
     """A user-facing error: the message names the bad value and what is allowed."""
 
 
+class MemoryLimitError(JacchainError):
+    """An explicit run would need more memory than --max-memory allows."""
+
+
 def read_text(path: str, missing: str) -> str:
     """A user's file as text; a missing or unreadable file is a JacchainError (`missing` says
     what to do about a missing one)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .chain import DIAGONAL, KRON, Chain, Plan, bracketing, build_chain, spans
-from .cost import PlanCost, plan_cost, product_count
+from .cost import PlanCost, plan_cost
 from .orders import ORDERS
 from .spec import NetworkSpec
 from .tree import TreeNode, plan_tree
@@ -79,11 +79,10 @@ def order_terms(plan: Plan, chain: Chain) -> tuple[Term, ...]:
     symbols = boundary_symbols(chain) if chain.wrt == "input" else None
     covered = spans(plan) if symbols else None
     text = list(chain.names)
-    shapes = [(f.rows, f.cols, f.structure) for f in chain.factors]
     terms = []
-    for left, right in plan.steps:
-        count, structure = product_count(shapes[left], shapes[right])
-        (m, n, left_kind), (_, k, right_kind) = shapes[left], shapes[right]
+    for (left, right), count in zip(plan.steps, plan_cost(plan, chain).products):
+        (m, n), (_, k) = count.left, count.right
+        left_kind, right_kind = count.left_structure, count.right_structure
         # The MAC count's factors, by the counting convention: m*n*k dense, m*k with a
         # diagonal or Kronecker operand, m for an elementwise product.
         if left_kind == DIAGONAL and right_kind in (DIAGONAL, KRON):
@@ -101,7 +100,6 @@ def order_terms(plan: Plan, chain: Chain) -> tuple[Term, ...]:
         terms.append(Term(text[left], text[right], symbolic, "*".join(map(str, numbers)),
                           count.macs, count.flops, (m, k)))
         text.append(f"({text[left]} {text[right]})")
-        shapes.append((m, k, structure))
     return tuple(terms)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 
-from .errors import JacchainError
+from .errors import JacchainError, MemoryLimitError
 
 _UNITS = {
     "": 1, "b": 1,
@@ -70,7 +70,7 @@ def human_bytes(n_bytes: int) -> str:
 def check_fits(needed: int, limit: int, what: str) -> None:
     """Refuse, before allocating, work whose modelled memory exceeds the limit."""
     if needed > limit:
-        raise JacchainError(
+        raise MemoryLimitError(
             f"{what} needs about {human_bytes(needed)} of memory, over the --max-memory limit of "
             f"{human_bytes(limit)}; use --analytic to count without building anything, "
             "or raise --max-memory"

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 from .analysis import Analysis, analyze
-from .errors import JacchainError
+from .errors import JacchainError, MemoryLimitError
 from .spec import NetworkSpec
 
 _VARY = re.compile(r"\s*(input|layer(\d+))\s*=\s*(\d+)\s*:\s*(\d+)\s*")
@@ -89,9 +89,7 @@ def run_sweep(
         point = replace(spec, sizes=tuple(sizes))
         try:
             analyses.append(analyze(point, **options))
-        except JacchainError as error:
-            if "--max-memory" not in str(error):
-                raise
+        except MemoryLimitError as error:
             analyses.append(replace(analyze(point, **{**options, "analytic": True}), note=str(error)))
     notify("done", len(widths), len(widths))
     return Sweep(spec, vary, tuple(widths), tuple(analyses))

@@ -144,6 +144,7 @@ class Trainer:
         self._scratch = [np.empty_like(w) for w in self.network.weights]
         self._buffers: dict[int, _Buffers] = {}
         self._activations = self.network.activations
+        self._explicit = None
 
     def buffers(self, batch: int) -> _Buffers:
         if batch not in self._buffers:
@@ -195,11 +196,17 @@ class Trainer:
                     counter.matmul(delta.shape[0], delta.shape[1], dz.shape[1])
         return value
 
+    def _explicit_plan(self):
+        """The per-sample chain and its loss-first plan depend on the spec alone: build once."""
+        if self._explicit is None:
+            chain = build_chain(self.network.spec, "loss", "op", "params")
+            self._explicit = (chain, loss_first_params(chain))
+        return self._explicit
+
     def explicit_gradients(self, X: Array, y: Array) -> float:
         """The same gradients from each sample's explicit Jacobians, multiplied loss-first."""
         spec = self.network.spec
-        chain = build_chain(spec, "loss", "op", "params")
-        plan = loss_first_params(chain)
+        chain, plan = self._explicit_plan()
         cache = self.network.forward(X)
         for grad in self.grads_w + self.grads_b:
             grad[...] = 0

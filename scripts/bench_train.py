@@ -16,24 +16,11 @@ import time
 
 import numpy as np
 
+from jacchain.calibrate import gemm_rate
 from jacchain.network import MLP
 from jacchain.spec import make_spec, parse_sizes
 from jacchain.timing import blas_info, blas_threads
 from jacchain.train import FlopCounter, Trainer, TrainSettings
-
-
-def gemm_rate(dtype: str, n: int = 1024, repeats: int = 10) -> float:
-    """GFLOP/s of an n x n x n matrix product with numpy's BLAS."""
-    a = np.random.default_rng(0).standard_normal((n, n)).astype(dtype)
-    b = a.copy()
-    out = np.empty_like(a)
-    np.matmul(a, b, out=out)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        np.matmul(a, b, out=out)
-        times.append(time.perf_counter() - start)
-    return 2 * n**3 / statistics.median(times) / 1e9
 
 
 def time_steps(step, count: int) -> float:
@@ -64,7 +51,7 @@ def main() -> None:
         trainer.step(X, y, counter)
         ours = lambda: trainer.step(X, y)  # noqa: E731
         theirs = torch_step(spec, X, y, settings, args.threads)
-        rate = gemm_rate(args.dtype)
+        rate = gemm_rate(args.dtype, 1024)
         blas = blas_info()
         ours_times, theirs_times, ratios = [], [], []
         for _ in range(args.rounds):
