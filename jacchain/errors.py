@@ -1,22 +1,30 @@
-"""The one exception type for bad user input; the CLI turns it into exit code 2."""
+"""The exception types the library raises for the user; the CLI maps them to exit codes."""
 
 
 class JacchainError(ValueError):
-    """A user-facing error: the message names the bad value and what is allowed."""
+    """A user-facing error: the message names the bad value and what is allowed (exit 2)."""
+
+    exit_code = 2
 
 
 class MemoryLimitError(JacchainError):
     """An explicit run would need more memory than --max-memory allows."""
 
+    def __init__(self, message: str, needed: int = 0, limit: int = 0) -> None:
+        super().__init__(message)
+        self.needed, self.limit = needed, limit
 
-def read_text(path: str, missing: str) -> str:
-    """A user's file as text; a missing or unreadable file is a JacchainError (`missing` says
-    what to do about a missing one)."""
-    from pathlib import Path
 
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise JacchainError(missing) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise JacchainError(f"{path}: cannot read: {error}") from None
+class Diverged(JacchainError):
+    """Training produced a NaN or infinite loss; the message names the step (exit 1)."""
+
+    exit_code = 1
+
+
+def choice_error(what: str, value: object, allowed: tuple[str, ...] | list[str]) -> JacchainError:
+    """The one wording of "not one of the allowed names".
+
+    >>> str(choice_error("--of", "inputs", ("loss", "output")))
+    "unknown --of 'inputs'; valid options are: loss, output"
+    """
+    return JacchainError(f"unknown {what} {value!r}; valid options are: {', '.join(allowed)}")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Generic, Iterator, TypeVar
+from collections.abc import Iterator
+from typing import Generic, TypeVar
 
-from .errors import JacchainError
+from .errors import JacchainError, choice_error
 
 T = TypeVar("T")
 
@@ -41,9 +42,7 @@ class Registry(Generic[T]):
         # Registry names may themselves use underscores (cross_entropy); try that spelling.
         if isinstance(key, str) and key.replace("-", "_") in self._items:
             return key.replace("-", "_")
-        raise JacchainError(
-            f"unknown {self.kind} {name!r}; valid options are: {', '.join(self.names())}"
-        )
+        raise choice_error(self.kind, name, self.names())
 
     def get(self, name: str) -> T:
         return self._items[self.canonical(name)]
@@ -56,7 +55,7 @@ class Registry(Generic[T]):
 
     def __contains__(self, name: object) -> bool:
         try:
-            self.canonical(name)  # type: ignore[arg-type]
+            self.canonical(name)  # type: ignore[arg-type]  # any object may be asked about
         except JacchainError:
             return False
         return True

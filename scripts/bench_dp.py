@@ -16,14 +16,13 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from jacchain.chain import DENSE, Chain, Factor
-from jacchain.cost import optimal_plan, plan_cost
+from jacchain.chain.factors import Chain, chain_of_dims
+from jacchain.cost.plan_cost import plan_cost
+from jacchain.planners.dp import optimal_plan
 
 
 def random_chain(n_factors: int, seed: int) -> Chain:
-    dims = np.random.default_rng(seed).integers(1, 1024, n_factors + 1).tolist()
-    factors = tuple(Factor(f"F{i}", dims[i], dims[i + 1], DENSE, ("layer", i)) for i in range(n_factors))
-    return Chain(factors, 8)
+    return chain_of_dims(np.random.default_rng(seed).integers(1, 1024, n_factors + 1).tolist())
 
 
 def triple_loop(dims: list[int]) -> int:

@@ -13,13 +13,13 @@ import argparse
 
 import numpy as np
 
-from jacchain.chain import build_chain
-from jacchain.config import load_network
-from jacchain.execute import compile_plan
-from jacchain.jacobians import build_factors
-from jacchain.network import network_at_point
-from jacchain.orders import ORDERS
-from jacchain.timing import blas_info, blas_threads, time_call
+from jacchain.chain.factors import build_chain
+from jacchain.model.config import load_network
+from jacchain.run.execute import compile_plan
+from jacchain.run.jacobians import build_factors
+from jacchain.model.network import network_at_point
+from jacchain.planners.orders import ORDERS
+from jacchain.run.timing import blas_info, blas_threads, time_call
 
 
 def torch_loss(network, y):

@@ -16,11 +16,12 @@ import time
 
 import numpy as np
 
-from jacchain.calibrate import gemm_rate
-from jacchain.network import MLP
-from jacchain.spec import make_spec, parse_sizes
-from jacchain.timing import blas_info, blas_threads
-from jacchain.train import FlopCounter, Trainer, TrainSettings
+from jacchain.run.calibrate import gemm_rate
+from jacchain.model.network import MLP
+from jacchain.model.spec import make_spec, parse_sizes
+from jacchain.run.timing import blas_info, blas_threads
+from jacchain.training.settings import TrainSettings
+from jacchain.training.trainer import FlopCounter, Trainer
 
 
 def time_steps(step, count: int) -> float:

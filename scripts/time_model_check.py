@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from jacchain.analysis import analyze
-from jacchain.calibrate import load_or_measure
-from jacchain.config import load_network
+from jacchain.jobs.analyze import analyze
+from jacchain.run.calibrate import load_or_measure
+from jacchain.model.config import load_network
 
 
 def main() -> None:

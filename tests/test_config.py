@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jacchain.cli import cli
-from jacchain.config import load_network, parse_config
+from jacchain.model.config import load_network, parse_config
 from jacchain.errors import JacchainError
-from jacchain.spec import NetworkSpec, parse_sizes
+from jacchain.model.spec import NetworkSpec, parse_sizes
 
 ROOT = Path(__file__).parent.parent
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))

@@ -3,12 +3,13 @@
 import numpy as np
 import pytest
 
-from jacchain.activations import ACTIVATIONS
-from jacchain.chain import build_chain
-from jacchain.jacobians import build_factors, densify, layer_jacobian
-from jacchain.losses import LOSSES
-from jacchain.network import network_at_point
-from jacchain.spec import make_spec
+from jacchain.model.activations import ACTIVATIONS
+from jacchain.chain.factors import build_chain
+from jacchain.run.arrays import densify
+from jacchain.run.jacobians import build_factors, layer_jacobian
+from jacchain.model.losses import LOSSES
+from jacchain.model.network import network_at_point
+from jacchain.model.spec import make_spec
 
 from conftest import central_jacobian
 

@@ -11,22 +11,20 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jacchain.analysis import analyze
-from jacchain.chain import DENSE, DIAGONAL, Chain, Factor, left_fold, right_fold
+from jacchain.jobs.analyze import analyze
+from jacchain.chain.factors import chain_of_dims
+from jacchain.types import Structure
+from jacchain.planners.folds import left_fold, right_fold
 from jacchain.cli import cli
-from jacchain.config import load_network
-from jacchain.cost import optimal_plan, plan_cost
-from jacchain.execute import run_counted
-from jacchain.jacobians import densify
+from jacchain.model.config import load_network
+from jacchain.cost.plan_cost import plan_cost
+from jacchain.planners.dp import optimal_plan
+from jacchain.run.execute import run_counted
+from jacchain.run.arrays import densify
 
 
-def make_chain(dims, diagonal=None):
-    diagonal = diagonal or [False] * (len(dims) - 1)
-    factors = []
-    for index, (rows, cols) in enumerate(zip(dims, dims[1:])):
-        structure = DIAGONAL if diagonal[index] else DENSE
-        factors.append(Factor(f"F{index}", rows, cols, structure, ("layer", index)))
-    return Chain(tuple(factors), 8)
+make_chain = chain_of_dims
+DIAGONAL = Structure.DIAGONAL
 
 
 def brute_force(chain):

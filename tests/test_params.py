@@ -6,14 +6,16 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from jacchain.analysis import analyze
-from jacchain.chain import build_chain
+from jacchain.jobs.analyze import analyze
+from jacchain.chain.factors import build_chain
 from jacchain.cli import cli
-from jacchain.execute import Kron, run_counted
-from jacchain.jacobians import build_factors, densify
-from jacchain.network import network_at_point
-from jacchain.orders import ORDERS
-from jacchain.spec import make_spec
+from jacchain.run.arrays import Kron
+from jacchain.run.execute import run_counted
+from jacchain.run.arrays import densify
+from jacchain.run.jacobians import build_factors
+from jacchain.model.network import network_at_point
+from jacchain.planners.orders import ORDERS
+from jacchain.model.spec import make_spec
 
 from conftest import central_jacobian
 

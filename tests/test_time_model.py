@@ -9,15 +9,20 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jacchain.analysis import analyze
-from jacchain.calibrate import Calibration, cache_path, cached, store
-from jacchain.chain import DENSE, Chain, Factor
+from jacchain.jobs.analyze import analyze
+from jacchain.cost.machine import Calibration
+from jacchain.run.calibrate import cache_path, cached, store
+from jacchain.chain.factors import chain_of_dims
+from jacchain.types import Structure
 from jacchain.cli import cli
-from jacchain.cost import optimal_plan, plan_cost, product_count
-from jacchain.spec import make_spec
-from jacchain.timemodel import plan_time, product_time, rates
-from jacchain.timing import blas_info
+from jacchain.cost.plan_cost import plan_cost
+from jacchain.cost.product import product_count
+from jacchain.planners.dp import optimal_plan, solve_chain
+from jacchain.model.spec import make_spec
+from jacchain.cost.time_model import TimeObjective, plan_time, product_time
+from jacchain.run.timing import blas_info
 
+DENSE, DIAGONAL = Structure.DENSE, Structure.DIAGONAL
 FAKE = dict(blas="test", dtype="float64", threads=1, gemm_gflops=100.0, stream_gbps=10.0, gemm_size=1024,
             stream_bytes=2**28, measured_at=0.0, cache_gbps=40.0, cache_bytes=2**20, call_s=1e-6)
 
@@ -50,13 +55,13 @@ def test_a_corrupt_cache_is_ignored_and_rewritten(tmp_path):
 def test_product_time_by_hand():
     calibration = Calibration(**FAKE)
     # A 1000^3 GEMM: 2e9 FLOPs at 100 GFLOP/s = 20 ms; its 24 MB would take 2.4 ms: compute-bound.
-    big = product_count((1000, 1000, DENSE), (1000, 1000, DENSE))[0]
+    big = product_count((1000, 1000, DENSE), (1000, 1000, DENSE))
     assert product_time(big, calibration, 8) == pytest.approx(1e-6 + 0.02)
     # A 1 x 1000 row times a 1000 x 1000 matrix: 8,016,000 bytes > 1 MiB, from memory at 10 GB/s.
-    row = product_count((1, 1000, DENSE), (1000, 1000, DENSE))[0]
+    row = product_count((1, 1000, DENSE), (1000, 1000, DENSE))
     assert product_time(row, calibration, 8) == pytest.approx(1e-6 + (1000 + 1_000_000 + 1000) * 8 / 10e9)
     # Small enough to stay in cache: 40 GB/s.
-    small = product_count((1, 100, DENSE), (100, 100, DENSE))[0]
+    small = product_count((1, 100, DENSE), (100, 100, DENSE))
     assert product_time(small, calibration, 8) == pytest.approx(1e-6 + (100 + 10_000 + 100) * 8 / 40e9)
 
 
@@ -68,30 +73,59 @@ def test_plan_time_is_the_sum_over_products():
 
 
 def brute_force_time(chain, calibration):
+    """Least predicted time over every bracketing, each product priced by product_time."""
+
     @functools.lru_cache(maxsize=None)
-    def best(first, last):
+    def best(first, last):  # -> (seconds, rows, cols, structure)
         if first == last:
-            return 0.0
+            f = chain.factors[first]
+            return 0.0, f.rows, f.cols, f.structure
         options = []
         for cut in range(first, last):
-            m, n, k = chain.dims[first], chain.dims[cut + 1], chain.dims[last + 1]
-            product = product_count((m, n, DENSE), (n, k, DENSE))[0]
-            options.append(best(first, cut) + best(cut + 1, last) + product_time(product, calibration, 8)
-                           - calibration.call_s)
-        return min(options)
+            left_s, m, n, left = best(first, cut)
+            right_s, _, k, right = best(cut + 1, last)
+            product = product_count((m, n, left), (n, k, right))
+            seconds = left_s + right_s + product_time(product, calibration, 8) - calibration.call_s
+            options.append((seconds, m, k, product.result_structure))
+        return min(options, key=lambda option: option[0])
 
-    return best(0, len(chain) - 1)
+    return best(0, len(chain) - 1)[0]
+
+
+@st.composite
+def mixed_dims(draw):
+    n = draw(st.integers(2, 7))
+    diagonal = [draw(st.booleans()) for _ in range(n)]
+    dims = [draw(st.integers(1, 400))]
+    for index in range(n):
+        dims.append(dims[-1] if diagonal[index] else draw(st.integers(1, 400)))
+    return dims, diagonal
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(st.integers(1, 400), min_size=3, max_size=8))
-def test_cost_time_dp_equals_brute_force_over_predicted_time(dims):
-    calibration = Calibration(**FAKE, gemm_curve=((2, 5.0), (32, 50.0), (512, 100.0)))
-    chain = Chain(tuple(Factor(f"F{i}", a, b, DENSE, ("layer", i)) for i, (a, b) in enumerate(zip(dims, dims[1:]))), 8)
-    plan = optimal_plan(chain, rates(calibration))
+@given(mixed_dims())
+def test_cost_time_dp_equals_brute_force_over_predicted_time(case):
+    # The curve ends at 60 GFLOP/s, below the 100 GFLOP/s square GEMM rate that prices a product
+    # with a diagonal operand: the DP once used the curve's end there and drifted from the model.
+    # Memory is made fast so that compute decides, as it does for cache-resident products.
+    dims, diagonal = case
+    fast_memory = {**FAKE, "stream_gbps": 10_000.0, "cache_gbps": 10_000.0}
+    calibration = Calibration(**fast_memory, gemm_curve=((2, 5.0), (32, 40.0), (512, 60.0)))
+    chain = chain_of_dims(dims, diagonal)
+    plan = optimal_plan(chain, TimeObjective(calibration, 8))
     calls = calibration.call_s * len(plan.steps)
     predicted = plan_time(plan_cost(plan, chain).products, calibration, 8) - calls
     assert predicted == pytest.approx(brute_force_time(chain, calibration), rel=1e-9)
+
+
+def test_the_dp_prices_a_diagonal_product_at_the_square_gemm_rate():
+    # D (20 x 20, diagonal) times a dense 20 x 30000 block: 600,000 FLOPs; from memory
+    # (4.8 MB > 1 MiB) that is 0.48 ms of traffic at 10 GB/s, and 6 us of compute at 100 GFLOP/s.
+    calibration = Calibration(**FAKE, gemm_curve=((2, 5.0), (512, 60.0)))
+    product = product_count((20, 20, DIAGONAL), (20, 30000, DENSE))
+    assert product.flops == 600_000
+    entries = 20 + 20 * 30000 + 20 * 30000
+    assert product_time(product, calibration, 8) == pytest.approx(1e-6 + max(600_000 / 100e9, entries * 8 / 10e9))
 
 
 def test_cost_time_needs_a_calibration():
@@ -99,3 +133,20 @@ def test_cost_time_needs_a_calibration():
 
     with pytest.raises(JacchainError, match="jacchain calibrate"):
         analyze(make_spec((8, 4, 2)), analytic=True, cost="time")
+
+
+@pytest.mark.parametrize("dims, diagonal", [
+    ([20, 20, 30000], [True, False]),
+    ([300, 300, 300, 50, 50], [True, True, False, True]),
+    ([64, 64, 128, 128, 8], [True, False, True, False]),
+])
+def test_the_dp_objective_is_the_time_model_on_chains_with_diagonal_factors(dims, diagonal):
+    # Fast memory, so that a product with a diagonal operand is compute-bound at the curve's
+    # end (60 GFLOP/s) but memory-bound at the square GEMM rate (100 GFLOP/s) the model uses:
+    # the DP once priced it at the former.
+    calibration = Calibration(**{**FAKE, "stream_gbps": 1500.0, "cache_gbps": 1500.0},
+                              gemm_curve=((2, 5.0), (512, 60.0)))
+    chain = chain_of_dims(dims, diagonal)
+    plan, seconds = solve_chain(chain, TimeObjective(calibration, 8))
+    modelled = plan_time(plan_cost(plan, chain).products, calibration, 8) - calibration.call_s * len(plan.steps)
+    assert seconds == pytest.approx(modelled, rel=1e-12)

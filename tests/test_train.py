@@ -7,13 +7,16 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from jacchain.analysis import analyze
+from jacchain.jobs.analyze import analyze
 from jacchain.cli import cli
-from jacchain.config import load_network
-from jacchain.data import load_dataset
-from jacchain.network import MLP
-from jacchain.spec import make_spec
-from jacchain.train import Trainer, TrainSettings, grad_check, train
+from jacchain.model.config import load_network
+from jacchain.training.data import load_dataset
+from jacchain.model.network import MLP
+from jacchain.model.spec import make_spec
+from jacchain.training.gradcheck import grad_check
+from jacchain.training.loop import train
+from jacchain.training.settings import TrainSettings
+from jacchain.training.trainer import Trainer
 
 ROOT = Path(__file__).parent.parent
 

@@ -1,0 +1,264 @@
+"""The commands: each parses its options, calls the library and hands the result to render."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from ..errors import JacchainError
+from ..types import COST_CHOICES, DTYPES, TRAIN_MODES
+from .options import (
+    InputError,
+    chain_options,
+    network_options,
+    output_options,
+    run_options,
+    split_names,
+    threads_option,
+    writable_path,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+NETWORK_KEYS = ("activation", "output_activation", "loss", "dtype", "seed")
+
+
+def user_errors(command: F) -> F:
+    """Turn library errors into clean one-line CLI errors at the boundary."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except JacchainError as error:
+            failure = InputError(str(error))
+            failure.exit_code = error.exit_code
+            raise failure from None
+        except MemoryError:
+            raise InputError("out of memory; lower the sizes, or use --analytic to count without building") from None
+
+    return wrapper  # type: ignore[return-value]  # functools.wraps keeps the signature
+
+
+def load(spec: str, options: dict[str, Any]) -> Any:
+    from ..model.config import load_network
+
+    return load_network(spec, **{key: options.pop(key) for key in NETWORK_KEYS})
+
+
+def show(result: Any, fmt: str, output: str | None) -> None:
+    from ..render import render
+    from .emit import emit
+
+    emit(render(result, fmt), output)
+
+
+def memory_limit(max_memory: str | None) -> int | None:
+    from ..cost.memory import parse_bytes
+
+    return parse_bytes(max_memory) if max_memory is not None else None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="jacchain")
+def cli() -> None:
+    """jacchain: what multiplying the chain of layer Jacobians costs, in which order, and why
+    backpropagation wins.
+
+    SPEC is an inline size list, input width first (784,512,256,10), or a YAML config.
+    """
+
+
+@cli.command()
+@click.argument("specs", metavar="SPEC...", nargs=-1, required=True)
+@network_options
+@chain_options
+@run_options
+@click.option("--measure-memory", is_flag=True, help="Also measure each order's peak bytes with tracemalloc, beside the model.")
+@click.option("--cost", type=click.Choice(COST_CHOICES), default="flops", show_default=True,
+              help="What the optimal order minimises: FLOPs, or time predicted from `jacchain calibrate`.")
+@output_options
+@user_errors
+def analyze(specs: tuple[str, ...], orders: tuple[str, ...], of: Any, wrt: Any, granularity: Any, analytic: bool,
+            repeats: int | None, threads: int | None, max_memory: str | None, measure_memory: bool, cost: Any,
+            time_model: bool, fmt: str, output: str | None, **network: Any) -> None:
+    """Count, time and cross-check every multiplication order of the chain.
+
+    \b
+    Example:
+      jacchain analyze 784,512,256,10
+      jacchain analyze configs/seed.yaml --format json -o seed.json
+      jacchain analyze configs/autoencoder.yaml --of output
+      jacchain analyze 784,512,256,10 --wrt params --granularity op
+    """
+    from ..jobs.analyze import analyze as run_analysis
+    from ..jobs.analyze import needs_calibration
+    from ..run.calibrate import calibration_for
+    from .progress import progress_bar
+
+    limit = memory_limit(max_memory)
+    networks = [load(spec, dict(network)) for spec in specs]
+    results = []
+    with progress_bar(fmt != "json") as progress:
+        for spec in networks:
+            calibration = None
+            if time_model or cost == "time":
+                calibration = calibration_for(spec.dtype, threads, needs_calibration(cost, analytic, spec), progress)
+            results.append(run_analysis(
+                spec, orders=split_names(orders), of=of, wrt=wrt, granularity=granularity,
+                analytic=analytic, repeats=repeats, max_memory=limit, threads=threads,
+                measure_memory=measure_memory, calibration=calibration, cost=cost, progress=progress,
+            ))
+    show(results, fmt, output)
+
+
+@cli.command()
+@click.argument("spec", metavar="SPEC")
+@network_options
+@chain_options
+@output_options
+@user_errors
+def explain(spec: str, of: Any, wrt: Any, granularity: Any, fmt: str, output: str | None, **network: Any) -> None:
+    """Write out the article's sums with this network's numbers, and the optimal tree.
+
+    \b
+    Example:
+      jacchain explain 784,512,256,10
+      jacchain explain configs/autoencoder.yaml --of output
+    """
+    from ..jobs.explain import explain as run_explain
+
+    show(run_explain(load(spec, dict(network)), of=of, granularity=granularity, wrt=wrt), fmt, output)
+
+
+@cli.command()
+@click.argument("spec", metavar="SPEC")
+@network_options
+@click.option("--dataset", metavar="NAME|PATH", help="digits, synthetic, or a .npz (X, y) / .csv file [default: the config's, else synthetic].")
+@click.option("--steps", type=int, help="Number of SGD steps.")
+@click.option("--epochs", type=int, help="Number of passes over the training set [default: 10].")
+@click.option("--batch", type=int, help="Mini-batch size [default: 32].")
+@click.option("--lr", type=float, help="Learning rate [default: 0.05].")
+@click.option("--momentum", type=float, help="Momentum in [0, 1) [default: 0].")
+@click.option("--weight-decay", type=float, help="L2 weight decay [default: 0].")
+@click.option("--mode", type=click.Choice(TRAIN_MODES), default="vjp", show_default=True, help="Batched VJPs, or each sample's explicit Jacobians multiplied loss-first (slow; for teaching).")
+@click.option("--grad-check", is_flag=True, help="Compare the first step's gradients with finite differences (float64).")
+@threads_option
+@output_options
+@user_errors
+def train(spec: str, dataset: str | None, steps: int | None, epochs: int | None, batch: int | None, lr: float | None,
+          momentum: float | None, weight_decay: float | None, mode: Any, grad_check: bool, threads: int | None,
+          fmt: str, output: str | None, **network: Any) -> None:
+    """Train the network on real data with the efficient (loss-first) order.
+
+    \b
+    Example:
+      jacchain train configs/digits.yaml
+      jacchain train 64,128,64,10 --loss cross_entropy --dataset digits --epochs 5
+    """
+    from ..training.data import load_dataset
+    from ..training.loop import train as run_train
+    from ..training.settings import TrainSettings
+    from .progress import progress_bar
+
+    net = load(spec, dict(network))
+    given = {"dataset": dataset, "steps": steps, "epochs": epochs, "batch": batch, "lr": lr,
+             "momentum": momentum, "weight_decay": weight_decay}
+    settings = TrainSettings.resolve(net.train, given, mode, grad_check)
+    data = load_dataset(settings.dataset, net, seed=net.seed, test_fraction=settings.test_fraction)
+    with progress_bar(fmt != "json") as progress:
+        result = run_train(net, data, settings, seed=net.seed, threads=threads, progress=progress)
+    show(result, fmt, output)
+
+
+@cli.command()
+@click.argument("specs", metavar="SPEC...", nargs=-1, required=True)
+@click.option("--baseline", required=True, type=click.Path(dir_okay=False), help="Baseline JSON file of exact counts.")
+@click.option("--update", is_flag=True, help="Rewrite the baseline with the counts of SPEC... (atomically).")
+@output_options
+@user_errors
+def check(specs: tuple[str, ...], baseline: str, update: bool, fmt: str, output: str | None) -> None:
+    """Compare exact FLOP counts with a baseline file: exit 1 on any change (for CI).
+
+    \b
+    Example:
+      jacchain check configs/*.yaml --baseline configs/flops-baseline.json
+      jacchain check configs/*.yaml --baseline configs/flops-baseline.json --update
+    """
+    from ..jobs.regress import check as run_check
+    from ..jobs.regress import load_named
+
+    result = run_check(load_named(specs), baseline, update=update)
+    show(result, fmt, output)
+    if not result.ok and not update:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("spec", metavar="SPEC")
+@network_options
+@click.option("--vary", required=True, metavar="WHAT=LO:HI", help="The width to vary: input or layerN, e.g. input=16:65536.")
+@click.option("--points", type=int, default=8, show_default=True, help="Number of widths.")
+@click.option("--log", "log_spacing", is_flag=True, help="Space the widths geometrically.")
+@chain_options
+@run_options
+@click.option("--plot", "plot_path", callback=writable_path, help="Draw FLOPs and time against the width (.png or .svg; needs jacchain[plot]).")
+@output_options
+@user_errors
+def sweep(spec: str, vary: str, points: int, log_spacing: bool, orders: tuple[str, ...], of: Any, wrt: Any,
+          granularity: Any, analytic: bool, repeats: int | None, threads: int | None, max_memory: str | None,
+          time_model: bool, plot_path: str | None, fmt: str, output: str | None, **network: Any) -> None:
+    """Vary one width; tabulate and plot the cost and time of every order.
+
+    \b
+    Example:
+      jacchain sweep configs/seed.yaml --vary input=16:65536 --points 13 --log --plot sweep.png
+      jacchain sweep 784,512,256,10 --vary layer2=8:1024 --points 8 --log --format csv
+    """
+    from ..jobs.analyze import needs_calibration
+    from ..jobs.sweep import parse_vary, run_sweep, sweep_widths
+    from ..render.plot import check_plot_path, plot
+    from ..run.calibrate import calibration_for
+    from .progress import progress_bar
+
+    net = load(spec, dict(network))
+    how = parse_vary(vary, net)
+    widths = sweep_widths(how.low, how.high, points, log_spacing)
+    limit = memory_limit(max_memory)
+    if plot_path:
+        check_plot_path(plot_path)
+    calibration = None
+    with progress_bar(fmt != "json") as progress:
+        if time_model:
+            calibration = calibration_for(net.dtype, threads, needs_calibration("flops", analytic, net), progress)
+        result = run_sweep(net, how, widths, progress=progress, orders=split_names(orders), of=of, wrt=wrt,
+                           granularity=granularity, analytic=analytic, repeats=repeats, max_memory=limit,
+                           threads=threads, calibration=calibration)
+    if plot_path:
+        plot(result, plot_path)
+    show(result, fmt, output)
+
+
+@cli.command()
+@click.option("--dtype", type=click.Choice(DTYPES), default="float64", show_default=True, help="Floating-point type.")
+@threads_option
+@output_options
+@user_errors
+def calibrate(dtype: str, threads: int | None, fmt: str, output: str | None) -> None:
+    """Measure this machine's matrix-multiply rate and streaming bandwidth; cache them.
+
+    \b
+    Example:
+      jacchain calibrate
+      jacchain calibrate --dtype float32 --threads 1 --format json
+    """
+    from ..run.calibrate import calibrate as run_calibrate
+
+    show(run_calibrate(dtype, threads), fmt, output)
+
+
+def main() -> None:
+    cli(prog_name="jacchain")

@@ -1,0 +1,95 @@
+"""The memory model of an explicit run, memory sizes ("4GiB"), what is available, and the
+refusal of runs that would not fit."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from ..chain.factors import Chain
+from ..errors import JacchainError, MemoryLimitError
+from ..model.spec import NetworkSpec
+from .plan_cost import PlanCost, stored_bytes
+
+_UNITS = {
+    "": 1, "b": 1,
+    "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9, "t": 10**12, "tb": 10**12,
+    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*")
+
+
+def parse_bytes(text: str) -> int:
+    """Parse a memory size: plain bytes or with a unit (kB/MB/GB decimal, KiB/MiB/GiB binary).
+
+    >>> parse_bytes("1.5GiB"), parse_bytes("512MB"), parse_bytes("1000")
+    (1610612736, 512000000, 1000)
+    """
+    match = _SIZE.fullmatch(str(text))
+    unit = match.group(2).lower() if match else None
+    if not match or unit not in _UNITS:
+        raise JacchainError(
+            f"memory size must be a number with an optional unit (B, kB, MB, GB, KiB, MiB, GiB), got {text!r}"
+        )
+    value = int(float(match.group(1)) * _UNITS[unit])
+    if value <= 0:
+        raise JacchainError(f"memory size must be positive, got {text!r}")
+    return value
+
+
+def available_bytes() -> int:
+    """Memory available to a new allocation now (MemAvailable on Linux)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - exotic platforms
+        return 8 * 2**30
+
+
+def default_limit() -> int:
+    """Half of the memory available now."""
+    return available_bytes() // 2
+
+
+def human_bytes(n_bytes: int) -> str:
+    """Binary units, three significant figures.
+
+    >>> human_bytes(1536), human_bytes(3 * 2**30), human_bytes(12)
+    ('1.50 KiB', '3.00 GiB', '12 B')
+    """
+    value = float(n_bytes)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if value < 1024 or unit == "PiB":
+            return f"{n_bytes} B" if unit == "B" else f"{value:.2f} {unit}"
+        value /= 1024
+    return f"{n_bytes} B"  # pragma: no cover
+
+
+def over_limit_message(what: str, needed: int, limit: int) -> str:
+    return (f"{what} needs about {human_bytes(needed)} of memory, over the --max-memory limit of "
+            f"{human_bytes(limit)}; use --analytic to count without building anything, or raise --max-memory")
+
+
+def check_fits(needed: int, limit: int, what: str) -> None:
+    """Refuse, before allocating, work whose modelled memory exceeds the limit."""
+    if needed > limit:
+        raise MemoryLimitError(over_limit_message(what, needed, limit), needed, limit)
+
+
+def base_memory(spec: NetworkSpec, chain: Chain) -> int:
+    """Modelled bytes every explicit run holds: parameters, forward cache, the factors, and
+    the largest factor once more while it is being built."""
+    itemsize = spec.itemsize
+    largest = max(stored_bytes(f.rows, f.cols, f.structure, itemsize) for f in chain.factors)
+    return spec.n_params * itemsize + 2 * sum(spec.sizes) * itemsize + chain.factor_bytes + largest
+
+
+def order_memory(cost: PlanCost) -> int:
+    """What one order adds while it runs: its peak of intermediates and its kept results."""
+    return cost.peak_bytes + cost.result_bytes

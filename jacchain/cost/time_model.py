@@ -1,0 +1,54 @@
+"""Predicted time of a product from this machine's limits: a fixed call cost plus the larger
+of its FLOPs over the compute rate and its bytes moved over the bandwidth (a roofline with a
+latency term). One rule for `analyze`'s predictions and for the DP's `--cost time`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .machine import Calibration
+from .product import ProductCount
+
+
+@dataclass(frozen=True)
+class TimeObjective:
+    """What `--cost time` minimises: the modelled seconds of each product on this machine.
+    Every bracketing of a chain has the same number of products, so the call term is left out."""
+
+    machine: Calibration
+    itemsize: int
+
+    def seconds(self, flops: Any, n_bytes: Any, smallest: Any, dense: Any) -> Any:
+        """max(FLOPs / rate, bytes / bandwidth), elementwise over numpy arrays too."""
+        compute = flops / self.machine.compute_rate(smallest, dense)
+        return np.maximum(compute, self.machine.transfer_seconds(n_bytes))
+
+
+def product_time(product: ProductCount, calibration: Calibration, itemsize: int) -> float:
+    """call + max(FLOPs / rate, bytes / bandwidth), in seconds. A dense product runs at the
+    GEMM rate measured at its smallest dimension, a structured one at the square GEMM rate;
+    the bandwidth is the cache's when the bytes moved fit in it, memory's otherwise.
+
+    >>> from jacchain.cost.product import product_count
+    >>> from jacchain.types import Structure
+    >>> c = Calibration("x", "float64", 1, gemm_gflops=100.0, stream_gbps=10.0, gemm_size=1, stream_bytes=1,
+    ...                 measured_at=0, cache_gbps=40.0, cache_bytes=2**20)
+    >>> D = Structure.DENSE
+    >>> product_time(product_count((1000, 1000, D), (1000, 1000, D)), c, 8)  # compute-bound
+    0.02
+    >>> round(product_time(product_count((1, 1000, D), (1000, 1000, D)), c, 8), 7)  # from memory
+    0.0008016
+    >>> round(product_time(product_count((1, 100, D), (100, 100, D)), c, 8), 9)  # from cache
+    2.04e-06
+    """
+    objective = TimeObjective(calibration, itemsize)
+    seconds = objective.seconds(product.flops, product.bytes_moved(itemsize), product.smallest_dim, product.dense)
+    return calibration.call_s + float(seconds)
+
+
+def plan_time(products: Iterable[ProductCount], calibration: Calibration, itemsize: int) -> float:
+    return sum(product_time(product, calibration, itemsize) for product in products)

@@ -1,0 +1,1 @@
+"""The jobs: plan + run + result dataclasses for analyze, explain, sweep and check."""

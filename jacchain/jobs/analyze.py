@@ -1,0 +1,311 @@
+"""The main job in two steps: plan every requested order (pure: plans, exact costs, the
+memory model), then measure the plans that fit (build, run, time, cross-check)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+from ..chain.factors import Chain, build_chain
+from ..chain.plan import Plan, bracketing
+from ..cost.machine import Calibration
+from ..cost.memory import base_memory, check_fits, default_limit, order_memory
+from ..cost.plan_cost import PlanCost, plan_cost
+from ..cost.product import ProductCount
+from ..cost.time_model import TimeObjective, plan_time
+from ..errors import JacchainError, choice_error
+from ..model.network import network_at_point
+from ..model.spec import NetworkSpec
+from ..planners.orders import ORDERS, Order, resolve_orders
+from ..run.arrays import Value, densify
+from ..run.execute import compile_plan, run_counted
+from ..run.jacobians import build_factors
+from ..run.timing import BlasInfo, Timing, blas_info, blas_threads, time_call
+from ..types import COST_CHOICES, CostObjective, Granularity, Of, Progress, Wrt
+
+
+@dataclass(frozen=True)
+class PlannedOrder:
+    """One order's plan over the chain and its exact modelled cost."""
+
+    order: Order
+    plan: Plan
+    cost: PlanCost
+    bracketing: str
+
+
+@dataclass(frozen=True)
+class Planning:
+    """Every requested order planned and costed for one network; nothing built yet."""
+
+    spec: NetworkSpec
+    chain: Chain
+    orders: tuple[PlannedOrder, ...]
+    objective: CostObjective = "flops"
+    calibration: Calibration | None = None
+
+    @property
+    def base_bytes(self) -> int:
+        return base_memory(self.spec, self.chain)
+
+    @property
+    def memory_bytes(self) -> int:
+        """Modelled bytes of an explicit run: orders run one after another, every order's
+        result is kept for the cross-check."""
+        costs = [planned.cost for planned in self.orders]
+        return self.base_bytes + max(c.peak_bytes for c in costs) + sum(c.result_bytes for c in costs)
+
+
+class CountOnlyReason(StrEnum):
+    """Why (part of) an analysis was counted from the model instead of run."""
+
+    MARKED_ANALYTIC = "marked-analytic"  # the config says its widths are real model widths
+    FACTORS_OVER_LIMIT = "factors-over-limit"  # --wrt params: the factors alone do not fit
+    ORDER_OVER_LIMIT = "order-over-limit"  # this order's run does not fit
+    RUN_OVER_LIMIT = "run-over-limit"  # the explicit run does not fit (a sweep point)
+
+
+@dataclass(frozen=True)
+class CountOnly:
+    reason: CountOnlyReason
+    needed_bytes: int
+    limit_bytes: int | None = None
+    order: str | None = None
+
+
+@dataclass(frozen=True)
+class OrderResult:
+    order: Order
+    plan: Plan
+    cost: PlanCost
+    bracketing: str
+    time: Timing | None = None
+    measured_peak_bytes: int | None = None
+    predicted_time: float | None = None
+
+    @property
+    def macs(self) -> int:
+        return self.cost.macs
+
+    @property
+    def flops(self) -> int:
+        return self.cost.flops
+
+    @property
+    def peak_bytes(self) -> int:
+        return self.cost.peak_bytes
+
+    @property
+    def products(self) -> tuple[ProductCount, ...]:
+        return self.cost.products
+
+    @property
+    def fraction_of_limit(self) -> float | None:
+        """Predicted over measured time: how close this order runs to the machine's roofline."""
+        if self.predicted_time is None or self.time is None or self.time.median <= 0:
+            return None
+        return self.predicted_time / self.time.median
+
+    @property
+    def gflops_per_s(self) -> float | None:
+        if self.time is None or self.time.median <= 0:
+            return None
+        return self.flops / self.time.median / 1e9
+
+
+@dataclass(frozen=True)
+class Analysis:
+    spec: NetworkSpec
+    chain: Chain
+    orders: tuple[OrderResult, ...]
+    memory_bytes: int
+    max_abs_diff: float | None = None
+    build_time: Timing | None = None
+    blas: BlasInfo | None = None
+    count_only: tuple[CountOnly, ...] = ()
+    calibration: Calibration | None = None
+    cost: CostObjective = "flops"
+
+    @property
+    def wrt(self) -> Wrt:
+        return self.chain.wrt
+
+    @property
+    def analytic(self) -> bool:
+        return all(result.time is None for result in self.orders)
+
+    def order(self, name: str) -> OrderResult:
+        canonical = ORDERS.canonical(name)
+        for result in self.orders:
+            if result.order.name == canonical:
+                return result
+        raise KeyError(name)
+
+
+def plan_orders(
+    spec: NetworkSpec,
+    orders: Sequence[str] | None = None,
+    of: Of = "loss",
+    wrt: Wrt = "input",
+    granularity: Granularity = "layer",
+    cost: CostObjective = "flops",
+    calibration: Calibration | None = None,
+) -> Planning:
+    """Plan and cost every requested order; builds nothing, so it works at any size.
+
+    >>> from jacchain.model.spec import make_spec
+    >>> planning = plan_orders(make_spec((784, 512, 256, 10)), ["loss-first", "input-first"])
+    >>> [planned.cost.macs for planned in planning.orders]
+    [535040, 104775328]
+    """
+    if cost not in COST_CHOICES:
+        raise choice_error("--cost", cost, COST_CHOICES)
+    if cost == "time" and calibration is None:
+        raise JacchainError("--cost time needs this machine's calibration: run `jacchain calibrate` first")
+    chain = build_chain(spec, of, granularity, wrt)
+    objective = TimeObjective(calibration, chain.itemsize) if cost == "time" and calibration else None
+    planned = []
+    for order in resolve_orders(list(orders) if orders else None):
+        plan = order.build(chain, objective)
+        planned.append(PlannedOrder(order, plan, plan_cost(plan, chain), bracketing(plan, chain.names)))
+    return Planning(spec, chain, tuple(planned), cost, calibration)
+
+
+def counted(planning: Planning, planned: PlannedOrder, time: Timing | None = None,
+            measured_peak: int | None = None) -> OrderResult:
+    """An order's result: the model's counts, with its predicted time where the machine is known."""
+    calibration = planning.calibration
+    predicted = plan_time(planned.cost.products, calibration, planning.chain.itemsize) if calibration else None
+    return OrderResult(planned.order, planned.plan, planned.cost, planned.bracketing, time, measured_peak,
+                       predicted)
+
+
+def count_only(planning: Planning, reasons: tuple[CountOnly, ...] = ()) -> Analysis:
+    """An analysis from the model alone."""
+    return Analysis(planning.spec, planning.chain, tuple(counted(planning, p) for p in planning.orders),
+                    planning.memory_bytes, count_only=reasons, calibration=planning.calibration,
+                    cost=planning.objective)
+
+
+def count_only_reasons(planning: Planning, analytic: bool, limit: int) -> tuple[CountOnly, ...] | None:
+    """Why the whole analysis is counted only (an empty tuple when asked for), or None when
+    it runs. A --wrt input run that does not fit is refused: the user asked for a run."""
+    spec = planning.spec
+    if spec.analytic and not analytic:
+        return (CountOnly(CountOnlyReason.MARKED_ANALYTIC, planning.memory_bytes),)
+    if analytic:
+        return ()
+    if planning.chain.wrt == "params":
+        if planning.base_bytes > limit:
+            return (CountOnly(CountOnlyReason.FACTORS_OVER_LIMIT, planning.base_bytes, limit),)
+        return None
+    check_fits(planning.memory_bytes, limit, f"explicit run of {spec.label}")
+    return None
+
+
+def measure(
+    planning: Planning,
+    limit: int,
+    repeats: int | None = None,
+    threads: int | None = None,
+    measure_memory: bool = False,
+    progress: Progress | None = None,
+) -> Analysis:
+    """Build the factors at the spec's point, run every order that fits in `limit` (the
+    others stay counted), check each run's counts against the model, time it, and compare
+    the orders' results."""
+    notify = progress or (lambda description, done, total: None)
+    total = len(planning.orders) + 1
+    chain, base = planning.chain, planning.base_bytes
+    with blas_threads(threads):
+        notify("building Jacobians", 0, total)
+        network, x, y = network_at_point(planning.spec)
+        cache = network.forward(x)
+
+        def build() -> list[Value]:
+            return build_factors(chain, network, cache, y)
+
+        arrays = build()
+        build_time = time_call(build, repeats=repeats)
+        results, reasons, values_of = [], [], []
+        for step, planned in enumerate(planning.orders, start=1):
+            needed = base + order_memory(planned.cost)
+            if needed > limit:
+                reasons.append(CountOnly(CountOnlyReason.ORDER_OVER_LIMIT, needed, limit, planned.order.name))
+                results.append(counted(planning, planned))
+                continue
+            notify(f"timing {planned.order.name}", step, total)
+            values, products = run_counted(planned.plan, arrays)
+            if products != planned.cost.products:  # pragma: no cover - a counting bug, never user input
+                raise RuntimeError(f"{planned.order.name}: counted products differ from the cost model")
+            run = compile_plan(planned.plan, arrays)
+            timing = time_call(run, repeats=repeats)
+            results.append(counted(planning, planned, timing, measure_peak(run) if measure_memory else None))
+            values_of.append([densify(value) for value in values])
+        notify("done", total, total)
+        blas = blas_info()
+    return Analysis(planning.spec, chain, tuple(results), planning.memory_bytes, max_difference(values_of),
+                    build_time, blas, tuple(reasons), planning.calibration, planning.objective)
+
+
+def max_difference(values_of: list[list[np.ndarray]]) -> float | None:
+    """The largest absolute difference between any order's results and the first order's."""
+    if not values_of:
+        return None
+    return max(float(np.max(np.abs(value - reference)))
+               for values in values_of for value, reference in zip(values, values_of[0]))
+
+
+def analyze(
+    spec: NetworkSpec,
+    orders: Sequence[str] | None = None,
+    of: Of = "loss",
+    wrt: Wrt = "input",
+    granularity: Granularity = "layer",
+    analytic: bool = False,
+    repeats: int | None = None,
+    max_memory: int | None = None,
+    threads: int | None = None,
+    measure_memory: bool = False,
+    calibration: Calibration | None = None,
+    cost: CostObjective = "flops",
+    progress: Progress | None = None,
+) -> Analysis:
+    """Count every order exactly; unless `analytic`, also build, run, time and compare them.
+
+    With wrt="input" an explicit run that would not fit in `max_memory` is refused. With
+    wrt="params" each order runs explicitly only where it fits; the others stay analytic.
+    """
+    if repeats is not None and repeats < 1:
+        raise JacchainError(f"--repeats must be a positive integer, got {repeats}")
+    planning = plan_orders(spec, orders, of, wrt, granularity, cost, calibration)
+    limit = max_memory if max_memory is not None else default_limit()
+    reasons = count_only_reasons(planning, analytic, limit)
+    if reasons is not None:
+        return count_only(planning, reasons)
+    return measure(planning, limit, repeats, threads, measure_memory, progress)
+
+
+def needs_calibration(cost: CostObjective, analytic: bool, spec: NetworkSpec) -> bool:
+    """Whether to measure the machine now when no calibration is cached: for --cost time, and
+    for predictions beside a run (a count-only analysis shows them only if already cached)."""
+    return cost == "time" or not (analytic or spec.analytic)
+
+
+def measure_peak(run: Callable[[], object]) -> int:
+    """Peak bytes numpy allocates during one run, as tracemalloc sees them."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        result = run()
+        peak = tracemalloc.get_traced_memory()[1] - before
+        del result
+    finally:
+        tracemalloc.stop()
+    return peak

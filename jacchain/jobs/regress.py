@@ -1,0 +1,188 @@
+"""FLOP-count baselines for CI: compute exact counts, compare with a stored file, rewrite it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from ..errors import JacchainError, choice_error
+from ..io import read_text, write_atomic
+from ..model.spec import NetworkSpec
+from ..types import GRANULARITIES, OF_CHOICES, WRT_CHOICES, Granularity, Of, Wrt
+from .analyze import count_only, plan_orders
+
+BASELINE_SCHEMA = 1
+FIELDS = ("macs", "flops", "peak_bytes")
+Counts = dict[str, dict[str, dict[str, int]]]  # setting key -> order key -> field -> value
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What is differentiated, with respect to what, at which granularity: one column set
+    of a baseline."""
+
+    of: Of
+    wrt: Wrt
+    granularity: Granularity
+
+    @property
+    def key(self) -> str:
+        """
+        >>> Setting("loss", "input", "layer").key
+        'of=loss,wrt=input,granularity=layer'
+        """
+        return f"of={self.of},wrt={self.wrt},granularity={self.granularity}"
+
+
+DEFAULT_SETTINGS = (
+    Setting("loss", "input", "layer"),
+    Setting("loss", "input", "op"),
+    Setting("output", "input", "layer"),
+    Setting("loss", "params", "op"),
+)
+
+
+def parse_setting_key(key: str) -> Setting:
+    """The Setting of a key like of=loss,wrt=input,granularity=layer."""
+    try:
+        parts = dict(part.split("=", 1) for part in key.split(","))
+    except ValueError:
+        raise JacchainError(f"baseline setting {key!r} is not of the form of=...,wrt=...,granularity=...") from None
+    if set(parts) != {"of", "wrt", "granularity"}:
+        raise JacchainError(f"baseline setting {key!r} must name of, wrt and granularity")
+    for name, allowed in (("of", OF_CHOICES), ("wrt", WRT_CHOICES), ("granularity", GRANULARITIES)):
+        if parts[name] not in allowed:
+            raise JacchainError(f"baseline setting {key!r}: {choice_error(name, parts[name], allowed)}")
+    return Setting(cast(Of, parts["of"]), cast(Wrt, parts["wrt"]), cast(Granularity, parts["granularity"]))
+
+
+def load_named(specs: Sequence[str]) -> list[tuple[str, NetworkSpec]]:
+    """Each SPEC with the name it has in a baseline: a config's file name, or the size list."""
+    from ..model.config import is_config_path, load_network
+
+    return [(Path(spec).name if is_config_path(spec) else spec, load_network(spec)) for spec in specs]
+
+
+def count_config(spec: NetworkSpec, settings: Sequence[Setting]) -> Counts:
+    """Exact modelled counts of every order under every setting (nothing is built)."""
+    counts: Counts = {}
+    for setting in settings:
+        result = count_only(plan_orders(spec, of=setting.of, wrt=setting.wrt, granularity=setting.granularity))
+        counts[setting.key] = {
+            r.order.key: {"macs": r.macs, "flops": r.flops, "peak_bytes": r.peak_bytes} for r in result.orders
+        }
+    return counts
+
+
+@dataclass(frozen=True)
+class Change:
+    config: str
+    setting: str
+    order: str
+    field: str
+    baseline: int | None
+    now: int | None
+
+    @property
+    def percent(self) -> float | None:
+        if self.baseline in (None, 0) or self.now is None:
+            return None
+        return (self.now - self.baseline) / self.baseline * 100
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    baseline_path: str
+    configs: tuple[str, ...]
+    changes: tuple[Change, ...]
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    compared: int
+    updated: bool = False
+    current: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.changes or self.added or self.removed)
+
+
+def read_baseline(path: str) -> dict[str, Any]:
+    """Load and validate a baseline file; any problem is a JacchainError naming the file."""
+    text = read_text(path, f"baseline {path} not found; create it with --update")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise JacchainError(f"baseline {path} is corrupt: {error.msg} at line {error.lineno}; "
+                            "restore it from version control or rewrite it with --update after deleting it") from None
+    _validate_baseline(data, path)
+    return data
+
+
+def _validate_baseline(data: Any, path: str) -> None:
+    def bad(why: str) -> JacchainError:
+        return JacchainError(f"baseline {path} is corrupt: {why}")
+
+    if not isinstance(data, dict) or data.get("schema_version") != BASELINE_SCHEMA:
+        raise bad(f"expected an object with schema_version {BASELINE_SCHEMA}")
+    if not isinstance(data.get("settings"), list) or not isinstance(data.get("configs"), dict):
+        raise bad("expected keys 'settings' (a list) and 'configs' (an object)")
+    for key in data["settings"]:
+        if not isinstance(key, str):
+            raise bad(f"setting {key!r} is not a string")
+        parse_setting_key(key)
+    for config, counts in data["configs"].items():
+        if not isinstance(counts, dict):
+            raise bad(f"config {config!r} is not an object")
+        for setting, orders in counts.items():
+            if not isinstance(orders, dict):
+                raise bad(f"{config} / {setting} is not an object")
+            for order, fields in orders.items():
+                if not isinstance(fields, dict) or not all(
+                    isinstance(v, int) and not isinstance(v, bool) for v in fields.values()
+                ):
+                    raise bad(f"{config} / {setting} / {order}: counts must be integers")
+
+
+def baseline_text(settings: Sequence[str], configs: dict[str, Counts]) -> str:
+    """Stable formatting (sorted keys, fixed indent) so that diffs of the file stay small."""
+    payload = {"schema_version": BASELINE_SCHEMA, "settings": list(settings), "configs": configs}
+    return json.dumps(payload, indent=2, sort_keys=True) + "\n"
+
+
+def check(named_specs: Sequence[tuple[str, NetworkSpec]], baseline_path: str, update: bool = False) -> CheckResult:
+    """Compare exact counts of `named_specs` with the baseline; with `update`, rewrite it."""
+    path = Path(baseline_path)
+    baseline: dict[str, Any]
+    if update and not path.exists():
+        baseline = {"settings": [s.key for s in DEFAULT_SETTINGS], "configs": {}}
+    else:
+        baseline = read_baseline(baseline_path)
+    settings = [parse_setting_key(key) for key in baseline["settings"]]
+    current = {name: count_config(spec, settings) for name, spec in named_specs}
+    stored = baseline["configs"]
+    changes, compared = [], 0
+    for name, counts in current.items():
+        if name not in stored:
+            continue
+        compared += 1
+        changes.extend(_differences(name, stored[name], counts))
+    added = tuple(sorted(set(current) - set(stored)))
+    removed = tuple(sorted(set(stored) - set(current)))
+    if update:
+        write_atomic(baseline_path, baseline_text(baseline["settings"], current))
+    return CheckResult(str(baseline_path), tuple(current), tuple(changes), added, removed, compared, update, current)
+
+
+def _differences(config: str, before: dict[str, Any], after: Counts) -> list[Change]:
+    changes = []
+    for setting in sorted(set(before) | set(after)):
+        old_orders, new_orders = before.get(setting, {}), after.get(setting, {})
+        for order in sorted(set(old_orders) | set(new_orders)):
+            old, new = old_orders.get(order, {}), new_orders.get(order, {})
+            for name in sorted(set(old) | set(new)):
+                if old.get(name) != new.get(name):
+                    changes.append(Change(config, setting, order, name, old.get(name), new.get(name)))
+    return changes

@@ -1,0 +1,1 @@
+"""The network: specs and configs, activations and losses, and the forward pass."""

@@ -1,0 +1,173 @@
+"""Activation functions: value, explicit Jacobian, VJP and JVP side by side, by name.
+
+Every function works on the last axis, so a batch of row vectors (B x n) goes through the
+same code as a single vector. `jacobian` takes one vector and returns what DESIGN.md calls
+D_i: the diagonal (as a 1-D array) for elementwise activations, a dense n x n matrix otherwise.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from ..registry import Registry
+from ..types import Array
+
+
+
+class Activation(ABC):
+    """An activation: its value, its Jacobian D, and the products with D on either side."""
+
+    name: str = ""
+    elementwise: bool = False
+
+    @abstractmethod
+    def value(self, a: Array) -> Array:
+        """f(a), along the last axis."""
+
+    @abstractmethod
+    def jacobian(self, a: Array, z: Array) -> Array:
+        """D = dz/da at one point: a 1-D diagonal if elementwise, else a dense matrix."""
+
+    @abstractmethod
+    def vjp(self, a: Array, z: Array, v: Array) -> Array:
+        """v D: pull a row vector (or a batch of them) back through the activation."""
+
+    @abstractmethod
+    def jvp(self, a: Array, z: Array, t: Array) -> Array:
+        """D t: push a tangent forward."""
+
+    def value_into(self, a: Array, out: Array) -> Array:
+        """f(a) written into `out` (training reuses its buffers); returns the result."""
+        out[...] = self.value(a)
+        return out
+
+    def vjp_into(self, a: Array, z: Array, v: Array, out: Array) -> Array:
+        """v D written into `out`; returns the result (which may be v itself for identity)."""
+        out[...] = self.vjp(a, z, v)
+        return out
+
+    def dense_jacobian(self, a: Array, z: Array) -> Array:
+        """The Jacobian as a full matrix, whatever its structure (for tests and teaching)."""
+        jac = self.jacobian(a, z)
+        return np.diag(jac) if self.elementwise else jac
+
+
+class Elementwise(Activation):
+    """z_k = f(a_k): D is diagonal, so the Jacobian, VJP and JVP all come from f'."""
+
+    elementwise = True
+
+    @abstractmethod
+    def derivative(self, a: Array, z: Array) -> Array:
+        """f'(a), elementwise (z = f(a) is given, as many derivatives are cheaper from it)."""
+
+    def jacobian(self, a: Array, z: Array) -> Array:
+        return self.derivative(a, z)
+
+    def vjp(self, a: Array, z: Array, v: Array) -> Array:
+        return v * self.derivative(a, z)
+
+    def jvp(self, a: Array, z: Array, t: Array) -> Array:
+        return self.derivative(a, z) * t
+
+
+class Identity(Elementwise):
+    name = "identity"
+
+    def value(self, a: Array) -> Array:
+        return a
+
+    def derivative(self, a: Array, z: Array) -> Array:
+        return np.ones_like(a)
+
+    def vjp(self, a: Array, z: Array, v: Array) -> Array:
+        return v
+
+    def jvp(self, a: Array, z: Array, t: Array) -> Array:
+        return t
+
+    def value_into(self, a: Array, out: Array) -> Array:
+        return a
+
+    def vjp_into(self, a: Array, z: Array, v: Array, out: Array) -> Array:
+        return v
+
+
+class Relu(Elementwise):
+    name = "relu"
+
+    def value(self, a: Array) -> Array:
+        return np.maximum(a, 0)
+
+    def derivative(self, a: Array, z: Array) -> Array:
+        return (a > 0).astype(a.dtype)
+
+    def value_into(self, a: Array, out: Array) -> Array:
+        return np.maximum(a, 0, out=out)
+
+    def vjp_into(self, a: Array, z: Array, v: Array, out: Array) -> Array:
+        # z = max(a, 0) >= 0, so sign(z) is exactly the 0/1 derivative, with no allocation.
+        np.sign(z, out=out)
+        return np.multiply(out, v, out=out)
+
+
+class Tanh(Elementwise):
+    name = "tanh"
+
+    def value(self, a: Array) -> Array:
+        return np.tanh(a)
+
+    def derivative(self, a: Array, z: Array) -> Array:
+        return 1 - z * z
+
+
+class Sigmoid(Elementwise):
+    name = "sigmoid"
+
+    def value(self, a: Array) -> Array:
+        # Two-sided form: exp of a non-positive number never overflows.
+        e = np.exp(-np.abs(a))
+        return np.where(a >= 0, 1 / (1 + e), e / (1 + e))
+
+    def derivative(self, a: Array, z: Array) -> Array:
+        return z * (1 - z)
+
+
+class Gelu(Elementwise):
+    """GELU in the tanh form used by GPT-2 and BERT."""
+
+    name = "gelu"
+    _c = np.sqrt(2 / np.pi)
+
+    def value(self, a: Array) -> Array:
+        return 0.5 * a * (1 + np.tanh(self._c * (a + 0.044715 * a**3)))
+
+    def derivative(self, a: Array, z: Array) -> Array:
+        inner = np.tanh(self._c * (a + 0.044715 * a**3))
+        return 0.5 * (1 + inner) + 0.5 * a * (1 - inner**2) * self._c * (1 + 3 * 0.044715 * a**2)
+
+
+class Softmax(Activation):
+    name = "softmax"
+    elementwise = False
+
+    def value(self, a: Array) -> Array:
+        shifted = np.exp(a - a.max(axis=-1, keepdims=True))
+        return shifted / shifted.sum(axis=-1, keepdims=True)
+
+    def jacobian(self, a: Array, z: Array) -> Array:
+        return np.diag(z) - np.outer(z, z)
+
+    def vjp(self, a: Array, z: Array, v: Array) -> Array:
+        return z * (v - (v * z).sum(axis=-1, keepdims=True))
+
+    def jvp(self, a: Array, z: Array, t: Array) -> Array:
+        # The softmax Jacobian is symmetric, so the JVP has the VJP's form.
+        return z * (t - (z * t).sum(axis=-1, keepdims=True))
+
+
+ACTIVATIONS: Registry[Activation] = Registry("activation")
+for _activation in (Identity(), Relu(), Tanh(), Sigmoid(), Gelu(), Softmax()):
+    ACTIVATIONS.add(_activation.name, _activation, aliases=("linear",) if _activation.name == "identity" else ())

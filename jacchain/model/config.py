@@ -1,0 +1,196 @@
+"""Load a network from SPEC: an inline size list or a YAML config file, with CLI overrides."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import yaml
+
+from ..errors import JacchainError
+from ..io import read_text
+from ..types import Dtype
+from .activations import ACTIVATIONS
+from .losses import LOSSES
+from .spec import NetworkSpec, make_spec, parse_sizes
+from .validate import FLAG, POSITIVE_INT, TRAIN_RULES, check_dtype, check_seed
+
+TOP_KEYS = ("name", "description", "input", "layers", "loss", "dtype", "seed", "analytic", "train")
+LAYER_KEYS = ("width", "activation")
+TRAIN_KEYS = tuple(TRAIN_RULES)
+T = TypeVar("T")
+
+
+def is_config_path(text: str) -> bool:
+    return text.lower().endswith((".yaml", ".yml")) or os.path.isfile(text)
+
+
+def load_network(
+    text: str,
+    activation: str | None = None,
+    output_activation: str | None = None,
+    loss: str | None = None,
+    dtype: Dtype | None = None,
+    seed: int | None = None,
+) -> NetworkSpec:
+    """SPEC -> NetworkSpec. Options that are not None override what a config file says."""
+    # Check named options even where the network has no layer that would use them.
+    activation = _registry_name(activation, "activation") if activation is not None else None
+    if output_activation is not None:
+        output_activation = _registry_name(output_activation, "activation")
+    loss = _registry_name(loss, "loss") if loss is not None else None
+    if is_config_path(text):
+        return load_config(text, activation, output_activation, loss, dtype, seed)
+    return make_spec(
+        parse_sizes(text),
+        activation=activation or "relu",
+        output_activation=output_activation or "identity",
+        loss=loss or "mse",
+        dtype=dtype or "float64",
+        seed=0 if seed is None else seed,
+        where=f"spec {text!r}",
+    )
+
+
+def load_config(path: str, activation: str | None = None, output_activation: str | None = None,
+                loss: str | None = None, dtype: Dtype | None = None, seed: int | None = None) -> NetworkSpec:
+    text = read_text(path, f"{path}: no such file; SPEC is a YAML file or a size list like 784,512,10")
+    return parse_config(text, path, activation, output_activation, loss, dtype, seed)
+
+
+def parse_config(text: str, path: str = "<config>", activation: str | None = None,
+                 output_activation: str | None = None, loss: str | None = None, dtype: Dtype | None = None,
+                 seed: int | None = None) -> NetworkSpec:
+    """Parse YAML text into a NetworkSpec; every error names the file, line and key path."""
+    data, lines = _load_yaml(text, path)
+    where = _Where(path, lines)
+    if data is None:
+        raise JacchainError(f"{path}: empty config; expected a mapping with keys {', '.join(TOP_KEYS)}")
+    if not isinstance(data, dict):
+        raise JacchainError(f"{where('')}: the config must be a mapping with keys {', '.join(TOP_KEYS)}, got {_kind(data)}")
+    _refuse_unknown(data, TOP_KEYS, "", where)
+    for key in ("input", "layers"):
+        if key not in data:
+            raise JacchainError(f"{where('')}: missing key {key!r}")
+    layers = data["layers"]
+    if not isinstance(layers, list) or not layers:
+        raise JacchainError(f"{where('layers')}: layers must be a non-empty list of {{width, activation}}, got {layers!r}")
+    sizes: list[Any] = [_positive_int(data["input"], "input", where)]
+    activations = []
+    for index, layer in enumerate(layers):
+        key = f"layers[{index}]"
+        if isinstance(layer, int) and not isinstance(layer, bool):
+            layer = {"width": layer}
+        if not isinstance(layer, dict):
+            raise JacchainError(f"{where(key)}: each layer must be a mapping like {{width: 128, activation: relu}}, got {layer!r}")
+        _refuse_unknown(layer, LAYER_KEYS, key, where)
+        if "width" not in layer:
+            raise JacchainError(f"{where(key)}: missing key 'width'")
+        sizes.append(_positive_int(layer["width"], f"{key}.width", where))
+        is_last = index == len(layers) - 1
+        default = (output_activation or "identity") if is_last else (activation or "relu")
+        chosen = layer.get("activation", default)
+        if (activation and not is_last) or (output_activation and is_last):
+            chosen = default
+        activations.append(_checked(lambda: _registry_name(chosen, "activation"), f"{key}.activation", where))
+    name = data.get("name", Path(path).stem)
+    if not isinstance(name, str):
+        raise JacchainError(f"{where('name')}: name must be a string, got {name!r}")
+    train = _train_section(data.get("train"), where)
+    loss_name = _checked(lambda: _registry_name(loss or data.get("loss", "mse"), "loss"), "loss", where)
+    dtype_name = check_dtype(dtype or data.get("dtype", "float64"), where("dtype"))
+    seed_value = check_seed(seed if seed is not None else data.get("seed", 0), where("seed"))
+    analytic = FLAG.check(data.get("analytic", False), f"{where('analytic')}: analytic")
+    return make_spec(sizes, activations=activations, loss=loss_name, dtype=dtype_name,
+                     seed=seed_value, name=name, train=train, where=path, analytic=analytic)
+
+
+def _registry_name(name: Any, kind: str) -> str:
+    registry = ACTIVATIONS if kind == "activation" else LOSSES
+    if not isinstance(name, str):
+        raise JacchainError(f"{kind} must be a name; valid options are: {', '.join(registry.names())}, got {name!r}")
+    return registry.canonical(name)
+
+
+class _Where:
+    """Formats "file:line: key.path" for error messages."""
+
+    def __init__(self, path: str, lines: Mapping[str, int]) -> None:
+        self.path, self.lines = path, lines
+
+    def __call__(self, key: str) -> str:
+        line = self.lines.get(key)
+        location = f"{self.path}:{line}" if line else self.path
+        return f"{location}: {key}" if key else location
+
+
+def _checked(make: Callable[[], T], key: str, where: _Where) -> T:
+    """Run a validator and prefix its error with the file, line and key path."""
+    try:
+        return make()
+    except JacchainError as error:
+        raise JacchainError(f"{where(key)}: {error}") from None
+
+
+def _positive_int(value: Any, key: str, where: _Where) -> int:
+    return int(POSITIVE_INT.check(value, f"{where(key)}: {key.rsplit('.', 1)[-1]}"))
+
+
+def _refuse_unknown(mapping: dict[Any, Any], known: tuple[str, ...], prefix: str, where: _Where) -> None:
+    for key in mapping:
+        if key not in known:
+            path = f"{prefix}.{key}" if prefix else str(key)
+            raise JacchainError(f"{where(path)}: unknown key {key!r}; known keys are: {', '.join(known)}")
+
+
+def _train_section(section: Any, where: _Where) -> dict[str, Any] | None:
+    if section is None:
+        return None
+    if not isinstance(section, dict):
+        raise JacchainError(f"{where('train')}: train must be a mapping with keys {', '.join(TRAIN_KEYS)}")
+    _refuse_unknown(section, TRAIN_KEYS, "train", where)
+    for key, value in section.items():
+        TRAIN_RULES[key].check(value, f"{where('train.' + key)}: {key}")
+    return dict(section)
+
+
+def _kind(value: Any) -> str:
+    return type(value).__name__
+
+
+def _load_yaml(text: str, path: str) -> tuple[Any, dict[str, int]]:
+    """safe_load, plus the line of every key path (from the composed node tree)."""
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        problem = error.problem or error.context or "syntax error"
+        raise JacchainError(f"{path}{line}: invalid YAML: {problem}") from None
+    except (yaml.YAMLError, RecursionError) as error:
+        first_line = str(error).splitlines()[0] if str(error) else "too deeply nested"
+        raise JacchainError(f"{path}: invalid YAML: {first_line}") from None
+    lines: dict[str, int] = {}
+    if node is not None:
+        _record_lines(node, "", lines)
+    return data, lines
+
+
+def _record_lines(node: yaml.Node, path: str, lines: dict[str, int]) -> None:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            child = f"{path}.{key}" if path else key
+            lines[child] = key_node.start_mark.line + 1
+            _record_lines(value_node, child, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _record_lines(item, f"{path}[{index}]", lines)

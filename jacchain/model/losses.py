@@ -1,0 +1,80 @@
+"""Loss functions: value, gradient (the row vector g), VJP and JVP side by side, by name.
+
+`z` is the network output, a vector of width n_L or a batch (B x n_L); the loss of a batch
+is the mean over its rows. Targets: a vector like `z` for mse, integer class indices for
+cross_entropy (softmax and negative log-likelihood fused, so `z` are logits).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from ..registry import Registry
+from ..types import Array
+
+
+
+def _batch_size(z: Array) -> int:
+    return 1 if z.ndim == 1 else z.shape[0]
+
+
+class Loss(ABC):
+    name: str = ""
+    target: str = ""
+
+    @abstractmethod
+    def value(self, z: Array, y: Array) -> float:
+        """The loss, averaged over the rows of a batch."""
+
+    @abstractmethod
+    def gradient(self, z: Array, y: Array) -> Array:
+        """dl/dz, the same shape as z."""
+
+    def jacobian(self, z: Array, y: Array) -> Array:
+        """g = dl/dz_L for one sample as a 1 x n_L row (the first factor of the chain)."""
+        return self.gradient(z, y).reshape(1, -1)
+
+    def vjp(self, z: Array, y: Array, v: float = 1.0) -> Array:
+        return v * self.gradient(z, y)
+
+    def jvp(self, z: Array, y: Array, t: Array) -> Array:
+        return (self.gradient(z, y) * t).sum(axis=-1)
+
+
+class MeanSquaredError(Loss):
+    name = "mse"
+    target = "a real vector of the output width"
+
+    def value(self, z: Array, y: Array) -> float:
+        return float(np.mean((z - y) ** 2))
+
+    def gradient(self, z: Array, y: Array) -> Array:
+        return 2 * (z - y) / (z.shape[-1] * _batch_size(z))
+
+
+def log_softmax(z: Array) -> Array:
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+class CrossEntropy(Loss):
+    name = "cross_entropy"
+    target = "an integer class index below the output width"
+
+    def value(self, z: Array, y: Array) -> float:
+        logp = log_softmax(z)
+        picked = np.take_along_axis(np.atleast_2d(logp), np.atleast_1d(y).reshape(-1, 1), axis=-1)
+        return float(-picked.mean())
+
+    def gradient(self, z: Array, y: Array) -> Array:
+        grad = np.exp(log_softmax(z))
+        rows = np.atleast_2d(grad)
+        rows[np.arange(rows.shape[0]), np.atleast_1d(y)] -= 1
+        return grad / _batch_size(z)
+
+
+LOSSES: Registry[Loss] = Registry("loss")
+LOSSES.add("mse", MeanSquaredError(), aliases=("mean_squared_error",))
+LOSSES.add("cross_entropy", CrossEntropy(), aliases=("ce", "crossentropy", "nll"))

@@ -1,0 +1,112 @@
+"""The MLP of DESIGN.md section 1: seeded parameters, a seeded point, one forward pass that
+both the analysis and the trainer run (optionally into preallocated buffers)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from ..types import Array
+from .activations import ACTIVATIONS, Activation
+from .losses import LOSSES, Loss
+from .spec import NetworkSpec
+
+
+@dataclass(frozen=True)
+class ForwardCache:
+    """Pre-activations a_1..a_L and activations z_0..z_L of one forward pass."""
+
+    pre: tuple[Array, ...]
+    post: tuple[Array, ...]
+
+    @property
+    def output(self) -> Array:
+        return self.post[-1]
+
+
+@dataclass(frozen=True)
+class ForwardBuffers:
+    """Preallocated a_i and z_i for a batch of one size, reused step after step."""
+
+    pre: Sequence[Array]
+    post: Sequence[Array]
+
+    @classmethod
+    def allocate(cls, spec: NetworkSpec, batch: int) -> ForwardBuffers:
+        def make() -> list[Array]:
+            return [np.empty((batch, n), dtype=spec.dtype) for n in spec.sizes[1:]]
+
+        return cls(make(), make())
+
+
+def layer_forward(z: Array, weight: Array, bias: Array, activation: Activation,
+                  a_out: Array | None = None, z_out: Array | None = None) -> tuple[Array, Array]:
+    """a = z W^T + b and f(a) for a vector or a batch of rows; into the buffers when given."""
+    if a_out is None or z_out is None:
+        a = z @ weight.T + bias
+        return a, activation.value(a)
+    a = np.matmul(z, weight.T, out=a_out)
+    a += bias
+    return a, activation.value_into(a, z_out)
+
+
+@dataclass
+class MLP:
+    """Weights W_i (n_i x n_{i-1}) and biases b_i of a NetworkSpec."""
+
+    spec: NetworkSpec
+    weights: list[Array]
+    biases: list[Array]
+
+    @classmethod
+    def initialise(cls, spec: NetworkSpec, rng: np.random.Generator | None = None) -> MLP:
+        """He initialisation before relu, Glorot-style scaling otherwise; zero biases."""
+        rng = rng if rng is not None else np.random.default_rng(spec.seed)
+        weights, biases = [], []
+        for n_in, n_out, activation in zip(spec.sizes, spec.sizes[1:], spec.activations):
+            gain = 2.0 if activation == "relu" else 1.0
+            scale = np.sqrt(gain / n_in)
+            weights.append((rng.standard_normal((n_out, n_in)) * scale).astype(spec.dtype))
+            biases.append(np.zeros(n_out, dtype=spec.dtype))
+        return cls(spec, weights, biases)
+
+    @cached_property
+    def activations(self) -> list[Activation]:
+        return [ACTIVATIONS.get(name) for name in self.spec.activations]
+
+    @cached_property
+    def loss(self) -> Loss:
+        return LOSSES.get(self.spec.loss)
+
+    def forward(self, x: Array, buffers: ForwardBuffers | None = None) -> ForwardCache:
+        """Run x (n_0, or B x n_0 with samples as rows) through every layer, keeping a_i and z_i."""
+        pre, post = [], [x]
+        z = x
+        for i, (weight, bias, activation) in enumerate(zip(self.weights, self.biases, self.activations)):
+            a_out, z_out = (buffers.pre[i], buffers.post[i]) if buffers is not None else (None, None)
+            a, z = layer_forward(z, weight, bias, activation, a_out, z_out)
+            pre.append(a)
+            post.append(z)
+        return ForwardCache(tuple(pre), tuple(post))
+
+
+def sample_point(spec: NetworkSpec, rng: np.random.Generator) -> tuple[Array, Array]:
+    """A seeded input x ~ N(0, 1) and a target y that fits the spec's loss."""
+    x = rng.standard_normal(spec.sizes[0]).astype(spec.dtype)
+    n_out = spec.sizes[-1]
+    if spec.loss == "cross_entropy":
+        y = np.asarray(rng.integers(n_out))
+    else:
+        y = rng.standard_normal(n_out).astype(spec.dtype)
+    return x, y
+
+
+def network_at_point(spec: NetworkSpec) -> tuple[MLP, Array, Array]:
+    """The spec's network and the point (x, y) it is analysed at, all from spec.seed."""
+    rng = np.random.default_rng(spec.seed)
+    network = MLP.initialise(spec, rng)
+    x, y = sample_point(spec, rng)
+    return network, x, y

@@ -1,0 +1,63 @@
+"""Checks of single values, each with its one message: specs, configs, the CLI and training
+settings all validate through here."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..errors import JacchainError, choice_error
+from ..types import DTYPES, Dtype
+
+
+def is_int(value: Any) -> bool:
+    """A Python or numpy integer, never a bool."""
+    import numpy as np
+
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a value must be, as a test and as the words of the message."""
+
+    test: Callable[[Any], bool]
+    allowed: str
+
+    def check(self, value: Any, where: str) -> Any:
+        if not self.test(value):
+            raise JacchainError(f"{where} must be {self.allowed}, got {value!r}")
+        return value
+
+
+POSITIVE_INT = Rule(lambda v: is_int(v) and v > 0, "a positive integer")
+SEED = Rule(lambda v: is_int(v) and v >= 0, "a non-negative integer")
+FLAG = Rule(lambda v: isinstance(v, bool), "true or false")
+NAME = Rule(lambda v: isinstance(v, str) and bool(v), "a name")
+
+# The `train:` section of a config and the options of `jacchain train`: one rule per key.
+TRAIN_RULES: dict[str, Rule] = {
+    "dataset": Rule(lambda v: isinstance(v, str) and bool(v), "a name or path"),
+    "steps": POSITIVE_INT,
+    "epochs": POSITIVE_INT,
+    "batch": POSITIVE_INT,
+    "lr": Rule(lambda v: is_number(v) and v > 0, "a positive number"),
+    "momentum": Rule(lambda v: is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "weight_decay": Rule(lambda v: is_number(v) and v >= 0, "a non-negative number"),
+    "test_fraction": Rule(lambda v: is_number(v) and 0 < v < 1, "a number in (0, 1)"),
+}
+
+
+def check_dtype(value: Any, where: str) -> Dtype:
+    if value not in DTYPES:
+        raise JacchainError(f"{where}: {choice_error('dtype', value, DTYPES)}")
+    return value  # type: ignore[no-any-return]  # membership in DTYPES is the narrowing
+
+
+def check_seed(value: Any, where: str) -> int:
+    return int(SEED.check(value, f"{where}: seed"))

@@ -1,0 +1,84 @@
+"""Render a baseline check: a one-line summary when equal, a table of what changed otherwise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from ..jobs.regress import CheckResult
+from .base import Renderer, renders
+from .text import markdown_table
+
+HEADINGS = ("config", "setting", "order", "field", "baseline", "now", "change")
+
+
+def summary(result: CheckResult) -> str:
+    if result.updated:
+        return (f"updated {result.baseline_path}: {len(result.configs)} config(s), "
+                f"{len(result.changes)} changed value(s), {len(result.added)} added, {len(result.removed)} removed")
+    if result.ok:
+        return f"FLOP counts match {result.baseline_path}: {result.compared} config(s), every order and setting"
+    return (f"FLOP counts differ from {result.baseline_path}: {len(result.changes)} changed value(s), "
+            f"{len(result.added)} config(s) added, {len(result.removed)} removed")
+
+
+def rows(result: CheckResult) -> list[list[str]]:
+    table = []
+    for change in result.changes:
+        percent = change.percent
+        table.append([
+            change.config, change.setting, change.order, change.field,
+            "-" if change.baseline is None else f"{change.baseline:,}",
+            "-" if change.now is None else f"{change.now:,}",
+            "-" if percent is None else f"{percent:+.2f}%",
+        ])
+    table += [[name, "-", "-", "-", "-", "(new config, not in baseline)", "added"] for name in result.added]
+    table += [[name, "-", "-", "-", "(in baseline)", "-", "removed"] for name in result.removed]
+    return table
+
+
+def to_dict(result: CheckResult) -> dict[str, Any]:
+    return {
+        "baseline": result.baseline_path,
+        "ok": result.ok,
+        "updated": result.updated,
+        "configs": list(result.configs),
+        "compared": result.compared,
+        "changes": [
+            {"config": c.config, "setting": c.setting, "order": c.order, "field": c.field,
+             "baseline": c.baseline, "now": c.now, "change_percent": c.percent}
+            for c in result.changes
+        ],
+        "added": list(result.added),
+        "removed": list(result.removed),
+    }
+
+
+@renders(CheckResult)
+class CheckRenderer(Renderer[CheckResult]):
+    csv_fields = HEADINGS
+
+    def to_dict(self, result: CheckResult) -> dict[str, Any]:
+        return to_dict(result)
+
+    def csv_rows(self, result: CheckResult) -> list[dict[str, Any]]:
+        return [dict(zip(HEADINGS, row)) for row in rows(result)]
+
+    def markdown(self, result: CheckResult) -> str:
+        text = f"**jacchain check**: {summary(result)}\n"
+        if rows(result):
+            text += "\n" + markdown_table(HEADINGS, rows(result), [False] * 4 + [True] * 3)
+        return text
+
+    def table(self, result: CheckResult) -> list[Any]:
+        if not rows(result):
+            return [Text(summary(result))]
+        table = Table(title=summary(result), title_justify="left")
+        for heading in HEADINGS:
+            table.add_column(heading, justify="right" if heading in ("baseline", "now", "change") else "left")
+        for row in rows(result):
+            table.add_row(*row)
+        return [Group(table)]

@@ -1,0 +1,60 @@
+"""A sweep drawn: FLOPs and time of every order against the varied width, log-log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import JacchainError
+from ..io import write_with
+from ..jobs.sweep import Sweep
+
+
+def check_plot_path(path: str) -> None:
+    """Refuse, before any work, a plot that cannot be drawn: wrong extension, no matplotlib."""
+    if Path(path).suffix.lower() not in (".png", ".svg"):
+        raise JacchainError(f"--plot {path!r}: the file must end in .png or .svg")
+    from importlib.util import find_spec
+
+    if find_spec("matplotlib") is None:
+        raise JacchainError("plotting needs matplotlib: pip install 'jacchain[plot]'")
+
+
+def plot(sweep: Sweep, path: str) -> None:
+    """FLOPs and time against the varied width, log-log, one line per order; the time model
+    dashed. Written atomically; the format follows the extension (.png, .svg)."""
+    check_plot_path(path)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    suffix = Path(path).suffix.lower()
+    figure, (flops_axis, time_axis) = plt.subplots(1, 2, figsize=(11, 4.2))
+    names = [r.order.name for r in sweep.analyses[0].orders]
+    for index, name in enumerate(names):
+        # Orders that coincide (optimal is often loss-first) stay visible: earlier lines are wider.
+        colour, marker, width = f"C{index}", "os^v"[index % 4], 3.2 - index
+        results = [a.order(name) for a in sweep.analyses]
+        flops_axis.plot(sweep.widths, [r.flops for r in results], marker=marker, color=colour, label=name,
+                        markersize=4, linewidth=width)
+        timed = [(w, r.time.median) for w, r in zip(sweep.widths, results) if r.time]
+        if timed:
+            time_axis.plot(*zip(*timed), marker=marker, color=colour, label=f"{name} (measured)", markersize=4,
+                           linewidth=width)
+        predicted = [(w, r.predicted_time) for w, r in zip(sweep.widths, results) if r.predicted_time]
+        if predicted:
+            time_axis.plot(*zip(*predicted), "--", color=colour, label=f"{name} (model)", linewidth=1)
+    for axis, label in ((flops_axis, "FLOPs"), (time_axis, "seconds")):
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_xlabel(f"{sweep.vary.what} width")
+        axis.set_ylabel(label)
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend(fontsize=8)
+    flops_axis.set_title(f"{sweep.spec.label}: FLOPs of each order")
+    time_axis.set_title("time of the chain product")
+    figure.tight_layout()
+    try:
+        write_with(path, lambda temporary: figure.savefig(temporary, dpi=120, format=suffix[1:]), suffix=suffix)
+    finally:
+        plt.close(figure)

@@ -1,0 +1,1 @@
+"""Running plans on real arrays: factors, Jacobians, the executor, timing, calibration."""

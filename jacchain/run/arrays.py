@@ -1,0 +1,45 @@
+"""Structured factors as arrays: dense 2-D, diagonal 1-D, and the Kronecker factor P_i."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+import numpy as np
+
+from ..types import Array, Structure
+
+
+@dataclass(frozen=True)
+class Kron:
+    """dz_i/dtheta_i = diag(d) [I (x) z^T, I], shape n_i x (n_i n_{i-1} + n_i), never formed."""
+
+    d: Array
+    z: Array
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        rows = self.d.shape[0]
+        return (rows, rows * self.z.shape[0] + rows)
+
+    def dense(self) -> Array:
+        rows = self.d.shape[0]
+        weights = np.kron(np.eye(rows, dtype=self.d.dtype), self.z[None, :])
+        return self.d[:, None] * np.concatenate([weights, np.eye(rows, dtype=self.d.dtype)], axis=1)
+
+
+Value = Union[Array, Kron]  # a factor or intermediate as the executor holds it
+
+
+def structure_of(value: Value) -> Structure:
+    """Read a value's structure off the value itself."""
+    if isinstance(value, Kron):
+        return Structure.KRON
+    return Structure.DIAGONAL if value.ndim == 1 else Structure.DENSE
+
+
+def densify(value: Value) -> Array:
+    """Any factor or result as its full matrix: a diagonal (1-D) or Kron is expanded."""
+    if isinstance(value, Kron):
+        return value.dense()
+    return np.diag(value) if value.ndim == 1 else value

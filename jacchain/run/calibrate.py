@@ -1,0 +1,161 @@
+"""Measure this machine's limits (dense matrix-multiply rate, vector-matrix streaming
+bandwidth, call cost) for a dtype and thread count, and cache them in the user's cache
+directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..cost.machine import DEFAULT_CACHE_BYTES, Calibration, calibration_key
+from ..io import write_atomic
+from ..types import Progress
+from .timing import blas_info, blas_threads, time_call
+
+CACHE_SCHEMA = 4
+GEMM_CURVE_SIZES = (2, 8, 32, 128, 512)
+
+
+@dataclass(frozen=True)
+class CalibrationRun:
+    """What `jacchain calibrate` did: the figures measured and where they were cached."""
+
+    calibration: Calibration
+    cache: Path
+
+
+def cache_path() -> Path:
+    """$JACCHAIN_CACHE_DIR, else $XDG_CACHE_HOME/jacchain, else ~/.cache/jacchain."""
+    base = os.environ.get("JACCHAIN_CACHE_DIR")
+    if base:
+        return Path(base) / "calibration.json"
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "jacchain" / "calibration.json"
+
+
+def gemm_rate(dtype: str, rows: int, size: int = 1024, repeats: int = 15) -> float:
+    """GFLOP/s of a (rows x size)(size x size) product with numpy's BLAS."""
+    right = np.full((size, size), 0.5, dtype=dtype)
+    left = right[:rows] if rows <= size else np.full((rows, size), 0.5, dtype=dtype)
+    out = np.empty((rows, size), dtype=dtype)
+    seconds = time_call(lambda: np.matmul(left, right, out=out), repeats=repeats).median
+    return 2 * rows * size * size / seconds / 1e9
+
+
+def last_level_cache_bytes() -> int:
+    """The largest CPU cache (Linux sysfs), or 8 MiB when it cannot be read."""
+    sizes = []
+    for entry in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
+        text = entry.read_text().strip() if entry.is_file() else ""
+        units = {"K": 2**10, "M": 2**20, "G": 2**30}
+        if text[:-1].isdigit() and text[-1] in units:
+            sizes.append(int(text[:-1]) * units[text[-1]])
+        elif text.isdigit():
+            sizes.append(int(text))
+    return max(sizes) if sizes else DEFAULT_CACHE_BYTES
+
+
+def call_overhead(dtype: str, repeats: int = 2000) -> float:
+    """Seconds of one tiny product through numpy and BLAS: the fixed cost of every step."""
+    row, matrix = np.full((1, 8), 0.5, dtype=dtype), np.full((8, 8), 0.5, dtype=dtype)
+    return time_call(lambda: row @ matrix, repeats=repeats).median
+
+
+def _streaming_rate(n_bytes: int, dtype: str, repeats: int) -> tuple[float, int]:
+    """GB/s of a (1 x n)(n x n) product over an n x n matrix of about n_bytes."""
+    side = int((n_bytes / np.dtype(dtype).itemsize) ** 0.5)
+    # The values do not matter for the timing; filling is much faster than drawing.
+    matrix = np.full((side, side), 0.5, dtype=dtype)
+    row = np.full((1, side), 0.25, dtype=dtype)
+    result = np.empty((1, side), dtype=dtype)
+    seconds = time_call(lambda: np.matmul(row, matrix, out=result), repeats=repeats).median
+    return matrix.nbytes / seconds / 1e9, int(matrix.nbytes)
+
+
+def measure(dtype: str = "float64", threads: int | None = None, gemm_size: int = 1024,
+            stream_bytes: int = 256 * 2**20, repeats: int = 15) -> Calibration:
+    """Time a gemm_size^3 GEMM and (1 x n)(n x n) products from memory and from cache."""
+    cache_bytes = last_level_cache_bytes()
+    with blas_threads(threads):
+        gemm = gemm_rate(dtype, gemm_size, gemm_size, repeats)
+        stream_gbps, streamed = _streaming_rate(stream_bytes, dtype, repeats)
+        cache_gbps, _ = _streaming_rate(cache_bytes // 4, dtype, 4 * repeats)
+        call_s = call_overhead(dtype)
+        curve = tuple((rows, gemm_rate(dtype, rows, gemm_size, repeats)) for rows in GEMM_CURVE_SIZES)
+        info = blas_info()
+    return Calibration(
+        blas=info.library, dtype=dtype, threads=info.threads,
+        gemm_gflops=gemm, stream_gbps=stream_gbps,
+        gemm_size=gemm_size, stream_bytes=streamed, measured_at=time.time(),
+        cache_gbps=cache_gbps, cache_bytes=cache_bytes, call_s=call_s, gemm_curve=curve,
+    )
+
+
+def _read_cache(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("schema_version") != CACHE_SCHEMA or not isinstance(data.get("entries"), dict):
+        return {}
+    entries: dict[str, Any] = data["entries"]
+    return entries
+
+
+def store(calibration: Calibration, path: Path | None = None) -> Path:
+    path = path or cache_path()
+    entries = _read_cache(path)
+    entries[calibration.key] = calibration.to_dict()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps({"schema_version": CACHE_SCHEMA, "entries": entries}, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def cached(dtype: str, threads: int | None = None, path: Path | None = None) -> Calibration | None:
+    """The stored calibration for this BLAS, dtype and thread count, if there is one."""
+    with blas_threads(threads):
+        info = blas_info()
+    entry = _read_cache(path or cache_path()).get(calibration_key(info.library, dtype, info.threads))
+    if not entry:
+        return None
+    try:
+        entry = dict(entry, gemm_curve=tuple(tuple(point) for point in entry.get("gemm_curve", ())))
+        return Calibration(**entry)
+    except TypeError:
+        return None
+
+
+def load_or_measure(dtype: str, threads: int | None = None) -> Calibration:
+    found = cached(dtype, threads)
+    if found is not None:
+        return found
+    calibration = measure(dtype, threads)
+    try:
+        store(calibration)
+    except OSError:
+        pass  # a read-only home still gets its numbers, just not cached
+    return calibration
+
+
+def calibrate(dtype: str = "float64", threads: int | None = None) -> CalibrationRun:
+    """Measure now and cache the figures (the `calibrate` command)."""
+    calibration = measure(dtype, threads)
+    return CalibrationRun(calibration, store(calibration))
+
+
+def calibration_for(dtype: str, threads: int | None, measure_if_missing: bool,
+                    progress: Progress | None = None) -> Calibration | None:
+    """The cached calibration for this dtype and thread count; measured now (once, then
+    cached) when there is none and one is wanted."""
+    found = cached(dtype, threads)
+    if found is None and measure_if_missing:
+        if progress is not None:
+            progress("calibrating this machine (once; then cached)", 0, 1)
+        found = load_or_measure(dtype, threads)
+    return found

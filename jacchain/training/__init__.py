@@ -1,0 +1,1 @@
+"""Training with the efficient order on the shared layer functions, with a step-cost model."""

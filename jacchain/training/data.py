@@ -1,0 +1,120 @@
+"""Datasets for training: scikit-learn's real digits, a seeded teacher network, .npz or .csv files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import JacchainError
+from ..model.network import MLP
+from ..model.spec import NetworkSpec, make_spec
+from ..model.validate import TRAIN_RULES
+from ..types import Array
+SYNTHETIC_SAMPLES = 2048
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    X_train: Array
+    y_train: Array
+    X_test: Array
+    y_test: Array
+
+    @property
+    def n_train(self) -> int:
+        return self.X_train.shape[0]
+
+
+def load_dataset(source: str, spec: NetworkSpec, seed: int = 0, test_fraction: float = 0.2) -> Dataset:
+    """Load, check against the network, and split (seeded) into train and held-out parts."""
+    TRAIN_RULES["test_fraction"].check(test_fraction, "test_fraction")
+    if source == "digits":
+        X, y = _digits()
+    elif source == "synthetic":
+        X, y = _synthetic(spec, seed)
+    elif source.lower().endswith((".npz", ".csv")):
+        X, y = _from_file(source)
+    else:
+        raise JacchainError(f"unknown dataset {source!r}; valid options are: digits, synthetic, or a path to a .npz or .csv file")
+    X, y = _check(X, y, spec, source)
+    order = np.random.default_rng(seed).permutation(X.shape[0])
+    n_test = max(1, int(round(test_fraction * X.shape[0])))
+    if X.shape[0] - n_test < 1:
+        raise JacchainError(f"dataset {source} has {X.shape[0]} samples: too few to hold {n_test} out and train on the rest")
+    test, train = order[:n_test], order[n_test:]
+    return Dataset(source, X[train], y[train], X[test], y[test])
+
+
+def _digits() -> tuple[Array, Array]:
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise JacchainError("the digits data set needs scikit-learn: pip install 'jacchain[data]'") from None
+    digits = load_digits()
+    return digits.data / 16.0, digits.target
+
+
+def _synthetic(spec: NetworkSpec, seed: int) -> tuple[Array, Array]:
+    """Inputs ~ N(0, 1) labelled by a seeded random teacher with the spec's input and output widths."""
+    rng = np.random.default_rng([seed, 7919])
+    n_in, n_out = spec.sizes[0], spec.sizes[-1]
+    teacher_spec = make_spec((n_in, max(16, min(64, n_in)), n_out), activation="tanh", loss=spec.loss)
+    teacher = MLP.initialise(teacher_spec, rng)
+    X = rng.standard_normal((SYNTHETIC_SAMPLES, n_in))
+    out = teacher.forward(X).output
+    if spec.loss == "cross_entropy":
+        return X, out.argmax(axis=1)
+    return X, out
+
+
+def _from_file(path: str) -> tuple[Array, Array]:
+    if not Path(path).is_file():
+        raise JacchainError(f"dataset {path}: no such file")
+    if path.lower().endswith(".npz"):
+        try:
+            with np.load(path, allow_pickle=False) as arrays:
+                missing = [key for key in ("X", "y") if key not in arrays.files]
+                if missing:
+                    raise JacchainError(f"dataset {path} must hold arrays X and y; it has: {', '.join(arrays.files) or 'none'}")
+                return np.asarray(arrays["X"]), np.asarray(arrays["y"])
+        except (OSError, ValueError) as error:
+            raise JacchainError(f"dataset {path}: cannot read as .npz: {error}") from None
+    try:
+        table = np.genfromtxt(path, delimiter=",", dtype=float)
+    except ValueError as error:
+        raise JacchainError(f"dataset {path}: cannot read as CSV: {error}") from None
+    if table.ndim == 1:
+        table = table.reshape(1, -1)
+    if np.isnan(table[0]).all():  # a header line
+        table = table[1:]
+    if table.size == 0 or table.shape[1] < 2 or np.isnan(table).any():
+        raise JacchainError(f"dataset {path}: expected numeric CSV rows of features followed by the label")
+    return table[:, :-1], table[:, -1]
+
+
+def _check(X: Any, y: Any, spec: NetworkSpec, source: str) -> tuple[Array, Array]:
+    n_in, n_out = spec.sizes[0], spec.sizes[-1]
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise JacchainError(f"dataset {source}: X must be a non-empty 2-D array (samples x features), got shape {X.shape}")
+    if X.shape[1] != n_in:
+        raise JacchainError(f"dataset {source} has {X.shape[1]} features but the network's input width is {n_in}")
+    if y.shape[0] != X.shape[0]:
+        raise JacchainError(f"dataset {source}: X has {X.shape[0]} samples but y has {y.shape[0]}")
+    if not np.isfinite(X).all():
+        raise JacchainError(f"dataset {source}: X holds NaN or infinite values")
+    X = X.astype(spec.dtype)
+    if spec.loss == "cross_entropy":
+        if y.ndim != 1 or not np.all(np.equal(np.mod(y, 1), 0)) or (y < 0).any():
+            raise JacchainError(f"dataset {source}: cross_entropy needs integer class labels 0..{n_out - 1}")
+        n_classes = int(y.max()) + 1
+        if n_classes > n_out:
+            raise JacchainError(f"dataset {source} has {n_classes} classes but the network has {n_out} outputs")
+        return X, y.astype(np.int64)
+    y = y.reshape(-1, 1) if y.ndim == 1 else y
+    if y.shape[1] != n_out:
+        raise JacchainError(f"dataset {source} has {y.shape[1]} target columns but the network has {n_out} outputs")
+    return X, y.astype(spec.dtype)

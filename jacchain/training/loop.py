@@ -1,0 +1,119 @@
+"""The training loop: seeded mini-batches, SGD steps, divergence, held-out evaluation, and
+the step's FLOPs counted once and held equal to the step-cost model."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..errors import Diverged
+from ..model.network import MLP
+from ..model.spec import NetworkSpec
+from ..run.timing import BlasInfo, Timing, blas_info, blas_threads
+from ..types import Array, Progress
+from .data import Dataset
+from .gradcheck import GradCheck, grad_check
+from .settings import TrainSettings
+from .step_cost import StepFlops, input_first_step_flops, step_flops
+from .trainer import FlopCounter, Trainer
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    spec: NetworkSpec
+    settings: TrainSettings
+    dataset: str
+    n_train: int
+    n_test: int
+    steps: int
+    epochs: float
+    loss_history: tuple[float, ...]
+    step_time: Timing
+    train_loss: float
+    train_accuracy: float | None
+    test_loss: float
+    test_accuracy: float | None
+    flops: StepFlops
+    input_first_flops: int
+    grad_check: GradCheck | None = None
+    blas: BlasInfo | None = None
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.settings.batch / self.step_time.median if self.step_time.median > 0 else float("inf")
+
+
+def evaluate(network: MLP, X: Array, y: Array, chunk: int = 4096) -> tuple[float, float | None]:
+    """Mean loss and (for classification) accuracy over a data set."""
+    total, correct = 0.0, 0
+    for start in range(0, X.shape[0], chunk):
+        out = network.forward(X[start : start + chunk]).output
+        target = y[start : start + chunk]
+        total += network.loss.value(out, target) * out.shape[0]
+        if network.spec.loss == "cross_entropy":
+            correct += int((out.argmax(axis=1) == target).sum())
+    accuracy = correct / X.shape[0] if network.spec.loss == "cross_entropy" else None
+    return total / X.shape[0], accuracy
+
+
+def train(
+    spec: NetworkSpec,
+    data: Dataset,
+    settings: TrainSettings,
+    seed: int = 0,
+    threads: int | None = None,
+    progress: Progress | None = None,
+) -> TrainResult:
+    """Train with `settings`; the result carries the loss history, held-out figures, step
+    times and the step's FLOPs (counted on the first step, equal to the model)."""
+    with blas_threads(threads):
+        result = _train(spec, data, settings.validated(), seed, progress or (lambda description, done, total: None))
+        return replace(result, blas=blas_info())
+
+
+def _train(spec: NetworkSpec, data: Dataset, settings: TrainSettings, seed: int, notify: Progress) -> TrainResult:
+    network = MLP.initialise(spec, np.random.default_rng(spec.seed))
+    trainer = Trainer(network, settings)
+    rng = np.random.default_rng([seed, 1])
+    batches_per_epoch = -(-data.n_train // settings.batch)
+    total_steps = settings.steps or (settings.epochs or 1) * batches_per_epoch
+    checked = None
+    history: list[float] = []
+    times: list[float] = []
+    counter = FlopCounter()
+    counted_batch = min(settings.batch, data.n_train)
+    step = 0
+    while step < total_steps:
+        order = rng.permutation(data.n_train)
+        for start in range(0, data.n_train, settings.batch):
+            if step >= total_steps:
+                break
+            rows = order[start : start + settings.batch]
+            X, y = data.X_train[rows], data.y_train[rows]
+            if step == 0 and settings.grad_check:
+                checked = grad_check(spec, network, X, y)
+            begin = time.perf_counter()
+            with np.errstate(over="ignore", invalid="ignore"):  # divergence is caught below
+                value = trainer.step(X, y, counter if step == 0 else None)
+            times.append(time.perf_counter() - begin)
+            step += 1
+            if not np.isfinite(value):
+                raise Diverged(f"training diverged at step {step}: the loss is {value}; try a lower --lr (now {settings.lr})")
+            history.append(float(value))
+            if step % 10 == 0 or step == total_steps:
+                notify(f"step {step}/{total_steps}  loss {np.mean(history[-10:]):.4f}", step, total_steps)
+    modelled = step_flops(spec, counted_batch, settings.mode, settings.momentum, settings.weight_decay)
+    if StepFlops(counter.forward, counter.backward, counter.update) != modelled:  # pragma: no cover - a counting bug
+        raise RuntimeError(f"counted step FLOPs {counter} differ from the step-cost model {modelled}")
+    train_loss, train_accuracy = evaluate(network, data.X_train, data.y_train)
+    test_loss, test_accuracy = evaluate(network, data.X_test, data.y_test)
+    step_time = Timing(statistics.median(times), min(times), max(times), len(times))
+    input_first = input_first_step_flops(spec, counted_batch, settings.momentum, settings.weight_decay)
+    return TrainResult(
+        spec, settings, data.name, data.n_train, data.X_test.shape[0], step, step / batches_per_epoch,
+        tuple(history), step_time, train_loss, train_accuracy, test_loss, test_accuracy, modelled,
+        input_first, checked,
+    )

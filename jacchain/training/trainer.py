@@ -1,0 +1,173 @@
+"""One training step on the shared layer functions: the network's forward pass into reused
+buffers, one VJP per activation, dl/dz_i cached and reused for dl/dW_i and dl/dz_{i-1}, and
+an SGD update in place. Counts what it performs from its own arrays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..chain.factors import Chain, build_chain
+from ..chain.plan import Plan
+from ..model.network import MLP, ForwardBuffers, ForwardCache
+from ..planners.params import loss_first_params
+from ..run.execute import compile_plan, run_counted
+from ..run.jacobians import build_factors
+from ..types import Array
+from .settings import TrainSettings
+from .step_cost import StepFlops
+
+
+@dataclass
+class FlopCounter(StepFlops):
+    """Adds up what one step performs, read off the operands as each operation is done."""
+
+    phase: str = "forward"
+
+    def matmul(self, left: Array, right: Array) -> None:
+        (m, n), (_, k) = left.shape, right.shape
+        macs = m * n * k
+        self._add(macs + macs)
+
+    def entries(self, array: Array, times: int = 1) -> None:
+        """One FLOP per entry (an elementwise operation), `times` over."""
+        self._add(int(array.size) * times)
+
+    def _add(self, flops: int) -> None:
+        setattr(self, self.phase, getattr(self, self.phase) + flops)
+
+
+@dataclass
+class Trainer:
+    """Holds the network, its gradient and momentum buffers, and the per-batch-size scratch."""
+
+    network: MLP
+    settings: TrainSettings
+    grads_w: list[Array] = field(init=False)
+    grads_b: list[Array] = field(init=False)
+    velocity_w: list[Array] = field(init=False)
+    velocity_b: list[Array] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.grads_w = [np.empty_like(w) for w in self.network.weights]
+        self.grads_b = [np.empty_like(b) for b in self.network.biases]
+        self.velocity_w = [np.zeros_like(w) for w in self.network.weights]
+        self.velocity_b = [np.zeros_like(b) for b in self.network.biases]
+        self._scratch = [np.empty_like(w) for w in self.network.weights]
+        self._forward: dict[int, ForwardBuffers] = {}
+        self._backward: dict[int, tuple[list[Array], list[Array]]] = {}
+        self._explicit: tuple[Chain, Plan] | None = None
+
+    def forward(self, X: Array, counter: FlopCounter | None = None) -> ForwardCache:
+        """The network's own forward pass, into buffers kept per batch size."""
+        batch = X.shape[0]
+        if batch not in self._forward:
+            self._forward[batch] = ForwardBuffers.allocate(self.network.spec, batch)
+        cache = self.network.forward(X, self._forward[batch])
+        if counter is not None:
+            for z, weight, a in zip(cache.post, self.network.weights, cache.pre):
+                counter.matmul(z, weight.T)
+                counter.entries(a)  # the bias add
+        return cache
+
+    def _backward_buffers(self, batch: int) -> tuple[list[Array], list[Array]]:
+        if batch not in self._backward:
+            dtype, sizes = self.network.spec.dtype, self.network.spec.sizes
+            self._backward[batch] = ([np.empty((batch, n), dtype=dtype) for n in sizes[1:]],
+                                     [np.empty((batch, n), dtype=dtype) for n in sizes[1:]])
+        return self._backward[batch]
+
+    def vjp_gradients(self, X: Array, y: Array, counter: FlopCounter | None = None) -> float:
+        """Loss of the batch; fills grads_w/grads_b by batched loss-first VJPs.
+
+        dl/dz_i is computed once per layer and reused for both dl/dW_i and dl/dz_{i-1}: the
+        article's caching argument, for a whole batch at a time.
+        """
+        cache = self.forward(X, counter)
+        loss = self.network.loss
+        value = loss.value(cache.output, y)
+        dz = loss.gradient(cache.output, y)
+        if counter is not None:
+            counter.phase = "backward"
+        dz_buffers, delta_buffers = self._backward_buffers(X.shape[0])
+        activations = self.network.activations
+        for i in range(len(self.network.weights) - 1, -1, -1):
+            activation = activations[i]
+            delta = activation.vjp_into(cache.pre[i], cache.post[i + 1], dz, delta_buffers[i])
+            np.matmul(delta.T, cache.post[i], out=self.grads_w[i])
+            np.sum(delta, axis=0, out=self.grads_b[i])
+            if counter is not None:
+                if activation.name != "identity":
+                    counter.entries(delta)
+                counter.matmul(delta.T, cache.post[i])
+                counter.entries(delta)
+            if i > 0:
+                dz = np.matmul(delta, self.network.weights[i], out=dz_buffers[i - 1])
+                if counter is not None:
+                    counter.matmul(delta, self.network.weights[i])
+        return value
+
+    def _explicit_plan(self) -> tuple[Chain, Plan]:
+        """The per-sample chain and its loss-first plan depend on the spec alone: build once."""
+        if self._explicit is None:
+            chain = build_chain(self.network.spec, "loss", "op", "params")
+            self._explicit = (chain, loss_first_params(chain))
+        return self._explicit
+
+    def explicit_gradients(self, X: Array, y: Array, counter: FlopCounter | None = None) -> float:
+        """The same gradients from each sample's explicit Jacobians, multiplied loss-first by
+        the analysis executor (which counts its products when a counter is given)."""
+        spec = self.network.spec
+        chain, plan = self._explicit_plan()
+        cache = self.forward(X, counter)
+        if counter is not None:
+            counter.phase = "backward"
+        for grad in self.grads_w + self.grads_b:
+            grad[...] = 0
+        batch = X.shape[0]
+        for sample in range(batch):
+            point = ForwardCache(tuple(a[sample] for a in cache.pre), tuple(z[sample] for z in cache.post))
+            arrays = build_factors(chain, self.network, point, y[sample])
+            if counter is not None:
+                rows, products = run_counted(plan, arrays)
+                counter.backward += sum(product.flops for product in products)
+            else:
+                rows = compile_plan(plan, arrays)()
+            for row, layer in zip(rows, range(spec.n_layers, 0, -1)):
+                weight = self.grads_w[layer - 1]
+                flat = np.asarray(row)[0]
+                weight += flat[: weight.size].reshape(weight.shape) / batch
+                self.grads_b[layer - 1] += flat[weight.size:] / batch
+                if counter is not None:
+                    counter.entries(flat, times=2)  # divide by the batch, add in
+        return self.network.loss.value(cache.output, y)
+
+    def update(self, counter: FlopCounter | None = None) -> None:
+        """SGD with optional weight decay and momentum, in place, without temporaries."""
+        lr, momentum, decay = self.settings.lr, self.settings.momentum, self.settings.weight_decay
+        if counter is not None:
+            counter.phase = "update"
+        scratch: list[Array | None] = [*self._scratch, *([None] * len(self.grads_b))]
+        groups = zip(self.network.weights + self.network.biases, self.grads_w + self.grads_b,
+                     self.velocity_w + self.velocity_b, scratch)
+        for param, grad, velocity, buffer in groups:
+            if decay:
+                grad += decay * param
+            step = grad
+            if momentum:
+                velocity *= momentum
+                velocity += grad
+                step = velocity
+            scaled = np.multiply(step, lr, out=buffer) if buffer is not None else step * lr
+            param -= scaled
+            if counter is not None:
+                counter.entries(param, times=2 + (2 if decay else 0) + (2 if momentum else 0))
+
+    def step(self, X: Array, y: Array, counter: FlopCounter | None = None) -> float:
+        if self.settings.mode == "explicit":
+            value = self.explicit_gradients(X, y, counter)
+        else:
+            value = self.vjp_gradients(X, y, counter)
+        self.update(counter)
+        return value
