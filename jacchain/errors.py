@@ -15,7 +15,7 @@ class MemoryLimitError(JacchainError):
         self.needed, self.limit = needed, limit
 
 
-class Diverged(JacchainError):
+class DivergedError(JacchainError):
     """Training produced a NaN or infinite loss; the message names the step (exit 1)."""
 
     exit_code = 1

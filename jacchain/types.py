@@ -6,13 +6,17 @@ choice is added in one place.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
-from typing import Callable, Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 
-import numpy as np
 import numpy.typing as npt
 
-Array = npt.NDArray[np.floating]
+Array = npt.NDArray[Any]  # float arrays, and the integer class labels of a classifier
+
+# A count or a dimension: an exact int, or an array of them (the vectorised DP uses the same
+# cost functions over all splits at once).
+Count = TypeVar("Count", int, npt.NDArray[Any])
 
 # A progress callback: (what is being done, how much is done, out of how much).
 Progress = Callable[[str, int, int], None]

@@ -11,6 +11,7 @@ script prints each one's time and its ratio to jacchain's.
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 from types import SimpleNamespace
 
@@ -37,7 +38,7 @@ def triple_loop(dims: list[int]) -> int:
 
 
 def multi_dot_order(dims: list[int]) -> int:
-    shapes = [SimpleNamespace(shape=(a, b)) for a, b in zip(dims, dims[1:])]
+    shapes = [SimpleNamespace(shape=(a, b)) for a, b in itertools.pairwise(dims)]
     _, costs = np.linalg._linalg._multi_dot_matrix_chain_order(shapes, return_costs=True)
     return int(costs[0, len(shapes) - 1])
 
@@ -50,7 +51,7 @@ def opt_einsum_dp(dims: list[int]):
     symbol = opt_einsum.get_symbol
     terms = [symbol(i) + symbol(i + 1) for i in range(len(dims) - 1)]
     expression = ",".join(terms) + "->" + symbol(0) + symbol(len(dims) - 1)
-    shapes = list(zip(dims, dims[1:]))
+    shapes = list(itertools.pairwise(dims))
     _, info = opt_einsum.contract_path(expression, *shapes, shapes=True, optimize="dp")
     return int(info.opt_cost) // 2  # FLOPs -> MACs
 
@@ -67,19 +68,25 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--peer-limit", type=int, default=300, help="skip the slow peers above this many factors")
     args = parser.parse_args()
-    print(f"{'factors':>7}  {'method':<28} {'time':>10}  {'/ jacchain':>10}  optimal MACs (time: jacchain median of 3, peers once)")
+    print(
+        f"{'factors':>7}  {'method':<28} {'time':>10}  {'/ jacchain':>10}  "
+        "optimal MACs (time: jacchain median of 3, peers once)"
+    )
     for n_factors in args.factors:
         chain = random_chain(n_factors, args.seed)
         optimal_plan(random_chain(8, args.seed))  # import and thread-pool warm-up
-        runs = [timed(lambda: plan_cost(optimal_plan(chain), chain).macs) for _ in range(3)]
+        runs = [timed(lambda chain=chain: plan_cost(optimal_plan(chain), chain).macs) for _ in range(3)]
         ours = runs[0][0]
         reference_time = sorted(seconds for _, seconds in runs)[1]  # median of three
         print(f"{n_factors:>7}  {'jacchain (vectorised DP)':<28} {reference_time * 1e3:>8.1f}ms  {1:>9.2f}x  {ours:,}")
         if n_factors > args.peer_limit:
             print(f"{'':>7}  (peers skipped above {args.peer_limit} factors; the triple loop grows as n^3)")
             continue
-        peers = [("python triple-loop DP", triple_loop), ("numpy multi_dot order", multi_dot_order),
-                 ("opt_einsum dp", opt_einsum_dp)]
+        peers = [
+            ("python triple-loop DP", triple_loop),
+            ("numpy multi_dot order", multi_dot_order),
+            ("opt_einsum dp", opt_einsum_dp),
+        ]
         for name, function in peers:
             value, seconds = timed(function, chain.dims)
             if value is None:

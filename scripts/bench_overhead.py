@@ -14,10 +14,10 @@ import statistics
 
 from jacchain.chain.factors import build_chain
 from jacchain.model.config import load_network
-from jacchain.run.execute import compile_plan
-from jacchain.run.jacobians import build_factors
 from jacchain.model.network import network_at_point
 from jacchain.planners.orders import ORDERS
+from jacchain.run.execute import compile_plan
+from jacchain.run.jacobians import build_factors
 from jacchain.run.timing import blas_info, blas_threads, time_call
 
 
@@ -54,7 +54,10 @@ def main() -> None:
     bare = {"loss-first": bare_loss_first(arrays), "input-first": bare_input_first(arrays)}
     with blas_threads(args.threads):
         blas = blas_info()
-        print(f"{spec.label}, {spec.dtype}, BLAS {blas.library}, {blas.threads} thread(s), {args.rounds} alternating rounds")
+        print(
+            f"{spec.label}, {spec.dtype}, BLAS {blas.library}, {blas.threads} thread(s), "
+            f"{args.rounds} alternating rounds"
+        )
         print(f"{'order':<12} {'jacchain':>12} {'bare numpy':>12} {'ratio':>7}  (spread of per-round ratios)")
         for name, reference in bare.items():
             ours = compile_plan(ORDERS.get(name).build(chain), arrays)
@@ -67,7 +70,8 @@ def main() -> None:
                 ratios.append(mine / theirs)
             ratio = statistics.median(ratios)
             print(
-                f"{name:<12} {statistics.median(ours_medians) * 1e6:>10.1f}us {statistics.median(bare_medians) * 1e6:>10.1f}us "
+                f"{name:<12} {statistics.median(ours_medians) * 1e6:>10.1f}us "
+                f"{statistics.median(bare_medians) * 1e6:>10.1f}us "
                 f"{ratio:>6.3f}x  ({min(ratios):.3f}-{max(ratios):.3f})"
             )
 

@@ -15,10 +15,10 @@ import numpy as np
 
 from jacchain.chain.factors import build_chain
 from jacchain.model.config import load_network
-from jacchain.run.execute import compile_plan
-from jacchain.run.jacobians import build_factors
 from jacchain.model.network import network_at_point
 from jacchain.planners.orders import ORDERS
+from jacchain.run.execute import compile_plan
+from jacchain.run.jacobians import build_factors
 from jacchain.run.timing import blas_info, blas_threads, time_call
 
 
@@ -26,8 +26,12 @@ def torch_loss(network, y):
     import torch
 
     activations = {
-        "identity": lambda a: a, "relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid,
-        "gelu": lambda a: torch.nn.functional.gelu(a, approximate="tanh"), "softmax": lambda a: torch.softmax(a, -1),
+        "identity": lambda a: a,
+        "relu": torch.relu,
+        "tanh": torch.tanh,
+        "sigmoid": torch.sigmoid,
+        "gelu": lambda a: torch.nn.functional.gelu(a, approximate="tanh"),
+        "softmax": lambda a: torch.softmax(a, -1),
     }
     weights = [torch.from_numpy(w) for w in network.weights]
     biases = [torch.from_numpy(b) for b in network.biases]
@@ -67,7 +71,7 @@ def main() -> None:
             value = run()[0].ravel()
             reference = value if reference is None else reference
             chain_only = time_call(run, repeats=args.repeats).median
-            end_to_end = time_call(lambda: compile_plan(plan, build())(), repeats=args.repeats).median
+            end_to_end = time_call(lambda plan=plan: compile_plan(plan, build())(), repeats=args.repeats).median
             rows.append((f"jacchain {name}", chain_only, end_to_end, float(np.abs(value - reference).max())))
         try:
             import torch
@@ -79,7 +83,7 @@ def main() -> None:
             for name, transform in (("torch.func.jacrev", jacrev), ("torch.func.jacfwd", jacfwd)):
                 jacobian = transform(loss)
                 value = jacobian(point).numpy().ravel()
-                seconds = time_call(lambda: jacobian(point), repeats=args.repeats).median
+                seconds = time_call(lambda jacobian=jacobian: jacobian(point), repeats=args.repeats).median
                 rows.append((name, None, seconds, float(np.abs(value - reference).max())))
         except ImportError:
             rows.append(("torch.func (not installed: pip install torch==2.13.0)", None, None, None))

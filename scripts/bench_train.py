@@ -16,9 +16,9 @@ import time
 
 import numpy as np
 
-from jacchain.run.calibrate import gemm_rate
 from jacchain.model.network import MLP
 from jacchain.model.spec import make_spec, parse_sizes
+from jacchain.run.calibrate import gemm_rate
 from jacchain.run.timing import blas_info, blas_threads
 from jacchain.training.settings import TrainSettings
 from jacchain.training.trainer import FlopCounter, Trainer
@@ -62,18 +62,24 @@ def main() -> None:
             theirs_times.append(other)
             ratios.append(mine / other)
     flops = counter.total
-    print(f"{args.sizes}, batch {args.batch}, {args.dtype}, BLAS {blas.library}, {blas.threads} thread(s); "
-          f"{args.rounds} alternating rounds of {args.steps_per_round} steps")
+    print(
+        f"{args.sizes}, batch {args.batch}, {args.dtype}, BLAS {blas.library}, {blas.threads} thread(s); "
+        f"{args.rounds} alternating rounds of {args.steps_per_round} steps"
+    )
     print(f"machine GEMM rate ({args.dtype}, 1024^3): {rate:.1f} GFLOP/s; one step = {flops:,} FLOPs (counted)")
     rows = [("jacchain", ours_times)] + ([("pytorch eager", theirs_times)] if theirs else [])
     for name, times in rows:
         median = statistics.median(times)
         achieved = flops / median / 1e9
-        print(f"  {name:<14} {median * 1e3:8.3f} ms/step  ({min(times) * 1e3:.3f}-{max(times) * 1e3:.3f})  "
-              f"{achieved:6.1f} GFLOP/s = {achieved / rate * 100:5.1f}% of GEMM rate")
+        print(
+            f"  {name:<14} {median * 1e3:8.3f} ms/step  ({min(times) * 1e3:.3f}-{max(times) * 1e3:.3f})  "
+            f"{achieved:6.1f} GFLOP/s = {achieved / rate * 100:5.1f}% of GEMM rate"
+        )
     if theirs:
-        print(f"  ratio jacchain / pytorch: {statistics.median(ratios):.3f}x "
-              f"(per-round {min(ratios):.3f}-{max(ratios):.3f})")
+        print(
+            f"  ratio jacchain / pytorch: {statistics.median(ratios):.3f}x "
+            f"(per-round {min(ratios):.3f}-{max(ratios):.3f})"
+        )
     else:
         print("  PyTorch is not installed: pip install torch==2.13.0 to compare")
 

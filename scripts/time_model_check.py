@@ -12,8 +12,8 @@ import argparse
 from pathlib import Path
 
 from jacchain.jobs.analyze import analyze
-from jacchain.run.calibrate import load_or_measure
 from jacchain.model.config import load_network
+from jacchain.run.calibrate import load_or_measure
 
 
 def main() -> None:
@@ -29,8 +29,9 @@ def main() -> None:
             continue
         calibration = load_or_measure(spec.dtype)
         for of in args.of:
-            result = analyze(spec, orders=["loss-first", "input-first"], of=of, repeats=args.repeats,
-                             calibration=calibration)
+            result = analyze(
+                spec, orders=["loss-first", "input-first"], of=of, repeats=args.repeats, calibration=calibration
+            )
             first, second = result.order("input-first"), result.order("loss-first")
             predicted = first.predicted_time / second.predicted_time
             measured = first.time.median / second.time.median

@@ -40,12 +40,17 @@ def test_the_committed_baseline_matches_the_shipped_configs():
 def test_a_changed_width_fails_with_a_table_of_what_changed(workspace):
     seed = workspace / "seed.yaml"
     seed.write_text(seed.read_text().replace("width: 256", "width: 300"))
-    result = invoke("check", *configs_in(workspace), "--baseline", workspace / "flops-baseline.json", "--format", "json")
+    result = invoke(
+        "check", *configs_in(workspace), "--baseline", workspace / "flops-baseline.json", "--format", "json"
+    )
     assert result.exit_code == 1
     data = json.loads(result.output)
     assert not data["ok"] and {c["config"] for c in data["changes"]} == {"seed.yaml"}
-    change = next(c for c in data["changes"] if c["setting"] == "of=loss,wrt=input,granularity=layer"
-                  and c["order"] == "loss_first" and c["field"] == "macs")
+    change = next(
+        c
+        for c in data["changes"]
+        if c["setting"] == "of=loss,wrt=input,granularity=layer" and c["order"] == "loss_first" and c["field"] == "macs"
+    )
     # Independently: the article's loss-first sum with n2 = 256, then with n2 = 300.
     assert change["baseline"] == 10 * 256 + 256 * 512 + 512 * 784
     assert change["now"] == 10 * 300 + 300 * 512 + 512 * 784
@@ -55,7 +60,9 @@ def test_a_changed_width_fails_with_a_table_of_what_changed(workspace):
 def test_markdown_report_for_a_pull_request(workspace):
     seed = workspace / "seed.yaml"
     seed.write_text(seed.read_text().replace("width: 512", "width: 500"))
-    result = invoke("check", *configs_in(workspace), "--baseline", workspace / "flops-baseline.json", "--format", "markdown")
+    result = invoke(
+        "check", *configs_in(workspace), "--baseline", workspace / "flops-baseline.json", "--format", "markdown"
+    )
     assert result.exit_code == 1
     assert result.output.startswith("**jacchain check**: FLOP counts differ")
     assert "| seed.yaml | of=loss,wrt=input,granularity=layer | input_first | flops |" in result.output
@@ -64,7 +71,9 @@ def test_markdown_report_for_a_pull_request(workspace):
 def test_added_and_removed_configs_are_reported(workspace):
     (workspace / "deep-narrow.yaml").unlink()
     shutil.copy(workspace / "seed.yaml", workspace / "seed-copy.yaml")
-    result = invoke("check", *configs_in(workspace), "--baseline", workspace / "flops-baseline.json", "--format", "json")
+    result = invoke(
+        "check", *configs_in(workspace), "--baseline", workspace / "flops-baseline.json", "--format", "json"
+    )
     assert result.exit_code == 1
     data = json.loads(result.output)
     assert data["added"] == ["seed-copy.yaml"] and data["removed"] == ["deep-narrow.yaml"]
@@ -96,7 +105,10 @@ def test_inline_specs_can_be_checked_too(tmp_path):
     [
         ("{not json", "is corrupt: Expecting property name enclosed in double quotes at line 1"),
         ('{"schema_version": 7}', "is corrupt: expected an object with schema_version 1"),
-        ('{"schema_version": 1, "settings": [], "configs": {"a": {"s": {"o": {"flops": "many"}}}}}', "is corrupt: a / s / o: counts must be integers"),
+        (
+            '{"schema_version": 1, "settings": [], "configs": {"a": {"s": {"o": {"flops": "many"}}}}}',
+            "is corrupt: a / s / o: counts must be integers",
+        ),
     ],
 )
 def test_a_corrupt_baseline_exits_2_and_is_left_as_it_was(tmp_path, content, message):

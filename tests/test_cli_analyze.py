@@ -20,14 +20,22 @@ def test_analyze_json_contract_for_the_article_network():
     data = json.loads(result.output)
     assert data["schema_version"] == 1
     assert data["network"] == {
-        "name": None, "sizes": [784, 512, 256, 10], "activations": ["relu", "relu", "identity"],
-        "loss": "mse", "dtype": "float64", "seed": 0,
+        "name": None,
+        "sizes": [784, 512, 256, 10],
+        "activations": ["relu", "relu", "identity"],
+        "loss": "mse",
+        "dtype": "float64",
+        "seed": 0,
     }
     assert (data["of"], data["wrt"], data["granularity"]) == ("loss", "input", "layer")
     loss_first, input_first = data["orders"]["loss_first"], data["orders"]["input_first"]
     assert loss_first["products"][0] == {
-        "left": [1, 10], "right": [10, 256], "left_structure": "dense", "right_structure": "dense",
-        "macs": 2560, "flops": 5120,
+        "left": [1, 10],
+        "right": [10, 256],
+        "left_structure": "dense",
+        "right_structure": "dense",
+        "macs": 2560,
+        "flops": 5120,
     }
     assert sum(p["flops"] for p in input_first["products"]) == input_first["flops"]
     assert input_first["flops"] == 2 * (256 * 512 * 784 + 10 * 256 * 784 + 10 * 784)
@@ -41,8 +49,19 @@ def test_analyze_json_contract_for_the_article_network():
 def test_analyze_table_names_every_order_both_ways_and_the_ratio():
     result = invoke("analyze", "784,512,256,10", "--repeats", "3")
     assert result.exit_code == 0, result.output
-    for text in ("loss-first", "forwards", "reverse mode", "input-first", "backwards", "forward mode",
-                 "195.8x the FLOPs", "the time", "max abs difference", "BLAS:", "building the Jacobians"):
+    for text in (
+        "loss-first",
+        "forwards",
+        "reverse mode",
+        "input-first",
+        "backwards",
+        "forward mode",
+        "195.8x the FLOPs",
+        "the time",
+        "max abs difference",
+        "BLAS:",
+        "building the Jacobians",
+    ):
         assert text in result.output
 
 
@@ -86,10 +105,19 @@ def test_order_selection_accepts_article_words_and_ad_names():
         (["784,,10"], "Error: spec '784,,10': width 2 is empty; write widths as N0,N1,...,NL"),
         (["1e3,10"], "Error: spec '1e3,10': width 1 must be a positive integer, got '1e3'"),
         (["0,5"], "Error: spec '0,5': width 1 must be a positive integer, got 0"),
-        (["8,4", "--activation", "swish"], "Error: unknown activation 'swish'; valid options are: identity, relu, tanh, sigmoid, gelu, softmax"),
+        (
+            ["8,4", "--activation", "swish"],
+            "Error: unknown activation 'swish'; valid options are: identity, relu, tanh, sigmoid, gelu, softmax",
+        ),
         (["8,4", "--loss", "hinge"], "Error: unknown loss 'hinge'; valid options are: mse, cross_entropy"),
-        (["8,4", "--order", "sideways"], "Error: unknown order 'sideways'; valid options are: loss-first, input-first, optimal"),
-        (["8,4", "--max-memory", "lots"], "Error: memory size must be a number with an optional unit (B, kB, MB, GB, KiB, MiB, GiB), got 'lots'"),
+        (
+            ["8,4", "--order", "sideways"],
+            "Error: unknown order 'sideways'; valid options are: loss-first, input-first, optimal",
+        ),
+        (
+            ["8,4", "--max-memory", "lots"],
+            "Error: memory size must be a number with an optional unit (B, kB, MB, GB, KiB, MiB, GiB), got 'lots'",
+        ),
         (["missing.yaml"], "Error: missing.yaml: no such file; SPEC is a YAML file or a size list like 784,512,10"),
     ],
 )
@@ -128,6 +156,10 @@ def test_python_dash_m_runs_the_cli():
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "jacchain", "analyze", "8,4,2", "--analytic", "--format", "json"],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "jacchain", "analyze", "8,4,2", "--analytic", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert json.loads(done.stdout)["orders"]["loss_first"]["macs"] == 2 * 4 + 4 * 8

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jacchain.cli import cli
-from jacchain.model.config import load_network, parse_config
 from jacchain.errors import JacchainError
+from jacchain.model.config import load_network, parse_config
 from jacchain.model.spec import NetworkSpec, parse_sizes
 
 ROOT = Path(__file__).parent.parent
@@ -60,19 +60,43 @@ GOOD = "input: 8\nlayers:\n  - {width: 4, activation: relu}\n  - {width: 2}\n"
     "text, message",
     [
         ("input: 8\nlayers: [\n", "bad.yaml:3: invalid YAML: expected the node content, but found '<stream end>'"),
-        ("input: 8\nlayers:\n  - {width: four}\n", "bad.yaml:3: layers[0].width: must be a positive integer, got 'four'"),
-        ("input: 8\nlayers:\n  - {width: 4}\n  - {width: -2}\n", "bad.yaml:4: layers[1].width: must be a positive integer, got -2"),
-        ("input: 8\nlayer:\n  - {width: 4}\n", "bad.yaml:2: layer: unknown key 'layer'; known keys are: name, description, input, layers, loss, dtype, seed, analytic, train"),
-        ("input: 8\nlayers:\n  - {width: 4, activaton: relu}\n", "bad.yaml:3: layers[0].activaton: unknown key 'activaton'; known keys are: width, activation"),
-        ("input: 8\nlayers:\n  - {width: 4, activation: swish}\n", "bad.yaml:3: layers[0].activation: unknown activation 'swish'; valid options are: identity, relu, tanh, sigmoid, gelu, softmax"),
-        ("", "bad.yaml: empty config; expected a mapping with keys name, description, input, layers, loss, dtype, seed, analytic, train"),
-        ("- 1\n- 2\n", "bad.yaml:1: the config must be a mapping with keys name, description, input, layers, loss, dtype, seed, analytic, train, got list"),
+        (
+            "input: 8\nlayers:\n  - {width: four}\n",
+            "bad.yaml:3: layers[0].width: must be a positive integer, got 'four'",
+        ),
+        (
+            "input: 8\nlayers:\n  - {width: 4}\n  - {width: -2}\n",
+            "bad.yaml:4: layers[1].width: must be a positive integer, got -2",
+        ),
+        (
+            "input: 8\nlayer:\n  - {width: 4}\n",
+            "bad.yaml:2: layer: unknown key 'layer'; known keys are: name, description, input, layers, loss, dtype, seed, analytic, train",
+        ),
+        (
+            "input: 8\nlayers:\n  - {width: 4, activaton: relu}\n",
+            "bad.yaml:3: layers[0].activaton: unknown key 'activaton'; known keys are: width, activation",
+        ),
+        (
+            "input: 8\nlayers:\n  - {width: 4, activation: swish}\n",
+            "bad.yaml:3: layers[0].activation: unknown activation 'swish'; valid options are: identity, relu, tanh, sigmoid, gelu, softmax",
+        ),
+        (
+            "",
+            "bad.yaml: empty config; expected a mapping with keys name, description, input, layers, loss, dtype, seed, analytic, train",
+        ),
+        (
+            "- 1\n- 2\n",
+            "bad.yaml:1: the config must be a mapping with keys name, description, input, layers, loss, dtype, seed, analytic, train, got list",
+        ),
         ("input: 8\n", "bad.yaml:1: missing key 'layers'"),
         (GOOD + "loss: hinge\n", "bad.yaml:5: loss: unknown loss 'hinge'; valid options are: mse, cross_entropy"),
         (GOOD + "dtype: float16\n", "bad.yaml:5: dtype: unknown dtype 'float16'; valid options are: float64, float32"),
         (GOOD + "seed: -1\n", "bad.yaml:5: seed: must be a non-negative integer, got -1"),
         (GOOD + "train: {lr: fast}\n", "bad.yaml:5: train.lr: must be a positive number, got 'fast'"),
-        (GOOD + "train: {epoch: 3}\n", "bad.yaml:5: train.epoch: unknown key 'epoch'; known keys are: dataset, steps, epochs, batch, lr, momentum, weight_decay, test_fraction"),
+        (
+            GOOD + "train: {epoch: 3}\n",
+            "bad.yaml:5: train.epoch: unknown key 'epoch'; known keys are: dataset, steps, epochs, batch, lr, momentum, weight_decay, test_fraction",
+        ),
     ],
 )
 def test_bad_yaml_gives_exit_2_and_one_line_naming_file_line_and_key(tmp_path, text, message):
@@ -97,9 +121,14 @@ def test_any_text_is_a_valid_spec_or_our_error(text):
 
 yaml_values = st.recursive(
     st.none() | st.booleans() | st.integers(-5, 300) | st.floats(allow_nan=True) | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(
-        st.sampled_from(["input", "layers", "width", "activation", "loss", "dtype", "seed", "train", "name", "x"]),
-        children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["input", "layers", "width", "activation", "loss", "dtype", "seed", "train", "name", "x"]),
+            children,
+            max_size=5,
+        )
+    ),
     max_leaves=20,
 )
 

@@ -5,16 +5,16 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jacchain.jobs.analyze import analyze
 from jacchain.chain.factors import build_chain
-from jacchain.planners.folds import left_fold, right_fold
 from jacchain.cost.plan_cost import plan_cost
-from jacchain.run.execute import run_counted
-from jacchain.run.arrays import densify
-from jacchain.run.jacobians import build_factors
+from jacchain.jobs.analyze import analyze
 from jacchain.model.network import network_at_point
-from jacchain.planners.orders import ORDERS
 from jacchain.model.spec import make_spec
+from jacchain.planners.folds import left_fold, right_fold
+from jacchain.planners.orders import ORDERS
+from jacchain.run.arrays import densify
+from jacchain.run.execute import run_counted
+from jacchain.run.jacobians import build_factors
 
 widths = st.integers(min_value=1, max_value=40)
 

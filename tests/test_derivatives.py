@@ -2,16 +2,15 @@
 
 import numpy as np
 import pytest
+from conftest import central_jacobian
 
-from jacchain.model.activations import ACTIVATIONS
 from jacchain.chain.factors import build_chain
-from jacchain.run.arrays import densify
-from jacchain.run.jacobians import build_factors, layer_jacobian
+from jacchain.model.activations import ACTIVATIONS
 from jacchain.model.losses import LOSSES
 from jacchain.model.network import network_at_point
 from jacchain.model.spec import make_spec
-
-from conftest import central_jacobian
+from jacchain.run.arrays import densify
+from jacchain.run.jacobians import build_factors, layer_jacobian
 
 RNG = np.random.default_rng(1234)
 # Keep relu's kink away from the points where the finite difference is taken.
@@ -91,7 +90,7 @@ def test_chain_product_equals_finite_difference_of_the_whole_network(activation,
 
 def test_layer_jacobian_matches_finite_differences_of_one_layer():
     spec = make_spec((6, 5, 4), activation="softmax", seed=7)
-    network, x, y = network_at_point(spec)
+    network, x, _ = network_at_point(spec)
     cache = network.forward(x)
     softmax = ACTIVATIONS.get("softmax")
 

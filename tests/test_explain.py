@@ -15,10 +15,25 @@ def test_the_article_sums_written_out_term_by_term():
     result = invoke("explain", "784,512,256,10")
     assert result.exit_code == 0, result.output
     out = result.output
-    for line in ("1*|z3|*|z2|", "1*10*256", "2,560", "1*|z2|*|z1|", "1*256*512", "131,072",
-                 "1*|z1|*|x|", "1*512*784", "401,408", "|z2|*|z1|*|x|", "256*512*784", "102,760,448",
-                 "535,040 MACs = 1,070,080 FLOPs", "104,775,328 MACs = 209,550,656 FLOPs",
-                 "input-first performs 195.8x the FLOPs of loss-first", "forwards", "backwards"):
+    for line in (
+        "1*|z3|*|z2|",
+        "1*10*256",
+        "2,560",
+        "1*|z2|*|z1|",
+        "1*256*512",
+        "131,072",
+        "1*|z1|*|x|",
+        "1*512*784",
+        "401,408",
+        "|z2|*|z1|*|x|",
+        "256*512*784",
+        "102,760,448",
+        "535,040 MACs = 1,070,080 FLOPs",
+        "104,775,328 MACs = 209,550,656 FLOPs",
+        "input-first performs 195.8x the FLOPs of loss-first",
+        "forwards",
+        "backwards",
+    ):
         assert line in out, line
     assert "J1   = dz1/dx" in out and "g    = dl/dz3" in out
     assert "single row" in out and "backpropagation" in out
@@ -55,4 +70,6 @@ def test_explain_params_and_errors():
     result = invoke("explain", "20,10,5", "--wrt", "params")
     assert result.exit_code == 0 and "dl/dtheta" in result.output and "P1" in result.output
     bad = invoke("explain", "20,x,5")
-    assert bad.exit_code == 2 and bad.output.strip() == "Error: spec '20,x,5': width 2 must be a positive integer, got 'x'"
+    assert (
+        bad.exit_code == 2 and bad.output.strip() == "Error: spec '20,x,5': width 2 must be a positive integer, got 'x'"
+    )

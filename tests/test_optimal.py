@@ -11,17 +11,16 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jacchain.jobs.analyze import analyze
 from jacchain.chain.factors import chain_of_dims
-from jacchain.types import Structure
-from jacchain.planners.folds import left_fold, right_fold
 from jacchain.cli import cli
-from jacchain.model.config import load_network
 from jacchain.cost.plan_cost import plan_cost
+from jacchain.jobs.analyze import analyze
+from jacchain.model.config import load_network
 from jacchain.planners.dp import optimal_plan
-from jacchain.run.execute import run_counted
+from jacchain.planners.folds import left_fold, right_fold
 from jacchain.run.arrays import densify
-
+from jacchain.run.execute import run_counted
+from jacchain.types import Structure
 
 make_chain = chain_of_dims
 DIAGONAL = Structure.DIAGONAL
@@ -30,7 +29,7 @@ DIAGONAL = Structure.DIAGONAL
 def brute_force(chain):
     """Least FLOPs over every bracketing, by exhaustive recursion (written from the convention)."""
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def best(first, last):  # -> (flops, rows, cols, is_diagonal)
         if first == last:
             f = chain.factors[first]
@@ -92,8 +91,9 @@ def test_dp_matches_opt_einsum_optimal_path_in_flops(chain):
 def test_every_order_gives_the_same_product_on_a_mixed_chain():
     rng = np.random.default_rng(0)
     chain = make_chain([5, 5, 7, 7, 3, 3, 4], [True, False, True, False, True, False])
-    arrays = [rng.standard_normal(f.rows) if f.structure == DIAGONAL else rng.standard_normal(f.shape)
-              for f in chain.factors]
+    arrays = [
+        rng.standard_normal(f.rows) if f.structure == DIAGONAL else rng.standard_normal(f.shape) for f in chain.factors
+    ]
     reference = densify(arrays[0])
     for array in arrays[1:]:
         reference = reference @ densify(array)
@@ -124,7 +124,9 @@ def test_autoencoder_full_jacobian_optimal_is_ten_times_cheaper():
 
 
 def test_order_json_carries_the_bracketing():
-    result = CliRunner().invoke(cli, ["analyze", "784,256,8,256,784", "--of", "output", "--analytic", "--format", "json"])
+    result = CliRunner().invoke(
+        cli, ["analyze", "784,256,8,256,784", "--of", "output", "--analytic", "--format", "json"]
+    )
     data = json.loads(result.output)
     assert data["orders"]["optimal"]["bracketing"] == "((J4 J3) (J2 J1))"
     assert data["orders"]["loss_first"]["bracketing"] == "(((J4 J3) J2) J1)"

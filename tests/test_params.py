@@ -5,19 +5,17 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import central_jacobian
 
-from jacchain.jobs.analyze import analyze
 from jacchain.chain.factors import build_chain
 from jacchain.cli import cli
-from jacchain.run.arrays import Kron
-from jacchain.run.execute import run_counted
-from jacchain.run.arrays import densify
-from jacchain.run.jacobians import build_factors
+from jacchain.jobs.analyze import analyze
 from jacchain.model.network import network_at_point
-from jacchain.planners.orders import ORDERS
 from jacchain.model.spec import make_spec
-
-from conftest import central_jacobian
+from jacchain.planners.orders import ORDERS
+from jacchain.run.arrays import Kron, densify
+from jacchain.run.execute import run_counted
+from jacchain.run.jacobians import build_factors
 
 
 @pytest.mark.parametrize("granularity", ["layer", "op"])
@@ -33,10 +31,10 @@ def test_parameter_gradients_match_finite_differences(granularity, order, activa
     for gradient, layer in zip(gradients, range(spec.n_layers, 0, -1)):
         weight, bias = network.weights[layer - 1], network.biases[layer - 1]
 
-        def loss_at(theta):
+        def loss_at(theta, weight=weight, bias=bias):
             saved = weight.copy(), bias.copy()
             weight[...] = theta[: weight.size].reshape(weight.shape)
-            bias[...] = theta[weight.size:]
+            bias[...] = theta[weight.size :]
             value = network.loss.value(network.forward(x).output, y)
             weight[...], bias[...] = saved
             return value
@@ -47,10 +45,12 @@ def test_parameter_gradients_match_finite_differences(granularity, order, activa
 
 def test_kron_factor_expands_to_the_dense_parameter_jacobian():
     d, z = np.array([2.0, -1.0]), np.array([3.0, 5.0, 7.0])
-    expected = np.array([
-        [2 * 3, 2 * 5, 2 * 7, 0, 0, 0, 2, 0],
-        [0, 0, 0, -3, -5, -7, 0, -1],
-    ])
+    expected = np.array(
+        [
+            [2 * 3, 2 * 5, 2 * 7, 0, 0, 0, 2, 0],
+            [0, 0, 0, -3, -5, -7, 0, -1],
+        ]
+    )
     np.testing.assert_array_equal(Kron(d, z).dense(), expected)
 
 
@@ -63,9 +63,7 @@ def test_caching_argument_counted_exactly_for_the_article_network():
     loss_first = (n3 * n2 + n2 * n1) + (n3 * theta[3] + n2 * theta[2] + n1 * theta[1])
     # Input-first: every layer's |theta_i| tangents pushed through every later J, then g.
     input_first = (
-        n3 * theta[3]
-        + n3 * n2 * theta[2] + n3 * theta[2]
-        + n2 * n1 * theta[1] + n3 * n2 * theta[1] + n3 * theta[1]
+        n3 * theta[3] + n3 * n2 * theta[2] + n3 * theta[2] + n2 * n1 * theta[1] + n3 * n2 * theta[1] + n3 * theta[1]
     )
     assert result.order("loss-first").macs == loss_first
     assert result.order("input-first").macs == input_first
@@ -89,8 +87,23 @@ def test_article_network_ratio_is_orders_of_magnitude_in_op_granularity():
 
 
 def test_rows_that_do_not_fit_stay_analytic_and_say_so():
-    result = CliRunner().invoke(cli, ["analyze", "784,512,256,10", "--wrt", "params", "--granularity", "op", "--max-memory", "1GiB",
-                                      "--repeats", "1", "--format", "json"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "analyze",
+            "784,512,256,10",
+            "--wrt",
+            "params",
+            "--granularity",
+            "op",
+            "--max-memory",
+            "1GiB",
+            "--repeats",
+            "1",
+            "--format",
+            "json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["orders"]["loss_first"]["time_s"] is not None
@@ -101,4 +114,7 @@ def test_rows_that_do_not_fit_stay_analytic_and_say_so():
 def test_params_needs_the_loss():
     result = CliRunner().invoke(cli, ["analyze", "8,4,2", "--wrt", "params", "--of", "output"])
     assert result.exit_code == 2
-    assert result.output.strip() == "Error: --wrt params needs --of loss: jacchain computes the gradient dl/dtheta, not dz_L/dtheta"
+    assert (
+        result.output.strip()
+        == "Error: --wrt params needs --of loss: jacchain computes the gradient dl/dtheta, not dz_L/dtheta"
+    )

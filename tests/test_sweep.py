@@ -15,8 +15,9 @@ def invoke(*args):
 
 
 def test_sweep_json_counts_every_order_at_every_width():
-    result = invoke("sweep", "40,20,5", "--vary", "input=8:64", "--points", "4", "--log", "--repeats", "2",
-                    "--format", "json")
+    result = invoke(
+        "sweep", "40,20,5", "--vary", "input=8:64", "--points", "4", "--log", "--repeats", "2", "--format", "json"
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert [point["width"] for point in data["points"]] == [8, 16, 32, 64]
@@ -42,8 +43,21 @@ def test_sweep_other_formats(fmt):
 
 
 def test_widths_that_do_not_fit_are_counted_only():
-    result = invoke("sweep", "100,50,5", "--vary", "input=100:100000", "--points", "2", "--log",
-                    "--max-memory", "20MiB", "--repeats", "1", "--format", "json")
+    result = invoke(
+        "sweep",
+        "100,50,5",
+        "--vary",
+        "input=100:100000",
+        "--points",
+        "2",
+        "--log",
+        "--max-memory",
+        "20MiB",
+        "--repeats",
+        "1",
+        "--format",
+        "json",
+    )
     points = json.loads(result.output)["points"]
     assert points[0]["analytic"] is False and points[1]["analytic"] is True
     assert "--max-memory" in points[1]["note"]
@@ -53,8 +67,9 @@ def test_plot_file_is_written_and_not_empty(tmp_path):
     pytest.importorskip("matplotlib")
     for name in ("sweep.png", "sweep.svg"):
         target = tmp_path / name
-        result = invoke("sweep", "40,20,5", "--vary", "input=8:64", "--points", "3", "--log", "--repeats", "1",
-                        "--plot", target)
+        result = invoke(
+            "sweep", "40,20,5", "--vary", "input=8:64", "--points", "3", "--log", "--repeats", "1", "--plot", target
+        )
         assert result.exit_code == 0, result.output
         assert target.stat().st_size > 1000
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep.png", "sweep.svg"]
@@ -63,7 +78,10 @@ def test_plot_file_is_written_and_not_empty(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--vary", "width=1:2"], "Error: --vary 'width=1:2': expected WHAT=LO:HI with WHAT input or layerN, e.g. input=16:65536"),
+        (
+            ["--vary", "width=1:2"],
+            "Error: --vary 'width=1:2': expected WHAT=LO:HI with WHAT input or layerN, e.g. input=16:65536",
+        ),
         (["--vary", "layer5=1:2"], "Error: --vary 'layer5=1:2': the network has layers 1..2"),
         (["--vary", "input=9:3"], "Error: --vary 'input=9:3': need 0 < LO <= HI, got 9:3"),
         (["--vary", "input=1:3", "--plot", "x.pdf"], "Error: --plot 'x.pdf': the file must end in .png or .svg"),

@@ -9,22 +9,33 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jacchain.jobs.analyze import analyze
-from jacchain.cost.machine import Calibration
-from jacchain.run.calibrate import cache_path, cached, store
 from jacchain.chain.factors import chain_of_dims
-from jacchain.types import Structure
 from jacchain.cli import cli
+from jacchain.cost.machine import Calibration
 from jacchain.cost.plan_cost import plan_cost
 from jacchain.cost.product import product_count
-from jacchain.planners.dp import optimal_plan, solve_chain
-from jacchain.model.spec import make_spec
 from jacchain.cost.time_model import TimeObjective, plan_time, product_time
+from jacchain.jobs.analyze import analyze
+from jacchain.model.spec import make_spec
+from jacchain.planners.dp import optimal_plan, solve_chain
+from jacchain.run.calibrate import cache_path, cached, store
 from jacchain.run.timing import blas_info
+from jacchain.types import Structure
 
 DENSE, DIAGONAL = Structure.DENSE, Structure.DIAGONAL
-FAKE = dict(blas="test", dtype="float64", threads=1, gemm_gflops=100.0, stream_gbps=10.0, gemm_size=1024,
-            stream_bytes=2**28, measured_at=0.0, cache_gbps=40.0, cache_bytes=2**20, call_s=1e-6)
+FAKE = {
+    "blas": "test",
+    "dtype": "float64",
+    "threads": 1,
+    "gemm_gflops": 100.0,
+    "stream_gbps": 10.0,
+    "gemm_size": 1024,
+    "stream_bytes": 2**28,
+    "measured_at": 0.0,
+    "cache_gbps": 40.0,
+    "cache_bytes": 2**20,
+    "call_s": 1e-6,
+}
 
 
 def test_calibrate_prints_json_and_caches_what_analyze_then_uses():
@@ -37,8 +48,9 @@ def test_calibrate_prints_json_and_caches_what_analyze_then_uses():
     assert Path(data["cache"]) == cache_path() and cache_path().is_file()
     found = cached("float64", threads=1)
     assert found is not None and found.gemm_gflops == data["gemm_gflops"]
-    analysis = json.loads(CliRunner().invoke(cli, ["analyze", "64,32,8", "--threads", "1", "--repeats", "3",
-                                                  "--format", "json"]).output)
+    analysis = json.loads(
+        CliRunner().invoke(cli, ["analyze", "64,32,8", "--threads", "1", "--repeats", "3", "--format", "json"]).output
+    )
     assert analysis["calibration"]["gemm_gflops"] == data["gemm_gflops"]
     assert analysis["orders"]["loss_first"]["predicted_time_s"] > 0
 
@@ -75,7 +87,7 @@ def test_plan_time_is_the_sum_over_products():
 def brute_force_time(chain, calibration):
     """Least predicted time over every bracketing, each product priced by product_time."""
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def best(first, last):  # -> (seconds, rows, cols, structure)
         if first == last:
             f = chain.factors[first]
@@ -135,17 +147,21 @@ def test_cost_time_needs_a_calibration():
         analyze(make_spec((8, 4, 2)), analytic=True, cost="time")
 
 
-@pytest.mark.parametrize("dims, diagonal", [
-    ([20, 20, 30000], [True, False]),
-    ([300, 300, 300, 50, 50], [True, True, False, True]),
-    ([64, 64, 128, 128, 8], [True, False, True, False]),
-])
+@pytest.mark.parametrize(
+    "dims, diagonal",
+    [
+        ([20, 20, 30000], [True, False]),
+        ([300, 300, 300, 50, 50], [True, True, False, True]),
+        ([64, 64, 128, 128, 8], [True, False, True, False]),
+    ],
+)
 def test_the_dp_objective_is_the_time_model_on_chains_with_diagonal_factors(dims, diagonal):
     # Fast memory, so that a product with a diagonal operand is compute-bound at the curve's
     # end (60 GFLOP/s) but memory-bound at the square GEMM rate (100 GFLOP/s) the model uses:
     # the DP once priced it at the former.
-    calibration = Calibration(**{**FAKE, "stream_gbps": 1500.0, "cache_gbps": 1500.0},
-                              gemm_curve=((2, 5.0), (512, 60.0)))
+    calibration = Calibration(
+        **{**FAKE, "stream_gbps": 1500.0, "cache_gbps": 1500.0}, gemm_curve=((2, 5.0), (512, 60.0))
+    )
     chain = chain_of_dims(dims, diagonal)
     plan, seconds = solve_chain(chain, TimeObjective(calibration, 8))
     modelled = plan_time(plan_cost(plan, chain).products, calibration, 8) - calibration.call_s * len(plan.steps)

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from jacchain.jobs.analyze import analyze
 from jacchain.cli import cli
+from jacchain.jobs.analyze import analyze
 from jacchain.model.config import load_network
-from jacchain.training.data import load_dataset
 from jacchain.model.network import MLP
 from jacchain.model.spec import make_spec
+from jacchain.training.data import load_dataset
 from jacchain.training.gradcheck import grad_check
 from jacchain.training.loop import train
 from jacchain.training.settings import TrainSettings
@@ -77,8 +77,7 @@ def test_flops_per_step_counted_from_the_operations_performed():
     # Forward: two matmuls plus the bias adds (one FLOP per entry of a).
     forward = 2 * batch * n0 * n1 + batch * n1 + 2 * batch * n1 * n2 + batch * n2
     # Backward: output layer: dW, db; then dz1 = delta W2; relu mask; dW1, db1.
-    backward = (2 * n2 * batch * n1 + batch * n2 + 2 * batch * n2 * n1
-                + batch * n1 + 2 * n1 * batch * n0 + batch * n1)
+    backward = 2 * n2 * batch * n1 + batch * n2 + 2 * batch * n2 * n1 + batch * n1 + 2 * n1 * batch * n0 + batch * n1
     params = n1 * n0 + n1 + n2 * n1 + n2
     assert result.flops.forward == forward
     assert result.flops.backward == backward
@@ -93,8 +92,18 @@ def test_train_cli_on_the_digits_config_needs_no_options():
     result = invoke("train", ROOT / "configs" / "digits.yaml", "--format", "json", "--epochs", "3")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    for key in ("loss_history", "train_loss", "test_loss", "test_accuracy", "step_time_s", "flops_per_step",
-                "grad_check", "dataset", "steps", "batch"):
+    for key in (
+        "loss_history",
+        "train_loss",
+        "test_loss",
+        "test_accuracy",
+        "step_time_s",
+        "flops_per_step",
+        "grad_check",
+        "dataset",
+        "steps",
+        "batch",
+    ):
         assert key in data
     assert data["dataset"] == "digits" and data["batch"] == 32 and data["grad_check"] is None
     assert len(data["loss_history"]) == data["steps"] == 3 * 45
@@ -107,7 +116,18 @@ def test_npz_and_csv_datasets(tmp_path):
     np.savez(tmp_path / "d.npz", X=X, y=y)
     np.savetxt(tmp_path / "d.csv", np.column_stack([X, y]), delimiter=",", header="a,b,c,d,e,f,label")
     for name in ("d.npz", "d.csv"):
-        result = invoke("train", "6,8,3", "--loss", "cross_entropy", "--dataset", tmp_path / name, "--steps", "5", "--format", "json")
+        result = invoke(
+            "train",
+            "6,8,3",
+            "--loss",
+            "cross_entropy",
+            "--dataset",
+            tmp_path / name,
+            "--steps",
+            "5",
+            "--format",
+            "json",
+        )
         assert result.exit_code == 0, result.output
         assert json.loads(result.output)["n_train"] + json.loads(result.output)["n_test"] == 100
 
@@ -115,10 +135,19 @@ def test_npz_and_csv_datasets(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["65,10", "--loss", "cross_entropy", "--dataset", "digits"], "Error: dataset digits has 64 features but the network's input width is 65"),
-        (["64,5", "--loss", "cross_entropy", "--dataset", "digits"], "Error: dataset digits has 10 classes but the network has 5 outputs"),
-        (["64,10", "--dataset", "mnist"], "Error: unknown dataset 'mnist'; valid options are: digits, synthetic, or a path to a .npz or .csv file"),
-        (["64,10", "--lr", "-1"], "Error: --lr must be positive, got -1.0"),
+        (
+            ["65,10", "--loss", "cross_entropy", "--dataset", "digits"],
+            "Error: dataset digits has 64 features but the network's input width is 65",
+        ),
+        (
+            ["64,5", "--loss", "cross_entropy", "--dataset", "digits"],
+            "Error: dataset digits has 10 classes but the network has 5 outputs",
+        ),
+        (
+            ["64,10", "--dataset", "mnist"],
+            "Error: unknown dataset 'mnist'; valid options are: digits, synthetic, or a path to a .npz or .csv file",
+        ),
+        (["64,10", "--lr", "-1"], "Error: --lr must be a positive number, got -1.0"),
         (["64,10", "--steps", "3", "--epochs", "2"], "Error: give --steps or --epochs, not both"),
     ],
 )
@@ -130,8 +159,22 @@ def test_bad_datasets_and_settings_are_refused(args, message):
 
 def test_divergence_stops_with_exit_1_and_writes_nothing(tmp_path):
     target = tmp_path / "out.json"
-    result = invoke("train", "20,64,64,5", "--activation", "identity", "--dataset", "synthetic", "--lr", "1e6",
-                    "--steps", "50", "--format", "json", "-o", target)
+    result = invoke(
+        "train",
+        "20,64,64,5",
+        "--activation",
+        "identity",
+        "--dataset",
+        "synthetic",
+        "--lr",
+        "1e6",
+        "--steps",
+        "50",
+        "--format",
+        "json",
+        "-o",
+        target,
+    )
     assert result.exit_code == 1
     assert "diverged at step" in result.output and "lower --lr" in result.output
     assert not target.exists()

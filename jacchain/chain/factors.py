@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from ..errors import JacchainError, choice_error
 from ..model.activations import ACTIVATIONS
 from ..model.spec import NetworkSpec
-from ..types import GRANULARITIES, OF_CHOICES, WRT_CHOICES, FactorKind, Granularity, Of, Structure, Wrt
+from ..types import GRANULARITIES, OF_CHOICES, WRT_CHOICES, Count, FactorKind, Granularity, Of, Structure, Wrt
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class Factor:
         return stored_entries(self.rows, self.cols, self.structure)
 
 
-def stored_entries(rows: int, cols: int, structure: Structure) -> int:
+def stored_entries(rows: Count, cols: Count, structure: Structure) -> Count:
     """Entries an array of this shape and structure holds.
 
     >>> D, K = Structure.DIAGONAL, Structure.KRON
@@ -101,7 +102,7 @@ def chain_of_dims(dims: list[int], diagonal: list[bool] | None = None, itemsize:
     """
     diagonal = diagonal or [False] * (len(dims) - 1)
     factors = []
-    for index, (rows, cols) in enumerate(zip(dims, dims[1:])):
+    for index, (rows, cols) in enumerate(itertools.pairwise(dims)):
         if diagonal[index] and rows != cols:
             raise JacchainError(f"factor {index}: a diagonal factor is square, got {rows} x {cols}")
         structure = Structure.DIAGONAL if diagonal[index] else Structure.DENSE
@@ -109,8 +110,7 @@ def chain_of_dims(dims: list[int], diagonal: list[bool] | None = None, itemsize:
     return Chain(tuple(factors), itemsize)
 
 
-def build_chain(spec: NetworkSpec, of: Of = "loss", granularity: Granularity = "layer",
-                wrt: Wrt = "input") -> Chain:
+def build_chain(spec: NetworkSpec, of: Of = "loss", granularity: Granularity = "layer", wrt: Wrt = "input") -> Chain:
     """Lay out the factors of dl/dx (of="loss") or dz_L/dx (of="output") for a spec.
 
     With wrt="params" the chain also holds P_L..P_1 = dz_i/dtheta_i after the layer factors;

@@ -12,6 +12,7 @@ import click
 from ..errors import JacchainError
 from ..types import COST_CHOICES, DTYPES, TRAIN_MODES
 from .options import (
+    FailedError,
     InputError,
     chain_options,
     network_options,
@@ -34,9 +35,7 @@ def user_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except JacchainError as error:
-            failure = InputError(str(error))
-            failure.exit_code = error.exit_code
-            raise failure from None
+            raise (FailedError if error.exit_code == 1 else InputError)(str(error)) from None
         except MemoryError:
             raise InputError("out of memory; lower the sizes, or use --analytic to count without building") from None
 
@@ -77,14 +76,35 @@ def cli() -> None:
 @network_options
 @chain_options
 @run_options
-@click.option("--measure-memory", is_flag=True, help="Also measure each order's peak bytes with tracemalloc, beside the model.")
-@click.option("--cost", type=click.Choice(COST_CHOICES), default="flops", show_default=True,
-              help="What the optimal order minimises: FLOPs, or time predicted from `jacchain calibrate`.")
+@click.option(
+    "--measure-memory", is_flag=True, help="Also measure each order's peak bytes with tracemalloc, beside the model."
+)
+@click.option(
+    "--cost",
+    type=click.Choice(COST_CHOICES),
+    default="flops",
+    show_default=True,
+    help="What the optimal order minimises: FLOPs, or time predicted from `jacchain calibrate`.",
+)
 @output_options
 @user_errors
-def analyze(specs: tuple[str, ...], orders: tuple[str, ...], of: Any, wrt: Any, granularity: Any, analytic: bool,
-            repeats: int | None, threads: int | None, max_memory: str | None, measure_memory: bool, cost: Any,
-            time_model: bool, fmt: str, output: str | None, **network: Any) -> None:
+def analyze(
+    specs: tuple[str, ...],
+    orders: tuple[str, ...],
+    of: Any,
+    wrt: Any,
+    granularity: Any,
+    analytic: bool,
+    repeats: int | None,
+    threads: int | None,
+    max_memory: str | None,
+    measure_memory: bool,
+    cost: Any,
+    time_model: bool,
+    fmt: str,
+    output: str | None,
+    **network: Any,
+) -> None:
     """Count, time and cross-check every multiplication order of the chain.
 
     \b
@@ -107,11 +127,23 @@ def analyze(specs: tuple[str, ...], orders: tuple[str, ...], of: Any, wrt: Any, 
             calibration = None
             if time_model or cost == "time":
                 calibration = calibration_for(spec.dtype, threads, needs_calibration(cost, analytic, spec), progress)
-            results.append(run_analysis(
-                spec, orders=split_names(orders), of=of, wrt=wrt, granularity=granularity,
-                analytic=analytic, repeats=repeats, max_memory=limit, threads=threads,
-                measure_memory=measure_memory, calibration=calibration, cost=cost, progress=progress,
-            ))
+            results.append(
+                run_analysis(
+                    spec,
+                    orders=split_names(orders),
+                    of=of,
+                    wrt=wrt,
+                    granularity=granularity,
+                    analytic=analytic,
+                    repeats=repeats,
+                    max_memory=limit,
+                    threads=threads,
+                    measure_memory=measure_memory,
+                    calibration=calibration,
+                    cost=cost,
+                    progress=progress,
+                )
+            )
     show(results, fmt, output)
 
 
@@ -137,21 +169,46 @@ def explain(spec: str, of: Any, wrt: Any, granularity: Any, fmt: str, output: st
 @cli.command()
 @click.argument("spec", metavar="SPEC")
 @network_options
-@click.option("--dataset", metavar="NAME|PATH", help="digits, synthetic, or a .npz (X, y) / .csv file [default: the config's, else synthetic].")
+@click.option(
+    "--dataset",
+    metavar="NAME|PATH",
+    help="digits, synthetic, or a .npz (X, y) / .csv file [default: the config's, else synthetic].",
+)
 @click.option("--steps", type=int, help="Number of SGD steps.")
 @click.option("--epochs", type=int, help="Number of passes over the training set [default: 10].")
 @click.option("--batch", type=int, help="Mini-batch size [default: 32].")
 @click.option("--lr", type=float, help="Learning rate [default: 0.05].")
 @click.option("--momentum", type=float, help="Momentum in [0, 1) [default: 0].")
 @click.option("--weight-decay", type=float, help="L2 weight decay [default: 0].")
-@click.option("--mode", type=click.Choice(TRAIN_MODES), default="vjp", show_default=True, help="Batched VJPs, or each sample's explicit Jacobians multiplied loss-first (slow; for teaching).")
-@click.option("--grad-check", is_flag=True, help="Compare the first step's gradients with finite differences (float64).")
+@click.option(
+    "--mode",
+    type=click.Choice(TRAIN_MODES),
+    default="vjp",
+    show_default=True,
+    help="Batched VJPs, or each sample's explicit Jacobians multiplied loss-first (slow; for teaching).",
+)
+@click.option(
+    "--grad-check", is_flag=True, help="Compare the first step's gradients with finite differences (float64)."
+)
 @threads_option
 @output_options
 @user_errors
-def train(spec: str, dataset: str | None, steps: int | None, epochs: int | None, batch: int | None, lr: float | None,
-          momentum: float | None, weight_decay: float | None, mode: Any, grad_check: bool, threads: int | None,
-          fmt: str, output: str | None, **network: Any) -> None:
+def train(
+    spec: str,
+    dataset: str | None,
+    steps: int | None,
+    epochs: int | None,
+    batch: int | None,
+    lr: float | None,
+    momentum: float | None,
+    weight_decay: float | None,
+    mode: Any,
+    grad_check: bool,
+    threads: int | None,
+    fmt: str,
+    output: str | None,
+    **network: Any,
+) -> None:
     """Train the network on real data with the efficient (loss-first) order.
 
     \b
@@ -165,8 +222,15 @@ def train(spec: str, dataset: str | None, steps: int | None, epochs: int | None,
     from .progress import progress_bar
 
     net = load(spec, dict(network))
-    given = {"dataset": dataset, "steps": steps, "epochs": epochs, "batch": batch, "lr": lr,
-             "momentum": momentum, "weight_decay": weight_decay}
+    given = {
+        "dataset": dataset,
+        "steps": steps,
+        "epochs": epochs,
+        "batch": batch,
+        "lr": lr,
+        "momentum": momentum,
+        "weight_decay": weight_decay,
+    }
     settings = TrainSettings.resolve(net.train, given, mode, grad_check)
     data = load_dataset(settings.dataset, net, seed=net.seed, test_fraction=settings.test_fraction)
     with progress_bar(fmt != "json") as progress:
@@ -200,17 +264,40 @@ def check(specs: tuple[str, ...], baseline: str, update: bool, fmt: str, output:
 @cli.command()
 @click.argument("spec", metavar="SPEC")
 @network_options
-@click.option("--vary", required=True, metavar="WHAT=LO:HI", help="The width to vary: input or layerN, e.g. input=16:65536.")
+@click.option(
+    "--vary", required=True, metavar="WHAT=LO:HI", help="The width to vary: input or layerN, e.g. input=16:65536."
+)
 @click.option("--points", type=int, default=8, show_default=True, help="Number of widths.")
 @click.option("--log", "log_spacing", is_flag=True, help="Space the widths geometrically.")
 @chain_options
 @run_options
-@click.option("--plot", "plot_path", callback=writable_path, help="Draw FLOPs and time against the width (.png or .svg; needs jacchain[plot]).")
+@click.option(
+    "--plot",
+    "plot_path",
+    callback=writable_path,
+    help="Draw FLOPs and time against the width (.png or .svg; needs jacchain[plot]).",
+)
 @output_options
 @user_errors
-def sweep(spec: str, vary: str, points: int, log_spacing: bool, orders: tuple[str, ...], of: Any, wrt: Any,
-          granularity: Any, analytic: bool, repeats: int | None, threads: int | None, max_memory: str | None,
-          time_model: bool, plot_path: str | None, fmt: str, output: str | None, **network: Any) -> None:
+def sweep(
+    spec: str,
+    vary: str,
+    points: int,
+    log_spacing: bool,
+    orders: tuple[str, ...],
+    of: Any,
+    wrt: Any,
+    granularity: Any,
+    analytic: bool,
+    repeats: int | None,
+    threads: int | None,
+    max_memory: str | None,
+    time_model: bool,
+    plot_path: str | None,
+    fmt: str,
+    output: str | None,
+    **network: Any,
+) -> None:
     """Vary one width; tabulate and plot the cost and time of every order.
 
     \b
@@ -234,9 +321,21 @@ def sweep(spec: str, vary: str, points: int, log_spacing: bool, orders: tuple[st
     with progress_bar(fmt != "json") as progress:
         if time_model:
             calibration = calibration_for(net.dtype, threads, needs_calibration("flops", analytic, net), progress)
-        result = run_sweep(net, how, widths, progress=progress, orders=split_names(orders), of=of, wrt=wrt,
-                           granularity=granularity, analytic=analytic, repeats=repeats, max_memory=limit,
-                           threads=threads, calibration=calibration)
+        result = run_sweep(
+            net,
+            how,
+            widths,
+            progress=progress,
+            orders=split_names(orders),
+            of=of,
+            wrt=wrt,
+            granularity=granularity,
+            analytic=analytic,
+            repeats=repeats,
+            max_memory=limit,
+            threads=threads,
+            calibration=calibration,
+        )
     if plot_path:
         plot(result, plot_path)
     show(result, fmt, output)

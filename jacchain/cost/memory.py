@@ -12,9 +12,20 @@ from ..model.spec import NetworkSpec
 from .plan_cost import PlanCost, stored_bytes
 
 _UNITS = {
-    "": 1, "b": 1,
-    "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9, "t": 10**12, "tb": 10**12,
-    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+    "": 1,
+    "b": 1,
+    "k": 10**3,
+    "kb": 10**3,
+    "m": 10**6,
+    "mb": 10**6,
+    "g": 10**9,
+    "gb": 10**9,
+    "t": 10**12,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
 }
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*")
 
@@ -72,8 +83,10 @@ def human_bytes(n_bytes: int) -> str:
 
 
 def over_limit_message(what: str, needed: int, limit: int) -> str:
-    return (f"{what} needs about {human_bytes(needed)} of memory, over the --max-memory limit of "
-            f"{human_bytes(limit)}; use --analytic to count without building anything, or raise --max-memory")
+    return (
+        f"{what} needs about {human_bytes(needed)} of memory, over the --max-memory limit of "
+        f"{human_bytes(limit)}; use --analytic to count without building anything, or raise --max-memory"
+    )
 
 
 def check_fits(needed: int, limit: int, what: str) -> None:

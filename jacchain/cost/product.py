@@ -13,12 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any
 
 from ..chain.factors import stored_entries
-from ..types import Structure
-
-N = TypeVar("N")  # an int, or a numpy array of them in the DP
+from ..types import Count, Structure
 
 
 class ProductKind(Enum):
@@ -32,7 +30,7 @@ class ProductKind(Enum):
         self.dims = dims
         self.flops_per_mac = flops_per_mac
 
-    def macs(self, m: N, n: N, k: N) -> N:
+    def macs(self, m: Count, n: Count, k: Count) -> Count:
         """
         >>> ProductKind.DENSE.macs(1, 10, 256), ProductKind.SCALE.macs(256, 256, 784)
         (2560, 200704)
@@ -43,7 +41,7 @@ class ProductKind(Enum):
             result = result * factors[index]
         return result
 
-    def flops(self, m: N, n: N, k: N) -> N:
+    def flops(self, m: Count, n: Count, k: Count) -> Count:
         """
         >>> ProductKind.DENSE.flops(1, 10, 256)
         5120
@@ -95,8 +93,11 @@ class ProductCount:
     def entries_moved(self) -> int:
         """Entries read (both operands) and written (the result), each as stored."""
         (m, n), (_, k) = self.left, self.right
-        return (stored_entries(m, n, self.left_structure) + stored_entries(n, k, self.right_structure)
-                + stored_entries(m, k, self.result_structure))
+        return (
+            stored_entries(m, n, self.left_structure)
+            + stored_entries(n, k, self.right_structure)
+            + stored_entries(m, k, self.result_structure)
+        )
 
     def bytes_moved(self, itemsize: int) -> int:
         """
@@ -132,5 +133,12 @@ def product_count(left: tuple[int, int, Structure], right: tuple[int, int, Struc
     if n != n_right:
         raise ValueError(f"cannot multiply {m}x{n} by {n_right}x{k}")
     kind = product_kind(left_structure, right_structure)
-    return ProductCount((m, n), (n_right, k), left_structure, right_structure, kind.macs(m, n, k),
-                        kind.flops(m, n, k), result_structure(left_structure, right_structure))
+    return ProductCount(
+        (m, n),
+        (n_right, k),
+        left_structure,
+        right_structure,
+        kind.macs(m, n, k),
+        kind.flops(m, n, k),
+        result_structure(left_structure, right_structure),
+    )

@@ -22,6 +22,7 @@ def plan_tree(plan: Plan, chain: Chain) -> TreeNode:
     nodes = [TreeNode(f.name, f.shape, 0) for f in chain.factors]
     for (left, right), count in zip(plan.steps, plan_cost(plan, chain).products):
         shape = (count.left[0], count.right[1])
-        nodes.append(TreeNode(f"({nodes[left].label} {nodes[right].label})", shape, count.flops,
-                              (nodes[left], nodes[right])))
+        nodes.append(
+            TreeNode(f"({nodes[left].label} {nodes[right].label})", shape, count.flops, (nodes[left], nodes[right]))
+        )
     return nodes[plan.result]

@@ -174,20 +174,26 @@ def plan_orders(
     return Planning(spec, chain, tuple(planned), cost, calibration)
 
 
-def counted(planning: Planning, planned: PlannedOrder, time: Timing | None = None,
-            measured_peak: int | None = None) -> OrderResult:
+def counted(
+    planning: Planning, planned: PlannedOrder, time: Timing | None = None, measured_peak: int | None = None
+) -> OrderResult:
     """An order's result: the model's counts, with its predicted time where the machine is known."""
     calibration = planning.calibration
     predicted = plan_time(planned.cost.products, calibration, planning.chain.itemsize) if calibration else None
-    return OrderResult(planned.order, planned.plan, planned.cost, planned.bracketing, time, measured_peak,
-                       predicted)
+    return OrderResult(planned.order, planned.plan, planned.cost, planned.bracketing, time, measured_peak, predicted)
 
 
 def count_only(planning: Planning, reasons: tuple[CountOnly, ...] = ()) -> Analysis:
     """An analysis from the model alone."""
-    return Analysis(planning.spec, planning.chain, tuple(counted(planning, p) for p in planning.orders),
-                    planning.memory_bytes, count_only=reasons, calibration=planning.calibration,
-                    cost=planning.objective)
+    return Analysis(
+        planning.spec,
+        planning.chain,
+        tuple(counted(planning, p) for p in planning.orders),
+        planning.memory_bytes,
+        count_only=reasons,
+        calibration=planning.calibration,
+        cost=planning.objective,
+    )
 
 
 def count_only_reasons(planning: Planning, analytic: bool, limit: int) -> tuple[CountOnly, ...] | None:
@@ -247,16 +253,29 @@ def measure(
             values_of.append([densify(value) for value in values])
         notify("done", total, total)
         blas = blas_info()
-    return Analysis(planning.spec, chain, tuple(results), planning.memory_bytes, max_difference(values_of),
-                    build_time, blas, tuple(reasons), planning.calibration, planning.objective)
+    return Analysis(
+        planning.spec,
+        chain,
+        tuple(results),
+        planning.memory_bytes,
+        max_difference(values_of),
+        build_time,
+        blas,
+        tuple(reasons),
+        planning.calibration,
+        planning.objective,
+    )
 
 
 def max_difference(values_of: list[list[np.ndarray]]) -> float | None:
     """The largest absolute difference between any order's results and the first order's."""
     if not values_of:
         return None
-    return max(float(np.max(np.abs(value - reference)))
-               for values in values_of for value, reference in zip(values, values_of[0]))
+    return max(
+        float(np.max(np.abs(value - reference)))
+        for values in values_of
+        for value, reference in zip(values, values_of[0])
+    )
 
 
 def analyze(

@@ -98,13 +98,14 @@ def order_terms(plan: Plan, chain: Chain) -> tuple[Term, ...]:
         # Kronecker operand, m for an elementwise product.
         which = product_kind(count.left_structure, count.right_structure).dims
         numbers = [(m, n, k)[index] for index in which]
-        if covered:
+        if covered and symbols:
             bounds = (covered[left][0], covered[right][0], covered[right][1] + 1)
             symbolic = "*".join(symbols[bounds[index]] for index in which)
         else:
             symbolic = "*".join(map(str, numbers))
-        terms.append(Term(text[left], text[right], symbolic, "*".join(map(str, numbers)),
-                          count.macs, count.flops, (m, k)))
+        terms.append(
+            Term(text[left], text[right], symbolic, "*".join(map(str, numbers)), count.macs, count.flops, (m, k))
+        )
         text.append(f"({text[left]} {text[right]})")
     return tuple(terms)
 
@@ -114,11 +115,15 @@ def why_optimal(chain: Chain, sums: dict[str, OrderSum], plan: Plan) -> str:
     optimal, loss_first, input_first = sums["optimal"], sums["loss-first"], sums["input-first"]
     dims, symbols = chain.dims, boundary_symbols(chain) if chain.wrt == "input" else None
     if chain.wrt == "params":
-        return ("Every factor meets a single cached row (dl/dz_i), so each is touched once; input-first instead "
-                "pushes one tangent per parameter through every later layer.")
+        return (
+            "Every factor meets a single cached row (dl/dz_i), so each is touched once; input-first instead "
+            "pushes one tangent per parameter through every later layer."
+        )
     if optimal.cost.flops == loss_first.cost.flops and chain.of == "loss":
-        return (f"The chain starts with g, a single row (1 x {dims[1]}): starting from that end keeps every "
-                "intermediate one row wide, so each Jacobian is touched once; that is backpropagation.")
+        return (
+            f"The chain starts with g, a single row (1 x {dims[1]}): starting from that end keeps every "
+            "intermediate one row wide, so each Jacobian is touched once; that is backpropagation."
+        )
     if not plan.steps:
         return "The chain has a single factor; there is nothing to multiply."
     _, root_right = plan.steps[-1]
@@ -129,15 +134,24 @@ def why_optimal(chain: Chain, sums: dict[str, OrderSum], plan: Plan) -> str:
     ratio = cheaper / max(optimal.cost.flops, 1)
     where = f"{symbols[cut]} = {narrow}" if symbols else f"width {narrow}"
     if dims[inner] == narrow and dims[inner] < min(dims[0], dims[-1]):
-        return (f"The chain narrows to {where} in the middle: the optimal order multiplies each side towards "
-                f"that bottleneck and joins them last, so no intermediate carries a full {dims[0]} x {dims[-1]} "
-                f"block until the end; {ratio:,.1f}x fewer FLOPs than the cheaper classic order.")
-    return (f"Its last product joins the two halves across {where}; "
-            f"{ratio:,.1f}x fewer FLOPs than the cheaper classic order.")
+        return (
+            f"The chain narrows to {where} in the middle: the optimal order multiplies each side towards "
+            f"that bottleneck and joins them last, so no intermediate carries a full {dims[0]} x {dims[-1]} "
+            f"block until the end; {ratio:,.1f}x fewer FLOPs than the cheaper classic order."
+        )
+    return (
+        f"Its last product joins the two halves across {where}; "
+        f"{ratio:,.1f}x fewer FLOPs than the cheaper classic order."
+    )
 
 
-def explain(spec: NetworkSpec, of: Of = "loss", granularity: Granularity = "layer", wrt: Wrt = "input",
-            max_tree_factors: int = 40) -> Explanation:
+def explain(
+    spec: NetworkSpec,
+    of: Of = "loss",
+    granularity: Granularity = "layer",
+    wrt: Wrt = "input",
+    max_tree_factors: int = 40,
+) -> Explanation:
     chain = build_chain(spec, of, granularity, wrt)
     sums: dict[str, OrderSum] = {}
     plans: dict[str, Plan] = {}
@@ -145,9 +159,16 @@ def explain(spec: NetworkSpec, of: Of = "loss", granularity: Granularity = "laye
         order = ORDERS.get(name)
         plan = order.build(chain, None)
         plans[name] = plan
-        sums[name] = OrderSum(order.name, order.article_word, order.ad_name, bracketing(plan, chain.names),
-                              order_terms(plan, chain), plan_cost(plan, chain))
+        sums[name] = OrderSum(
+            order.name,
+            order.article_word,
+            order.ad_name,
+            bracketing(plan, chain.names),
+            order_terms(plan, chain),
+            plan_cost(plan, chain),
+        )
     optimal = plans["optimal"]
     tree = plan_tree(optimal, chain) if wrt == "input" and len(chain) <= max_tree_factors else None
-    return Explanation(spec, chain, tuple(factor_meaning(chain)), tuple(sums.values()), tree,
-                       why_optimal(chain, sums, optimal))
+    return Explanation(
+        spec, chain, tuple(factor_meaning(chain)), tuple(sums.values()), tree, why_optimal(chain, sums, optimal)
+    )

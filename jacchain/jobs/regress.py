@@ -115,8 +115,10 @@ def read_baseline(path: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
-        raise JacchainError(f"baseline {path} is corrupt: {error.msg} at line {error.lineno}; "
-                            "restore it from version control or rewrite it with --update after deleting it") from None
+        raise JacchainError(
+            f"baseline {path} is corrupt: {error.msg} at line {error.lineno}; "
+            "restore it from version control or rewrite it with --update after deleting it"
+        ) from None
     _validate_baseline(data, path)
     return data
 

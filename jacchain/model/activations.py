@@ -15,7 +15,6 @@ from ..registry import Registry
 from ..types import Array
 
 
-
 class Activation(ABC):
     """An activation: its value, its Jacobian D, and the products with D on either side."""
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from collections.abc import Callable, Mapping
+from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
@@ -15,7 +16,7 @@ from ..types import Dtype
 from .activations import ACTIVATIONS
 from .losses import LOSSES
 from .spec import NetworkSpec, make_spec, parse_sizes
-from .validate import FLAG, POSITIVE_INT, TRAIN_RULES, check_dtype, check_seed
+from .validate import FLAG, POSITIVE_INT, SEED, TRAIN_RULES, check_dtype
 
 TOP_KEYS = ("name", "description", "input", "layers", "loss", "dtype", "seed", "analytic", "train")
 LAYER_KEYS = ("width", "activation")
@@ -54,29 +55,45 @@ def load_network(
     )
 
 
-def load_config(path: str, activation: str | None = None, output_activation: str | None = None,
-                loss: str | None = None, dtype: Dtype | None = None, seed: int | None = None) -> NetworkSpec:
+def load_config(
+    path: str,
+    activation: str | None = None,
+    output_activation: str | None = None,
+    loss: str | None = None,
+    dtype: Dtype | None = None,
+    seed: int | None = None,
+) -> NetworkSpec:
     text = read_text(path, f"{path}: no such file; SPEC is a YAML file or a size list like 784,512,10")
     return parse_config(text, path, activation, output_activation, loss, dtype, seed)
 
 
-def parse_config(text: str, path: str = "<config>", activation: str | None = None,
-                 output_activation: str | None = None, loss: str | None = None, dtype: Dtype | None = None,
-                 seed: int | None = None) -> NetworkSpec:
+def parse_config(
+    text: str,
+    path: str = "<config>",
+    activation: str | None = None,
+    output_activation: str | None = None,
+    loss: str | None = None,
+    dtype: Dtype | None = None,
+    seed: int | None = None,
+) -> NetworkSpec:
     """Parse YAML text into a NetworkSpec; every error names the file, line and key path."""
     data, lines = _load_yaml(text, path)
     where = _Where(path, lines)
     if data is None:
         raise JacchainError(f"{path}: empty config; expected a mapping with keys {', '.join(TOP_KEYS)}")
     if not isinstance(data, dict):
-        raise JacchainError(f"{where('')}: the config must be a mapping with keys {', '.join(TOP_KEYS)}, got {_kind(data)}")
+        raise JacchainError(
+            f"{where('')}: the config must be a mapping with keys {', '.join(TOP_KEYS)}, got {_kind(data)}"
+        )
     _refuse_unknown(data, TOP_KEYS, "", where)
     for key in ("input", "layers"):
         if key not in data:
             raise JacchainError(f"{where('')}: missing key {key!r}")
     layers = data["layers"]
     if not isinstance(layers, list) or not layers:
-        raise JacchainError(f"{where('layers')}: layers must be a non-empty list of {{width, activation}}, got {layers!r}")
+        raise JacchainError(
+            f"{where('layers')}: layers must be a non-empty list of {{width, activation}}, got {layers!r}"
+        )
     sizes: list[Any] = [_positive_int(data["input"], "input", where)]
     activations = []
     for index, layer in enumerate(layers):
@@ -84,7 +101,9 @@ def parse_config(text: str, path: str = "<config>", activation: str | None = Non
         if isinstance(layer, int) and not isinstance(layer, bool):
             layer = {"width": layer}
         if not isinstance(layer, dict):
-            raise JacchainError(f"{where(key)}: each layer must be a mapping like {{width: 128, activation: relu}}, got {layer!r}")
+            raise JacchainError(
+                f"{where(key)}: each layer must be a mapping like {{width: 128, activation: relu}}, got {layer!r}"
+            )
         _refuse_unknown(layer, LAYER_KEYS, key, where)
         if "width" not in layer:
             raise JacchainError(f"{where(key)}: missing key 'width'")
@@ -94,17 +113,26 @@ def parse_config(text: str, path: str = "<config>", activation: str | None = Non
         chosen = layer.get("activation", default)
         if (activation and not is_last) or (output_activation and is_last):
             chosen = default
-        activations.append(_checked(lambda: _registry_name(chosen, "activation"), f"{key}.activation", where))
+        activations.append(_checked(partial(_registry_name, chosen, "activation"), f"{key}.activation", where))
     name = data.get("name", Path(path).stem)
     if not isinstance(name, str):
         raise JacchainError(f"{where('name')}: name must be a string, got {name!r}")
     train = _train_section(data.get("train"), where)
     loss_name = _checked(lambda: _registry_name(loss or data.get("loss", "mse"), "loss"), "loss", where)
     dtype_name = check_dtype(dtype or data.get("dtype", "float64"), where("dtype"))
-    seed_value = check_seed(seed if seed is not None else data.get("seed", 0), where("seed"))
-    analytic = FLAG.check(data.get("analytic", False), f"{where('analytic')}: analytic")
-    return make_spec(sizes, activations=activations, loss=loss_name, dtype=dtype_name,
-                     seed=seed_value, name=name, train=train, where=path, analytic=analytic)
+    seed_value = int(SEED.check(seed if seed is not None else data.get("seed", 0), f"{where('seed')}:"))
+    analytic = FLAG.check(data.get("analytic", False), f"{where('analytic')}:")
+    return make_spec(
+        sizes,
+        activations=activations,
+        loss=loss_name,
+        dtype=dtype_name,
+        seed=seed_value,
+        name=name,
+        train=train,
+        where=path,
+        analytic=analytic,
+    )
 
 
 def _registry_name(name: Any, kind: str) -> str:
@@ -135,7 +163,7 @@ def _checked(make: Callable[[], T], key: str, where: _Where) -> T:
 
 
 def _positive_int(value: Any, key: str, where: _Where) -> int:
-    return int(POSITIVE_INT.check(value, f"{where(key)}: {key.rsplit('.', 1)[-1]}"))
+    return int(POSITIVE_INT.check(value, f"{where(key)}:"))
 
 
 def _refuse_unknown(mapping: dict[Any, Any], known: tuple[str, ...], prefix: str, where: _Where) -> None:
@@ -152,7 +180,7 @@ def _train_section(section: Any, where: _Where) -> dict[str, Any] | None:
         raise JacchainError(f"{where('train')}: train must be a mapping with keys {', '.join(TRAIN_KEYS)}")
     _refuse_unknown(section, TRAIN_KEYS, "train", where)
     for key, value in section.items():
-        TRAIN_RULES[key].check(value, f"{where('train.' + key)}: {key}")
+        TRAIN_RULES[key].check(value, f"{where('train.' + key)}:")
     return dict(section)
 
 

@@ -15,7 +15,6 @@ from ..registry import Registry
 from ..types import Array
 
 
-
 def _batch_size(z: Array) -> int:
     return 1 if z.ndim == 1 else z.shape[0]
 

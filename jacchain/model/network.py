@@ -42,8 +42,9 @@ class ForwardBuffers:
         return cls(make(), make())
 
 
-def layer_forward(z: Array, weight: Array, bias: Array, activation: Activation,
-                  a_out: Array | None = None, z_out: Array | None = None) -> tuple[Array, Array]:
+def layer_forward(
+    z: Array, weight: Array, bias: Array, activation: Activation, a_out: Array | None = None, z_out: Array | None = None
+) -> tuple[Array, Array]:
     """a = z W^T + b and f(a) for a vector or a batch of rows; into the buffers when given."""
     if a_out is None or z_out is None:
         a = z @ weight.T + bias

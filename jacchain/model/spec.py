@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -74,8 +74,7 @@ def validate_sizes(sizes: Sequence[Any], where: str) -> tuple[int, ...]:
     """Check that there are at least two widths and that each is a positive integer."""
     if len(sizes) < 2:
         raise JacchainError(
-            f"{where}: needs at least two widths (input and output), got {len(sizes)}; "
-            "for example 784,512,10"
+            f"{where}: needs at least two widths (input and output), got {len(sizes)}; for example 784,512,10"
         )
     for position, width in enumerate(sizes, start=1):
         if not is_int(width) or width <= 0:
@@ -108,5 +107,6 @@ def make_spec(
         raise JacchainError(f"{where}: {n_layers} layers need {n_layers} activations, got {len(activations)}")
     canonical = tuple(ACTIVATIONS.canonical(NAME.check(a, f"{where}: activation")) for a in activations)
     loss_name = LOSSES.canonical(NAME.check(loss, f"{where}: loss"))
-    return NetworkSpec(sizes, canonical, loss_name, check_dtype(dtype, where), check_seed(seed, where), name,
-                       train, bool(analytic))
+    return NetworkSpec(
+        sizes, canonical, loss_name, check_dtype(dtype, where), check_seed(seed, where), name, train, bool(analytic)
+    )

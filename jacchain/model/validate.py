@@ -4,8 +4,9 @@ settings all validate through here."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, cast
 
 from ..errors import JacchainError, choice_error
 from ..types import DTYPES, Dtype
@@ -29,9 +30,18 @@ class Rule:
     test: Callable[[Any], bool]
     allowed: str
 
-    def check(self, value: Any, where: str) -> Any:
+    def check(self, value: Any, subject: str) -> Any:
+        """The value if it passes; else an error "<subject> must be <allowed>, got <value>".
+
+        >>> POSITIVE_INT.check(3, "--batch")
+        3
+        >>> POSITIVE_INT.check(0, "--batch")
+        Traceback (most recent call last):
+        ...
+        jacchain.errors.JacchainError: --batch must be a positive integer, got 0
+        """
         if not self.test(value):
-            raise JacchainError(f"{where} must be {self.allowed}, got {value!r}")
+            raise JacchainError(f"{subject} must be {self.allowed}, got {value!r}")
         return value
 
 
@@ -56,7 +66,7 @@ TRAIN_RULES: dict[str, Rule] = {
 def check_dtype(value: Any, where: str) -> Dtype:
     if value not in DTYPES:
         raise JacchainError(f"{where}: {choice_error('dtype', value, DTYPES)}")
-    return value  # type: ignore[no-any-return]  # membership in DTYPES is the narrowing
+    return cast(Dtype, value)  # membership in DTYPES is the narrowing
 
 
 def check_seed(value: Any, where: str) -> int:

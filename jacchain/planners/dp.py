@@ -69,8 +69,9 @@ def solve_chain(chain: Chain, objective: TimeObjective | None = None) -> tuple[P
 class _DynamicProgram:
     """The tables of the matrix-chain program; `solve` fills one length for a range of starts."""
 
-    def __init__(self, dims: list[int], diagonal: list[bool], exact_int64: bool,
-                 objective: TimeObjective | None = None) -> None:
+    def __init__(
+        self, dims: list[int], diagonal: list[bool], exact_int64: bool, objective: TimeObjective | None = None
+    ) -> None:
         n = len(dims) - 1
         self.n, self.objective = n, objective
         # Time is a float objective; FLOPs are exact, in int64 where safe, else Python ints.
@@ -88,7 +89,9 @@ class _DynamicProgram:
         padded = np.concatenate([self.p, np.zeros(n + 1, dtype=dtype)])
         if self.vectorised:
             step = padded.strides[0]
-            self.hankel = np.lib.stride_tricks.as_strided(padded[1:], shape=(n, n), strides=(step, step), writeable=False)
+            self.hankel = np.lib.stride_tricks.as_strided(
+                padded[1:], shape=(n, n), strides=(step, step), writeable=False
+            )
         else:
             self.hankel = padded[1:][np.add.outer(np.arange(n), np.arange(n))]
         self.rows = np.arange(n)
@@ -143,19 +146,22 @@ class _DynamicProgram:
         rows, cols, left, right = self._diagonal_splits(first, last, length)
         if rows.size:
             m, n, k = self._structured(first, length, mid, rows, cols)
-            product[rows, cols] = np.where(left & right, ProductKind.ELEMENTWISE.flops(m, n, k),
-                                           ProductKind.SCALE.flops(m, n, k))
+            product[rows, cols] = np.where(
+                left & right, ProductKind.ELEMENTWISE.flops(m, n, k), ProductKind.SCALE.flops(m, n, k)
+            )
 
-    def _time_products(self, objective: TimeObjective, product: Any, mid: Any, first: int, last: int,
-                       length: int) -> None:
+    def _time_products(
+        self, objective: TimeObjective, product: Any, mid: Any, first: int, last: int, length: int
+    ) -> None:
         """Predicted seconds of every split's product, by the time model's own rule."""
         m = self.p[first:last][:, None]
         k = self.p[first + length : last + length][:, None]
         dense = Structure.DENSE
         entries = stored_entries(m, mid, dense) + stored_entries(mid, k, dense) + stored_entries(m, k, dense)
         smallest = np.minimum(np.minimum(m, mid), k)
-        product[...] = objective.seconds(ProductKind.DENSE.flops(m, mid, k), entries * objective.itemsize,
-                                         smallest, True)
+        product[...] = objective.seconds(
+            ProductKind.DENSE.flops(m, mid, k), entries * objective.itemsize, smallest, True
+        )
         if not self.any_diagonal:
             return
         rows, cols, left, right = self._diagonal_splits(first, last, length)
@@ -164,9 +170,11 @@ class _DynamicProgram:
             both = left & right
             flops = np.where(both, ProductKind.ELEMENTWISE.flops(m, n, k), ProductKind.SCALE.flops(m, n, k))
             diagonal = Structure.DIAGONAL
-            entries = (np.where(left, stored_entries(m, n, diagonal), stored_entries(m, n, dense))
-                       + np.where(right, stored_entries(n, k, diagonal), stored_entries(n, k, dense))
-                       + np.where(both, stored_entries(m, k, diagonal), stored_entries(m, k, dense)))
+            entries = (
+                np.where(left, stored_entries(m, n, diagonal), stored_entries(m, n, dense))
+                + np.where(right, stored_entries(n, k, diagonal), stored_entries(n, k, dense))
+                + np.where(both, stored_entries(m, k, diagonal), stored_entries(m, k, dense))
+            )
             smallest = np.minimum(np.minimum(m, n), k)
             product[rows, cols] = objective.seconds(flops, entries * objective.itemsize, smallest, False)
 

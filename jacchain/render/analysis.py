@@ -58,9 +58,7 @@ def analysis_to_dict(analysis: Analysis) -> dict[str, Any]:
         "wrt": analysis.wrt,
         "granularity": chain.granularity,
         "analytic": analysis.analytic,
-        "factors": [
-            {"name": f.name, "shape": list(f.shape), "structure": str(f.structure)} for f in chain.factors
-        ],
+        "factors": [{"name": f.name, "shape": list(f.shape), "structure": str(f.structure)} for f in chain.factors],
         "factor_bytes": chain.factor_bytes,
         "memory_bytes": analysis.memory_bytes,
         "orders": {result.order.key: order_to_dict(result) for result in analysis.orders},
@@ -77,8 +75,10 @@ def reason_text(analysis: Analysis, reason: CountOnly) -> str:
     """Why (part of) an analysis was counted only, in words."""
     needed, limit = human_bytes(reason.needed_bytes), human_bytes(reason.limit_bytes or 0)
     if reason.reason == CountOnlyReason.MARKED_ANALYTIC:
-        return (f"{analysis.spec.label} is marked analytic (real model widths): counted only; "
-                f"an explicit run would need about {needed}")
+        return (
+            f"{analysis.spec.label} is marked analytic (real model widths): counted only; "
+            f"an explicit run would need about {needed}"
+        )
     if reason.reason == CountOnlyReason.FACTORS_OVER_LIMIT:
         return f"analytic: the explicit factors need about {needed}, over the --max-memory limit of {limit}"
     if reason.reason == CountOnlyReason.ORDER_OVER_LIMIT:
@@ -151,11 +151,13 @@ def time_model_lines(analysis: Analysis) -> list[str]:
     c = analysis.calibration
     if c is None:
         return []
-    lines = [f"time model per product: {seconds_text(c.call_s)} + max(FLOPs / {c.gemm_gflops:.1f} GFLOP/s, "
-             f"bytes / {c.cache_gbps:.1f} GB/s from cache "
-             f"(up to {human_bytes(c.cache_bytes)}) or {c.stream_gbps:.1f} GB/s from memory), "
-             f"from `jacchain calibrate` ({c.dtype}, {c.threads} thread(s))"
-             + ("; optimal minimises predicted time (--cost time)" if analysis.cost == "time" else "")]
+    lines = [
+        f"time model per product: {seconds_text(c.call_s)} + max(FLOPs / {c.gemm_gflops:.1f} GFLOP/s, "
+        f"bytes / {c.cache_gbps:.1f} GB/s from cache "
+        f"(up to {human_bytes(c.cache_bytes)}) or {c.stream_gbps:.1f} GB/s from memory), "
+        f"from `jacchain calibrate` ({c.dtype}, {c.threads} thread(s))"
+        + ("; optimal minimises predicted time (--cost time)" if analysis.cost == "time" else "")
+    ]
     orders = {r.order.name: r for r in analysis.orders}
     first, second = orders.get("input-first"), orders.get("loss-first")
     if first and second and first.predicted_time and second.predicted_time:
@@ -201,8 +203,11 @@ def analysis_table(analysis: Analysis) -> Group:
     table.add_column("products", no_wrap=True)
     measured = any(result.measured_peak_bytes is not None for result in analysis.orders)
     predicted = analysis.calibration is not None
-    headings = ("MACs", "FLOPs", "time (median, min-max)") + (("model time",) if predicted else ()) + (
-        "GFLOP/s", "peak bytes (model)")
+    headings = (
+        ("MACs", "FLOPs", "time (median, min-max)")
+        + (("model time",) if predicted else ())
+        + ("GFLOP/s", "peak bytes (model)")
+    )
     for heading in headings + (("peak bytes (measured)",) if measured else ()):
         table.add_column(heading, justify="right")
     for result in analysis.orders:
@@ -220,7 +225,11 @@ def analysis_table(analysis: Analysis) -> Group:
             *((predicted_cell(result),) if predicted else ()),
             f"{gflops:.2f}" if gflops is not None else "-",
             f"{result.peak_bytes:,}",
-            *((f"{result.measured_peak_bytes:,}" if result.measured_peak_bytes is not None else "-",) if measured else ()),
+            *(
+                (f"{result.measured_peak_bytes:,}" if result.measured_peak_bytes is not None else "-",)
+                if measured
+                else ()
+            ),
         )
     parts: list[Any] = [table]
     tree = optimal_tree(analysis)
@@ -232,9 +241,24 @@ def analysis_table(analysis: Analysis) -> Group:
 # ----------------------------------------------------------------------------- markdown / csv
 
 CSV_FIELDS = (
-    "network", "of", "wrt", "granularity", "order", "article_word", "ad_name", "bracketing",
-    "macs", "flops", "peak_bytes", "time_median_s", "time_min_s", "time_max_s", "repeats",
-    "gflops_per_s", "predicted_time_s", "max_abs_diff",
+    "network",
+    "of",
+    "wrt",
+    "granularity",
+    "order",
+    "article_word",
+    "ad_name",
+    "bracketing",
+    "macs",
+    "flops",
+    "peak_bytes",
+    "time_median_s",
+    "time_min_s",
+    "time_max_s",
+    "repeats",
+    "gflops_per_s",
+    "predicted_time_s",
+    "max_abs_diff",
 )
 
 
@@ -244,10 +268,18 @@ def csv_rows(analysis: Analysis) -> list[dict[str, Any]]:
     for result in analysis.orders:
         order = order_to_dict(result)
         t = order["time_s"] or {}
-        flat = {"network": analysis.spec.label, "of": analysis.chain.of, "wrt": analysis.wrt,
-                "granularity": analysis.chain.granularity, "order": order["name"],
-                "time_median_s": t.get("median"), "time_min_s": t.get("min"), "time_max_s": t.get("max"),
-                "repeats": t.get("repeats"), "max_abs_diff": analysis.max_abs_diff}
+        flat = {
+            "network": analysis.spec.label,
+            "of": analysis.chain.of,
+            "wrt": analysis.wrt,
+            "granularity": analysis.chain.granularity,
+            "order": order["name"],
+            "time_median_s": t.get("median"),
+            "time_min_s": t.get("min"),
+            "time_max_s": t.get("max"),
+            "repeats": t.get("repeats"),
+            "max_abs_diff": analysis.max_abs_diff,
+        }
         flat.update({key: order[key] for key in CSV_FIELDS if key in order and key not in flat})
         rows.append({key: "" if flat.get(key) is None else flat[key] for key in CSV_FIELDS})
     return rows
@@ -258,11 +290,19 @@ def analysis_markdown(analysis: Analysis) -> str:
     rows = []
     for result in analysis.orders:
         gflops = result.gflops_per_s
-        rows.append([
-            f"**{result.order.name}**", result.order.article_word, result.order.ad_name,
-            f"`{result.bracketing}`", f"{result.macs:,}", f"{result.flops:,}", time_cell(result, " (") + (")" if result.time else ""),
-            f"{gflops:.2f}" if gflops is not None else "-", f"{result.peak_bytes:,}",
-        ])
+        rows.append(
+            [
+                f"**{result.order.name}**",
+                result.order.article_word,
+                result.order.ad_name,
+                f"`{result.bracketing}`",
+                f"{result.macs:,}",
+                f"{result.flops:,}",
+                time_cell(result, " (") + (")" if result.time else ""),
+                f"{gflops:.2f}" if gflops is not None else "-",
+                f"{result.peak_bytes:,}",
+            ]
+        )
     text = f"### {title(analysis)}\n\n"
     text += markdown_table(headings, rows, [False] * 4 + [True] * 5)
     return text + "\n" + "".join(f"- {line}\n" for line in footer_lines(analysis))

@@ -17,24 +17,33 @@ HEADINGS = ("config", "setting", "order", "field", "baseline", "now", "change")
 
 def summary(result: CheckResult) -> str:
     if result.updated:
-        return (f"updated {result.baseline_path}: {len(result.configs)} config(s), "
-                f"{len(result.changes)} changed value(s), {len(result.added)} added, {len(result.removed)} removed")
+        return (
+            f"updated {result.baseline_path}: {len(result.configs)} config(s), "
+            f"{len(result.changes)} changed value(s), {len(result.added)} added, {len(result.removed)} removed"
+        )
     if result.ok:
         return f"FLOP counts match {result.baseline_path}: {result.compared} config(s), every order and setting"
-    return (f"FLOP counts differ from {result.baseline_path}: {len(result.changes)} changed value(s), "
-            f"{len(result.added)} config(s) added, {len(result.removed)} removed")
+    return (
+        f"FLOP counts differ from {result.baseline_path}: {len(result.changes)} changed value(s), "
+        f"{len(result.added)} config(s) added, {len(result.removed)} removed"
+    )
 
 
 def rows(result: CheckResult) -> list[list[str]]:
     table = []
     for change in result.changes:
         percent = change.percent
-        table.append([
-            change.config, change.setting, change.order, change.field,
-            "-" if change.baseline is None else f"{change.baseline:,}",
-            "-" if change.now is None else f"{change.now:,}",
-            "-" if percent is None else f"{percent:+.2f}%",
-        ])
+        table.append(
+            [
+                change.config,
+                change.setting,
+                change.order,
+                change.field,
+                "-" if change.baseline is None else f"{change.baseline:,}",
+                "-" if change.now is None else f"{change.now:,}",
+                "-" if percent is None else f"{percent:+.2f}%",
+            ]
+        )
     table += [[name, "-", "-", "-", "-", "(new config, not in baseline)", "added"] for name in result.added]
     table += [[name, "-", "-", "-", "(in baseline)", "-", "removed"] for name in result.removed]
     return table
@@ -48,8 +57,15 @@ def to_dict(result: CheckResult) -> dict[str, Any]:
         "configs": list(result.configs),
         "compared": result.compared,
         "changes": [
-            {"config": c.config, "setting": c.setting, "order": c.order, "field": c.field,
-             "baseline": c.baseline, "now": c.now, "change_percent": c.percent}
+            {
+                "config": c.config,
+                "setting": c.setting,
+                "order": c.order,
+                "field": c.field,
+                "baseline": c.baseline,
+                "now": c.now,
+                "change_percent": c.percent,
+            }
             for c in result.changes
         ],
         "added": list(result.added),

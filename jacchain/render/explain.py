@@ -22,8 +22,10 @@ def intro(explanation: Explanation) -> list[str]:
     spec, chain = explanation.spec, explanation.chain
     widths = " -> ".join([f"x ({spec.sizes[0]})"] + [f"z{i} ({n})" for i, n in enumerate(spec.sizes[1:], 1)])
     target = {"loss": "dl/d", "output": f"dz{spec.n_layers}/d"}[chain.of] + ("x" if chain.wrt == "input" else "theta")
-    lines = [f"Network {spec.label}: {widths}" + (f" -> loss ({spec.loss})" if chain.of == "loss" else ""),
-             f"{target} is a product of {len(chain)} factors ({chain.granularity} granularity):"]
+    lines = [
+        f"Network {spec.label}: {widths}" + (f" -> loss ({spec.loss})" if chain.of == "loss" else ""),
+        f"{target} is a product of {len(chain)} factors ({chain.granularity} granularity):",
+    ]
     for factor in explanation.factor_meanings:
         note = f", {factor.structure}" if factor.structure != Structure.DENSE else ""
         lines.append(f"  {factor.name:<4} = {factor.meaning:<18} {factor.shape[0]} x {factor.shape[1]}{note}")
@@ -47,19 +49,38 @@ def ratio_line(explanation: Explanation) -> str:
 
 def to_dict(explanation: Explanation) -> dict[str, Any]:
     def tree(node: TreeNode) -> dict[str, Any]:
-        return {"label": node.label, "shape": list(node.shape), "flops": node.flops,
-                "children": [tree(child) for child in node.children]}
+        return {
+            "label": node.label,
+            "shape": list(node.shape),
+            "flops": node.flops,
+            "children": [tree(child) for child in node.children],
+        }
 
     return {
         "network": network_block(explanation.spec),
-        "of": explanation.chain.of, "wrt": explanation.chain.wrt, "granularity": explanation.chain.granularity,
-        "factors": [{"name": f.name, "meaning": f.meaning, "shape": list(f.shape), "structure": str(f.structure)}
-                    for f in explanation.factor_meanings],
+        "of": explanation.chain.of,
+        "wrt": explanation.chain.wrt,
+        "granularity": explanation.chain.granularity,
+        "factors": [
+            {"name": f.name, "meaning": f.meaning, "shape": list(f.shape), "structure": str(f.structure)}
+            for f in explanation.factor_meanings
+        ],
         "orders": {
             order.name.replace("-", "_"): {
-                "bracketing": order.bracketing, "macs": order.cost.macs, "flops": order.cost.flops,
-                "terms": [{"left": t.left, "right": t.right, "symbols": t.symbols, "numbers": t.numbers,
-                           "macs": t.macs, "flops": t.flops} for t in order.terms],
+                "bracketing": order.bracketing,
+                "macs": order.cost.macs,
+                "flops": order.cost.flops,
+                "terms": [
+                    {
+                        "left": t.left,
+                        "right": t.right,
+                        "symbols": t.symbols,
+                        "numbers": t.numbers,
+                        "macs": t.macs,
+                        "flops": t.flops,
+                    }
+                    for t in order.terms
+                ],
             }
             for order in explanation.sums
         },
@@ -71,7 +92,7 @@ def to_dict(explanation: Explanation) -> dict[str, Any]:
 def markdown(explanation: Explanation) -> str:
     text = "\n".join(intro(explanation)).replace("\n  ", "\n- ") + "\n\n"
     for order in explanation.sums:
-        text += f"**{order.name}** (\"{order.article_word}\", {order.ad_name}): `{order.bracketing}`\n\n"
+        text += f'**{order.name}** ("{order.article_word}", {order.ad_name}): `{order.bracketing}`\n\n'
         rows = [[f"`{t.left} {t.right}`", t.symbols, t.numbers, f"{t.macs:,}"] for t in order.terms]
         rows.append(["total", "", "", f"{order.cost.macs:,} MACs = {order.cost.flops:,} FLOPs"])
         text += markdown_table(["product", "cost", "numbers", "MACs"], rows, [False, False, False, True]) + "\n"
@@ -84,7 +105,7 @@ def markdown(explanation: Explanation) -> str:
 def table(explanation: Explanation) -> list[Any]:
     parts: list[Any] = [Text("\n".join(intro(explanation)))]
     for order in explanation.sums:
-        title = f"{order.name} (article: \"{order.article_word}\"; {order.ad_name}): {order.bracketing}"
+        title = f'{order.name} (article: "{order.article_word}"; {order.ad_name}): {order.bracketing}'
         grid = Table(title=title, title_justify="left", show_edge=False, box=None, padding=(0, 2))
         grid.add_column("product")
         grid.add_column("cost")
@@ -96,8 +117,11 @@ def table(explanation: Explanation) -> list[Any]:
         parts += [Text(""), grid]
     parts += [Text(""), Text(ratio_line(explanation))]
     if explanation.tree and explanation.tree.children:
-        parts += [Text(""), Text("optimal bracketing as a tree (shape, FLOPs of each product):"),
-                  rich_tree(explanation.tree)]
+        parts += [
+            Text(""),
+            Text("optimal bracketing as a tree (shape, FLOPs of each product):"),
+            rich_tree(explanation.tree),
+        ]
     parts += [Text(""), Text(explanation.reason)]
     return [Group(*parts)]
 
@@ -110,8 +134,19 @@ class ExplanationRenderer(Renderer[Explanation]):
         return to_dict(result)
 
     def csv_rows(self, result: Explanation) -> list[dict[str, Any]]:
-        return [{"order": o.name, "left": t.left, "right": t.right, "symbols": t.symbols, "numbers": t.numbers,
-                 "macs": t.macs, "flops": t.flops} for o in result.sums for t in o.terms]
+        return [
+            {
+                "order": o.name,
+                "left": t.left,
+                "right": t.right,
+                "symbols": t.symbols,
+                "numbers": t.numbers,
+                "macs": t.macs,
+                "flops": t.flops,
+            }
+            for o in result.sums
+            for t in o.terms
+        ]
 
     def markdown(self, result: Explanation) -> str:
         return markdown(result)

@@ -35,12 +35,20 @@ def plot(sweep: Sweep, path: str) -> None:
         # Orders that coincide (optimal is often loss-first) stay visible: earlier lines are wider.
         colour, marker, width = f"C{index}", "os^v"[index % 4], 3.2 - index
         results = [a.order(name) for a in sweep.analyses]
-        flops_axis.plot(sweep.widths, [r.flops for r in results], marker=marker, color=colour, label=name,
-                        markersize=4, linewidth=width)
+        flops_axis.plot(
+            sweep.widths,
+            [r.flops for r in results],
+            marker=marker,
+            color=colour,
+            label=name,
+            markersize=4,
+            linewidth=width,
+        )
         timed = [(w, r.time.median) for w, r in zip(sweep.widths, results) if r.time]
         if timed:
-            time_axis.plot(*zip(*timed), marker=marker, color=colour, label=f"{name} (measured)", markersize=4,
-                           linewidth=width)
+            time_axis.plot(
+                *zip(*timed), marker=marker, color=colour, label=f"{name} (measured)", markersize=4, linewidth=width
+            )
         predicted = [(w, r.predicted_time) for w, r in zip(sweep.widths, results) if r.predicted_time]
         if predicted:
             time_axis.plot(*zip(*predicted), "--", color=colour, label=f"{name} (model)", linewidth=1)

@@ -11,8 +11,17 @@ from .analysis import note, order_to_dict
 from .base import Renderer, renders
 from .text import markdown_table, network_block, seconds_text
 
-FIELDS = ("width", "order", "macs", "flops", "peak_bytes", "time_median_s", "time_min_s", "time_max_s",
-          "predicted_time_s")
+FIELDS = (
+    "width",
+    "order",
+    "macs",
+    "flops",
+    "peak_bytes",
+    "time_median_s",
+    "time_min_s",
+    "time_max_s",
+    "predicted_time_s",
+)
 
 
 def rows(sweep: Sweep) -> list[dict[str, Any]]:
@@ -20,13 +29,19 @@ def rows(sweep: Sweep) -> list[dict[str, Any]]:
     for width, analysis in zip(sweep.widths, sweep.analyses):
         for result in analysis.orders:
             t = result.time
-            table.append({
-                "width": width, "order": result.order.name, "macs": result.macs, "flops": result.flops,
-                "peak_bytes": result.peak_bytes,
-                "time_median_s": t.median if t else "", "time_min_s": t.min if t else "",
-                "time_max_s": t.max if t else "",
-                "predicted_time_s": result.predicted_time if result.predicted_time is not None else "",
-            })
+            table.append(
+                {
+                    "width": width,
+                    "order": result.order.name,
+                    "macs": result.macs,
+                    "flops": result.flops,
+                    "peak_bytes": result.peak_bytes,
+                    "time_median_s": t.median if t else "",
+                    "time_min_s": t.min if t else "",
+                    "time_max_s": t.max if t else "",
+                    "predicted_time_s": result.predicted_time if result.predicted_time is not None else "",
+                }
+            )
     return table
 
 
@@ -35,18 +50,28 @@ def to_dict(sweep: Sweep) -> dict[str, Any]:
         "network": network_block(sweep.spec),
         "vary": {"what": sweep.vary.what, "low": sweep.vary.low, "high": sweep.vary.high},
         "points": [
-            {"width": width, "analytic": analysis.analytic, "note": note(analysis),
-             "orders": {r.order.key: order_to_dict(r) for r in analysis.orders}}
+            {
+                "width": width,
+                "analytic": analysis.analytic,
+                "note": note(analysis),
+                "orders": {r.order.key: order_to_dict(r) for r in analysis.orders},
+            }
             for width, analysis in zip(sweep.widths, sweep.analyses)
         ],
     }
 
 
 def cells(sweep: Sweep) -> list[list[str]]:
-    return [[f"{row['width']:,}", row["order"], f"{row['flops']:,}",
-             seconds_text(row["time_median_s"]) if row["time_median_s"] != "" else "-",
-             seconds_text(row["predicted_time_s"]) if row["predicted_time_s"] != "" else "-"]
-            for row in rows(sweep)]
+    return [
+        [
+            f"{row['width']:,}",
+            row["order"],
+            f"{row['flops']:,}",
+            seconds_text(row["time_median_s"]) if row["time_median_s"] != "" else "-",
+            seconds_text(row["predicted_time_s"]) if row["predicted_time_s"] != "" else "-",
+        ]
+        for row in rows(sweep)
+    ]
 
 
 def headings(sweep: Sweep) -> list[str]:
@@ -65,12 +90,15 @@ class SweepRenderer(Renderer[Sweep]):
 
     def markdown(self, result: Sweep) -> str:
         return f"### jacchain sweep {result.spec.label}: {result.vary.what}\n\n" + markdown_table(
-            headings(result), cells(result), [True, False, True, True, True])
+            headings(result), cells(result), [True, False, True, True, True]
+        )
 
     def table(self, result: Sweep) -> list[Any]:
         vary = result.vary
-        table = Table(title=f"jacchain sweep {result.spec.label}: {vary.what} from {vary.low:,} to {vary.high:,}",
-                      title_justify="left")
+        table = Table(
+            title=f"jacchain sweep {result.spec.label}: {vary.what} from {vary.low:,} to {vary.high:,}",
+            title_justify="left",
+        )
         for heading in headings(result):
             table.add_column(heading, justify="left" if heading == "order" else "right")
         for cell in cells(result):

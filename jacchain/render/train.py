@@ -34,14 +34,23 @@ def to_dict(result: TrainResult) -> dict[str, Any]:
         "samples_per_s": result.samples_per_s,
         "flops_per_step": {
             "loss_first": result.flops.total,
-            "loss_first_parts": {"forward": result.flops.forward, "backward": result.flops.backward,
-                                 "update": result.flops.update},
+            "loss_first_parts": {
+                "forward": result.flops.forward,
+                "backward": result.flops.backward,
+                "update": result.flops.update,
+            },
             "input_first": result.input_first_flops,
             "ratio": result.input_first_flops / result.flops.total,
         },
-        "grad_check": ({"max_rel_error": result.grad_check.max_rel_error,
-                        "coordinates": result.grad_check.coordinates,
-                        "skipped_at_kinks": result.grad_check.skipped_at_kinks} if result.grad_check else None),
+        "grad_check": (
+            {
+                "max_rel_error": result.grad_check.max_rel_error,
+                "coordinates": result.grad_check.coordinates,
+                "skipped_at_kinks": result.grad_check.skipped_at_kinks,
+            }
+            if result.grad_check
+            else None
+        ),
         "blas": result.blas.to_dict() if result.blas else None,
     }
 
@@ -54,22 +63,35 @@ def rows(result: TrainResult) -> list[tuple[str, str]]:
 
     lines = [
         ("dataset", f"{result.dataset} ({result.n_train} train / {result.n_test} held out)"),
-        ("steps", f"{result.steps:,} ({result.epochs:.1f} epochs, batch {result.settings.batch}, mode {result.settings.mode})"),
+        (
+            "steps",
+            f"{result.steps:,} ({result.epochs:.1f} epochs, batch {result.settings.batch}, "
+            f"mode {result.settings.mode})",
+        ),
         ("time per step", f"{seconds_text(t.median)} median ({seconds_text(t.min)} - {seconds_text(t.max)})"),
         ("samples per second", f"{result.samples_per_s:,.0f}"),
         ("train loss / accuracy", f"{result.train_loss:.4f} / {percent(result.train_accuracy)}"),
         ("held-out loss / accuracy", f"{result.test_loss:.4f} / {percent(result.test_accuracy)}"),
-        ("FLOPs per step, loss-first (counted)",
-         f"{result.flops.total:,} (forward {result.flops.forward:,}, backward {result.flops.backward:,}, "
-         f"update {result.flops.update:,})"),
-        ("FLOPs per step, input-first (modelled)",
-         f"{result.input_first_flops:,} ({ratio_text(result.input_first_flops / result.flops.total)} loss-first)"),
+        (
+            "FLOPs per step, loss-first (counted)",
+            f"{result.flops.total:,} (forward {result.flops.forward:,}, backward {result.flops.backward:,}, "
+            f"update {result.flops.update:,})",
+        ),
+        (
+            "FLOPs per step, input-first (modelled)",
+            f"{result.input_first_flops:,} ({ratio_text(result.input_first_flops / result.flops.total)} loss-first)",
+        ),
     ]
     if result.grad_check:
         check = result.grad_check
-        lines.append(("gradient check (float64)", f"max relative error {check.max_rel_error:.2e} over "
-                      f"{check.coordinates} coordinates" + (f", {check.skipped_at_kinks} skipped at relu kinks"
-                                                           if check.skipped_at_kinks else "")))
+        lines.append(
+            (
+                "gradient check (float64)",
+                f"max relative error {check.max_rel_error:.2e} over "
+                f"{check.coordinates} coordinates"
+                + (f", {check.skipped_at_kinks} skipped at relu kinks" if check.skipped_at_kinks else ""),
+            )
+        )
     if result.blas:
         lines.append(("BLAS", f"{result.blas.library}, {result.blas.threads} thread(s)"))
     return lines

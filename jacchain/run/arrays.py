@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 
@@ -28,7 +27,7 @@ class Kron:
         return self.d[:, None] * np.concatenate([weights, np.eye(rows, dtype=self.d.dtype)], axis=1)
 
 
-Value = Union[Array, Kron]  # a factor or intermediate as the executor holds it
+Value = Array | Kron  # a factor or intermediate as the executor holds it
 
 
 def structure_of(value: Value) -> Structure:

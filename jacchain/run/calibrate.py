@@ -4,6 +4,7 @@ directory."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -78,8 +79,13 @@ def _streaming_rate(n_bytes: int, dtype: str, repeats: int) -> tuple[float, int]
     return matrix.nbytes / seconds / 1e9, int(matrix.nbytes)
 
 
-def measure(dtype: str = "float64", threads: int | None = None, gemm_size: int = 1024,
-            stream_bytes: int = 256 * 2**20, repeats: int = 15) -> Calibration:
+def measure(
+    dtype: str = "float64",
+    threads: int | None = None,
+    gemm_size: int = 1024,
+    stream_bytes: int = 256 * 2**20,
+    repeats: int = 15,
+) -> Calibration:
     """Time a gemm_size^3 GEMM and (1 x n)(n x n) products from memory and from cache."""
     cache_bytes = last_level_cache_bytes()
     with blas_threads(threads):
@@ -90,10 +96,18 @@ def measure(dtype: str = "float64", threads: int | None = None, gemm_size: int =
         curve = tuple((rows, gemm_rate(dtype, rows, gemm_size, repeats)) for rows in GEMM_CURVE_SIZES)
         info = blas_info()
     return Calibration(
-        blas=info.library, dtype=dtype, threads=info.threads,
-        gemm_gflops=gemm, stream_gbps=stream_gbps,
-        gemm_size=gemm_size, stream_bytes=streamed, measured_at=time.time(),
-        cache_gbps=cache_gbps, cache_bytes=cache_bytes, call_s=call_s, gemm_curve=curve,
+        blas=info.library,
+        dtype=dtype,
+        threads=info.threads,
+        gemm_gflops=gemm,
+        stream_gbps=stream_gbps,
+        gemm_size=gemm_size,
+        stream_bytes=streamed,
+        measured_at=time.time(),
+        cache_gbps=cache_gbps,
+        cache_bytes=cache_bytes,
+        call_s=call_s,
+        gemm_curve=curve,
     )
 
 
@@ -102,7 +116,11 @@ def _read_cache(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    if not isinstance(data, dict) or data.get("schema_version") != CACHE_SCHEMA or not isinstance(data.get("entries"), dict):
+    if (
+        not isinstance(data, dict)
+        or data.get("schema_version") != CACHE_SCHEMA
+        or not isinstance(data.get("entries"), dict)
+    ):
         return {}
     entries: dict[str, Any] = data["entries"]
     return entries
@@ -113,7 +131,9 @@ def store(calibration: Calibration, path: Path | None = None) -> Path:
     entries = _read_cache(path)
     entries[calibration.key] = calibration.to_dict()
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, json.dumps({"schema_version": CACHE_SCHEMA, "entries": entries}, indent=2, sort_keys=True) + "\n")
+    write_atomic(
+        path, json.dumps({"schema_version": CACHE_SCHEMA, "entries": entries}, indent=2, sort_keys=True) + "\n"
+    )
     return path
 
 
@@ -136,10 +156,8 @@ def load_or_measure(dtype: str, threads: int | None = None) -> Calibration:
     if found is not None:
         return found
     calibration = measure(dtype, threads)
-    try:
+    with contextlib.suppress(OSError):  # a read-only home still gets its numbers, just not cached
         store(calibration)
-    except OSError:
-        pass  # a read-only home still gets its numbers, just not cached
     return calibration
 
 
@@ -149,8 +167,9 @@ def calibrate(dtype: str = "float64", threads: int | None = None) -> Calibration
     return CalibrationRun(calibration, store(calibration))
 
 
-def calibration_for(dtype: str, threads: int | None, measure_if_missing: bool,
-                    progress: Progress | None = None) -> Calibration | None:
+def calibration_for(
+    dtype: str, threads: int | None, measure_if_missing: bool, progress: Progress | None = None
+) -> Calibration | None:
     """The cached calibration for this dtype and thread count; measured now (once, then
     cached) when there is none and one is wanted."""
     found = cached(dtype, threads)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 DEFAULT_TARGET_S = 0.2
 MIN_REPEATS = 3
@@ -34,9 +34,7 @@ class BlasInfo:
         return {"library": self.library, "threads": self.threads}
 
 
-def time_call(
-    function: Callable[[], object], repeats: int | None = None, target_s: float = DEFAULT_TARGET_S
-) -> Timing:
+def time_call(function: Callable[[], object], repeats: int | None = None, target_s: float = DEFAULT_TARGET_S) -> Timing:
     """Time `function()`: one warm-up call, then `repeats` timed calls (or enough for target_s).
 
     >>> t = time_call(lambda: sum(range(100)), repeats=5); t.repeats, t.min <= t.median <= t.max

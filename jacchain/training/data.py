@@ -13,6 +13,7 @@ from ..model.network import MLP
 from ..model.spec import NetworkSpec, make_spec
 from ..model.validate import TRAIN_RULES
 from ..types import Array
+
 SYNTHETIC_SAMPLES = 2048
 
 
@@ -39,12 +40,16 @@ def load_dataset(source: str, spec: NetworkSpec, seed: int = 0, test_fraction: f
     elif source.lower().endswith((".npz", ".csv")):
         X, y = _from_file(source)
     else:
-        raise JacchainError(f"unknown dataset {source!r}; valid options are: digits, synthetic, or a path to a .npz or .csv file")
+        raise JacchainError(
+            f"unknown dataset {source!r}; valid options are: digits, synthetic, or a path to a .npz or .csv file"
+        )
     X, y = _check(X, y, spec, source)
     order = np.random.default_rng(seed).permutation(X.shape[0])
-    n_test = max(1, int(round(test_fraction * X.shape[0])))
+    n_test = max(1, round(test_fraction * X.shape[0]))
     if X.shape[0] - n_test < 1:
-        raise JacchainError(f"dataset {source} has {X.shape[0]} samples: too few to hold {n_test} out and train on the rest")
+        raise JacchainError(
+            f"dataset {source} has {X.shape[0]} samples: too few to hold {n_test} out and train on the rest"
+        )
     test, train = order[:n_test], order[n_test:]
     return Dataset(source, X[train], y[train], X[test], y[test])
 
@@ -79,7 +84,9 @@ def _from_file(path: str) -> tuple[Array, Array]:
             with np.load(path, allow_pickle=False) as arrays:
                 missing = [key for key in ("X", "y") if key not in arrays.files]
                 if missing:
-                    raise JacchainError(f"dataset {path} must hold arrays X and y; it has: {', '.join(arrays.files) or 'none'}")
+                    raise JacchainError(
+                        f"dataset {path} must hold arrays X and y; it has: {', '.join(arrays.files) or 'none'}"
+                    )
                 return np.asarray(arrays["X"]), np.asarray(arrays["y"])
         except (OSError, ValueError) as error:
             raise JacchainError(f"dataset {path}: cannot read as .npz: {error}") from None
@@ -99,7 +106,9 @@ def _from_file(path: str) -> tuple[Array, Array]:
 def _check(X: Any, y: Any, spec: NetworkSpec, source: str) -> tuple[Array, Array]:
     n_in, n_out = spec.sizes[0], spec.sizes[-1]
     if X.ndim != 2 or X.shape[0] == 0:
-        raise JacchainError(f"dataset {source}: X must be a non-empty 2-D array (samples x features), got shape {X.shape}")
+        raise JacchainError(
+            f"dataset {source}: X must be a non-empty 2-D array (samples x features), got shape {X.shape}"
+        )
     if X.shape[1] != n_in:
         raise JacchainError(f"dataset {source} has {X.shape[1]} features but the network's input width is {n_in}")
     if y.shape[0] != X.shape[0]:

@@ -63,8 +63,9 @@ def grad_check(spec: NetworkSpec, network: MLP, X: Array, y: Array, per_array: i
     return GradCheck(worst, count, skipped)
 
 
-def _stencil(evaluate_at: Probe, index: tuple[Any, ...], param: Array,
-             base_pattern: list[Any]) -> tuple[float, float] | None:
+def _stencil(
+    evaluate_at: Probe, index: tuple[Any, ...], param: Array, base_pattern: list[Any]
+) -> tuple[float, float] | None:
     """Fourth-order central difference (truncation ~h^4, rounding ~1e-16/h) and a bound on
     its rounding noise. A step that flips a relu crosses a kink, where the derivative is not
     what the stencil sees: retry smaller, and give up (None) if every step crosses one."""

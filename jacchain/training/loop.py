@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..errors import Diverged
+from ..errors import DivergedError
 from ..model.network import MLP
 from ..model.spec import NetworkSpec
 from ..run.timing import BlasInfo, Timing, blas_info, blas_threads
@@ -101,7 +101,9 @@ def _train(spec: NetworkSpec, data: Dataset, settings: TrainSettings, seed: int,
             times.append(time.perf_counter() - begin)
             step += 1
             if not np.isfinite(value):
-                raise Diverged(f"training diverged at step {step}: the loss is {value}; try a lower --lr (now {settings.lr})")
+                raise DivergedError(
+                    f"training diverged at step {step}: the loss is {value}; try a lower --lr (now {settings.lr})"
+                )
             history.append(float(value))
             if step % 10 == 0 or step == total_steps:
                 notify(f"step {step}/{total_steps}  loss {np.mean(history[-10:]):.4f}", step, total_steps)
@@ -113,7 +115,20 @@ def _train(spec: NetworkSpec, data: Dataset, settings: TrainSettings, seed: int,
     step_time = Timing(statistics.median(times), min(times), max(times), len(times))
     input_first = input_first_step_flops(spec, counted_batch, settings.momentum, settings.weight_decay)
     return TrainResult(
-        spec, settings, data.name, data.n_train, data.X_test.shape[0], step, step / batches_per_epoch,
-        tuple(history), step_time, train_loss, train_accuracy, test_loss, test_accuracy, modelled,
-        input_first, checked,
+        spec,
+        settings,
+        data.name,
+        data.n_train,
+        data.X_test.shape[0],
+        step,
+        step / batches_per_epoch,
+        tuple(history),
+        step_time,
+        train_loss,
+        train_accuracy,
+        test_loss,
+        test_accuracy,
+        modelled,
+        input_first,
+        checked,
     )

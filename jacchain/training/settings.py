@@ -42,8 +42,13 @@ class TrainSettings:
         return self
 
     @classmethod
-    def resolve(cls, section: Mapping[str, Any] | None, given: Mapping[str, Any],
-                mode: TrainMode = "vjp", grad_check: bool = False) -> TrainSettings:
+    def resolve(
+        cls,
+        section: Mapping[str, Any] | None,
+        given: Mapping[str, Any],
+        mode: TrainMode = "vjp",
+        grad_check: bool = False,
+    ) -> TrainSettings:
         """A config's `train:` section, overridden by the options given (None: not given).
         Giving --steps drops the section's epochs and the other way round."""
         known = {f.name for f in fields(cls)}

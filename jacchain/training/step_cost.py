@@ -33,8 +33,9 @@ class StepFlops:
 
 def forward_flops(spec: NetworkSpec, batch: int) -> int:
     """Each layer: (B x n_in)(n_in x n_out), then the bias added to every entry."""
-    return sum(ProductKind.DENSE.flops(batch, n_in, n_out) + batch * n_out
-               for n_in, n_out in zip(spec.sizes, spec.sizes[1:]))
+    return sum(
+        ProductKind.DENSE.flops(batch, n_in, n_out) + batch * n_out for n_in, n_out in zip(spec.sizes, spec.sizes[1:])
+    )
 
 
 def vjp_backward_flops(spec: NetworkSpec, batch: int) -> int:
@@ -72,5 +73,8 @@ def input_first_step_flops(spec: NetworkSpec, batch: int, momentum: float, weigh
     """The same step with forward-mode gradients: the forward pass, then per sample every
     parameter's tangent pushed through the later layers (op granularity, structure used)."""
     chain = build_chain(spec, "loss", "op", "params")
-    return (forward_flops(spec, batch) + batch * plan_cost(input_first_params(chain), chain).flops
-            + update_flops(spec, momentum, weight_decay))
+    return (
+        forward_flops(spec, batch)
+        + batch * plan_cost(input_first_params(chain), chain).flops
+        + update_flops(spec, momentum, weight_decay)
+    )

@@ -74,8 +74,10 @@ class Trainer:
     def _backward_buffers(self, batch: int) -> tuple[list[Array], list[Array]]:
         if batch not in self._backward:
             dtype, sizes = self.network.spec.dtype, self.network.spec.sizes
-            self._backward[batch] = ([np.empty((batch, n), dtype=dtype) for n in sizes[1:]],
-                                     [np.empty((batch, n), dtype=dtype) for n in sizes[1:]])
+            self._backward[batch] = (
+                [np.empty((batch, n), dtype=dtype) for n in sizes[1:]],
+                [np.empty((batch, n), dtype=dtype) for n in sizes[1:]],
+            )
         return self._backward[batch]
 
     def vjp_gradients(self, X: Array, y: Array, counter: FlopCounter | None = None) -> float:
@@ -138,7 +140,7 @@ class Trainer:
                 weight = self.grads_w[layer - 1]
                 flat = np.asarray(row)[0]
                 weight += flat[: weight.size].reshape(weight.shape) / batch
-                self.grads_b[layer - 1] += flat[weight.size:] / batch
+                self.grads_b[layer - 1] += flat[weight.size :] / batch
                 if counter is not None:
                     counter.entries(flat, times=2)  # divide by the batch, add in
         return self.network.loss.value(cache.output, y)
@@ -149,8 +151,12 @@ class Trainer:
         if counter is not None:
             counter.phase = "update"
         scratch: list[Array | None] = [*self._scratch, *([None] * len(self.grads_b))]
-        groups = zip(self.network.weights + self.network.biases, self.grads_w + self.grads_b,
-                     self.velocity_w + self.velocity_b, scratch)
+        groups = zip(
+            self.network.weights + self.network.biases,
+            self.grads_w + self.grads_b,
+            self.velocity_w + self.velocity_b,
+            scratch,
+        )
         for param, grad, velocity, buffer in groups:
             if decay:
                 grad += decay * param
