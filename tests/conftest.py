@@ -1,22 +1,32 @@
-"""Shared helpers for the tests: central finite differences."""
+"""Fixtures for every test: a private calibration cache, a fake calibration (so that only the
+opt-in `machine` test measures this machine), and central finite differences."""
+
+import os
 
 import numpy as np
+import pytest
+
+from jacchain.cost.machine import Calibration
+from jacchain.run.timing import blas_info, blas_threads
+
+# Figures in the range of a small server core; what matters is that they are fixed.
+FAKE_FIGURES = {
+    "gemm_gflops": 50.0,
+    "stream_gbps": 10.0,
+    "gemm_size": 1024,
+    "stream_bytes": 2**28,
+    "measured_at": 0.0,
+    "cache_gbps": 40.0,
+    "cache_bytes": 2**20,
+    "call_s": 1e-6,
+    "gemm_curve": ((2, 2.0), (8, 8.0), (32, 25.0), (128, 40.0), (512, 48.0)),
+}
 
 
-def central_jacobian(function, x, eps=1e-6):
-    """d function / d x by central differences, one column per coordinate of x (float64)."""
-    x = np.asarray(x, dtype=np.float64)
-    columns = []
-    for index in range(x.size):
-        step = np.zeros_like(x)
-        step.flat[index] = eps
-        columns.append((np.asarray(function(x + step)) - np.asarray(function(x - step))).ravel() / (2 * eps))
-    return np.stack(columns, axis=-1)
-
-
-import os  # noqa: E402
-
-import pytest  # noqa: E402
+def fake_measure(dtype="float64", threads=None, **ignored):
+    with blas_threads(threads):
+        info = blas_info()
+    return Calibration(blas=info.library, dtype=dtype, threads=info.threads, **FAKE_FIGURES)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -29,3 +39,32 @@ def calibration_cache(tmp_path_factory):
         os.environ.pop("JACCHAIN_CACHE_DIR", None)
     else:
         os.environ["JACCHAIN_CACHE_DIR"] = previous
+
+
+@pytest.fixture(autouse=True)
+def fake_calibration(request, monkeypatch):
+    """Calibration returns fixed figures instead of measuring, except in `machine` tests."""
+    if request.node.get_closest_marker("machine") is None:
+        monkeypatch.setattr("jacchain.run.calibrate.measure", fake_measure)
+
+
+def _central_jacobian(function, x, eps=1e-6):
+    """d function / d x by central differences, one column per coordinate of x (float64)."""
+    x = np.asarray(x, dtype=np.float64)
+    columns = []
+    for index in range(x.size):
+        step = np.zeros_like(x)
+        step.flat[index] = eps
+        columns.append((np.asarray(function(x + step)) - np.asarray(function(x - step))).ravel() / (2 * eps))
+    return np.stack(columns, axis=-1)
+
+
+@pytest.fixture
+def fake_figures():
+    """The figures the fake calibration reports."""
+    return FAKE_FIGURES
+
+
+@pytest.fixture
+def central_jacobian():
+    return _central_jacobian

@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from jacchain.cli import cli
+from jacchain.run.timing import blas_info
 
 
 def invoke(*args):
@@ -37,13 +38,13 @@ def test_analyze_json_contract_for_the_article_network():
         "macs": 2560,
         "flops": 5120,
     }
-    assert sum(p["flops"] for p in input_first["products"]) == input_first["flops"]
+    assert [p["flops"] for p in input_first["products"]] == [2 * 256 * 512 * 784, 2 * 10 * 256 * 784, 2 * 10 * 784]
     assert input_first["flops"] == 2 * (256 * 512 * 784 + 10 * 256 * 784 + 10 * 784)
     for order in (loss_first, input_first):
         assert set(order["time_s"]) == {"median", "min", "max", "repeats"}
         assert order["time_s"]["repeats"] == 3
     assert data["max_abs_diff"] < 1e-12
-    assert data["blas"]["threads"] >= 1 and isinstance(data["blas"]["library"], str)
+    assert data["blas"] == blas_info().to_dict()
 
 
 def test_analyze_table_names_every_order_both_ways_and_the_ratio():
@@ -163,3 +164,23 @@ def test_python_dash_m_runs_the_cli():
         check=True,
     )
     assert json.loads(done.stdout)["orders"]["loss_first"]["macs"] == 2 * 4 + 4 * 8
+
+
+def test_float32_end_to_end_builds_counts_and_agrees_in_single_precision():
+    result = invoke("analyze", "30,20,10,5", "--dtype", "float32", "--repeats", "1", "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["network"]["dtype"] == "float32"
+    # loss-first keeps a 1 x 10 row while making the 1 x 20 one, then 1 x 20 while making 1 x 30: 4 bytes each.
+    assert data["orders"]["loss_first"]["peak_bytes"] == (20 + 30) * 4
+    assert data["factor_bytes"] == (1 * 5 + 5 * 10 + 10 * 20 + 20 * 30) * 4
+    assert 0 < data["max_abs_diff"] < 1e-5  # single precision: not exactly equal, close
+
+
+def test_wrt_params_counts_only_when_the_factors_alone_exceed_the_limit():
+    result = invoke("analyze", "784,512,256,10", "--wrt", "params", "--max-memory", "1MiB", "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["analytic"] is True and data["max_abs_diff"] is None
+    assert data["note"].startswith("analytic: the explicit factors need about ")
+    assert data["note"].endswith(", over the --max-memory limit of 1.00 MiB")

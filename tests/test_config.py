@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from jacchain.cli import cli
 from jacchain.errors import JacchainError
 from jacchain.model.config import load_network, parse_config
-from jacchain.model.spec import NetworkSpec, parse_sizes
+from jacchain.model.spec import parse_sizes
 
 ROOT = Path(__file__).parent.parent
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
@@ -111,12 +111,19 @@ def test_bad_yaml_gives_exit_2_and_one_line_naming_file_line_and_key(tmp_path, t
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=200))
 def test_any_text_is_a_valid_spec_or_our_error(text):
-    for loader in (parse_sizes, lambda t: parse_config(t, "fuzz.yaml")):
-        try:
-            result = loader(text)
-        except JacchainError:
-            continue
-        assert isinstance(result, (tuple, NetworkSpec))
+    try:
+        sizes = parse_sizes(text)
+    except JacchainError:
+        pass
+    else:  # accepted: exactly the comma-separated integers written
+        assert sizes == tuple(int(piece) for piece in text.split(","))
+    try:
+        spec = parse_config(text, "fuzz.yaml")
+    except JacchainError:
+        return
+    data = yaml.safe_load(text)
+    widths = [layer if isinstance(layer, int) else layer["width"] for layer in data["layers"]]
+    assert spec.sizes == (data["input"], *widths)
 
 
 yaml_values = st.recursive(
@@ -140,4 +147,6 @@ def test_any_structure_is_a_valid_spec_or_our_error(value):
         spec = parse_config(yaml.safe_dump(value), "fuzz.yaml")
     except JacchainError:
         return
-    assert all(isinstance(n, int) and n > 0 for n in spec.sizes)
+    widths = [layer if isinstance(layer, int) else layer["width"] for layer in value["layers"]]
+    assert spec.sizes == (value["input"], *widths)
+    assert spec.n_layers == len(spec.activations) == len(value["layers"])

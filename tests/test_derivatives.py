@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from conftest import central_jacobian
 
 from jacchain.chain.factors import build_chain
 from jacchain.model.activations import ACTIVATIONS
@@ -18,7 +17,7 @@ POINT = np.array([-1.3, -0.4, 0.25, 0.9, 1.7, -2.1])
 
 
 @pytest.mark.parametrize("name", ACTIVATIONS.names())
-def test_activation_jacobian_matches_finite_differences(name):
+def test_activation_jacobian_matches_finite_differences(name, central_jacobian):
     activation = ACTIVATIONS.get(name)
     z = activation.value(POINT)
     numeric = central_jacobian(activation.value, POINT)
@@ -49,8 +48,20 @@ def _target(name, width):
     return np.asarray(3) if name == "cross_entropy" else RNG.standard_normal(width)
 
 
+@pytest.mark.parametrize("name", ACTIVATIONS.names())
+def test_in_place_value_and_vjp_match_the_allocating_ones(name):
+    # The trainer's value_into / vjp_into write into reused buffers (or hand back their input
+    # for identity); they must give exactly what value / vjp give.
+    activation = ACTIVATIONS.get(name)
+    a = RNG.standard_normal((5, 6))
+    v = RNG.standard_normal((5, 6))
+    z = activation.value(a)
+    np.testing.assert_array_equal(activation.value_into(a, np.full_like(a, np.nan)), z)
+    np.testing.assert_array_equal(activation.vjp_into(a, z, v, np.full_like(a, np.nan)), activation.vjp(a, z, v))
+
+
 @pytest.mark.parametrize("name", LOSSES.names())
-def test_loss_gradient_matches_finite_differences(name):
+def test_loss_gradient_matches_finite_differences(name, central_jacobian):
     loss = LOSSES.get(name)
     y = _target(name, POINT.size)
     numeric = central_jacobian(lambda z: loss.value(z, y), POINT)
@@ -61,7 +72,7 @@ def test_loss_gradient_matches_finite_differences(name):
 
 
 @pytest.mark.parametrize("name", LOSSES.names())
-def test_batched_loss_gradient_is_the_gradient_of_the_batch_mean(name):
+def test_batched_loss_gradient_is_the_gradient_of_the_batch_mean(name, central_jacobian):
     loss = LOSSES.get(name)
     z = RNG.standard_normal((3, 4))
     y = np.array([0, 3, 1]) if name == "cross_entropy" else RNG.standard_normal((3, 4))
@@ -72,7 +83,7 @@ def test_batched_loss_gradient_is_the_gradient_of_the_batch_mean(name):
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid", "softmax", "relu"])
 @pytest.mark.parametrize("granularity", ["layer", "op"])
 @pytest.mark.parametrize("of", ["loss", "output"])
-def test_chain_product_equals_finite_difference_of_the_whole_network(activation, granularity, of):
+def test_chain_product_equals_finite_difference_of_the_whole_network(activation, granularity, of, central_jacobian):
     spec = make_spec((5, 4, 3, 2), activation=activation, output_activation="tanh", loss="mse", seed=3)
     network, x, y = network_at_point(spec)
     chain = build_chain(spec, of, granularity)
@@ -88,7 +99,7 @@ def test_chain_product_equals_finite_difference_of_the_whole_network(activation,
     np.testing.assert_allclose(product, central_jacobian(function, x).reshape(product.shape), atol=1e-7)
 
 
-def test_layer_jacobian_matches_finite_differences_of_one_layer():
+def test_layer_jacobian_matches_finite_differences_of_one_layer(central_jacobian):
     spec = make_spec((6, 5, 4), activation="softmax", seed=7)
     network, x, _ = network_at_point(spec)
     cache = network.forward(x)

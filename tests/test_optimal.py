@@ -130,3 +130,31 @@ def test_order_json_carries_the_bracketing():
     data = json.loads(result.output)
     assert data["orders"]["optimal"]["bracketing"] == "((J4 J3) (J2 J1))"
     assert data["orders"]["loss_first"]["bracketing"] == "(((J4 J3) J2) J1)"
+
+
+def test_the_threaded_dp_of_long_chains_finds_what_the_single_thread_finds(monkeypatch):
+    import jacchain.planners.dp as dp
+
+    rng = np.random.default_rng(7)
+    dims = rng.integers(1, 600, 301).tolist()
+    diagonal = [False] * 300
+    for index in range(0, 300, 7):  # some diagonal factors, square as they must be
+        diagonal[index] = True
+        dims[index + 1] = dims[index]
+    chain = make_chain(dims, diagonal)
+    pools = []
+
+    class CountingPool(dp.ThreadPoolExecutor):
+        def map(self, *args, **kwargs):
+            pools.append(self)
+            return super().map(*args, **kwargs)
+
+    monkeypatch.setattr(dp, "ThreadPoolExecutor", CountingPool)
+    threaded = dp.solve_chain(chain)
+    assert pools, "a chain of 300 factors should split its longest segments over two threads"
+    monkeypatch.setattr(dp, "THREADED_FROM", 10**9)
+    pools.clear()
+    single = dp.solve_chain(chain)
+    assert not pools
+    assert threaded[1] == single[1] == plan_cost(threaded[0], chain).flops
+    assert threaded[0] == single[0]

@@ -7,14 +7,20 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from jacchain.chain.factors import chain_of_dims
 from jacchain.cli import cli
+from jacchain.cost.machine import Calibration
+from jacchain.cost.plan_cost import plan_cost
+from jacchain.cost.time_model import plan_time
+from jacchain.planners.folds import left_fold
 
 
 def invoke(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 
-def test_sweep_json_counts_every_order_at_every_width():
+def test_sweep_json_counts_every_order_at_every_width(fake_figures):
+    machine = Calibration(blas="fake", dtype="float64", threads=1, **fake_figures)
     result = invoke(
         "sweep", "40,20,5", "--vary", "input=8:64", "--points", "4", "--log", "--repeats", "2", "--format", "json"
     )
@@ -27,19 +33,31 @@ def test_sweep_json_counts_every_order_at_every_width():
         assert point["orders"]["loss_first"]["macs"] == 5 * 20 + 20 * n0
         assert point["orders"]["input_first"]["macs"] == 5 * 20 * n0 + 5 * n0
         assert point["orders"]["loss_first"]["time_s"]["repeats"] == 2
-        assert point["orders"]["loss_first"]["predicted_time_s"] > 0
+        products = plan_cost(left_fold(3), chain_of_dims([1, 5, 20, n0])).products
+        assert point["orders"]["loss_first"]["predicted_time_s"] == pytest.approx(plan_time(products, machine, 8))
 
 
 @pytest.mark.parametrize("fmt", ["table", "csv", "markdown"])
 def test_sweep_other_formats(fmt):
-    result = invoke("sweep", "40,20,5", "--vary", "layer1=10:30", "--points", "3", "--analytic", "--format", fmt)
+    result = invoke(
+        "sweep", "40,20,5", "--vary", "layer1=10:30", "--points", "3", "--analytic", "--no-time-model", "--format", fmt
+    )
     assert result.exit_code == 0, result.output
     if fmt == "csv":
         rows = list(csv.DictReader(io.StringIO(result.output)))
         assert [int(r["width"]) for r in rows] == [10] * 3 + [20] * 3 + [30] * 3
         assert int(rows[0]["flops"]) == 2 * (5 * 10 + 10 * 40)
-    else:
-        assert "input-first" in result.output and "30" in result.output
+        return
+    lines = result.output.splitlines()
+    for width in (10, 20, 30):
+        loss_first, input_first = 2 * (5 * width + width * 40), 2 * (5 * width * 40 + 5 * 40)
+        if fmt == "markdown":
+            assert f"| {width} | loss-first | {loss_first:,} | - | - |" in lines
+            assert f"| {width} | input-first | {input_first:,} | - | - |" in lines
+        else:
+            cells = [[cell.strip() for cell in line.strip("│").split("│")] for line in lines if line.startswith("│")]
+            assert [str(width), "loss-first", f"{loss_first:,}", "-", "-"] in cells
+            assert [str(width), "input-first", f"{input_first:,}", "-", "-"] in cells
 
 
 def test_widths_that_do_not_fit_are_counted_only():

@@ -178,3 +178,36 @@ def test_divergence_stops_with_exit_1_and_writes_nothing(tmp_path):
     assert result.exit_code == 1
     assert "diverged at step" in result.output and "lower --lr" in result.output
     assert not target.exists()
+
+
+def test_train_grad_check_through_the_command_line():
+    result = invoke(
+        "train",
+        "10,8,3",
+        "--loss",
+        "cross_entropy",
+        "--activation",
+        "tanh",
+        "--steps",
+        "3",
+        "--grad-check",
+        "--format",
+        "json",
+    )
+    assert result.exit_code == 0, result.output
+    check = json.loads(result.output)["grad_check"]
+    assert check["max_rel_error"] < 1e-6
+    # 12 coordinates sampled per array, all of an array smaller than that: W1, W2, then b1 (8), b2 (3).
+    assert check["coordinates"] == 12 + 12 + 8 + 3
+    assert check["skipped_at_kinks"] == 0  # tanh has no kinks
+
+
+def test_float32_training_keeps_float32_and_learns():
+    spec = make_spec((20, 32, 5), activation="tanh", loss="cross_entropy", dtype="float32", seed=3)
+    data = load_dataset("synthetic", spec)
+    assert data.X_train.dtype == np.float32
+    trainer = Trainer(MLP.initialise(spec), TrainSettings())
+    trainer.vjp_gradients(data.X_train[:8], data.y_train[:8])
+    assert {grad.dtype for grad in trainer.grads_w + trainer.grads_b} == {np.dtype(np.float32)}
+    result = train(spec, data, TrainSettings(steps=200, batch=32, lr=0.05, momentum=0.9))
+    assert result.test_loss < 0.7 * np.mean(result.loss_history[:5])

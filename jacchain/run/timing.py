@@ -37,8 +37,8 @@ class BlasInfo:
 def time_call(function: Callable[[], object], repeats: int | None = None, target_s: float = DEFAULT_TARGET_S) -> Timing:
     """Time `function()`: one warm-up call, then `repeats` timed calls (or enough for target_s).
 
-    >>> t = time_call(lambda: sum(range(100)), repeats=5); t.repeats, t.min <= t.median <= t.max
-    (5, True)
+    >>> time_call(lambda: sum(range(100)), repeats=5).repeats
+    5
     """
     start = time.perf_counter()
     function()

@@ -1,0 +1,92 @@
+"""jacchain's training step in this working tree against the same step at another git
+revision, each side in its own process, alternating rounds; prints min / median / max per
+side and the ratio of medians. Guards "the training step must not get slower" across
+refactorings.
+
+    python scripts/bench_step_revisions.py --against HEAD~3 [--sizes 784,512,256,10] [--batch 128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+# Runs inside each side's process: imports whichever layout that revision has.
+WORKER = r"""
+import json, sys, time
+import numpy as np
+from threadpoolctl import threadpool_limits
+try:
+    from jacchain.model.network import MLP
+    from jacchain.model.spec import make_spec, parse_sizes
+    from jacchain.training.settings import TrainSettings
+    from jacchain.training.trainer import Trainer
+except ImportError:
+    from jacchain.network import MLP
+    from jacchain.spec import make_spec, parse_sizes
+    from jacchain.train import Trainer, TrainSettings
+sizes, batch, dtype, threads, steps = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+spec = make_spec(parse_sizes(sizes), loss="cross_entropy", dtype=dtype)
+rng = np.random.default_rng(0)
+X = rng.standard_normal((batch, spec.sizes[0])).astype(dtype)
+y = rng.integers(0, spec.sizes[-1], batch)
+trainer = Trainer(MLP.initialise(spec), TrainSettings(lr=0.01, momentum=0.9))
+with threadpool_limits(limits=threads, user_api="blas"):
+    for _ in range(5):
+        trainer.step(X, y)
+    samples = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        trainer.step(X, y)
+        samples.append(time.perf_counter() - start)
+samples.sort()
+print(json.dumps(samples[len(samples) // 2]))
+"""
+
+
+def side(root: Path, args: argparse.Namespace) -> float:
+    command = [sys.executable, "-c", WORKER, args.sizes, str(args.batch), args.dtype, str(args.threads),
+               str(args.steps)]
+    env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}
+    output = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, check=True).stdout
+    return float(json.loads(output))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--against", required=True, help="git revision to compare with")
+    parser.add_argument("--sizes", default="784,512,256,10")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=100, help="timed steps per round (median taken)")
+    args = parser.parse_args()
+    here = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as folder:
+        other = Path(folder) / "other"
+        subprocess.run(["git", "-C", str(here), "worktree", "add", "--detach", str(other), args.against],
+                       check=True, capture_output=True)
+        try:
+            times: dict[str, list[float]] = {"this tree": [], args.against: []}
+            for _ in range(args.rounds):
+                times["this tree"].append(side(here, args))
+                times[args.against].append(side(other, args))
+        finally:
+            subprocess.run(["git", "-C", str(here), "worktree", "remove", "--force", str(other)], check=True)
+    print(f"{args.sizes}, batch {args.batch}, {args.dtype}, {args.threads} BLAS thread(s); "
+          f"{args.rounds} alternating rounds, each the median of {args.steps} steps in a fresh process")
+    for name, samples in times.items():
+        print(f"  {name:<12} median {statistics.median(samples) * 1e3:.3f} ms "
+              f"(min {min(samples) * 1e3:.3f}, max {max(samples) * 1e3:.3f})")
+    ratio = statistics.median(times["this tree"]) / statistics.median(times[args.against])
+    print(f"  this tree / {args.against}: {ratio:.3f}x")
+
+
+if __name__ == "__main__":
+    main()
