@@ -50,8 +50,16 @@ print(json.dumps(samples[len(samples) // 2]))
 
 
 def side(root: Path, args: argparse.Namespace) -> float:
-    command = [sys.executable, "-c", WORKER, args.sizes, str(args.batch), args.dtype, str(args.threads),
-               str(args.steps)]
+    command = [
+        sys.executable,
+        "-c",
+        WORKER,
+        args.sizes,
+        str(args.batch),
+        args.dtype,
+        str(args.threads),
+        str(args.steps),
+    ]
     env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}
     output = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, check=True).stdout
     return float(json.loads(output))
@@ -70,8 +78,11 @@ def main() -> None:
     here = Path(__file__).resolve().parent.parent
     with tempfile.TemporaryDirectory() as folder:
         other = Path(folder) / "other"
-        subprocess.run(["git", "-C", str(here), "worktree", "add", "--detach", str(other), args.against],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["git", "-C", str(here), "worktree", "add", "--detach", str(other), args.against],
+            check=True,
+            capture_output=True,
+        )
         try:
             times: dict[str, list[float]] = {"this tree": [], args.against: []}
             for _ in range(args.rounds):
@@ -79,11 +90,15 @@ def main() -> None:
                 times[args.against].append(side(other, args))
         finally:
             subprocess.run(["git", "-C", str(here), "worktree", "remove", "--force", str(other)], check=True)
-    print(f"{args.sizes}, batch {args.batch}, {args.dtype}, {args.threads} BLAS thread(s); "
-          f"{args.rounds} alternating rounds, each the median of {args.steps} steps in a fresh process")
+    print(
+        f"{args.sizes}, batch {args.batch}, {args.dtype}, {args.threads} BLAS thread(s); "
+        f"{args.rounds} alternating rounds, each the median of {args.steps} steps in a fresh process"
+    )
     for name, samples in times.items():
-        print(f"  {name:<12} median {statistics.median(samples) * 1e3:.3f} ms "
-              f"(min {min(samples) * 1e3:.3f}, max {max(samples) * 1e3:.3f})")
+        print(
+            f"  {name:<12} median {statistics.median(samples) * 1e3:.3f} ms "
+            f"(min {min(samples) * 1e3:.3f}, max {max(samples) * 1e3:.3f})"
+        )
     ratio = statistics.median(times["this tree"]) / statistics.median(times[args.against])
     print(f"  this tree / {args.against}: {ratio:.3f}x")
 
