@@ -115,8 +115,7 @@ def analyze(
       jacchain analyze 784,512,256,10 --wrt params --granularity op
     """
     from ..jobs.analyze import analyze as run_analysis
-    from ..jobs.analyze import needs_calibration
-    from ..run.calibrate import calibration_for
+    from ..jobs.analyze import machine_for
     from .progress import progress_bar
 
     limit = memory_limit(max_memory)
@@ -124,9 +123,7 @@ def analyze(
     results = []
     with progress_bar(fmt != "json") as progress:
         for spec in networks:
-            calibration = None
-            if time_model or cost == "time":
-                calibration = calibration_for(spec.dtype, threads, needs_calibration(cost, analytic, spec), progress)
+            calibration = machine_for(spec, time_model, cost, analytic, threads, progress)
             results.append(
                 run_analysis(
                     spec,
@@ -305,10 +302,9 @@ def sweep(
       jacchain sweep configs/seed.yaml --vary input=16:65536 --points 13 --log --plot sweep.png
       jacchain sweep 784,512,256,10 --vary layer2=8:1024 --points 8 --log --format csv
     """
-    from ..jobs.analyze import needs_calibration
+    from ..jobs.analyze import machine_for
     from ..jobs.sweep import parse_vary, run_sweep, sweep_widths
     from ..render.plot import check_plot_path, plot
-    from ..run.calibrate import calibration_for
     from .progress import progress_bar
 
     net = load(spec, dict(network))
@@ -317,10 +313,8 @@ def sweep(
     limit = memory_limit(max_memory)
     if plot_path:
         check_plot_path(plot_path)
-    calibration = None
     with progress_bar(fmt != "json") as progress:
-        if time_model:
-            calibration = calibration_for(net.dtype, threads, needs_calibration("flops", analytic, net), progress)
+        calibration = machine_for(net, time_model, "flops", analytic, threads, progress)
         result = run_sweep(
             net,
             how,

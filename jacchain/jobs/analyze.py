@@ -21,6 +21,7 @@ from ..model.network import network_at_point
 from ..model.spec import NetworkSpec
 from ..planners.orders import ORDERS, Order, resolve_orders
 from ..run.arrays import Value, densify
+from ..run.calibrate import calibration_for
 from ..run.execute import compile_plan, run_counted
 from ..run.jacobians import build_factors
 from ..run.timing import BlasInfo, Timing, blas_info, blas_threads, time_call
@@ -308,10 +309,21 @@ def analyze(
     return measure(planning, limit, repeats, threads, measure_memory, progress)
 
 
-def needs_calibration(cost: CostObjective, analytic: bool, spec: NetworkSpec) -> bool:
-    """Whether to measure the machine now when no calibration is cached: for --cost time, and
-    for predictions beside a run (a count-only analysis shows them only if already cached)."""
-    return cost == "time" or not (analytic or spec.analytic)
+def machine_for(
+    spec: NetworkSpec,
+    time_model: bool,
+    cost: CostObjective,
+    analytic: bool,
+    threads: int | None,
+    progress: Progress | None = None,
+) -> Calibration | None:
+    """The calibration an analysis of `spec` uses: none without the time model or --cost time;
+    measured now (once, then cached) for --cost time or for predictions beside a run; a
+    count-only analysis shows predictions only if the machine was already calibrated."""
+    if not (time_model or cost == "time"):
+        return None
+    measure_if_missing = cost == "time" or not (analytic or spec.analytic)
+    return calibration_for(spec.dtype, threads, measure_if_missing, progress)
 
 
 def measure_peak(run: Callable[[], object]) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,6 +29,28 @@ def is_config_path(text: str) -> bool:
     return text.lower().endswith((".yaml", ".yml")) or os.path.isfile(text)
 
 
+@dataclass(frozen=True)
+class Overrides:
+    """Command-line options that, when given (not None), override what a config says."""
+
+    activation: str | None = None
+    output_activation: str | None = None
+    loss: str | None = None
+    dtype: Dtype | None = None
+    seed: int | None = None
+
+    def canonical(self) -> Overrides:
+        """Names checked against their registries, even where no layer would use them."""
+        return replace(
+            self,
+            activation=_registry_name(self.activation, "activation") if self.activation is not None else None,
+            output_activation=(
+                _registry_name(self.output_activation, "activation") if self.output_activation is not None else None
+            ),
+            loss=_registry_name(self.loss, "loss") if self.loss is not None else None,
+        )
+
+
 def load_network(
     text: str,
     activation: str | None = None,
@@ -37,46 +60,28 @@ def load_network(
     seed: int | None = None,
 ) -> NetworkSpec:
     """SPEC -> NetworkSpec. Options that are not None override what a config file says."""
-    # Check named options even where the network has no layer that would use them.
-    activation = _registry_name(activation, "activation") if activation is not None else None
-    if output_activation is not None:
-        output_activation = _registry_name(output_activation, "activation")
-    loss = _registry_name(loss, "loss") if loss is not None else None
+    given = Overrides(activation, output_activation, loss, dtype, seed).canonical()
     if is_config_path(text):
-        return load_config(text, activation, output_activation, loss, dtype, seed)
+        return load_config(text, given)
     return make_spec(
         parse_sizes(text),
-        activation=activation or "relu",
-        output_activation=output_activation or "identity",
-        loss=loss or "mse",
-        dtype=dtype or "float64",
-        seed=0 if seed is None else seed,
+        activation=given.activation or "relu",
+        output_activation=given.output_activation or "identity",
+        loss=given.loss or "mse",
+        dtype=given.dtype or "float64",
+        seed=0 if given.seed is None else given.seed,
         where=f"spec {text!r}",
     )
 
 
-def load_config(
-    path: str,
-    activation: str | None = None,
-    output_activation: str | None = None,
-    loss: str | None = None,
-    dtype: Dtype | None = None,
-    seed: int | None = None,
-) -> NetworkSpec:
+def load_config(path: str, overrides: Overrides | None = None) -> NetworkSpec:
     text = read_text(path, f"{path}: no such file; SPEC is a YAML file or a size list like 784,512,10")
-    return parse_config(text, path, activation, output_activation, loss, dtype, seed)
+    return parse_config(text, path, overrides)
 
 
-def parse_config(
-    text: str,
-    path: str = "<config>",
-    activation: str | None = None,
-    output_activation: str | None = None,
-    loss: str | None = None,
-    dtype: Dtype | None = None,
-    seed: int | None = None,
-) -> NetworkSpec:
+def parse_config(text: str, path: str = "<config>", overrides: Overrides | None = None) -> NetworkSpec:
     """Parse YAML text into a NetworkSpec; every error names the file, line and key path."""
+    given = overrides or Overrides()
     data, lines = _load_yaml(text, path)
     where = _Where(path, lines)
     if data is None:
@@ -89,12 +94,37 @@ def parse_config(
     for key in ("input", "layers"):
         if key not in data:
             raise JacchainError(f"{where('')}: missing key {key!r}")
+    sizes, activations = _layers(data, where, given)
+    name = data.get("name", Path(path).stem)
+    if not isinstance(name, str):
+        raise JacchainError(f"{where('name')}: name must be a string, got {name!r}")
+    train = _train_section(data.get("train"), where)
+    loss_name = _checked(partial(_registry_name, given.loss or data.get("loss", "mse"), "loss"), "loss", where)
+    dtype_name = check_dtype(given.dtype or data.get("dtype", "float64"), where("dtype"))
+    seed_value = int(SEED.check(given.seed if given.seed is not None else data.get("seed", 0), f"{where('seed')}:"))
+    analytic = FLAG.check(data.get("analytic", False), f"{where('analytic')}:")
+    return make_spec(
+        sizes,
+        activations=activations,
+        loss=loss_name,
+        dtype=dtype_name,
+        seed=seed_value,
+        name=name,
+        train=train,
+        where=path,
+        analytic=analytic,
+    )
+
+
+def _layers(data: dict[str, Any], where: _Where, given: Overrides) -> tuple[list[int], list[str]]:
+    """The widths n_0..n_L and one activation per layer; an option overrides every hidden
+    (or the output) layer's activation."""
     layers = data["layers"]
     if not isinstance(layers, list) or not layers:
         raise JacchainError(
             f"{where('layers')}: layers must be a non-empty list of {{width, activation}}, got {layers!r}"
         )
-    sizes: list[Any] = [_positive_int(data["input"], "input", where)]
+    sizes = [_positive_int(data["input"], "input", where)]
     activations = []
     for index, layer in enumerate(layers):
         key = f"layers[{index}]"
@@ -108,31 +138,11 @@ def parse_config(
         if "width" not in layer:
             raise JacchainError(f"{where(key)}: missing key 'width'")
         sizes.append(_positive_int(layer["width"], f"{key}.width", where))
-        is_last = index == len(layers) - 1
-        default = (output_activation or "identity") if is_last else (activation or "relu")
-        chosen = layer.get("activation", default)
-        if (activation and not is_last) or (output_activation and is_last):
-            chosen = default
+        option = given.output_activation if index == len(layers) - 1 else given.activation
+        default = "identity" if index == len(layers) - 1 else "relu"
+        chosen = option or layer.get("activation", default)
         activations.append(_checked(partial(_registry_name, chosen, "activation"), f"{key}.activation", where))
-    name = data.get("name", Path(path).stem)
-    if not isinstance(name, str):
-        raise JacchainError(f"{where('name')}: name must be a string, got {name!r}")
-    train = _train_section(data.get("train"), where)
-    loss_name = _checked(lambda: _registry_name(loss or data.get("loss", "mse"), "loss"), "loss", where)
-    dtype_name = check_dtype(dtype or data.get("dtype", "float64"), where("dtype"))
-    seed_value = int(SEED.check(seed if seed is not None else data.get("seed", 0), f"{where('seed')}:"))
-    analytic = FLAG.check(data.get("analytic", False), f"{where('analytic')}:")
-    return make_spec(
-        sizes,
-        activations=activations,
-        loss=loss_name,
-        dtype=dtype_name,
-        seed=seed_value,
-        name=name,
-        train=train,
-        where=path,
-        analytic=analytic,
-    )
+    return sizes, activations
 
 
 def _registry_name(name: Any, kind: str) -> str:

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..cost.tree import TreeNode
-from ..jobs.explain import Explanation
+from ..jobs.explain import Explanation, Term
 from ..types import Structure
 from .base import Renderer, renders
 from .text import markdown_table, network_block, ratio_text
@@ -47,6 +47,11 @@ def ratio_line(explanation: Explanation) -> str:
     return line
 
 
+def term_dict(term: Term) -> dict[str, Any]:
+    """One product of an order's sum, as JSON and CSV carry it."""
+    return {key: getattr(term, key) for key in CSV_FIELDS[1:]}
+
+
 def to_dict(explanation: Explanation) -> dict[str, Any]:
     def tree(node: TreeNode) -> dict[str, Any]:
         return {
@@ -70,17 +75,7 @@ def to_dict(explanation: Explanation) -> dict[str, Any]:
                 "bracketing": order.bracketing,
                 "macs": order.cost.macs,
                 "flops": order.cost.flops,
-                "terms": [
-                    {
-                        "left": t.left,
-                        "right": t.right,
-                        "symbols": t.symbols,
-                        "numbers": t.numbers,
-                        "macs": t.macs,
-                        "flops": t.flops,
-                    }
-                    for t in order.terms
-                ],
+                "terms": [term_dict(term) for term in order.terms],
             }
             for order in explanation.sums
         },
@@ -134,19 +129,7 @@ class ExplanationRenderer(Renderer[Explanation]):
         return to_dict(result)
 
     def csv_rows(self, result: Explanation) -> list[dict[str, Any]]:
-        return [
-            {
-                "order": o.name,
-                "left": t.left,
-                "right": t.right,
-                "symbols": t.symbols,
-                "numbers": t.numbers,
-                "macs": t.macs,
-                "flops": t.flops,
-            }
-            for o in result.sums
-            for t in o.terms
-        ]
+        return [{"order": order.name, **term_dict(term)} for order in result.sums for term in order.terms]
 
     def markdown(self, result: Explanation) -> str:
         return markdown(result)

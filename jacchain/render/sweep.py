@@ -7,7 +7,7 @@ from typing import Any
 from rich.table import Table
 
 from ..jobs.sweep import Sweep
-from .analysis import note, order_to_dict
+from .analysis import csv_rows, note, order_to_dict
 from .base import Renderer, renders
 from .text import markdown_table, network_block, seconds_text
 
@@ -25,24 +25,12 @@ FIELDS = (
 
 
 def rows(sweep: Sweep) -> list[dict[str, Any]]:
-    table = []
-    for width, analysis in zip(sweep.widths, sweep.analyses):
-        for result in analysis.orders:
-            t = result.time
-            table.append(
-                {
-                    "width": width,
-                    "order": result.order.name,
-                    "macs": result.macs,
-                    "flops": result.flops,
-                    "peak_bytes": result.peak_bytes,
-                    "time_median_s": t.median if t else "",
-                    "time_min_s": t.min if t else "",
-                    "time_max_s": t.max if t else "",
-                    "predicted_time_s": result.predicted_time if result.predicted_time is not None else "",
-                }
-            )
-    return table
+    """The analysis CSV rows of every width, cut to the sweep's columns."""
+    return [
+        {"width": width, **{key: row[key] for key in FIELDS[1:]}}
+        for width, analysis in zip(sweep.widths, sweep.analyses)
+        for row in csv_rows(analysis)
+    ]
 
 
 def to_dict(sweep: Sweep) -> dict[str, Any]:
