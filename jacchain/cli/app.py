@@ -5,26 +5,31 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from ..errors import JacchainError
 from ..types import COST_CHOICES, DTYPES, TRAIN_MODES
 from .options import (
+    ChainChoice,
     FailedError,
     InputError,
+    NetworkChoice,
+    RunChoice,
     chain_options,
     network_options,
     output_options,
     run_options,
-    split_names,
     threads_option,
     writable_path,
 )
 
+if TYPE_CHECKING:
+    from ..model.spec import NetworkSpec
+
 F = TypeVar("F", bound=Callable[..., Any])
-NETWORK_KEYS = ("activation", "output_activation", "loss", "dtype", "seed")
 
 
 def user_errors(command: F) -> F:
@@ -42,10 +47,10 @@ def user_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]  # functools.wraps keeps the signature
 
 
-def load(spec: str, options: dict[str, Any]) -> Any:
+def load(spec: str, network: NetworkChoice) -> NetworkSpec:
     from ..model.config import load_network
 
-    return load_network(spec, **{key: options.pop(key) for key in NETWORK_KEYS})
+    return load_network(spec, **asdict(network))
 
 
 def show(result: Any, fmt: str, output: str | None) -> None:
@@ -90,20 +95,13 @@ def cli() -> None:
 @user_errors
 def analyze(
     specs: tuple[str, ...],
-    orders: tuple[str, ...],
-    of: Any,
-    wrt: Any,
-    granularity: Any,
-    analytic: bool,
-    repeats: int | None,
-    threads: int | None,
-    max_memory: str | None,
+    network: NetworkChoice,
+    chain: ChainChoice,
+    run: RunChoice,
     measure_memory: bool,
     cost: Any,
-    time_model: bool,
     fmt: str,
     output: str | None,
-    **network: Any,
 ) -> None:
     """Count, time and cross-check every multiplication order of the chain.
 
@@ -118,23 +116,21 @@ def analyze(
     from ..jobs.analyze import machine_for
     from .progress import progress_bar
 
-    limit = memory_limit(max_memory)
-    networks = [load(spec, dict(network)) for spec in specs]
+    limit = memory_limit(run.max_memory)
+    networks = [load(spec, network) for spec in specs]
     results = []
     with progress_bar(fmt != "json") as progress:
         for spec in networks:
-            calibration = machine_for(spec, time_model, cost, analytic, threads, progress)
+            calibration = machine_for(spec, run.time_model, cost, run.analytic, run.threads, progress)
             results.append(
                 run_analysis(
                     spec,
-                    orders=split_names(orders),
-                    of=of,
-                    wrt=wrt,
-                    granularity=granularity,
-                    analytic=analytic,
-                    repeats=repeats,
+                    orders=run.order_names,
+                    **asdict(chain),
+                    analytic=run.analytic,
+                    repeats=run.repeats,
                     max_memory=limit,
-                    threads=threads,
+                    threads=run.threads,
                     measure_memory=measure_memory,
                     calibration=calibration,
                     cost=cost,
@@ -150,7 +146,7 @@ def analyze(
 @chain_options
 @output_options
 @user_errors
-def explain(spec: str, of: Any, wrt: Any, granularity: Any, fmt: str, output: str | None, **network: Any) -> None:
+def explain(spec: str, network: NetworkChoice, chain: ChainChoice, fmt: str, output: str | None) -> None:
     """Write out the article's sums with this network's numbers, and the optimal tree.
 
     \b
@@ -160,7 +156,7 @@ def explain(spec: str, of: Any, wrt: Any, granularity: Any, fmt: str, output: st
     """
     from ..jobs.explain import explain as run_explain
 
-    show(run_explain(load(spec, dict(network)), of=of, granularity=granularity, wrt=wrt), fmt, output)
+    show(run_explain(load(spec, network), **asdict(chain)), fmt, output)
 
 
 @cli.command()
@@ -192,6 +188,7 @@ def explain(spec: str, of: Any, wrt: Any, granularity: Any, fmt: str, output: st
 @user_errors
 def train(
     spec: str,
+    network: NetworkChoice,
     dataset: str | None,
     steps: int | None,
     epochs: int | None,
@@ -204,7 +201,6 @@ def train(
     threads: int | None,
     fmt: str,
     output: str | None,
-    **network: Any,
 ) -> None:
     """Train the network on real data with the efficient (loss-first) order.
 
@@ -218,7 +214,7 @@ def train(
     from ..training.settings import TrainSettings
     from .progress import progress_bar
 
-    net = load(spec, dict(network))
+    net = load(spec, network)
     given = {
         "dataset": dataset,
         "steps": steps,
@@ -278,22 +274,15 @@ def check(specs: tuple[str, ...], baseline: str, update: bool, fmt: str, output:
 @user_errors
 def sweep(
     spec: str,
+    network: NetworkChoice,
     vary: str,
     points: int,
     log_spacing: bool,
-    orders: tuple[str, ...],
-    of: Any,
-    wrt: Any,
-    granularity: Any,
-    analytic: bool,
-    repeats: int | None,
-    threads: int | None,
-    max_memory: str | None,
-    time_model: bool,
+    chain: ChainChoice,
+    run: RunChoice,
     plot_path: str | None,
     fmt: str,
     output: str | None,
-    **network: Any,
 ) -> None:
     """Vary one width; tabulate and plot the cost and time of every order.
 
@@ -307,27 +296,25 @@ def sweep(
     from ..render.plot import check_plot_path, plot
     from .progress import progress_bar
 
-    net = load(spec, dict(network))
+    net = load(spec, network)
     how = parse_vary(vary, net)
     widths = sweep_widths(how.low, how.high, points, log_spacing)
-    limit = memory_limit(max_memory)
+    limit = memory_limit(run.max_memory)
     if plot_path:
         check_plot_path(plot_path)
     with progress_bar(fmt != "json") as progress:
-        calibration = machine_for(net, time_model, "flops", analytic, threads, progress)
+        calibration = machine_for(net, run.time_model, "flops", run.analytic, run.threads, progress)
         result = run_sweep(
             net,
             how,
             widths,
             progress=progress,
-            orders=split_names(orders),
-            of=of,
-            wrt=wrt,
-            granularity=granularity,
-            analytic=analytic,
-            repeats=repeats,
+            orders=run.order_names,
+            **asdict(chain),
+            analytic=run.analytic,
+            repeats=run.repeats,
             max_memory=limit,
-            threads=threads,
+            threads=run.threads,
             calibration=calibration,
         )
     if plot_path:

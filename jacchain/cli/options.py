@@ -3,13 +3,15 @@ and its choices come from the library's vocabulary."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from ..types import DTYPES, FORMATS, GRANULARITIES, OF_CHOICES, WRT_CHOICES
+from ..types import DTYPES, FORMATS, GRANULARITIES, OF_CHOICES, WRT_CHOICES, Dtype, Granularity, Of, Wrt
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,6 +32,58 @@ def _apply(options: list[Callable[[F], F]], command: F) -> F:
     for option in reversed(options):
         command = option(command)
     return command
+
+
+@dataclass(frozen=True)
+class NetworkChoice:
+    """--activation, --output-activation, --loss, --dtype, --seed (None: not given)."""
+
+    activation: str | None
+    output_activation: str | None
+    loss: str | None
+    dtype: Dtype | None
+    seed: int | None
+
+
+@dataclass(frozen=True)
+class ChainChoice:
+    """--of, --wrt, --granularity, as keyword arguments of the library's jobs."""
+
+    of: Of
+    wrt: Wrt
+    granularity: Granularity
+
+
+@dataclass(frozen=True)
+class RunChoice:
+    """--order, --analytic, --repeats, --threads, --max-memory, --time-model."""
+
+    orders: tuple[str, ...]
+    analytic: bool
+    repeats: int | None
+    threads: int | None
+    max_memory: str | None
+    time_model: bool
+
+    @property
+    def order_names(self) -> list[str]:
+        """--order a,b --order c -> [a, b, c]."""
+        return [name for value in self.orders for name in value.split(",") if name.strip()]
+
+
+def _packed(name: str, choice: type) -> Callable[[F], F]:
+    """Hand a group's option values to the command as one `name=choice(...)` argument."""
+    keys = [field.name for field in fields(choice)]
+
+    def decorate(command: F) -> F:
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            values = {key: kwargs.pop(key) for key in keys}
+            return command(*args, **kwargs, **{name: choice(**values)})
+
+        return wrapper  # type: ignore[return-value]  # functools.wraps keeps the signature
+
+    return decorate
 
 
 def writable_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -60,10 +114,12 @@ def output_options(command: F) -> F:
 
 
 def network_options(command: F) -> F:
-    """Options that shape the network; with a YAML SPEC they override the file."""
+    """Options that shape the network; with a YAML SPEC they override the file. The command
+    gets them as `network: NetworkChoice`."""
     from ..model.activations import ACTIVATIONS
     from ..model.losses import LOSSES
 
+    command = _packed("network", NetworkChoice)(command)
     return _apply(
         [
             click.option(
@@ -83,7 +139,8 @@ def network_options(command: F) -> F:
 
 
 def chain_options(command: F) -> F:
-    """What is differentiated, with respect to what, at which granularity."""
+    """What is differentiated, with respect to what, at which granularity: `chain: ChainChoice`."""
+    command = _packed("chain", ChainChoice)(command)
     return _apply(
         [
             click.option(
@@ -119,7 +176,8 @@ def threads_option(command: F) -> F:
 
 
 def run_options(command: F) -> F:
-    """Which orders, and how the explicit runs are made, timed and bounded."""
+    """Which orders, and how the explicit runs are made, timed and bounded: `run: RunChoice`."""
+    command = _packed("run", RunChoice)(command)
     return _apply(
         [
             click.option(
@@ -153,8 +211,3 @@ def run_options(command: F) -> F:
         ],
         command,
     )
-
-
-def split_names(values: tuple[str, ...]) -> list[str]:
-    """--order a,b --order c -> [a, b, c]."""
-    return [name for value in values for name in value.split(",") if name.strip()]
