@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -74,61 +75,64 @@ def train(
         return replace(result, blas=blas_info())
 
 
+def batches(data: Dataset, batch: int, total_steps: int, rng: np.random.Generator) -> Iterator[tuple[Array, Array]]:
+    """`total_steps` mini-batches: each epoch a fresh seeded permutation, the last batch of an
+    epoch possibly smaller."""
+    step = 0
+    while True:
+        order = rng.permutation(data.n_train)
+        for start in range(0, data.n_train, batch):
+            if step == total_steps:
+                return
+            rows = order[start : start + batch]
+            yield data.X_train[rows], data.y_train[rows]
+            step += 1
+
+
 def _train(spec: NetworkSpec, data: Dataset, settings: TrainSettings, seed: int, notify: Progress) -> TrainResult:
     network = MLP.initialise(spec, np.random.default_rng(spec.seed))
     trainer = Trainer(network, settings)
-    rng = np.random.default_rng([seed, 1])
     batches_per_epoch = -(-data.n_train // settings.batch)
     total_steps = settings.steps or (settings.epochs or 1) * batches_per_epoch
     checked = None
     history: list[float] = []
     times: list[float] = []
     counter = FlopCounter()
-    counted_batch = min(settings.batch, data.n_train)
-    step = 0
-    while step < total_steps:
-        order = rng.permutation(data.n_train)
-        for start in range(0, data.n_train, settings.batch):
-            if step >= total_steps:
-                break
-            rows = order[start : start + settings.batch]
-            X, y = data.X_train[rows], data.y_train[rows]
-            if step == 0 and settings.grad_check:
-                checked = grad_check(spec, network, X, y)
-            begin = time.perf_counter()
-            with np.errstate(over="ignore", invalid="ignore"):  # divergence is caught below
-                value = trainer.step(X, y, counter if step == 0 else None)
-            times.append(time.perf_counter() - begin)
-            step += 1
-            if not np.isfinite(value):
-                raise DivergedError(
-                    f"training diverged at step {step}: the loss is {value}; try a lower --lr (now {settings.lr})"
-                )
-            history.append(float(value))
-            if step % 10 == 0 or step == total_steps:
-                notify(f"step {step}/{total_steps}  loss {np.mean(history[-10:]):.4f}", step, total_steps)
+    for step, (X, y) in enumerate(batches(data, settings.batch, total_steps, np.random.default_rng([seed, 1])), 1):
+        if step == 1 and settings.grad_check:
+            checked = grad_check(spec, network, X, y)
+        begin = time.perf_counter()
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence is caught below
+            value = trainer.step(X, y, counter if step == 1 else None)
+        times.append(time.perf_counter() - begin)
+        if not np.isfinite(value):
+            raise DivergedError(
+                f"training diverged at step {step}: the loss is {value}; try a lower --lr (now {settings.lr})"
+            )
+        history.append(float(value))
+        if step % 10 == 0 or step == total_steps:
+            notify(f"step {step}/{total_steps}  loss {np.mean(history[-10:]):.4f}", step, total_steps)
+    counted_batch = min(settings.batch, data.n_train)  # the first step's
     modelled = step_flops(spec, counted_batch, settings.mode, settings.momentum, settings.weight_decay)
     if StepFlops(counter.forward, counter.backward, counter.update) != modelled:  # pragma: no cover - a counting bug
         raise RuntimeError(f"counted step FLOPs {counter} differ from the step-cost model {modelled}")
     train_loss, train_accuracy = evaluate(network, data.X_train, data.y_train)
     test_loss, test_accuracy = evaluate(network, data.X_test, data.y_test)
-    step_time = Timing(statistics.median(times), min(times), max(times), len(times))
-    input_first = input_first_step_flops(spec, counted_batch, settings.momentum, settings.weight_decay)
     return TrainResult(
         spec,
         settings,
         data.name,
         data.n_train,
         data.X_test.shape[0],
-        step,
-        step / batches_per_epoch,
+        total_steps,
+        total_steps / batches_per_epoch,
         tuple(history),
-        step_time,
+        Timing(statistics.median(times), min(times), max(times), len(times)),
         train_loss,
         train_accuracy,
         test_loss,
         test_accuracy,
         modelled,
-        input_first,
+        input_first_step_flops(spec, counted_batch, settings.momentum, settings.weight_decay),
         checked,
     )
