@@ -140,7 +140,7 @@ yaml_values = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(yaml_values)
 def test_any_structure_is_a_valid_spec_or_our_error(value):
     try:
