@@ -79,13 +79,28 @@ class CountOnly:
 
 @dataclass(frozen=True)
 class OrderResult:
-    order: Order
-    plan: Plan
-    cost: PlanCost
-    bracketing: str
+    """A planned order with what was measured of it (nothing, for a count-only analysis)."""
+
+    planned: PlannedOrder
     time: Timing | None = None
     measured_peak_bytes: int | None = None
     predicted_time: float | None = None
+
+    @property
+    def order(self) -> Order:
+        return self.planned.order
+
+    @property
+    def plan(self) -> Plan:
+        return self.planned.plan
+
+    @property
+    def cost(self) -> PlanCost:
+        return self.planned.cost
+
+    @property
+    def bracketing(self) -> str:
+        return self.planned.bracketing
 
     @property
     def macs(self) -> int:
@@ -181,7 +196,7 @@ def counted(
     """An order's result: the model's counts, with its predicted time where the machine is known."""
     calibration = planning.calibration
     predicted = plan_time(planned.cost.products, calibration, planning.chain.itemsize) if calibration else None
-    return OrderResult(planned.order, planned.plan, planned.cost, planned.bracketing, time, measured_peak, predicted)
+    return OrderResult(planned, time, measured_peak, predicted)
 
 
 def count_only(planning: Planning, reasons: tuple[CountOnly, ...] = ()) -> Analysis:
