@@ -40,6 +40,20 @@ def test_every_exported_name_resolves_to_what_its_module_defines():
         jacchain.nothing
 
 
+def test_the_typed_imports_and_the_lazy_exports_name_the_same_things():
+    import ast
+
+    tree = ast.parse(Path(jacchain.__file__).read_text())
+    guarded = next(node for node in tree.body if isinstance(node, ast.If))  # if TYPE_CHECKING:
+    typed = {
+        (alias.asname or alias.name): node.module
+        for node in guarded.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert typed == {name: module for name, module in jacchain._EXPORTS.items()}
+
+
 def test_plans_from_planning_run_on_the_factors_and_match_the_model():
     spec = make_spec((12, 8, 6, 3), activation="tanh", seed=5)
     planning = plan_orders(spec, granularity="op")
