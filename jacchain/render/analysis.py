@@ -13,7 +13,7 @@ from ..cost.product import ProductCount
 from ..cost.tree import TreeNode, plan_tree
 from ..jobs.analyze import Analysis, CountOnly, CountOnlyReason, OrderResult
 from ..types import Structure
-from .base import Renderer, renders
+from .base import Renderer, register
 from .text import markdown_table, network_block, ratio_text, seconds_text
 from .tree import rich_tree
 
@@ -308,18 +308,7 @@ def analysis_markdown(analysis: Analysis) -> str:
     return text + "\n" + "".join(f"- {line}\n" for line in footer_lines(analysis))
 
 
-@renders(Analysis)
-class AnalysisRenderer(Renderer[Analysis]):
-    csv_fields = CSV_FIELDS
-
-    def to_dict(self, result: Analysis) -> dict[str, Any]:
-        return analysis_to_dict(result)
-
-    def csv_rows(self, result: Analysis) -> list[dict[str, Any]]:
-        return csv_rows(result)
-
-    def markdown(self, result: Analysis) -> str:
-        return analysis_markdown(result)
-
-    def table(self, result: Analysis) -> list[Any]:
-        return [analysis_table(result)]
+register(
+    Analysis,
+    Renderer(analysis_to_dict, CSV_FIELDS, csv_rows, analysis_markdown, lambda analysis: [analysis_table(analysis)]),
+)

@@ -1,44 +1,28 @@
-"""The renderer interface: each result type has one renderer, looked up by the result's type."""
+"""The renderer of a result type: how it is shown in every format, looked up by its type."""
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 R = TypeVar("R")
 
 
-class Renderer(ABC, Generic[R]):
-    """How one type of result is shown in every format."""
+@dataclass(frozen=True)
+class Renderer(Generic[R]):
+    """The JSON document (render() adds schema_version), flat CSV rows with the keys of
+    `csv_fields`, GitHub Markdown, and rich renderables for a terminal."""
 
-    csv_fields: Sequence[str] = ()
-
-    @abstractmethod
-    def to_dict(self, result: R) -> dict[str, Any]:
-        """The JSON document (without schema_version, which render() adds)."""
-
-    @abstractmethod
-    def csv_rows(self, result: R) -> list[dict[str, Any]]:
-        """Flat rows with the keys of `csv_fields`."""
-
-    @abstractmethod
-    def markdown(self, result: R) -> str:
-        """GitHub Markdown."""
-
-    @abstractmethod
-    def table(self, result: R) -> list[Any]:
-        """Rich renderables for a terminal."""
+    to_dict: Callable[[R], dict[str, Any]]
+    csv_fields: Sequence[str]
+    csv_rows: Callable[[R], list[dict[str, Any]]]
+    markdown: Callable[[R], str]
+    table: Callable[[R], list[Any]]
 
 
 RENDERERS: dict[type, Renderer[Any]] = {}
 
 
-def renders(result_type: type) -> Any:
-    """Class decorator: register a renderer for `result_type`."""
-
-    def register(renderer: type[Renderer[Any]]) -> type[Renderer[Any]]:
-        RENDERERS[result_type] = renderer()
-        return renderer
-
-    return register
+def register(result_type: type[R], renderer: Renderer[R]) -> None:
+    RENDERERS[result_type] = renderer

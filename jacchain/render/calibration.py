@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Any
 
 from rich.text import Text
 
 from ..cost.machine import Calibration
 from ..run.calibrate import CalibrationRun
-from .base import Renderer, renders
+from .base import Renderer, register
 
 
 def lines(run: CalibrationRun) -> list[str]:
@@ -24,18 +23,13 @@ def lines(run: CalibrationRun) -> list[str]:
     ]
 
 
-@renders(CalibrationRun)
-class CalibrationRenderer(Renderer[CalibrationRun]):
-    csv_fields = tuple(field.name for field in fields(Calibration))
-
-    def to_dict(self, result: CalibrationRun) -> dict[str, Any]:
-        return {**result.calibration.to_dict(), "cache": str(result.cache)}
-
-    def csv_rows(self, result: CalibrationRun) -> list[dict[str, Any]]:
-        return [result.calibration.to_dict()]
-
-    def markdown(self, result: CalibrationRun) -> str:
-        return "".join(f"- {line}\n" for line in lines(result))
-
-    def table(self, result: CalibrationRun) -> list[Any]:
-        return [Text(line) for line in lines(result)]
+register(
+    CalibrationRun,
+    Renderer(
+        to_dict=lambda run: {**run.calibration.to_dict(), "cache": str(run.cache)},
+        csv_fields=tuple(field.name for field in fields(Calibration)),
+        csv_rows=lambda run: [run.calibration.to_dict()],
+        markdown=lambda run: "".join(f"- {line}\n" for line in lines(run)),
+        table=lambda run: [Text(line) for line in lines(run)],
+    ),
+)

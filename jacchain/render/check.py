@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..jobs.regress import CheckResult
-from .base import Renderer, renders
+from .base import Renderer, register
 from .text import markdown_table
 
 HEADINGS = ("config", "setting", "order", "field", "baseline", "now", "change")
@@ -73,28 +73,26 @@ def to_dict(result: CheckResult) -> dict[str, Any]:
     }
 
 
-@renders(CheckResult)
-class CheckRenderer(Renderer[CheckResult]):
-    csv_fields = HEADINGS
+def csv_rows(result: CheckResult) -> list[dict[str, Any]]:
+    return [dict(zip(HEADINGS, row)) for row in rows(result)]
 
-    def to_dict(self, result: CheckResult) -> dict[str, Any]:
-        return to_dict(result)
 
-    def csv_rows(self, result: CheckResult) -> list[dict[str, Any]]:
-        return [dict(zip(HEADINGS, row)) for row in rows(result)]
+def markdown(result: CheckResult) -> str:
+    text = f"**jacchain check**: {summary(result)}\n"
+    if rows(result):
+        text += "\n" + markdown_table(HEADINGS, rows(result), [False] * 4 + [True] * 3)
+    return text
 
-    def markdown(self, result: CheckResult) -> str:
-        text = f"**jacchain check**: {summary(result)}\n"
-        if rows(result):
-            text += "\n" + markdown_table(HEADINGS, rows(result), [False] * 4 + [True] * 3)
-        return text
 
-    def table(self, result: CheckResult) -> list[Any]:
-        if not rows(result):
-            return [Text(summary(result))]
-        table = Table(title=summary(result), title_justify="left")
-        for heading in HEADINGS:
-            table.add_column(heading, justify="right" if heading in ("baseline", "now", "change") else "left")
-        for row in rows(result):
-            table.add_row(*row)
-        return [Group(table)]
+def table(result: CheckResult) -> list[Any]:
+    if not rows(result):
+        return [Text(summary(result))]
+    grid = Table(title=summary(result), title_justify="left")
+    for heading in HEADINGS:
+        grid.add_column(heading, justify="right" if heading in ("baseline", "now", "change") else "left")
+    for row in rows(result):
+        grid.add_row(*row)
+    return [Group(grid)]
+
+
+register(CheckResult, Renderer(to_dict, HEADINGS, csv_rows, markdown, table))

@@ -11,7 +11,7 @@ from rich.text import Text
 from ..cost.tree import TreeNode
 from ..jobs.explain import Explanation, Term
 from ..types import Structure
-from .base import Renderer, renders
+from .base import Renderer, register
 from .text import markdown_table, network_block, ratio_text
 from .tree import rich_tree, tree_lines
 
@@ -121,18 +121,8 @@ def table(explanation: Explanation) -> list[Any]:
     return [Group(*parts)]
 
 
-@renders(Explanation)
-class ExplanationRenderer(Renderer[Explanation]):
-    csv_fields = CSV_FIELDS
+def csv_rows(explanation: Explanation) -> list[dict[str, Any]]:
+    return [{"order": order.name, **term_dict(term)} for order in explanation.sums for term in order.terms]
 
-    def to_dict(self, result: Explanation) -> dict[str, Any]:
-        return to_dict(result)
 
-    def csv_rows(self, result: Explanation) -> list[dict[str, Any]]:
-        return [{"order": order.name, **term_dict(term)} for order in result.sums for term in order.terms]
-
-    def markdown(self, result: Explanation) -> str:
-        return markdown(result)
-
-    def table(self, result: Explanation) -> list[Any]:
-        return table(result)
+register(Explanation, Renderer(to_dict, CSV_FIELDS, csv_rows, markdown, table))

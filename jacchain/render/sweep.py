@@ -8,7 +8,7 @@ from rich.table import Table
 
 from ..jobs.sweep import Sweep
 from .analysis import csv_rows, note, order_to_dict
-from .base import Renderer, renders
+from .base import Renderer, register
 from .text import markdown_table, network_block, seconds_text
 
 FIELDS = (
@@ -66,29 +66,23 @@ def headings(sweep: Sweep) -> list[str]:
     return [sweep.vary.what, "order", "FLOPs", "time (median)", "model time"]
 
 
-@renders(Sweep)
-class SweepRenderer(Renderer[Sweep]):
-    csv_fields = FIELDS
+def markdown(sweep: Sweep) -> str:
+    return f"### jacchain sweep {sweep.spec.label}: {sweep.vary.what}\n\n" + markdown_table(
+        headings(sweep), cells(sweep), [True, False, True, True, True]
+    )
 
-    def to_dict(self, result: Sweep) -> dict[str, Any]:
-        return to_dict(result)
 
-    def csv_rows(self, result: Sweep) -> list[dict[str, Any]]:
-        return rows(result)
+def table(sweep: Sweep) -> list[Any]:
+    vary = sweep.vary
+    grid = Table(
+        title=f"jacchain sweep {sweep.spec.label}: {vary.what} from {vary.low:,} to {vary.high:,}",
+        title_justify="left",
+    )
+    for heading in headings(sweep):
+        grid.add_column(heading, justify="left" if heading == "order" else "right")
+    for cell in cells(sweep):
+        grid.add_row(*cell)
+    return [grid]
 
-    def markdown(self, result: Sweep) -> str:
-        return f"### jacchain sweep {result.spec.label}: {result.vary.what}\n\n" + markdown_table(
-            headings(result), cells(result), [True, False, True, True, True]
-        )
 
-    def table(self, result: Sweep) -> list[Any]:
-        vary = result.vary
-        table = Table(
-            title=f"jacchain sweep {result.spec.label}: {vary.what} from {vary.low:,} to {vary.high:,}",
-            title_justify="left",
-        )
-        for heading in headings(result):
-            table.add_column(heading, justify="left" if heading == "order" else "right")
-        for cell in cells(result):
-            table.add_row(*cell)
-        return [table]
+register(Sweep, Renderer(to_dict, FIELDS, rows, markdown, table))

@@ -7,7 +7,7 @@ from typing import Any
 from rich.table import Table
 
 from ..training.loop import TrainResult
-from .base import Renderer, renders
+from .base import Renderer, register
 from .text import markdown_table, network_block, ratio_text, seconds_text
 
 
@@ -97,23 +97,22 @@ def rows(result: TrainResult) -> list[tuple[str, str]]:
     return lines
 
 
-@renders(TrainResult)
-class TrainRenderer(Renderer[TrainResult]):
-    csv_fields = ("step", "loss")
+def csv_rows(result: TrainResult) -> list[dict[str, Any]]:
+    """The loss history."""
+    return [{"step": i, "loss": value} for i, value in enumerate(result.loss_history, start=1)]
 
-    def to_dict(self, result: TrainResult) -> dict[str, Any]:
-        return to_dict(result)
 
-    def csv_rows(self, result: TrainResult) -> list[dict[str, Any]]:
-        return [{"step": i, "loss": value} for i, value in enumerate(result.loss_history, start=1)]
+def markdown(result: TrainResult) -> str:
+    return f"### jacchain train {result.spec.label}\n\n" + markdown_table(["", ""], rows(result), [False, False])
 
-    def markdown(self, result: TrainResult) -> str:
-        return f"### jacchain train {result.spec.label}\n\n" + markdown_table(["", ""], rows(result), [False, False])
 
-    def table(self, result: TrainResult) -> list[Any]:
-        table = Table(title=f"jacchain train {result.spec.label}", title_justify="left", show_header=False)
-        table.add_column(style="bold")
-        table.add_column()
-        for name, value in rows(result):
-            table.add_row(name, value)
-        return [table]
+def table(result: TrainResult) -> list[Any]:
+    grid = Table(title=f"jacchain train {result.spec.label}", title_justify="left", show_header=False)
+    grid.add_column(style="bold")
+    grid.add_column()
+    for name, value in rows(result):
+        grid.add_row(name, value)
+    return [grid]
+
+
+register(TrainResult, Renderer(to_dict, ("step", "loss"), csv_rows, markdown, table))
