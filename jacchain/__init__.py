@@ -33,29 +33,15 @@ if TYPE_CHECKING:  # the names, typed, for checkers; at run time they load on fi
     from .errors import DivergedError as DivergedError
     from .errors import JacchainError as JacchainError
     from .errors import MemoryLimitError as MemoryLimitError
-    from .jobs.analyze import (
-        Analysis as Analysis,
-    )
-    from .jobs.analyze import (
-        OrderResult as OrderResult,
-    )
-    from .jobs.analyze import (
-        Planning as Planning,
-    )
-    from .jobs.analyze import (
-        analyze as analyze,
-    )
-    from .jobs.analyze import (
-        count_only as count_only,
-    )
-    from .jobs.analyze import (
-        measure as measure,
-    )
-    from .jobs.analyze import (
-        plan_orders as plan_orders,
-    )
+    from .jobs.analyze import Analysis as Analysis
+    from .jobs.analyze import OrderResult as OrderResult
+    from .jobs.analyze import analyze as analyze
+    from .jobs.analyze import count_only as count_only
+    from .jobs.analyze import measure as measure
     from .jobs.explain import Explanation as Explanation
     from .jobs.explain import explain as explain
+    from .jobs.plan import Planning as Planning
+    from .jobs.plan import plan_orders as plan_orders
     from .jobs.regress import CheckResult as CheckResult
     from .jobs.regress import check as check
     from .jobs.sweep import Sweep as Sweep
@@ -102,11 +88,11 @@ _EXPORTS = {
     "MemoryLimitError": "errors",
     "Analysis": "jobs.analyze",
     "OrderResult": "jobs.analyze",
-    "Planning": "jobs.analyze",
+    "Planning": "jobs.plan",
     "analyze": "jobs.analyze",
     "count_only": "jobs.analyze",
     "measure": "jobs.analyze",
-    "plan_orders": "jobs.analyze",
+    "plan_orders": "jobs.plan",
     "Explanation": "jobs.explain",
     "explain": "jobs.explain",
     "CheckResult": "jobs.regress",

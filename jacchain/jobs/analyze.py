@@ -1,5 +1,5 @@
-"""The main job in two steps: plan every requested order (pure: plans, exact costs, the
-memory model), then measure the plans that fit (build, run, time, cross-check)."""
+"""The main job: measure the planned orders that fit (build, run, time, cross-check), or count
+them only, and say why."""
 
 from __future__ import annotations
 
@@ -9,55 +9,24 @@ from enum import StrEnum
 
 import numpy as np
 
-from ..chain.factors import Chain, build_chain
-from ..chain.plan import Plan, bracketing
+from ..chain.factors import Chain
+from ..chain.plan import Plan
 from ..cost.machine import Calibration
-from ..cost.memory import base_memory, check_fits, default_limit, order_memory
-from ..cost.plan_cost import PlanCost, plan_cost
+from ..cost.memory import check_fits, default_limit, order_memory
+from ..cost.plan_cost import PlanCost
 from ..cost.product import ProductCount
-from ..cost.time_model import TimeObjective, plan_time
-from ..errors import JacchainError, choice_error
+from ..cost.time_model import plan_time
+from ..errors import JacchainError
 from ..model.network import network_at_point
 from ..model.spec import NetworkSpec
-from ..planners.orders import ORDERS, Order, resolve_orders
+from ..planners.orders import ORDERS, Order
 from ..run.arrays import Value, densify
 from ..run.calibrate import calibration_for
 from ..run.execute import compile_plan, run_counted
 from ..run.jacobians import build_factors
 from ..run.timing import BlasInfo, Timing, blas_info, blas_threads, time_call
-from ..types import COST_CHOICES, CostObjective, Granularity, Of, Progress, Wrt
-
-
-@dataclass(frozen=True)
-class PlannedOrder:
-    """One order's plan over the chain and its exact modelled cost."""
-
-    order: Order
-    plan: Plan
-    cost: PlanCost
-    bracketing: str
-
-
-@dataclass(frozen=True)
-class Planning:
-    """Every requested order planned and costed for one network; nothing built yet."""
-
-    spec: NetworkSpec
-    chain: Chain
-    orders: tuple[PlannedOrder, ...]
-    objective: CostObjective = "flops"
-    calibration: Calibration | None = None
-
-    @property
-    def base_bytes(self) -> int:
-        return base_memory(self.spec, self.chain)
-
-    @property
-    def memory_bytes(self) -> int:
-        """Modelled bytes of an explicit run: orders run one after another, every order's
-        result is kept for the cross-check."""
-        costs = [planned.cost for planned in self.orders]
-        return self.base_bytes + max(c.peak_bytes for c in costs) + sum(c.result_bytes for c in costs)
+from ..types import CostObjective, Granularity, Of, Progress, Wrt
+from .plan import PlannedOrder, Planning, plan_orders
 
 
 class CountOnlyReason(StrEnum):
@@ -159,35 +128,6 @@ class Analysis:
             if result.order.name == canonical:
                 return result
         raise KeyError(name)
-
-
-def plan_orders(
-    spec: NetworkSpec,
-    orders: Sequence[str] | None = None,
-    of: Of = "loss",
-    wrt: Wrt = "input",
-    granularity: Granularity = "layer",
-    cost: CostObjective = "flops",
-    calibration: Calibration | None = None,
-) -> Planning:
-    """Plan and cost every requested order; builds nothing, so it works at any size.
-
-    >>> from jacchain.model.spec import make_spec
-    >>> planning = plan_orders(make_spec((784, 512, 256, 10)), ["loss-first", "input-first"])
-    >>> [planned.cost.macs for planned in planning.orders]
-    [535040, 104775328]
-    """
-    if cost not in COST_CHOICES:
-        raise choice_error("--cost", cost, COST_CHOICES)
-    if cost == "time" and calibration is None:
-        raise JacchainError("--cost time needs this machine's calibration: run `jacchain calibrate` first")
-    chain = build_chain(spec, of, granularity, wrt)
-    objective = TimeObjective(calibration, chain.itemsize) if cost == "time" and calibration else None
-    planned = []
-    for order in resolve_orders(list(orders) if orders else None):
-        plan = order.build(chain, objective)
-        planned.append(PlannedOrder(order, plan, plan_cost(plan, chain), bracketing(plan, chain.names)))
-    return Planning(spec, chain, tuple(planned), cost, calibration)
 
 
 def counted(
