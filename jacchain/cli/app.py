@@ -11,18 +11,20 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from ..errors import JacchainError
-from ..types import COST_CHOICES, DTYPES, TRAIN_MODES
+from ..types import COST_CHOICES, DTYPES
 from .options import (
     ChainChoice,
     FailedError,
     InputError,
     NetworkChoice,
     RunChoice,
+    TrainChoice,
     chain_options,
     network_options,
     output_options,
     run_options,
     threads_option,
+    train_options,
     writable_path,
 )
 
@@ -162,45 +164,12 @@ def explain(spec: str, network: NetworkChoice, chain: ChainChoice, fmt: str, out
 @cli.command()
 @click.argument("spec", metavar="SPEC")
 @network_options
-@click.option(
-    "--dataset",
-    metavar="NAME|PATH",
-    help="digits, synthetic, or a .npz (X, y) / .csv file [default: the config's, else synthetic].",
-)
-@click.option("--steps", type=int, help="Number of SGD steps.")
-@click.option("--epochs", type=int, help="Number of passes over the training set [default: 10].")
-@click.option("--batch", type=int, help="Mini-batch size [default: 32].")
-@click.option("--lr", type=float, help="Learning rate [default: 0.05].")
-@click.option("--momentum", type=float, help="Momentum in [0, 1) [default: 0].")
-@click.option("--weight-decay", type=float, help="L2 weight decay [default: 0].")
-@click.option(
-    "--mode",
-    type=click.Choice(TRAIN_MODES),
-    default="vjp",
-    show_default=True,
-    help="Batched VJPs, or each sample's explicit Jacobians multiplied loss-first (slow; for teaching).",
-)
-@click.option(
-    "--grad-check", is_flag=True, help="Compare the first step's gradients with finite differences (float64)."
-)
+@train_options
 @threads_option
 @output_options
 @user_errors
 def train(
-    spec: str,
-    network: NetworkChoice,
-    dataset: str | None,
-    steps: int | None,
-    epochs: int | None,
-    batch: int | None,
-    lr: float | None,
-    momentum: float | None,
-    weight_decay: float | None,
-    mode: Any,
-    grad_check: bool,
-    threads: int | None,
-    fmt: str,
-    output: str | None,
+    spec: str, network: NetworkChoice, training: TrainChoice, threads: int | None, fmt: str, output: str | None
 ) -> None:
     """Train the network on real data with the efficient (loss-first) order.
 
@@ -215,16 +184,8 @@ def train(
     from .progress import progress_bar
 
     net = load(spec, network)
-    given = {
-        "dataset": dataset,
-        "steps": steps,
-        "epochs": epochs,
-        "batch": batch,
-        "lr": lr,
-        "momentum": momentum,
-        "weight_decay": weight_decay,
-    }
-    settings = TrainSettings.resolve(net.train, given, mode, grad_check)
+    given = asdict(training)
+    settings = TrainSettings.resolve(net.train, given, given.pop("mode"), given.pop("grad_check"))
     data = load_dataset(settings.dataset, net, seed=net.seed, test_fraction=settings.test_fraction)
     with progress_bar(fmt != "json") as progress:
         result = run_train(net, data, settings, seed=net.seed, threads=threads, progress=progress)

@@ -11,7 +11,19 @@ from typing import Any, TypeVar
 
 import click
 
-from ..types import DTYPES, FORMATS, GRANULARITIES, OF_CHOICES, WRT_CHOICES, Dtype, Granularity, Of, Wrt
+from ..types import (
+    DTYPES,
+    FORMATS,
+    GRANULARITIES,
+    OF_CHOICES,
+    TRAIN_MODES,
+    WRT_CHOICES,
+    Dtype,
+    Granularity,
+    Of,
+    TrainMode,
+    Wrt,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,6 +81,21 @@ class RunChoice:
     def order_names(self) -> list[str]:
         """--order a,b --order c -> [a, b, c]."""
         return [name for value in self.orders for name in value.split(",") if name.strip()]
+
+
+@dataclass(frozen=True)
+class TrainChoice:
+    """The options of `jacchain train` that override a config's `train:` section."""
+
+    dataset: str | None
+    steps: int | None
+    epochs: int | None
+    batch: int | None
+    lr: float | None
+    momentum: float | None
+    weight_decay: float | None
+    mode: TrainMode
+    grad_check: bool
 
 
 def _packed(name: str, choice: type) -> Callable[[F], F]:
@@ -163,6 +190,39 @@ def chain_options(command: F) -> F:
                 default="layer",
                 show_default=True,
                 help="One J_i per layer, or W_i and D_i as separate factors.",
+            ),
+        ],
+        command,
+    )
+
+
+def train_options(command: F) -> F:
+    """Data, schedule and optimiser of a training run: `training: TrainChoice`."""
+    command = _packed("training", TrainChoice)(command)
+    return _apply(
+        [
+            click.option(
+                "--dataset",
+                metavar="NAME|PATH",
+                help="digits, synthetic, or a .npz (X, y) / .csv file [default: the config's, else synthetic].",
+            ),
+            click.option("--steps", type=int, help="Number of SGD steps."),
+            click.option("--epochs", type=int, help="Number of passes over the training set [default: 10]."),
+            click.option("--batch", type=int, help="Mini-batch size [default: 32]."),
+            click.option("--lr", type=float, help="Learning rate [default: 0.05]."),
+            click.option("--momentum", type=float, help="Momentum in [0, 1) [default: 0]."),
+            click.option("--weight-decay", type=float, help="L2 weight decay [default: 0]."),
+            click.option(
+                "--mode",
+                type=click.Choice(TRAIN_MODES),
+                default="vjp",
+                show_default=True,
+                help="Batched VJPs, or each sample's explicit Jacobians multiplied loss-first (slow; for teaching).",
+            ),
+            click.option(
+                "--grad-check",
+                is_flag=True,
+                help="Compare the first step's gradients with finite differences (float64).",
             ),
         ],
         command,
