@@ -67,7 +67,10 @@ def main() -> None:
     parser.add_argument("--factors", type=int, nargs="+", default=[256, 1000])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--peer-limit", type=int, default=300, help="skip the slow peers above this many factors")
+    parser.add_argument("--quick", action="store_true", help="one 32-factor chain (seconds; for CI)")
     args = parser.parse_args()
+    if args.quick:
+        args.factors = [32]
     print(
         f"{'factors':>7}  {'method':<28} {'time':>10}  {'/ jacchain':>10}  "
         "optimal MACs (time: jacchain median of 3, peers once)"

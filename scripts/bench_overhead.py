@@ -46,7 +46,10 @@ def main() -> None:
     parser.add_argument("spec", nargs="?", default="784,512,256,10")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--quick", action="store_true", help="a small network, one round (seconds; for CI)")
     args = parser.parse_args()
+    if args.quick:
+        args.spec, args.rounds = "64,32,8", 1
     spec = load_network(args.spec)
     chain = build_chain(spec)
     network, x, y = network_at_point(spec)

@@ -54,7 +54,10 @@ def main() -> None:
     parser.add_argument("spec", nargs="?", default="784,512,256,10")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--quick", action="store_true", help="a small network, few repeats (seconds; for CI)")
     args = parser.parse_args()
+    if args.quick:
+        args.spec, args.repeats = "32,16,4", 3
     spec = load_network(args.spec)
     chain = build_chain(spec)
     network, x, y = network_at_point(spec)

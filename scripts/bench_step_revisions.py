@@ -45,11 +45,13 @@ with threadpool_limits(limits=threads, user_api="blas"):
         trainer.step(X, y)
         samples.append(time.perf_counter() - start)
 samples.sort()
-print(json.dumps(samples[len(samples) // 2]))
+import jacchain
+print(json.dumps([samples[len(samples) // 2], jacchain.__file__]))
 """
 
 
 def side(root: Path, args: argparse.Namespace) -> float:
+    """The median step of one fresh process that imports jacchain from `root` (checked)."""
     command = [
         sys.executable,
         "-c",
@@ -62,19 +64,25 @@ def side(root: Path, args: argparse.Namespace) -> float:
     ]
     env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}
     output = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, check=True).stdout
-    return float(json.loads(output))
+    seconds, imported = json.loads(output)
+    if not Path(imported).resolve().is_relative_to(root.resolve()):
+        raise SystemExit(f"the worker for {root} imported jacchain from {imported}")
+    return float(seconds)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--against", required=True, help="git revision to compare with")
+    parser.add_argument("--against", default="HEAD", help="git revision to compare with [default: HEAD]")
     parser.add_argument("--sizes", default="784,512,256,10")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--steps", type=int, default=100, help="timed steps per round (median taken)")
+    parser.add_argument("--quick", action="store_true", help="a small network, one round (seconds; for CI)")
     args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.batch, args.rounds, args.steps = "64,32,8", 16, 1, 10
     here = Path(__file__).resolve().parent.parent
     with tempfile.TemporaryDirectory() as folder:
         other = Path(folder) / "other"

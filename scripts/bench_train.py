@@ -1,111 +1,245 @@
-"""One training step of the same MLP in jacchain and in PyTorch eager mode, side by side.
+"""One training step of the same MLP in jacchain, PyTorch eager and JAX `jit`, beside the step's
+GEMM floor, each side measured in a process of its own.
 
-Same widths, batch, dtype, optimiser (SGD, momentum 0.9) and BLAS thread count; the two
-alternate in rounds within one process. Prints the median step time of each, the ratio
-jacchain / PyTorch, and the fraction of this machine's matrix-multiply rate each achieves
-(the step's FLOPs as jacchain counts them, over a large square GEMM's rate measured here).
+Same widths, batch, dtype, loss (cross-entropy), optimiser (SGD, momentum 0.9) and thread
+count, set through each library's own control. Sides alternate round by round, each round a
+fresh process that warms up and then times `--steps` steps; the figure of a round is the
+median step. Per side: min / median / max over rounds, and the ratio of medians to jacchain.
 
-    python scripts/bench_train.py [--sizes 784,512,256,10] [--batch 128] [--dtype float32] [--threads 2]
+The GEMM floor is the summed median time of the step's own dense products (forward, weight
+gradient, input gradient), each run alone with `np.matmul(..., out=...)` on numpy's BLAS.
+
+PyTorch and JAX are optional: a side that is not installed is reported as such.
+
+    python scripts/bench_train.py [--sizes 784,512,256,10:128 ...] [--rounds 5] [--threads 2]
+    python scripts/bench_train.py --quick      # seconds: one small size, one round
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import json
+import os
 import statistics
-import time
+import subprocess
+import sys
+from pathlib import Path
 
-import numpy as np
-
-from jacchain.model.network import MLP
-from jacchain.model.spec import make_spec, parse_sizes
-from jacchain.run.calibrate import gemm_rate
-from jacchain.run.timing import blas_info, blas_threads
-from jacchain.training.settings import TrainSettings
-from jacchain.training.trainer import FlopCounter, Trainer
+DEFAULT_SIZES = ("64,128,64,10:32", "784,512,256,10:128", "2048,2048,10:256")
+SIDES = ("jacchain", "pytorch eager", "jax jit", "gemm floor")
+HERE = Path(__file__).resolve()
 
 
-def time_steps(step, count: int) -> float:
-    start = time.perf_counter()
-    for _ in range(count):
+def data(sizes: list[int], batch: int, dtype: str):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((batch, sizes[0])).astype(dtype), rng.integers(0, sizes[-1], batch)
+
+
+def median_step(step, steps: int) -> float:
+    import time
+
+    for _ in range(5):
         step()
-    return (time.perf_counter() - start) / count
+    samples = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def jacchain_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int) -> dict:
+    from threadpoolctl import threadpool_limits
+
+    from jacchain.model.network import MLP
+    from jacchain.model.spec import make_spec
+    from jacchain.training.settings import TrainSettings
+    from jacchain.training.step_cost import step_flops
+    from jacchain.training.trainer import Trainer
+
+    spec = make_spec(sizes, loss="cross_entropy", dtype=dtype)
+    X, y = data(sizes, batch, dtype)
+    trainer = Trainer(MLP.initialise(spec), TrainSettings(lr=0.01, momentum=0.9))
+    with threadpool_limits(limits=threads, user_api="blas"):
+        seconds = median_step(lambda: trainer.step(X, y), steps)
+    return {"seconds": seconds, "flops": step_flops(spec, batch, "vjp", 0.9, 0.0).total}
+
+
+def torch_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int) -> dict:
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    torch_dtype = getattr(torch, dtype)
+    layers: list[torch.nn.Module] = []
+    for n_in, n_out in itertools.pairwise(sizes):
+        layers += [torch.nn.Linear(n_in, n_out, dtype=torch_dtype), torch.nn.ReLU()]
+    model = torch.nn.Sequential(*layers[:-1])
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    X, y = data(sizes, batch, dtype)
+    inputs, targets = torch.from_numpy(X), torch.from_numpy(y)
+
+    def step() -> None:
+        optimiser.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(inputs), targets).backward()
+        optimiser.step()
+
+    return {"seconds": median_step(step, steps)}
+
+
+def jax_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int) -> dict:
+    import jax
+    import jax.numpy as jnp
+
+    key = jax.random.PRNGKey(0)
+    params = []
+    for n_in, n_out in itertools.pairwise(sizes):
+        key, sub = jax.random.split(key)
+        params.append((jax.random.normal(sub, (n_out, n_in), dtype) * (2.0 / n_in) ** 0.5, jnp.zeros(n_out, dtype)))
+    velocity = jax.tree_util.tree_map(jnp.zeros_like, params)
+    X, y = data(sizes, batch, dtype)
+    inputs, targets = jnp.asarray(X), jnp.asarray(y)
+
+    def loss(params, inputs, targets):
+        z = inputs
+        for index, (weight, bias) in enumerate(params):
+            z = z @ weight.T + bias
+            if index < len(params) - 1:
+                z = jax.nn.relu(z)
+        logp = jax.nn.log_softmax(z)
+        return -jnp.take_along_axis(logp, targets[:, None], axis=1).mean()
+
+    @jax.jit
+    def update(params, velocity, inputs, targets):
+        grads = jax.grad(loss)(params, inputs, targets)
+        velocity = jax.tree_util.tree_map(lambda v, g: 0.9 * v + g, velocity, grads)
+        params = jax.tree_util.tree_map(lambda p, v: p - 0.01 * v, params, velocity)
+        return params, velocity
+
+    state = [params, velocity]
+
+    def step() -> None:
+        state[0], state[1] = update(state[0], state[1], inputs, targets)
+        jax.block_until_ready(state[0])
+
+    return {"seconds": median_step(step, steps)}
+
+
+def floor_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int) -> dict:
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    products = []  # (m, k) x (k, n) of every dense product of one step
+    for layer, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+        products.append((batch, n_in, n_out))  # forward: z W^T
+        products.append((n_out, batch, n_in))  # weight gradient: delta^T z
+        if layer > 0:
+            products.append((batch, n_out, n_in))  # input gradient: delta W
+    total = 0.0
+    with threadpool_limits(limits=threads, user_api="blas"):
+        for m, k, n in products:
+            left, right = np.full((m, k), 0.5, dtype=dtype), np.full((k, n), 0.5, dtype=dtype)
+            out = np.empty((m, n), dtype=dtype)
+            total += median_step(lambda left=left, right=right, out=out: np.matmul(left, right, out=out), steps)
+    return {"seconds": total}
+
+
+WORKERS = {"jacchain": jacchain_side, "pytorch eager": torch_side, "jax jit": jax_side, "gemm floor": floor_side}
+
+
+def environment(side: str, threads: int) -> dict[str, str]:
+    """Each side's thread count through its own control; the other pools held to one thread."""
+    env = {key: value for key, value in os.environ.items() if not key.endswith("_NUM_THREADS")}
+    if side == "pytorch eager":
+        env.update(OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS="1")
+    elif side == "jax jit":
+        eigen = "true" if threads > 1 else "false"
+        flags = f"--xla_cpu_multi_thread_eigen={eigen} intra_op_parallelism_threads={threads}"
+        env.update(XLA_FLAGS=flags, OPENBLAS_NUM_THREADS="1", JAX_PLATFORMS="cpu")
+    return env
+
+
+def available(side: str) -> bool:
+    module = {"pytorch eager": "torch", "jax jit": "jax"}.get(side)
+    if module is None:
+        return True
+    from importlib.util import find_spec
+
+    return find_spec(module) is not None
+
+
+def run_side(side: str, sizes: str, batch: int, args: argparse.Namespace) -> dict:
+    command = [
+        sys.executable,
+        str(HERE),
+        "--worker",
+        side,
+        "--dtype",
+        args.dtype,
+        "--threads",
+        str(args.threads),
+        "--steps",
+        str(args.steps),
+        "--sizes",
+        f"{sizes}:{batch}",
+    ]
+    done = subprocess.run(command, env=environment(side, args.threads), capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{side} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def parse_size(text: str) -> tuple[str, list[int], int]:
+    widths, _, batch = text.partition(":")
+    return widths, [int(width) for width in widths.split(",")], int(batch or 128)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="784,512,256,10")
-    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--sizes", nargs="+", default=list(DEFAULT_SIZES), help="WIDTHS:BATCH, e.g. 784,512,256,10:128")
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--steps-per-round", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=50, help="timed steps per round (their median is the round's)")
+    parser.add_argument("--quick", action="store_true", help="one small size, one round, few steps (for CI)")
+    parser.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
     args = parser.parse_args()
-
-    spec = make_spec(parse_sizes(args.sizes), loss="cross_entropy", dtype=args.dtype)
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((args.batch, spec.sizes[0])).astype(args.dtype)
-    y = rng.integers(0, spec.sizes[-1], args.batch)
-    settings = TrainSettings(lr=0.01, momentum=0.9)
-    trainer = Trainer(MLP.initialise(spec), settings)
-    counter = FlopCounter()
-    with blas_threads(args.threads):
-        trainer.step(X, y, counter)
-        ours = lambda: trainer.step(X, y)  # noqa: E731
-        theirs = torch_step(spec, X, y, settings, args.threads)
-        rate = gemm_rate(args.dtype, 1024)
-        blas = blas_info()
-        ours_times, theirs_times, ratios = [], [], []
-        for _ in range(args.rounds):
-            mine = time_steps(ours, args.steps_per_round)
-            other = time_steps(theirs, args.steps_per_round) if theirs else float("nan")
-            ours_times.append(mine)
-            theirs_times.append(other)
-            ratios.append(mine / other)
-    flops = counter.total
+    if args.worker:
+        _, widths, batch = parse_size(args.sizes[0])
+        print(json.dumps(WORKERS[args.worker](widths, batch, args.dtype, args.threads, args.steps)))
+        return
+    if args.quick:
+        args.sizes, args.rounds, args.steps = [DEFAULT_SIZES[0]], 1, 10
+    sides = [side for side in SIDES if available(side)]
+    missing = [side for side in SIDES if side not in sides]
     print(
-        f"{args.sizes}, batch {args.batch}, {args.dtype}, BLAS {blas.library}, {blas.threads} thread(s); "
-        f"{args.rounds} alternating rounds of {args.steps_per_round} steps"
+        f"{args.dtype}, {args.threads} thread(s) per side; each side in its own process, {args.rounds} alternating "
+        f"round(s), each the median of {args.steps} steps; cross-entropy, SGD with momentum"
     )
-    print(f"machine GEMM rate ({args.dtype}, 1024^3): {rate:.1f} GFLOP/s; one step = {flops:,} FLOPs (counted)")
-    rows = [("jacchain", ours_times)] + ([("pytorch eager", theirs_times)] if theirs else [])
-    for name, times in rows:
-        median = statistics.median(times)
-        achieved = flops / median / 1e9
-        print(
-            f"  {name:<14} {median * 1e3:8.3f} ms/step  ({min(times) * 1e3:.3f}-{max(times) * 1e3:.3f})  "
-            f"{achieved:6.1f} GFLOP/s = {achieved / rate * 100:5.1f}% of GEMM rate"
-        )
-    if theirs:
-        print(
-            f"  ratio jacchain / pytorch: {statistics.median(ratios):.3f}x "
-            f"(per-round {min(ratios):.3f}-{max(ratios):.3f})"
-        )
-    else:
-        print("  PyTorch is not installed: pip install torch==2.13.0 to compare")
-
-
-def torch_step(spec, X, y, settings, threads):
-    try:
-        import torch
-    except ImportError:
-        return None
-    torch.set_num_threads(threads)
-    dtype = getattr(torch, spec.dtype)
-    layers = []
-    for n_in, n_out in zip(spec.sizes, spec.sizes[1:]):
-        layers += [torch.nn.Linear(n_in, n_out, dtype=dtype), torch.nn.ReLU()]
-    model = torch.nn.Sequential(*layers[:-1])
-    optimiser = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
-    inputs, targets = torch.from_numpy(X), torch.from_numpy(y)
-
-    def step():
-        optimiser.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(inputs), targets)
-        loss.backward()
-        optimiser.step()
-
-    step()
-    return step
+    for text in args.sizes:
+        widths, _, batch = parse_size(text)
+        times: dict[str, list[float]] = {side: [] for side in sides}
+        flops = 0
+        for round_index in range(args.rounds):
+            order = sides[round_index % len(sides) :] + sides[: round_index % len(sides)]
+            for side in order:
+                result = run_side(side, widths, batch, args)
+                times[side].append(result["seconds"])
+                flops = result.get("flops", flops)
+        reference = statistics.median(times["jacchain"])
+        print(f"\n{widths}, batch {batch}: {flops:,} FLOPs per step (jacchain's count)")
+        for side in sides:
+            median = statistics.median(times[side])
+            print(
+                f"  {side:<14} {median * 1e3:9.3f} ms  (min {min(times[side]) * 1e3:.3f}, "
+                f"max {max(times[side]) * 1e3:.3f})  jacchain / this: {reference / median:5.2f}x"
+            )
+    for side in missing:
+        hint = "pip install torch==2.13.0" if side == "pytorch eager" else "pip install jax"
+        print(f"  {side}: not installed ({hint})")
 
 
 if __name__ == "__main__":

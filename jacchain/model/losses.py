@@ -31,6 +31,10 @@ class Loss(ABC):
     def gradient(self, z: Array, y: Array) -> Array:
         """dl/dz, the same shape as z."""
 
+    def value_and_gradient(self, z: Array, y: Array) -> tuple[float, Array]:
+        """Both at once, for a training step (a loss may share the work between them)."""
+        return self.value(z, y), self.gradient(z, y)
+
     def jacobian(self, z: Array, y: Array) -> Array:
         """g = dl/dz_L for one sample as a 1 x n_L row (the first factor of the chain)."""
         return self.gradient(z, y).reshape(1, -1)
@@ -72,6 +76,21 @@ class CrossEntropy(Loss):
         rows = np.atleast_2d(grad)
         rows[np.arange(rows.shape[0]), np.atleast_1d(y)] -= 1
         return grad / _batch_size(z)
+
+    def value_and_gradient(self, z: Array, y: Array) -> tuple[float, Array]:
+        """One softmax for both, in a few passes over a batch of logits (B x n_L):
+        l = mean(log sum exp(s) - s[y]) and dl/dz = (softmax(s) - onehot(y)) / B, s = z - max z."""
+        if z.ndim == 1:
+            return super().value_and_gradient(z, y)
+        rows = np.arange(z.shape[0])
+        shifted = z - z.max(axis=1, keepdims=True)
+        grad = np.exp(shifted)
+        total = grad.sum(axis=1, keepdims=True)
+        value = float((np.log(total).sum() - shifted[rows, y].sum()) / z.shape[0])
+        grad /= total
+        grad[rows, y] -= 1
+        grad /= z.shape[0]
+        return value, grad
 
 
 LOSSES: Registry[Loss] = Registry("loss")

@@ -38,23 +38,42 @@ class FlopCounter(StepFlops):
         setattr(self, self.phase, getattr(self, self.phase) + flops)
 
 
+def flat_views(arrays: list[Array], flat: Array) -> list[Array]:
+    """Views of consecutive slices of `flat`, shaped like `arrays` (which are copied in)."""
+    views, start = [], 0
+    for array in arrays:
+        view = flat[start : start + array.size].reshape(array.shape)
+        view[...] = array
+        views.append(view)
+        start += array.size
+    return views
+
+
 @dataclass
 class Trainer:
-    """Holds the network, its gradient and momentum buffers, and the per-batch-size scratch."""
+    """Holds the network, its gradient and momentum buffers, and the per-batch-size scratch.
+
+    Parameters, gradients and velocities each live in one flat buffer (the network's W_i and
+    b_i become views into it), so the SGD update is a handful of whole-buffer operations."""
 
     network: MLP
     settings: TrainSettings
     grads_w: list[Array] = field(init=False)
     grads_b: list[Array] = field(init=False)
-    velocity_w: list[Array] = field(init=False)
-    velocity_b: list[Array] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.grads_w = [np.empty_like(w) for w in self.network.weights]
-        self.grads_b = [np.empty_like(b) for b in self.network.biases]
-        self.velocity_w = [np.zeros_like(w) for w in self.network.weights]
-        self.velocity_b = [np.zeros_like(b) for b in self.network.biases]
-        self._scratch = [np.empty_like(w) for w in self.network.weights]
+        network = self.network
+        parameters = network.weights + network.biases
+        size, dtype = sum(p.size for p in parameters), network.weights[0].dtype
+        self._params = np.empty(size, dtype=dtype)
+        views = flat_views(parameters, self._params)
+        layers = len(network.weights)
+        network.weights[:], network.biases[:] = views[:layers], views[layers:]
+        self._grads = np.zeros(size, dtype=dtype)
+        grads = flat_views(parameters, self._grads)
+        self.grads_w, self.grads_b = grads[:layers], grads[layers:]
+        self._velocity = np.zeros(size, dtype=dtype)
+        self._scratch = np.empty(size, dtype=dtype)
         self._forward: dict[int, ForwardBuffers] = {}
         self._backward: dict[int, tuple[list[Array], list[Array]]] = {}
         self._explicit: tuple[Chain, Plan] | None = None
@@ -87,9 +106,7 @@ class Trainer:
         article's caching argument, for a whole batch at a time.
         """
         cache = self.forward(X, counter)
-        loss = self.network.loss
-        value = loss.value(cache.output, y)
-        dz = loss.gradient(cache.output, y)
+        value, dz = self.network.loss.value_and_gradient(cache.output, y)
         if counter is not None:
             counter.phase = "backward"
         dz_buffers, delta_buffers = self._backward_buffers(X.shape[0])
@@ -125,8 +142,7 @@ class Trainer:
         cache = self.forward(X, counter)
         if counter is not None:
             counter.phase = "backward"
-        for grad in self.grads_w + self.grads_b:
-            grad[...] = 0
+        self._grads[...] = 0
         batch = X.shape[0]
         for sample in range(batch):
             point = ForwardCache(tuple(a[sample] for a in cache.pre), tuple(z[sample] for z in cache.post))
@@ -146,29 +162,21 @@ class Trainer:
         return self.network.loss.value(cache.output, y)
 
     def update(self, counter: FlopCounter | None = None) -> None:
-        """SGD with optional weight decay and momentum, in place, without temporaries."""
+        """SGD with optional weight decay and momentum over the flat buffers, in place."""
         lr, momentum, decay = self.settings.lr, self.settings.momentum, self.settings.weight_decay
         if counter is not None:
             counter.phase = "update"
-        scratch: list[Array | None] = [*self._scratch, *([None] * len(self.grads_b))]
-        groups = zip(
-            self.network.weights + self.network.biases,
-            self.grads_w + self.grads_b,
-            self.velocity_w + self.velocity_b,
-            scratch,
-        )
-        for param, grad, velocity, buffer in groups:
-            if decay:
-                grad += decay * param
-            step = grad
-            if momentum:
-                velocity *= momentum
-                velocity += grad
-                step = velocity
-            scaled = np.multiply(step, lr, out=buffer) if buffer is not None else step * lr
-            param -= scaled
-            if counter is not None:
-                counter.entries(param, times=2 + (2 if decay else 0) + (2 if momentum else 0))
+        params, grad, scratch = self._params, self._grads, self._scratch
+        if decay:
+            grad += np.multiply(params, decay, out=scratch)
+        step = grad
+        if momentum:
+            step = self._velocity
+            step *= momentum
+            step += grad
+        params -= np.multiply(step, lr, out=scratch)
+        if counter is not None:
+            counter.entries(params, times=2 + (2 if decay else 0) + (2 if momentum else 0))
 
     def step(self, X: Array, y: Array, counter: FlopCounter | None = None) -> float:
         if self.settings.mode == "explicit":
