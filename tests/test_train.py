@@ -211,3 +211,19 @@ def test_float32_training_keeps_float32_and_learns():
     assert {grad.dtype for grad in trainer.grads_w + trainer.grads_b} == {np.dtype(np.float32)}
     result = train(spec, data, TrainSettings(steps=200, batch=32, lr=0.05, momentum=0.9))
     assert result.test_loss < 0.7 * np.mean(result.loss_history[:5])
+
+
+def test_the_update_split_over_threads_is_the_update_on_one():
+    from jacchain.training.trainer import update_ranges
+
+    spec = make_spec((1024, 600, 10), loss="cross_entropy", seed=2)
+    assert len(update_ranges(spec.n_params, 2)) == 2  # large enough to split
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((8, 1024)), rng.integers(0, 10, 8)
+    settings = TrainSettings(lr=0.1, momentum=0.9, weight_decay=1e-3)
+    single = Trainer(MLP.initialise(spec), settings, update_threads=1)
+    split = Trainer(MLP.initialise(spec), settings, update_threads=2)
+    for _ in range(3):
+        assert single.step(X, y) == split.step(X, y)
+    for a, b in zip(single.network.weights + single.network.biases, split.network.weights + split.network.biases):
+        np.testing.assert_array_equal(a, b)

@@ -4,7 +4,10 @@ an SGD update in place. Counts what it performs from its own arrays."""
 
 from __future__ import annotations
 
+import itertools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 
@@ -38,6 +41,32 @@ class FlopCounter(StepFlops):
         setattr(self, self.phase, getattr(self, self.phase) + flops)
 
 
+# Entries of each flat buffer the update handles at once (four float32 blocks fit in a 1 MiB L2),
+# and the fewest blocks per thread that make a thread worth its hand-off.
+UPDATE_BLOCK = 65536
+BLOCKS_PER_THREAD = 4
+
+
+@cache
+def update_pool(workers: int) -> ThreadPoolExecutor:
+    """Threads for the update's ranges; numpy releases the GIL inside each operation."""
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="jacchain-update")
+
+
+def update_ranges(size: int, threads: int) -> list[tuple[int, int]]:
+    """Block-aligned ranges of a flat buffer, one per thread that has enough work.
+
+    >>> update_ranges(10, 2), update_ranges(16 * UPDATE_BLOCK + 5, 2)[1]
+    ([(0, 10)], (524288, 1048581))
+    """
+    blocks = -(-size // UPDATE_BLOCK)
+    workers = max(1, min(threads, blocks // BLOCKS_PER_THREAD))
+    edges = [
+        size if worker == workers else (blocks * worker // workers) * UPDATE_BLOCK for worker in range(workers + 1)
+    ]
+    return list(itertools.pairwise(edges))
+
+
 def flat_views(arrays: list[Array], flat: Array) -> list[Array]:
     """Views of consecutive slices of `flat`, shaped like `arrays` (which are copied in)."""
     views, start = [], 0
@@ -58,6 +87,7 @@ class Trainer:
 
     network: MLP
     settings: TrainSettings
+    update_threads: int = 1
     grads_w: list[Array] = field(init=False)
     grads_b: list[Array] = field(init=False)
 
@@ -73,7 +103,8 @@ class Trainer:
         grads = flat_views(parameters, self._grads)
         self.grads_w, self.grads_b = grads[:layers], grads[layers:]
         self._velocity = np.zeros(size, dtype=dtype)
-        self._scratch = np.empty(size, dtype=dtype)
+        self._ranges = update_ranges(size, self.update_threads)
+        self._scratch = [np.empty(min(size, UPDATE_BLOCK), dtype=dtype) for _ in self._ranges]
         self._forward: dict[int, ForwardBuffers] = {}
         self._backward: dict[int, tuple[list[Array], list[Array]]] = {}
         self._explicit: tuple[Chain, Plan] | None = None
@@ -162,21 +193,34 @@ class Trainer:
         return self.network.loss.value(cache.output, y)
 
     def update(self, counter: FlopCounter | None = None) -> None:
-        """SGD with optional weight decay and momentum over the flat buffers, in place."""
-        lr, momentum, decay = self.settings.lr, self.settings.momentum, self.settings.weight_decay
+        """SGD with optional weight decay and momentum over the flat buffers, in place, one
+        cache-sized block at a time (each block's parameters, gradient and velocity come from
+        memory once for all the operations on them), large buffers split over threads."""
         if counter is not None:
             counter.phase = "update"
-        params, grad, scratch = self._params, self._grads, self._scratch
-        if decay:
-            grad += np.multiply(params, decay, out=scratch)
-        step = grad
-        if momentum:
-            step = self._velocity
-            step *= momentum
-            step += grad
-        params -= np.multiply(step, lr, out=scratch)
+        first, *others = self._ranges
+        pending = [update_pool(len(self._ranges)).submit(self._update_range, w, *r) for w, r in enumerate(others, 1)]
+        self._update_range(0, *first)
+        for future in pending:
+            future.result()
         if counter is not None:
-            counter.entries(params, times=2 + (2 if decay else 0) + (2 if momentum else 0))
+            momentum, decay = self.settings.momentum, self.settings.weight_decay
+            counter.entries(self._params, times=2 + (2 if decay else 0) + (2 if momentum else 0))
+
+    def _update_range(self, worker: int, first: int, last: int) -> None:
+        lr, momentum, decay = self.settings.lr, self.settings.momentum, self.settings.weight_decay
+        for start in range(first, last, UPDATE_BLOCK):
+            block = slice(start, min(start + UPDATE_BLOCK, last))
+            param, grad = self._params[block], self._grads[block]
+            scratch = self._scratch[worker][: param.size]
+            if decay:
+                grad += np.multiply(param, decay, out=scratch)
+            step = grad
+            if momentum:
+                step = self._velocity[block]
+                step *= momentum
+                step += grad
+            param -= np.multiply(step, lr, out=scratch)
 
     def step(self, X: Array, y: Array, counter: FlopCounter | None = None) -> float:
         if self.settings.mode == "explicit":
