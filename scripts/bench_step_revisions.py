@@ -35,10 +35,7 @@ spec = make_spec(parse_sizes(sizes), loss="cross_entropy", dtype=dtype)
 rng = np.random.default_rng(0)
 X = rng.standard_normal((batch, spec.sizes[0])).astype(dtype)
 y = rng.integers(0, spec.sizes[-1], batch)
-try:
-    trainer = Trainer(MLP.initialise(spec), TrainSettings(lr=0.01, momentum=0.9), update_threads=threads)
-except TypeError:  # a revision whose update runs on one thread
-    trainer = Trainer(MLP.initialise(spec), TrainSettings(lr=0.01, momentum=0.9))
+trainer = Trainer(MLP.initialise(spec), TrainSettings(lr=0.01, momentum=0.9))
 with threadpool_limits(limits=threads, user_api="blas"):
     for _ in range(5):
         trainer.step(X, y)

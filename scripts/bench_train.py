@@ -62,7 +62,7 @@ def jacchain_side(sizes: list[int], batch: int, dtype: str, threads: int, steps:
 
     spec = make_spec(sizes, loss="cross_entropy", dtype=dtype)
     X, y = data(sizes, batch, dtype)
-    trainer = Trainer(MLP.initialise(spec), TrainSettings(lr=0.01, momentum=0.9), update_threads=threads)
+    trainer = Trainer(MLP.initialise(spec), TrainSettings(lr=0.01, momentum=0.9))
     with threadpool_limits(limits=threads, user_api="blas"):
         seconds = median_step(lambda: trainer.step(X, y), steps)
     return {"seconds": seconds, "flops": step_flops(spec, batch, "vjp", 0.9, 0.0).total}

@@ -213,17 +213,21 @@ def test_float32_training_keeps_float32_and_learns():
     assert result.test_loss < 0.7 * np.mean(result.loss_history[:5])
 
 
-def test_the_update_split_over_threads_is_the_update_on_one():
-    from jacchain.training.trainer import update_ranges
+def test_the_blocked_update_is_the_update_of_whole_buffers(monkeypatch):
+    import jacchain.training.trainer as trainer_module
 
-    spec = make_spec((1024, 600, 10), loss="cross_entropy", seed=2)
-    assert len(update_ranges(spec.n_params, 2)) == 2  # large enough to split
+    spec = make_spec((300, 200, 10), loss="cross_entropy", seed=2)  # 62,210 parameters
     rng = np.random.default_rng(0)
-    X, y = rng.standard_normal((8, 1024)), rng.integers(0, 10, 8)
+    X, y = rng.standard_normal((8, 300)), rng.integers(0, 10, 8)
     settings = TrainSettings(lr=0.1, momentum=0.9, weight_decay=1e-3)
-    single = Trainer(MLP.initialise(spec), settings, update_threads=1)
-    split = Trainer(MLP.initialise(spec), settings, update_threads=2)
+    monkeypatch.setattr(trainer_module, "UPDATE_BLOCK", 4096)  # 16 blocks, the last one partial
+    blocked = Trainer(MLP.initialise(spec), settings)
+    monkeypatch.setattr(trainer_module, "UPDATE_BLOCK", 10**9)  # one block: whole buffers
+    whole = Trainer(MLP.initialise(spec), settings)
     for _ in range(3):
-        assert single.step(X, y) == split.step(X, y)
-    for a, b in zip(single.network.weights + single.network.biases, split.network.weights + split.network.biases):
+        monkeypatch.setattr(trainer_module, "UPDATE_BLOCK", 4096)
+        first = blocked.step(X, y)
+        monkeypatch.setattr(trainer_module, "UPDATE_BLOCK", 10**9)
+        assert first == whole.step(X, y)
+    for a, b in zip(blocked.network.weights + blocked.network.biases, whole.network.weights + whole.network.biases):
         np.testing.assert_array_equal(a, b)

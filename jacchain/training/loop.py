@@ -91,7 +91,7 @@ def batches(data: Dataset, batch: int, total_steps: int, rng: np.random.Generato
 
 def _train(spec: NetworkSpec, data: Dataset, settings: TrainSettings, seed: int, notify: Progress) -> TrainResult:
     network = MLP.initialise(spec, np.random.default_rng(spec.seed))
-    trainer = Trainer(network, settings, update_threads=blas_info().threads)
+    trainer = Trainer(network, settings)
     batches_per_epoch = -(-data.n_train // settings.batch)
     total_steps = settings.steps or (settings.epochs or 1) * batches_per_epoch
     checked = None

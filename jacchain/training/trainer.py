@@ -4,10 +4,7 @@ an SGD update in place. Counts what it performs from its own arrays."""
 
 from __future__ import annotations
 
-import itertools
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import cache
 
 import numpy as np
 
@@ -41,30 +38,10 @@ class FlopCounter(StepFlops):
         setattr(self, self.phase, getattr(self, self.phase) + flops)
 
 
-# Entries of each flat buffer the update handles at once (four float32 blocks fit in a 1 MiB L2),
-# and the fewest blocks per thread that make a thread worth its hand-off.
+# Entries of each flat buffer the update handles at once (four float32 blocks fit in a 1 MiB L2).
+# Splitting the update over threads was measured slower: OpenBLAS's threads still spin after
+# the step's GEMMs and take the cores.
 UPDATE_BLOCK = 65536
-BLOCKS_PER_THREAD = 4
-
-
-@cache
-def update_pool(workers: int) -> ThreadPoolExecutor:
-    """Threads for the update's ranges; numpy releases the GIL inside each operation."""
-    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="jacchain-update")
-
-
-def update_ranges(size: int, threads: int) -> list[tuple[int, int]]:
-    """Block-aligned ranges of a flat buffer, one per thread that has enough work.
-
-    >>> update_ranges(10, 2), update_ranges(16 * UPDATE_BLOCK + 5, 2)[1]
-    ([(0, 10)], (524288, 1048581))
-    """
-    blocks = -(-size // UPDATE_BLOCK)
-    workers = max(1, min(threads, blocks // BLOCKS_PER_THREAD))
-    edges = [
-        size if worker == workers else (blocks * worker // workers) * UPDATE_BLOCK for worker in range(workers + 1)
-    ]
-    return list(itertools.pairwise(edges))
 
 
 def flat_views(arrays: list[Array], flat: Array) -> list[Array]:
@@ -87,7 +64,6 @@ class Trainer:
 
     network: MLP
     settings: TrainSettings
-    update_threads: int = 1
     grads_w: list[Array] = field(init=False)
     grads_b: list[Array] = field(init=False)
 
@@ -103,8 +79,7 @@ class Trainer:
         grads = flat_views(parameters, self._grads)
         self.grads_w, self.grads_b = grads[:layers], grads[layers:]
         self._velocity = np.zeros(size, dtype=dtype)
-        self._ranges = update_ranges(size, self.update_threads)
-        self._scratch = [np.empty(min(size, UPDATE_BLOCK), dtype=dtype) for _ in self._ranges]
+        self._scratch = np.empty(min(size, UPDATE_BLOCK), dtype=dtype)
         self._forward: dict[int, ForwardBuffers] = {}
         self._backward: dict[int, tuple[list[Array], list[Array]]] = {}
         self._explicit: tuple[Chain, Plan] | None = None
@@ -194,25 +169,15 @@ class Trainer:
 
     def update(self, counter: FlopCounter | None = None) -> None:
         """SGD with optional weight decay and momentum over the flat buffers, in place, one
-        cache-sized block at a time (each block's parameters, gradient and velocity come from
-        memory once for all the operations on them), large buffers split over threads."""
+        cache-sized block at a time: each block's parameters, gradient and velocity come from
+        memory once for the three or four operations on them, not once per operation."""
+        lr, momentum, decay = self.settings.lr, self.settings.momentum, self.settings.weight_decay
         if counter is not None:
             counter.phase = "update"
-        first, *others = self._ranges
-        pending = [update_pool(len(self._ranges)).submit(self._update_range, w, *r) for w, r in enumerate(others, 1)]
-        self._update_range(0, *first)
-        for future in pending:
-            future.result()
-        if counter is not None:
-            momentum, decay = self.settings.momentum, self.settings.weight_decay
-            counter.entries(self._params, times=2 + (2 if decay else 0) + (2 if momentum else 0))
-
-    def _update_range(self, worker: int, first: int, last: int) -> None:
-        lr, momentum, decay = self.settings.lr, self.settings.momentum, self.settings.weight_decay
-        for start in range(first, last, UPDATE_BLOCK):
-            block = slice(start, min(start + UPDATE_BLOCK, last))
+        for start in range(0, self._params.size, UPDATE_BLOCK):
+            block = slice(start, start + UPDATE_BLOCK)
             param, grad = self._params[block], self._grads[block]
-            scratch = self._scratch[worker][: param.size]
+            scratch = self._scratch[: param.size]
             if decay:
                 grad += np.multiply(param, decay, out=scratch)
             step = grad
@@ -221,6 +186,8 @@ class Trainer:
                 step *= momentum
                 step += grad
             param -= np.multiply(step, lr, out=scratch)
+        if counter is not None:
+            counter.entries(self._params, times=2 + (2 if decay else 0) + (2 if momentum else 0))
 
     def step(self, X: Array, y: Array, counter: FlopCounter | None = None) -> float:
         if self.settings.mode == "explicit":
