@@ -1,30 +1,75 @@
-"""dl/dx for the same network and point by jacchain's orders and by torch.func, in one run.
+"""dl/dx for the same network and point by jacchain's orders, torch.func and JAX, each library
+measured in a process of its own.
 
 jacchain is timed two ways: the chain product alone (what `analyze` reports) and building the
-explicit Jacobians plus the product (what torch.func.jacrev / jacfwd do from scratch, forward
-pass included). Same dtype, thread count and point; results are checked to agree.
+explicit Jacobians plus the product (what `jacrev` / `jacfwd` do from scratch, forward pass
+included). PyTorch (`torch.func.jacrev` / `jacfwd`) and JAX (`jax.jacrev` / `jacfwd` under
+`jit`) are optional. Same network, point, dtype and thread count (each set through the
+library's own control); the sides alternate round by round, a fresh process each; every
+result is checked against jacchain's loss-first value. Prints min / median / max over rounds
+and the ratio of medians to jacchain's loss-first from scratch.
 
-    python scripts/bench_peers.py [SPEC] [--threads 2] [--repeats 20]
+    python scripts/bench_peers.py [SPEC] [--threads 2] [--repeats 50] [--rounds 3]
+    python scripts/bench_peers.py --quick      # seconds: a small network, one round
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
 
-import numpy as np
-
-from jacchain.chain.factors import build_chain
-from jacchain.model.config import load_network
-from jacchain.model.network import network_at_point
-from jacchain.planners.orders import ORDERS
-from jacchain.run.execute import compile_plan
-from jacchain.run.jacobians import build_factors
-from jacchain.run.timing import blas_info, blas_threads, time_call
+HERE = Path(__file__).resolve()
+SIDES = ("jacchain", "torch.func", "jax")
 
 
-def torch_loss(network, y):
+def point(spec_text: str):  # the network's weights, the point x and the target y, as numpy arrays
+    from jacchain.model.config import load_network
+    from jacchain.model.network import network_at_point
+
+    spec = load_network(spec_text)
+    network, x, y = network_at_point(spec)
+    return spec, network, x, y
+
+
+def jacchain_side(spec_text: str, threads: int, repeats: int) -> dict:
+    from jacchain.chain.factors import build_chain
+    from jacchain.planners.orders import ORDERS
+    from jacchain.run.execute import compile_plan
+    from jacchain.run.jacobians import build_factors
+    from jacchain.run.timing import blas_threads, time_call
+
+    spec, network, x, y = point(spec_text)
+    chain = build_chain(spec)
+    rows = {}
+    with blas_threads(threads):
+
+        def build() -> list:
+            return build_factors(chain, network, network.forward(x), y)
+
+        arrays = build()
+        for name in ORDERS:
+            plan = ORDERS.get(name).build(chain, None)
+            run = compile_plan(plan, arrays)
+            value = run()[0].ravel()
+            chain_only = time_call(run, repeats=repeats).median
+            scratch = time_call(lambda plan=plan: compile_plan(plan, build())(), repeats=repeats).median
+            rows[f"jacchain {name}"] = {"chain_only": chain_only, "seconds": scratch, "value": value.tolist()}
+    return rows
+
+
+def torch_side(spec_text: str, threads: int, repeats: int) -> dict:
     import torch
+    from torch.func import jacfwd, jacrev
 
+    from jacchain.run.timing import time_call
+
+    torch.set_num_threads(threads)
+    spec, network, x, y = point(spec_text)
     activations = {
         "identity": lambda a: a,
         "relu": torch.relu,
@@ -35,71 +80,145 @@ def torch_loss(network, y):
     }
     weights = [torch.from_numpy(w) for w in network.weights]
     biases = [torch.from_numpy(b) for b in network.biases]
-    names = network.spec.activations
-    target = torch.from_numpy(np.asarray(y))
+    target = torch.from_numpy(y)
 
-    def loss(x):
-        z = x
-        for weight, bias, name in zip(weights, biases, names):
+    def loss(z):
+        for weight, bias, name in zip(weights, biases, spec.activations):
             z = activations[name](weight @ z + bias)
-        if network.spec.loss == "cross_entropy":
+        if spec.loss == "cross_entropy":
             return -torch.log_softmax(z, -1)[target]
         return torch.mean((z - target) ** 2)
 
-    return loss
+    rows = {}
+    inputs = torch.from_numpy(x)
+    for name, transform in (("torch.func.jacrev", jacrev), ("torch.func.jacfwd", jacfwd)):
+        jacobian = transform(loss)
+        value = jacobian(inputs).numpy().ravel()
+        seconds = time_call(lambda jacobian=jacobian: jacobian(inputs), repeats=repeats).median
+        rows[name] = {"chain_only": None, "seconds": seconds, "value": value.tolist()}
+    return rows
+
+
+def jax_side(spec_text: str, threads: int, repeats: int) -> dict:
+    import jax
+    import jax.numpy as jnp
+
+    from jacchain.run.timing import time_call
+
+    jax.config.update("jax_enable_x64", True)
+    spec, network, x, y = point(spec_text)
+    activations = {
+        "identity": lambda a: a,
+        "relu": jax.nn.relu,
+        "tanh": jnp.tanh,
+        "sigmoid": jax.nn.sigmoid,
+        "gelu": lambda a: jax.nn.gelu(a, approximate=True),
+        "softmax": lambda a: jax.nn.softmax(a, -1),
+    }
+    weights = [jnp.asarray(w) for w in network.weights]
+    biases = [jnp.asarray(b) for b in network.biases]
+    target = jnp.asarray(y)
+
+    def loss(z):
+        for weight, bias, name in zip(weights, biases, spec.activations):
+            z = activations[name](weight @ z + bias)
+        if spec.loss == "cross_entropy":
+            return -jax.nn.log_softmax(z, -1)[target]
+        return jnp.mean((z - target) ** 2)
+
+    rows = {}
+    inputs = jnp.asarray(x)
+    for name, transform in (("jax.jacrev (jit)", jax.jacrev), ("jax.jacfwd (jit)", jax.jacfwd)):
+        jacobian = jax.jit(transform(loss))
+        value = jax.block_until_ready(jacobian(inputs))
+        seconds = time_call(lambda jacobian=jacobian: jax.block_until_ready(jacobian(inputs)), repeats=repeats).median
+        rows[name] = {"chain_only": None, "seconds": seconds, "value": [float(v) for v in value.ravel()]}
+    return rows
+
+
+WORKERS = {"jacchain": jacchain_side, "torch.func": torch_side, "jax": jax_side}
+
+
+def environment(side: str, threads: int) -> dict[str, str]:
+    """Each side's thread count through its own control; numpy's pool held to one thread
+    in the peers' processes, where it only builds the network."""
+    env = {key: value for key, value in os.environ.items() if not key.endswith("_NUM_THREADS")}
+    if side == "torch.func":
+        env.update(OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS="1")
+    elif side == "jax":
+        eigen = "true" if threads > 1 else "false"
+        env.update(
+            XLA_FLAGS=f"--xla_cpu_multi_thread_eigen={eigen} intra_op_parallelism_threads={threads}",
+            OPENBLAS_NUM_THREADS="1",
+            JAX_PLATFORMS="cpu",
+        )
+    return env
+
+
+def available(side: str) -> bool:
+    from importlib.util import find_spec
+
+    module = {"torch.func": "torch", "jax": "jax"}.get(side)
+    return module is None or find_spec(module) is not None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("spec", nargs="?", default="784,512,256,10")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=50)
-    parser.add_argument("--quick", action="store_true", help="a small network, few repeats (seconds; for CI)")
+    parser.add_argument("--repeats", type=int, default=50, help="timed calls per round (their median is the round's)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="a small network, one round, few repeats (for CI)")
+    parser.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(WORKERS[args.worker](args.spec, args.threads, args.repeats)))
+        return
     if args.quick:
-        args.spec, args.repeats = "32,16,4", 3
-    spec = load_network(args.spec)
-    chain = build_chain(spec)
-    network, x, y = network_at_point(spec)
-    rows = []
-    with blas_threads(args.threads):
-        build = lambda: build_factors(chain, network, network.forward(x), y)  # noqa: E731
-        arrays = build()
-        for name in ORDERS:  # one untimed pass of everything, so that the first order timed
-            compile_plan(ORDERS.get(name).build(chain), build())()  # pays no one-off costs
-        reference = None
-        for name in ("loss-first", "input-first", "optimal"):
-            plan = ORDERS.get(name).build(chain)
-            run = compile_plan(plan, arrays)
-            value = run()[0].ravel()
-            reference = value if reference is None else reference
-            chain_only = time_call(run, repeats=args.repeats).median
-            end_to_end = time_call(lambda plan=plan: compile_plan(plan, build())(), repeats=args.repeats).median
-            rows.append((f"jacchain {name}", chain_only, end_to_end, float(np.abs(value - reference).max())))
-        try:
-            import torch
-            from torch.func import jacfwd, jacrev
-
-            torch.set_num_threads(args.threads)
-            loss = torch_loss(network, y)
-            point = torch.from_numpy(x)
-            for name, transform in (("torch.func.jacrev", jacrev), ("torch.func.jacfwd", jacfwd)):
-                jacobian = transform(loss)
-                value = jacobian(point).numpy().ravel()
-                seconds = time_call(lambda jacobian=jacobian: jacobian(point), repeats=args.repeats).median
-                rows.append((name, None, seconds, float(np.abs(value - reference).max())))
-        except ImportError:
-            rows.append(("torch.func (not installed: pip install torch==2.13.0)", None, None, None))
-        blas = blas_info()
-    print(f"{spec.label}, {spec.dtype}, dl/dx, BLAS {blas.library}, {args.threads} thread(s), median of {args.repeats}")
-    base = next(r[2] for r in rows if r[0] == "jacchain loss-first")
-    print(f"  {'method':<34} {'chain only':>11} {'from scratch':>13} {'/ loss-first':>12} {'max abs diff':>13}")
-    for name, chain_only, total, diff in rows:
-        chain_text = f"{chain_only * 1e3:9.3f}ms" if chain_only is not None else f"{'-':>11}"
-        total_text = f"{total * 1e3:11.3f}ms" if total is not None else f"{'-':>13}"
-        ratio = f"{total / base:11.2f}x" if total is not None else f"{'-':>12}"
-        diff_text = f"{diff:13.2e}" if diff is not None else ""
-        print(f"  {name:<34} {chain_text} {total_text} {ratio} {diff_text}")
+        args.spec, args.repeats, args.rounds = "32,16,4", 3, 1
+    sides = [side for side in SIDES if available(side)]
+    seconds: dict[str, list[float]] = {}
+    chain_only: dict[str, list[float]] = {}
+    values: dict[str, list[float]] = {}
+    for round_index in range(args.rounds):
+        for side in sides[round_index % len(sides) :] + sides[: round_index % len(sides)]:
+            command = [
+                sys.executable,
+                str(HERE),
+                args.spec,
+                "--worker",
+                side,
+                "--threads",
+                str(args.threads),
+                "--repeats",
+                str(args.repeats),
+            ]
+            done = subprocess.run(command, env=environment(side, args.threads), capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SystemExit(f"{side} failed:\n{done.stderr}")
+            for name, row in json.loads(done.stdout.strip().splitlines()[-1]).items():
+                seconds.setdefault(name, []).append(row["seconds"])
+                if row["chain_only"] is not None:
+                    chain_only.setdefault(name, []).append(row["chain_only"])
+                values[name] = row["value"]
+    reference = values["jacchain loss-first"]
+    base = statistics.median(seconds["jacchain loss-first"])
+    print(
+        f"{args.spec}, dl/dx, {args.threads} thread(s) per side, each library in its own process; "
+        f"{args.rounds} alternating round(s), each the median of {args.repeats} calls"
+    )
+    print(
+        f"  {'method':<24} {'chain only':>11} {'from scratch (min-max)':>30} {'/ loss-first':>12} {'max abs diff':>13}"
+    )
+    for name, samples in seconds.items():
+        chain_text = f"{statistics.median(chain_only[name]) * 1e3:9.3f}ms" if name in chain_only else f"{'-':>11}"
+        spread = f"{statistics.median(samples) * 1e3:.3f}ms ({min(samples) * 1e3:.3f}-{max(samples) * 1e3:.3f})"
+        diff = max(abs(a - b) for a, b in zip(values[name], reference))
+        print(f"  {name:<24} {chain_text} {spread:>30} {statistics.median(samples) / base:11.2f}x {diff:13.2e}")
+    for side in SIDES:
+        if side not in sides:
+            hint = "pip install torch==2.13.0" if side == "torch.func" else "pip install jax"
+            print(f"  {side}: not installed ({hint})")
 
 
 if __name__ == "__main__":
