@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
@@ -68,7 +69,45 @@ def memory_limit(max_memory: str | None) -> int | None:
     return parse_bytes(max_memory) if max_memory is not None else None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class OneLineErrors(click.Group):
+    """Every way a command can fail ends in one `Error: ...` line and its exit code: click's
+    usage errors (2, without the usage block), library errors (2, or 1 for a diverged run),
+    Ctrl-C (130) and SIGTERM (143); a partly written output is never left behind (io.py)."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        previous = signal.signal(signal.SIGTERM, _terminated) if _main_thread() else None
+        try:
+            return super().main(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as error:
+            click.echo(error.ctx.get_help() if error.ctx else str(error))
+            sys.exit(2)
+        except click.UsageError as error:
+            click.echo(f"Error: {error.format_message()}", err=True)
+            sys.exit(2)
+        except click.ClickException as error:
+            error.show()
+            sys.exit(error.exit_code)
+        except (KeyboardInterrupt, click.Abort):
+            click.echo("Error: interrupted; nothing partial was written", err=True)
+            sys.exit(130)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    click.echo("Error: terminated; nothing partial was written", err=True)
+    sys.exit(143)
+
+
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="jacchain")
 def cli() -> None:
     """jacchain: what multiplying the chain of layer Jacobians costs, in which order, and why

@@ -229,10 +229,24 @@ def train_options(command: F) -> F:
     )
 
 
+def usable_threads(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    """Cap --threads at the usable cores, saying so in one line on stderr."""
+    from ..run.timing import usable_cores
+
+    cores = usable_cores()
+    if value is not None and value > cores:
+        click.echo(f"Warning: --threads {value} is more than the {cores} usable core(s); using {cores}", err=True)
+        return cores
+    return value
+
+
 def threads_option(command: F) -> F:
-    return click.option("--threads", type=click.IntRange(min=1), help="BLAS threads (threadpoolctl) [default: as is].")(
-        command
-    )
+    return click.option(
+        "--threads",
+        type=click.IntRange(min=1),
+        callback=usable_threads,
+        help="BLAS threads (threadpoolctl), at most the usable cores [default: as is].",
+    )(command)
 
 
 def run_options(command: F) -> F:

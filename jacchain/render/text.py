@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,7 +16,29 @@ SCHEMA_VERSION = 1
 
 
 def to_json(payload: Any) -> str:
-    return json.dumps(payload, indent=2) + "\n"
+    """JSON text; a NaN or infinite float (not JSON) becomes null.
+
+    >>> print(to_json({"ratio": float("nan"), "times": [1.5, float("inf")]}), end="")
+    {
+      "ratio": null,
+      "times": [
+        1.5,
+        null
+      ]
+    }
+    """
+    return json.dumps(finite(payload), indent=2, allow_nan=False) + "\n"
+
+
+def finite(value: Any) -> Any:
+    """`value` with every non-finite float inside it replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(item) for item in value]
+    return value
 
 
 def to_csv(rows: Sequence[dict[str, Any]], fields: Sequence[str]) -> str:

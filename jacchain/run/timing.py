@@ -72,13 +72,24 @@ def blas_info() -> BlasInfo:
     return BlasInfo(library, int(pool.get("num_threads", 1)))
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system reports it)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - platforms without affinity
+        return os.cpu_count() or 1
+
+
 @contextmanager
 def blas_threads(threads: int | None) -> Iterator[None]:
-    """Limit BLAS to `threads` inside the block; None leaves it as it is."""
+    """Limit BLAS to `threads` (at most the usable cores: more only fight over them) inside the
+    block; None leaves it as it is."""
     if threads is None:
         yield
         return
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=threads, user_api="blas"):
+    with threadpool_limits(limits=min(threads, usable_cores()), user_api="blas"):
         yield

@@ -1,0 +1,109 @@
+"""Every way a command fails ends in one `Error:` line and its exit code (part of issue 10)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import pytest
+from click.testing import CliRunner
+
+from jacchain.cli import cli
+from jacchain.jobs.analyze import count_only
+from jacchain.jobs.plan import plan_orders
+from jacchain.model.spec import make_spec
+from jacchain.render import render
+from jacchain.run.timing import usable_cores
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["analyze"], "Error: Missing argument 'SPEC...'."),
+        (["analyze", "8,4", "--repeats", "0"], "Error: Invalid value for '--repeats': 0 is not in the range x>=1."),
+        (
+            ["analyze", "8,4", "--format", "yaml"],
+            "Error: Invalid value for '--format': 'yaml' is not one of 'table', 'json', 'markdown', 'csv'.",
+        ),
+        (
+            ["explain", "8,4", "--wrt", "weights"],
+            "Error: Invalid value for '--wrt': 'weights' is not one of 'input', 'params'.",
+        ),
+        (["frobnicate"], "Error: No such command 'frobnicate'."),
+    ],
+)
+def test_usage_errors_are_one_line_with_exit_2(args, message):
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == message + "\n"
+
+
+def test_ctrl_c_exits_130_and_writes_nothing(tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("jacchain.jobs.analyze.analyze", interrupted)
+    target = tmp_path / "out.json"
+    result = invoke("analyze", "8,4", "--format", "json", "-o", target)
+    assert result.exit_code == 130
+    # click ends the ^C line first (a newline), then the one error line
+    assert result.stderr.lstrip("\n") == "Error: interrupted; nothing partial was written\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sigterm_exits_143_and_leaves_no_file(tmp_path):
+    target = tmp_path / "out.json"
+    command = [
+        sys.executable,
+        "-m",
+        "jacchain",
+        "train",
+        "20,16,3",
+        "--steps",
+        "100000000",
+        "--format",
+        "json",
+        "-o",
+        str(target),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    time.sleep(1.5)  # importing (about 0.4 s) and starting to train
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 143
+    assert stderr.strip().splitlines()[-1] == "Error: terminated; nothing partial was written"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_json_never_holds_nan_or_infinity():
+    analysis = count_only(plan_orders(make_spec((4, 3, 2))))
+    text = render(replace(analysis, max_abs_diff=float("nan")), "json")
+    assert json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in JSON"))["max_abs_diff"] is None
+
+
+def test_threads_beyond_the_usable_cores_are_capped_with_one_warning():
+    result = invoke("analyze", "8,4", "--analytic", "--threads", "100000", "--format", "json")
+    assert result.exit_code == 0
+    cores = usable_cores()
+    assert result.stderr == f"Warning: --threads 100000 is more than the {cores} usable core(s); using {cores}\n"
+    assert json.loads(result.stdout)["network"]["sizes"] == [8, 4]
+
+
+def test_the_environment_does_not_decide_the_exit_code():
+    # python -m jacchain goes through the same boundary as the console script.
+    done = subprocess.run(
+        [sys.executable, "-m", "jacchain", "analyze", "784,-3"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "40"},
+    )
+    assert done.returncode == 2
+    assert done.stderr == "Error: spec '784,-3': width 2 must be a positive integer, got '-3'\n"
