@@ -37,6 +37,9 @@ def invoke(*args):
             "Error: Invalid value for '--wrt': 'weights' is not one of 'input', 'params'.",
         ),
         (["frobnicate"], "Error: No such command 'frobnicate'."),
+        (["analyze", "-3,4"], "Error: spec '-3,4': width 1 must be a positive integer, got '-3'"),
+        (["check", "-1,8", "--baseline", "b.json"], "Error: spec '-1,8': width 1 must be a positive integer, got '-1'"),
+        (["analyze", "8,4", "-x"], "Error: No such option '-x'."),
     ],
 )
 def test_usage_errors_are_one_line_with_exit_2(args, message):

@@ -83,7 +83,10 @@ class OneLineErrors(click.Group):
             click.echo(error.ctx.get_help() if error.ctx else str(error))
             sys.exit(2)
         except click.UsageError as error:
-            click.echo(f"Error: {error.format_message()}", err=True)
+            message = error.format_message()
+            if isinstance(error, click.NoSuchOption):
+                message = _negative_width(error.option_name, _arguments(args, kwargs)) or message
+            click.echo(f"Error: {message}", err=True)
             sys.exit(2)
         except click.ClickException as error:
             error.show()
@@ -94,6 +97,25 @@ class OneLineErrors(click.Group):
         finally:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
+
+
+def _arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[str]:
+    given = kwargs.get("args", args[0] if args else None)
+    return list(given) if given is not None else sys.argv[1:]
+
+
+def _negative_width(option: str, arguments: list[str]) -> str | None:
+    """A size list with a negative first width ("-3,4") reaches click as an unknown option:
+    say what is wrong with it as a spec instead."""
+    from ..model.spec import parse_sizes
+
+    for token in arguments:
+        if token.startswith(option) and "," in token and token.lstrip("-")[:1].isdigit():
+            try:
+                parse_sizes(token)
+            except JacchainError as error:
+                return str(error)
+    return None
 
 
 def _main_thread() -> bool:
