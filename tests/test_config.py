@@ -108,7 +108,7 @@ def test_bad_yaml_gives_exit_2_and_one_line_naming_file_line_and_key(tmp_path, t
     assert "Traceback" not in result.output
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.text(max_size=200))
 def test_any_text_is_a_valid_spec_or_our_error(text):
     try:

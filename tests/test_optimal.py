@@ -61,7 +61,7 @@ def chains(draw, max_factors=8, allow_diagonal=True):
     return make_chain(dims, diagonal)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(chains())
 def test_dp_equals_brute_force_with_dense_and_diagonal_factors(chain):
     plan = optimal_plan(chain)
@@ -70,7 +70,7 @@ def test_dp_equals_brute_force_with_dense_and_diagonal_factors(chain):
     assert plan_cost(plan, chain).flops <= plan_cost(right_fold(len(chain)), chain).flops
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(chains(max_factors=10, allow_diagonal=False).filter(lambda c: len(c) >= 2))
 def test_dp_matches_numpy_multi_dot_order_in_macs(chain):
     shapes = [SimpleNamespace(shape=f.shape) for f in chain.factors]
