@@ -94,6 +94,15 @@ GOOD = "input: 8\nlayers:\n  - {width: 4, activation: relu}\n  - {width: 2}\n"
         (GOOD + "seed: -1\n", "bad.yaml:5: seed: must be a non-negative integer, got -1"),
         (GOOD + "train: {lr: fast}\n", "bad.yaml:5: train.lr: must be a positive number, got 'fast'"),
         (
+            "input: 8\nlayers:\n  - &w {width: 4}\n  - *w\n",
+            "bad.yaml:3: invalid YAML: anchors and aliases (&name, *name) are not allowed in a jacchain config",
+        ),
+        ("input: 8\ninput: 9\nlayers: [4]\n", "bad.yaml:2: input: duplicate key 'input'"),
+        (
+            "input: 8\nlayers:\n  - {width: 4, width: 5}\n",
+            "bad.yaml:3: layers[0].width: duplicate key 'width'",
+        ),
+        (
             GOOD + "train: {epoch: 3}\n",
             "bad.yaml:5: train.epoch: unknown key 'epoch'; known keys are: dataset, steps, epochs, batch, lr, momentum, weight_decay, test_fraction",
         ),
@@ -150,3 +159,15 @@ def test_any_structure_is_a_valid_spec_or_our_error(value):
     widths = [layer if isinstance(layer, int) else layer["width"] for layer in value["layers"]]
     assert spec.sizes == (value["input"], *widths)
     assert spec.n_layers == len(spec.activations) == len(value["layers"])
+
+
+def test_nested_aliases_are_refused_before_anything_is_built(tmp_path):
+    # "Billion laughs": nine levels of nine aliases would expand to 9**9 strings.
+    lines = ['a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    for previous, name in zip("abcdefgh", "bcdefghi"):
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{previous}"] * 9) + "]")
+    path = tmp_path / "laughs.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    result = invoke("analyze", path, "--analytic")
+    assert result.exit_code == 2
+    assert result.output.strip().endswith("anchors and aliases (&name, *name) are not allowed in a jacchain config")

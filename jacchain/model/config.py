@@ -198,10 +198,23 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """safe_load without anchors and aliases: a config never needs them, and nested aliases
+    ("billion laughs") would grow memory without end while the document is built."""
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases (&name, *name) are not allowed in a jacchain config", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
 def _load_yaml(text: str, path: str) -> tuple[Any, dict[str, int]]:
     """safe_load, plus the line of every key path (from the composed node tree)."""
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _StrictLoader(text)
         try:
             node = loader.get_single_node()
             data = loader.construct_document(node) if node is not None else None
@@ -217,18 +230,24 @@ def _load_yaml(text: str, path: str) -> tuple[Any, dict[str, int]]:
         raise JacchainError(f"{path}: invalid YAML: {first_line}") from None
     lines: dict[str, int] = {}
     if node is not None:
-        _record_lines(node, "", lines)
+        _record_lines(node, "", lines, file=path)
     return data, lines
 
 
-def _record_lines(node: yaml.Node, path: str, lines: dict[str, int]) -> None:
+def _record_lines(node: yaml.Node, path: str, lines: dict[str, int], file: str) -> None:
+    """The line of every key path; a key given twice in one mapping is an error (YAML would
+    keep the last silently)."""
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
         for key_node, value_node in node.value:
             key = str(key_node.value)
             child = f"{path}.{key}" if path else key
+            if key in seen:
+                raise JacchainError(f"{file}:{key_node.start_mark.line + 1}: {child}: duplicate key {key!r}")
+            seen.add(key)
             lines[child] = key_node.start_mark.line + 1
-            _record_lines(value_node, child, lines)
+            _record_lines(value_node, child, lines, file)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _record_lines(item, f"{path}[{index}]", lines)
+            _record_lines(item, f"{path}[{index}]", lines, file)
