@@ -106,6 +106,8 @@ def test_order_selection_accepts_article_words_and_ad_names():
         (["784,,10"], "Error: spec '784,,10': width 2 is empty; write widths as N0,N1,...,NL"),
         (["1e3,10"], "Error: spec '1e3,10': width 1 must be a positive integer, got '1e3'"),
         (["0,5"], "Error: spec '0,5': width 1 must be a positive integer, got 0"),
+        (["٣,٤"], "Error: spec '٣,٤': width 1 must be a positive integer, got '٣'"),
+        (["８,４"], "Error: spec '８,４': width 1 must be a positive integer, got '８'"),
         (
             ["8,4", "--activation", "swish"],
             "Error: unknown activation 'swish'; valid options are: identity, relu, tanh, sigmoid, gelu, softmax",

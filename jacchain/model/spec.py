@@ -15,7 +15,7 @@ from .activations import ACTIVATIONS
 from .losses import LOSSES
 from .validate import NAME, check_dtype, check_seed, is_int
 
-_INTEGER = re.compile(r"[+]?\d+")
+_INTEGER = re.compile(r"[+]?[0-9]+")  # ASCII digits only: int() would also take "٣" or "３"
 
 
 @dataclass(frozen=True)
