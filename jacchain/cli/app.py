@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import functools
-import signal
 import sys
-from collections.abc import Callable
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..errors import JacchainError
 from ..types import COST_CHOICES, DTYPES
+from .errors import OneLineErrors, user_errors
 from .options import (
     ChainChoice,
-    FailedError,
-    InputError,
     NetworkChoice,
     RunChoice,
     TrainChoice,
@@ -31,23 +26,6 @@ from .options import (
 
 if TYPE_CHECKING:
     from ..model.spec import NetworkSpec
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def user_errors(command: F) -> F:
-    """Turn library errors into clean one-line CLI errors at the boundary."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except JacchainError as error:
-            raise (FailedError if error.exit_code == 1 else InputError)(str(error)) from None
-        except MemoryError:
-            raise InputError("out of memory; lower the sizes, or use --analytic to count without building") from None
-
-    return wrapper  # type: ignore[return-value]  # functools.wraps keeps the signature
 
 
 def load(spec: str, network: NetworkChoice) -> NetworkSpec:
@@ -67,66 +45,6 @@ def memory_limit(max_memory: str | None) -> int | None:
     from ..cost.memory import parse_bytes
 
     return parse_bytes(max_memory) if max_memory is not None else None
-
-
-class OneLineErrors(click.Group):
-    """Every way a command can fail ends in one `Error: ...` line and its exit code: click's
-    usage errors (2, without the usage block), library errors (2, or 1 for a diverged run),
-    Ctrl-C (130) and SIGTERM (143); a partly written output is never left behind (io.py)."""
-
-    def main(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs["standalone_mode"] = False
-        previous = signal.signal(signal.SIGTERM, _terminated) if _main_thread() else None
-        try:
-            return super().main(*args, **kwargs)
-        except click.exceptions.NoArgsIsHelpError as error:
-            click.echo(error.ctx.get_help() if error.ctx else str(error))
-            sys.exit(2)
-        except click.UsageError as error:
-            message = error.format_message()
-            if isinstance(error, click.NoSuchOption):
-                message = _negative_width(error.option_name, _arguments(args, kwargs)) or message
-            click.echo(f"Error: {message}", err=True)
-            sys.exit(2)
-        except click.ClickException as error:
-            error.show()
-            sys.exit(error.exit_code)
-        except (KeyboardInterrupt, click.Abort):
-            click.echo("Error: interrupted; nothing partial was written", err=True)
-            sys.exit(130)
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
-
-
-def _arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[str]:
-    given = kwargs.get("args", args[0] if args else None)
-    return list(given) if given is not None else sys.argv[1:]
-
-
-def _negative_width(option: str, arguments: list[str]) -> str | None:
-    """A size list with a negative first width ("-3,4") reaches click as an unknown option:
-    say what is wrong with it as a spec instead."""
-    from ..model.spec import parse_sizes
-
-    for token in arguments:
-        if token.startswith(option) and "," in token and token.lstrip("-")[:1].isdigit():
-            try:
-                parse_sizes(token)
-            except JacchainError as error:
-                return str(error)
-    return None
-
-
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
-
-
-def _terminated(signum: int, frame: Any) -> None:
-    click.echo("Error: terminated; nothing partial was written", err=True)
-    sys.exit(143)
 
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})

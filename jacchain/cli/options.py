@@ -24,20 +24,9 @@ from ..types import (
     TrainMode,
     Wrt,
 )
+from .errors import InputError
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class InputError(click.ClickException):
-    """A user error: one line on stderr, exit code 2."""
-
-    exit_code = 2
-
-
-class FailedError(click.ClickException):
-    """The work itself failed (training diverged): one line on stderr, exit code 1."""
-
-    exit_code = 1
 
 
 def _apply(options: list[Callable[[F], F]], command: F) -> F:

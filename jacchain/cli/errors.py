@@ -1,0 +1,103 @@
+"""The CLI's error boundary: every way a command can fail becomes one `Error: ...` line on
+stderr and its exit code (2 bad input or usage, 1 a failed run, 130 Ctrl-C, 143 SIGTERM)."""
+
+from __future__ import annotations
+
+import functools
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from ..errors import JacchainError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class InputError(click.ClickException):
+    """A user error: one line on stderr, exit code 2."""
+
+    exit_code = 2
+
+
+class FailedError(click.ClickException):
+    """The work itself failed (training diverged): one line on stderr, exit code 1."""
+
+    exit_code = 1
+
+
+def user_errors(command: F) -> F:
+    """Turn library errors into clean one-line CLI errors at the boundary."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except JacchainError as error:
+            raise (FailedError if error.exit_code == 1 else InputError)(str(error)) from None
+        except MemoryError:
+            raise InputError("out of memory; lower the sizes, or use --analytic to count without building") from None
+
+    return wrapper  # type: ignore[return-value]  # functools.wraps keeps the signature
+
+
+class OneLineErrors(click.Group):
+    """Every way a command can fail ends in one `Error: ...` line and its exit code: click's
+    usage errors (2, without the usage block), library errors (2, or 1 for a diverged run),
+    Ctrl-C (130) and SIGTERM (143); a partly written output is never left behind (io.py)."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        previous = signal.signal(signal.SIGTERM, _terminated) if _main_thread() else None
+        try:
+            return super().main(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as error:
+            click.echo(error.ctx.get_help() if error.ctx else str(error))
+            sys.exit(2)
+        except click.UsageError as error:
+            message = error.format_message()
+            if isinstance(error, click.NoSuchOption):
+                message = _negative_width(error.option_name, _arguments(args, kwargs)) or message
+            click.echo(f"Error: {message}", err=True)
+            sys.exit(2)
+        except click.ClickException as error:
+            error.show()
+            sys.exit(error.exit_code)
+        except (KeyboardInterrupt, click.Abort):
+            click.echo("Error: interrupted; nothing partial was written", err=True)
+            sys.exit(130)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+
+def _arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[str]:
+    given = kwargs.get("args", args[0] if args else None)
+    return list(given) if given is not None else sys.argv[1:]
+
+
+def _negative_width(option: str, arguments: list[str]) -> str | None:
+    """A size list with a negative first width ("-3,4") reaches click as an unknown option:
+    say what is wrong with it as a spec instead."""
+    from ..model.spec import parse_sizes
+
+    for token in arguments:
+        if token.startswith(option) and "," in token and token.lstrip("-")[:1].isdigit():
+            try:
+                parse_sizes(token)
+            except JacchainError as error:
+                return str(error)
+    return None
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    click.echo("Error: terminated; nothing partial was written", err=True)
+    sys.exit(143)
