@@ -37,7 +37,7 @@ class Calibration:
         """FLOP/s of a dense product whose smallest dimension is `smallest` (log-interpolated
         on the measured curve; the square GEMM rate where there is no curve)."""
         if not self.gemm_curve:
-            return self.gemm_gflops * 1e9 + 0 * np.asarray(smallest, dtype=np.float64)
+            return self.gemm_gflops * 1e9  # np.where and arithmetic broadcast it over arrays
         sizes = np.log([size for size, _ in self.gemm_curve])
         rates = [rate for _, rate in self.gemm_curve]
         return np.interp(np.log(np.maximum(smallest, 1)), sizes, rates) * 1e9

@@ -71,9 +71,7 @@ def count_config(spec: NetworkSpec, settings: Sequence[Setting]) -> Counts:
     counts: Counts = {}
     for setting in settings:
         result = count_only(plan_orders(spec, of=setting.of, wrt=setting.wrt, granularity=setting.granularity))
-        counts[setting.key] = {
-            r.order.key: {"macs": r.macs, "flops": r.flops, "peak_bytes": r.peak_bytes} for r in result.orders
-        }
+        counts[setting.key] = {r.order.key: {field: getattr(r, field) for field in FIELDS} for r in result.orders}
     return counts
 
 
