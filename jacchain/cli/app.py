@@ -41,6 +41,17 @@ def show(result: Any, fmt: str, output: str | None) -> None:
     emit(render(result, fmt), output)
 
 
+def refuse_overlap(inputs: list[str], **outputs: str | None) -> None:
+    """Refuse an output that is an input of the command, or another of its outputs."""
+    from ..io import refuse_overlap as refuse
+
+    refuse({_option(name): path for name, path in outputs.items()}, inputs)
+
+
+def _option(name: str) -> str:
+    return "-o" if name == "output" else f"--{name.replace('_', '-')}"
+
+
 def memory_limit(max_memory: str | None) -> int | None:
     from ..cost.memory import parse_bytes
 
@@ -97,6 +108,7 @@ def analyze(
     from ..jobs.analyze import machine_for
     from .progress import progress_bar
 
+    refuse_overlap(list(specs), output=output)
     limit = memory_limit(run.max_memory)
     networks = [load(spec, network) for spec in specs]
     results = []
@@ -137,6 +149,7 @@ def explain(spec: str, network: NetworkChoice, chain: ChainChoice, fmt: str, out
     """
     from ..jobs.explain import explain as run_explain
 
+    refuse_overlap([spec], output=output)
     show(run_explain(load(spec, network), **asdict(chain)), fmt, output)
 
 
@@ -165,6 +178,7 @@ def train(
     net = load(spec, network)
     given = asdict(training)
     settings = TrainSettings.resolve(net.train, given, given.pop("mode"), given.pop("grad_check"))
+    refuse_overlap([spec, settings.dataset], output=output)
     data = load_dataset(settings.dataset, net, seed=net.seed, test_fraction=settings.test_fraction)
     with progress_bar(fmt != "json") as progress:
         result = run_train(net, data, settings, seed=net.seed, threads=threads, progress=progress)
@@ -174,21 +188,26 @@ def train(
 @cli.command()
 @click.argument("specs", metavar="SPEC...", nargs=-1, required=True)
 @click.option("--baseline", required=True, type=click.Path(dir_okay=False), help="Baseline JSON file of exact counts.")
-@click.option("--update", is_flag=True, help="Rewrite the baseline with the counts of SPEC... (atomically).")
+@click.option(
+    "--update", is_flag=True, help="Rewrite the entries of SPEC... in the baseline, keeping the others (atomically)."
+)
+@click.option("--prune", is_flag=True, help="With --update, also drop entries whose config file no longer exists.")
 @output_options
 @user_errors
-def check(specs: tuple[str, ...], baseline: str, update: bool, fmt: str, output: str | None) -> None:
+def check(specs: tuple[str, ...], baseline: str, update: bool, prune: bool, fmt: str, output: str | None) -> None:
     """Compare exact FLOP counts with a baseline file: exit 1 on any change (for CI).
 
     \b
     Example:
       jacchain check configs/*.yaml --baseline configs/flops-baseline.json
       jacchain check configs/*.yaml --baseline configs/flops-baseline.json --update
+      jacchain check configs/*.yaml --baseline configs/flops-baseline.json --update --prune
     """
     from ..jobs.regress import check as run_check
     from ..jobs.regress import load_named
 
-    result = run_check(load_named(specs), baseline, update=update)
+    refuse_overlap([*specs, baseline], output=output)
+    result = run_check(load_named(specs, baseline), baseline, update=update, prune=prune)
     show(result, fmt, output)
     if not result.ok and not update:
         sys.exit(1)
@@ -236,6 +255,7 @@ def sweep(
     from ..render.plot import check_plot_path, plot
     from .progress import progress_bar
 
+    refuse_overlap([spec], output=output, plot=plot_path)
     net = load(spec, network)
     how = parse_vary(vary, net)
     widths = sweep_widths(how.low, how.high, points, log_spacing)
@@ -275,8 +295,10 @@ def calibrate(dtype: str, threads: int | None, fmt: str, output: str | None) -> 
       jacchain calibrate
       jacchain calibrate --dtype float32 --threads 1 --format json
     """
+    from ..run.calibrate import cache_path
     from ..run.calibrate import calibrate as run_calibrate
 
+    refuse_overlap([str(cache_path())], output=output)
     show(run_calibrate(dtype, threads), fmt, output)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
-from ..io import write_atomic
+from ..io import STDOUT, write_atomic
 
 
 def renderables_to_text(renderables: Sequence[Any], width: int = 170) -> str:
@@ -22,6 +22,8 @@ def renderables_to_text(renderables: Sequence[Any], width: int = 170) -> str:
 
 def emit(rendered: Any, output: str | None) -> None:
     """Print rendered output (a string, or a list of rich renderables) or write it to a file."""
+    if output == STDOUT:
+        output = None
     if isinstance(rendered, str):
         if output:
             write_atomic(output, rendered)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -103,14 +102,15 @@ def _packed(name: str, choice: type) -> Callable[[F], F]:
 
 
 def writable_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """Refuse an output path whose folder does not exist before any work is done."""
-    if value is None:
-        return value
-    folder = Path(value).parent
-    if not folder.is_dir():
-        raise InputError(f"cannot write {value}: folder {folder} does not exist")
-    if Path(value).is_dir():
-        raise InputError(f"cannot write {value}: it is a folder")
+    """Refuse, before any work is done, an output that cannot or must not be written."""
+    from ..errors import JacchainError
+    from ..io import check_writable
+
+    if value is not None:
+        try:
+            check_writable(value)
+        except JacchainError as error:
+            raise InputError(str(error)) from None
     return value
 
 
@@ -122,7 +122,10 @@ def output_options(command: F) -> F:
                 "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True, help="Output format."
             ),
             click.option(
-                "-o", "--output", callback=writable_path, help="Write to FILE (atomically) instead of stdout."
+                "-o",
+                "--output",
+                callback=writable_path,
+                help="Write to FILE (atomically) instead of stdout; - is stdout.",
             ),
         ],
         command,
