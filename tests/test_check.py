@@ -106,9 +106,12 @@ def test_inline_specs_can_be_checked_too(tmp_path):
         ("{not json", "is corrupt: Expecting property name enclosed in double quotes at line 1"),
         ('{"schema_version": 7}', "is corrupt: expected an object with schema_version 1"),
         (
-            '{"schema_version": 1, "settings": [], "configs": {"a": {"s": {"o": {"flops": "many"}}}}}',
+            '{"schema_version": 1, "settings": ["of=loss,wrt=input,granularity=layer"], '
+            '"configs": {"a": {"s": {"o": {"flops": "many"}}}}}',
             "is corrupt: a / s / o: counts must be integers",
         ),
+        ('{"schema_version": 1, "settings": [], "configs": {}}', "is corrupt: its settings list is empty"),
+        ("[" * 100_000 + "]" * 100_000, "is corrupt: nested too deeply"),
     ],
 )
 def test_a_corrupt_baseline_exits_2_and_is_left_as_it_was(tmp_path, content, message):
@@ -127,3 +130,75 @@ def test_a_missing_baseline_exits_2_with_a_hint(tmp_path):
     assert result.exit_code == 2
     assert result.output.strip() == f"Error: baseline {tmp_path / 'none.json'} not found; create it with --update"
     assert not (tmp_path / "none.json").exists()
+
+
+def entries(baseline):
+    return set(json.loads(baseline.read_text())["configs"])
+
+
+def test_update_of_some_configs_keeps_every_other_entry(workspace):
+    baseline = workspace / "flops-baseline.json"
+    before = json.loads(baseline.read_text())["configs"]
+    seed = workspace / "seed.yaml"
+    seed.write_text(seed.read_text().replace("width: 256", "width: 128"))
+    result = invoke("check", seed, "--baseline", baseline, "--update", "--format", "json")
+    assert result.exit_code == 0, result.output
+    after = json.loads(baseline.read_text())["configs"]
+    assert set(after) == set(before) and len(after) == len(CONFIGS)
+    assert {name: after[name] for name in after if name != "seed.yaml"} == {
+        name: before[name] for name in before if name != "seed.yaml"
+    }
+    assert after["seed.yaml"] != before["seed.yaml"]
+    assert sorted(json.loads(result.output)["kept"]) == sorted(set(before) - {"seed.yaml"})
+
+
+def test_configs_of_one_name_in_two_folders_are_two_entries(tmp_path):
+    for folder, widths in (("a", 4), ("b", 5)):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "net.yaml").write_text(
+            f"name: net\ninput: {widths}\nlayers: [{{width: 3}}, {{width: 2}}]\n"
+        )
+    baseline = tmp_path / "baseline.json"
+    configs = [tmp_path / "a" / "net.yaml", tmp_path / "b" / "net.yaml"]
+    assert invoke("check", *configs, "--baseline", baseline, "--update").exit_code == 0
+    assert entries(baseline) == {"a/net.yaml", "b/net.yaml"}
+    assert invoke("check", *configs, "--baseline", baseline).exit_code == 0
+
+
+def test_entries_of_deleted_configs_stay_until_pruned(workspace):
+    baseline = workspace / "flops-baseline.json"
+    (workspace / "deep-narrow.yaml").unlink()
+    assert invoke("check", *configs_in(workspace), "--baseline", baseline, "--update").exit_code == 0
+    assert "deep-narrow.yaml" in entries(baseline)
+    assert invoke("check", *configs_in(workspace), "--baseline", baseline).exit_code == 1
+    assert invoke("check", *configs_in(workspace), "--baseline", baseline, "--prune").exit_code == 2
+    result = invoke("check", *configs_in(workspace), "--baseline", baseline, "--update", "--prune")
+    assert result.exit_code == 0 and "1 pruned" in result.output
+    assert "deep-narrow.yaml" not in entries(baseline)
+    assert invoke("check", *configs_in(workspace), "--baseline", baseline).exit_code == 0
+
+
+def test_a_read_only_baseline_is_refused_and_left_alone(workspace):
+    baseline = workspace / "flops-baseline.json"
+    text = baseline.read_text()
+    baseline.chmod(0o444)
+    result = invoke("check", *configs_in(workspace), "--baseline", baseline, "--update")
+    assert result.exit_code == 2 and "read-only" in result.output
+    assert baseline.read_text() == text and baseline.stat().st_mode & 0o777 == 0o444
+
+
+def test_concurrent_updates_of_one_baseline_lose_no_entry(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from jacchain.jobs.regress import check, load_named
+
+    baseline = str(tmp_path / "baseline.json")
+    specs = [f"{width},3,2" for width in range(2, 14)]
+
+    def update(spec):
+        return check(load_named([spec], baseline), baseline, update=True)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(update, specs))
+    assert entries(tmp_path / "baseline.json") == set(specs)
+    assert [p.name for p in tmp_path.iterdir()] == ["baseline.json"]

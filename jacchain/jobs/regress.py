@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 from ..errors import JacchainError, choice_error
-from ..io import read_text, write_atomic
+from ..io import check_writable, locked, read_text, write_atomic
 from ..model.spec import NetworkSpec
 from ..types import GRANULARITIES, OF_CHOICES, WRT_CHOICES, Granularity, Of, Wrt
 from .analyze import count_only, plan_orders
@@ -59,11 +60,34 @@ def parse_setting_key(key: str) -> Setting:
     return Setting(cast(Of, parts["of"]), cast(Wrt, parts["wrt"]), cast(Granularity, parts["granularity"]))
 
 
-def load_named(specs: Sequence[str]) -> list[tuple[str, NetworkSpec]]:
-    """Each SPEC with the name it has in a baseline: a config's file name, or the size list."""
-    from ..model.config import is_config_path, load_network
+def load_named(specs: Sequence[str], baseline_path: str) -> list[tuple[str, NetworkSpec]]:
+    """Each SPEC with its key in the baseline: a config's path relative to the baseline's
+    folder (two configs of one name in different folders stay apart), or the size list."""
+    from ..model.config import load_network
 
-    return [(Path(spec).name if is_config_path(spec) else spec, load_network(spec)) for spec in specs]
+    return [(baseline_key(spec, baseline_path), load_network(spec)) for spec in specs]
+
+
+def baseline_key(spec: str, baseline_path: str) -> str:
+    """
+    >>> baseline_key("784,512,10", "configs/flops-baseline.json")
+    '784,512,10'
+    >>> baseline_key("configs/seed.yaml", "configs/flops-baseline.json")
+    'seed.yaml'
+    """
+    from ..model.config import is_config_path
+
+    if not is_config_path(spec):
+        return spec
+    folder = os.path.realpath(Path(baseline_path).parent)
+    return Path(os.path.relpath(os.path.realpath(spec), folder)).as_posix()
+
+
+def _gone(key: str, baseline_path: str) -> bool:
+    """A stored entry whose config file no longer exists beside the baseline."""
+    from ..model.config import is_config_path
+
+    return is_config_path(key) and not (Path(baseline_path).parent / key).is_file()
 
 
 def count_config(spec: NetworkSpec, settings: Sequence[Setting]) -> Counts:
@@ -100,6 +124,8 @@ class CheckResult:
     removed: tuple[str, ...]
     compared: int
     updated: bool = False
+    kept: tuple[str, ...] = ()
+    pruned: tuple[str, ...] = ()
     current: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -117,6 +143,8 @@ def read_baseline(path: str) -> dict[str, Any]:
             f"baseline {path} is corrupt: {error.msg} at line {error.lineno}; "
             "restore it from version control or rewrite it with --update after deleting it"
         ) from None
+    except RecursionError:
+        raise JacchainError(f"baseline {path} is corrupt: nested too deeply") from None
     _validate_baseline(data, path)
     return data
 
@@ -129,6 +157,10 @@ def _validate_baseline(data: Any, path: str) -> None:
         raise bad(f"expected an object with schema_version {BASELINE_SCHEMA}")
     if not isinstance(data.get("settings"), list) or not isinstance(data.get("configs"), dict):
         raise bad("expected keys 'settings' (a list) and 'configs' (an object)")
+    if not data["settings"]:
+        raise bad("its settings list is empty, so it guards nothing")
+    if len(set(map(str, data["settings"]))) != len(data["settings"]):
+        raise bad("a setting is listed twice")
     for key in data["settings"]:
         if not isinstance(key, str):
             raise bad(f"setting {key!r} is not a string")
@@ -152,17 +184,32 @@ def baseline_text(settings: Sequence[str], configs: dict[str, Counts]) -> str:
     return json.dumps(payload, indent=2, sort_keys=True) + "\n"
 
 
-def check(named_specs: Sequence[tuple[str, NetworkSpec]], baseline_path: str, update: bool = False) -> CheckResult:
-    """Compare exact counts of `named_specs` with the baseline; with `update`, rewrite it."""
-    path = Path(baseline_path)
+def check(
+    named_specs: Sequence[tuple[str, NetworkSpec]], baseline_path: str, update: bool = False, prune: bool = False
+) -> CheckResult:
+    """Compare exact counts of `named_specs` with the baseline. With `update`, rewrite the
+    entries of these configs and keep every other one (`prune` also drops the entries whose
+    config file no longer exists), under a lock so that concurrent updates lose nothing."""
+    if prune and not update:
+        raise JacchainError("--prune rewrites the baseline: give it together with --update")
+    if not update:
+        return _compare(named_specs, baseline_path, update=False, prune=False)
+    check_writable(baseline_path)
+    with locked(os.path.realpath(Path(baseline_path).parent)):
+        return _compare(named_specs, baseline_path, update=True, prune=prune)
+
+
+def _compare(
+    named_specs: Sequence[tuple[str, NetworkSpec]], baseline_path: str, update: bool, prune: bool
+) -> CheckResult:
     baseline: dict[str, Any]
-    if update and not path.exists():
+    if update and not Path(baseline_path).exists():
         baseline = {"settings": [s.key for s in DEFAULT_SETTINGS], "configs": {}}
     else:
         baseline = read_baseline(baseline_path)
     settings = [parse_setting_key(key) for key in baseline["settings"]]
     current = {name: count_config(spec, settings) for name, spec in named_specs}
-    stored = baseline["configs"]
+    stored: dict[str, Any] = baseline["configs"]
     changes, compared = [], 0
     for name, counts in current.items():
         if name not in stored:
@@ -170,10 +217,17 @@ def check(named_specs: Sequence[tuple[str, NetworkSpec]], baseline_path: str, up
         compared += 1
         changes.extend(_differences(name, stored[name], counts))
     added = tuple(sorted(set(current) - set(stored)))
-    removed = tuple(sorted(set(stored) - set(current)))
+    removed = tuple(sorted(key for key in set(stored) - set(current) if _gone(key, baseline_path)))
+    kept: tuple[str, ...] = ()
+    pruned: tuple[str, ...] = ()
     if update:
-        write_atomic(baseline_path, baseline_text(baseline["settings"], current))
-    return CheckResult(str(baseline_path), tuple(current), tuple(changes), added, removed, compared, update, current)
+        pruned = removed if prune else ()
+        merged = {key: value for key, value in stored.items() if key not in pruned} | current
+        kept = tuple(sorted(set(merged) - set(current)))
+        write_atomic(baseline_path, baseline_text(baseline["settings"], merged))
+    return CheckResult(
+        str(baseline_path), tuple(current), tuple(changes), added, removed, compared, update, kept, pruned, current
+    )
 
 
 def _differences(config: str, before: dict[str, Any], after: Counts) -> list[Change]:

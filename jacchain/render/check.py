@@ -18,14 +18,15 @@ HEADINGS = ("config", "setting", "order", "field", "baseline", "now", "change")
 def summary(result: CheckResult) -> str:
     if result.updated:
         return (
-            f"updated {result.baseline_path}: {len(result.configs)} config(s), "
-            f"{len(result.changes)} changed value(s), {len(result.added)} added, {len(result.removed)} removed"
+            f"updated {result.baseline_path}: {len(result.configs)} config(s) written "
+            f"({len(result.changes)} changed value(s), {len(result.added)} added), {len(result.kept)} kept, "
+            f"{len(result.pruned)} pruned"
         )
     if result.ok:
         return f"FLOP counts match {result.baseline_path}: {result.compared} config(s), every order and setting"
     return (
         f"FLOP counts differ from {result.baseline_path}: {len(result.changes)} changed value(s), "
-        f"{len(result.added)} config(s) added, {len(result.removed)} removed"
+        f"{len(result.added)} config(s) added, {len(result.removed)} removed (config file gone)"
     )
 
 
@@ -45,7 +46,8 @@ def rows(result: CheckResult) -> list[list[str]]:
             ]
         )
     table += [[name, "-", "-", "-", "-", "(new config, not in baseline)", "added"] for name in result.added]
-    table += [[name, "-", "-", "-", "(in baseline)", "-", "removed"] for name in result.removed]
+    gone = "pruned" if result.pruned else "removed"
+    table += [[name, "-", "-", "-", "(in baseline)", "(config file gone)", gone] for name in result.removed]
     return table
 
 
@@ -70,6 +72,8 @@ def to_dict(result: CheckResult) -> dict[str, Any]:
         ],
         "added": list(result.added),
         "removed": list(result.removed),
+        "kept": list(result.kept),
+        "pruned": list(result.pruned),
     }
 
 
