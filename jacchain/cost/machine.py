@@ -3,6 +3,8 @@ the time model (here) reads."""
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -10,6 +12,8 @@ import numpy as np
 import numpy.typing as npt
 
 DEFAULT_CACHE_BYTES = 8 * 2**20
+STALE_DAYS = 30  # a calibration older than this is called stale
+BUSY_LOAD_PER_CORE = 0.5  # a load average above this many runnable tasks per core: "under load"
 Numeric = float | int | npt.NDArray[np.float64]
 
 
@@ -32,6 +36,61 @@ class Calibration:
     call_s: float = 0.0
     # GFLOP/s of (s x 1024)(1024 x 1024) for growing s: skinny products run below the peak.
     gemm_curve: tuple[tuple[int, float], ...] = ()
+    # The 1-minute load average and usable cores when it was taken (None: not recorded).
+    load_average: float | None = None
+    cores: int = 0
+    # Figures that did not agree within 10% over the bounded repeats.
+    unsettled: tuple[str, ...] = ()
+
+    def problems(self) -> list[str]:
+        """Why these figures cannot be right (empty when they are plausible): non-finite or
+        non-positive rates, a GEMM curve whose product time does not grow with its size (a busy
+        machine: every call took the same time), a GEMM slower than streaming a matrix."""
+        rates = {"gemm_gflops": self.gemm_gflops, "stream_gbps": self.stream_gbps, "cache_gbps": self.cache_gbps}
+        found = [f"{name} = {value!r}" for name, value in rates.items() if not _positive(value)]
+        if not _positive(self.call_s) and self.call_s != 0:
+            found.append(f"call_s = {self.call_s!r}")
+        if not (isinstance(self.cache_bytes, int) and self.cache_bytes > 0):
+            found.append(f"cache_bytes = {self.cache_bytes!r}")
+        found += self._curve_problems()
+        if not found and self.dtype in ("float32", "float64"):
+            streaming_flops = 2 * self.stream_gbps / np.dtype(self.dtype).itemsize
+            if self.gemm_gflops < streaming_flops:
+                found.append(
+                    f"the GEMM rate {self.gemm_gflops:.3g} GFLOP/s is below the streaming rate "
+                    f"{streaming_flops:.3g} GFLOP/s"
+                )
+        return found
+
+    def _curve_problems(self) -> list[str]:
+        points = self.gemm_curve
+        if not isinstance(points, tuple) or not all(
+            isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], int) and p[0] > 0 and _positive(p[1])
+            for p in points
+        ):
+            return [f"gemm_curve = {points!r} is not a list of (rows, positive GFLOP/s)"]
+        sizes = [size for size, _ in points]
+        if sizes != sorted(set(sizes)):
+            return ["gemm_curve rows are not increasing"]
+        rates = [rate for _, rate in points]
+        if any(later < 0.7 * earlier for earlier, later in itertools.pairwise(rates)):
+            return [f"the GEMM curve is not increasing: {', '.join(f'{r:.3g}' for r in rates)} GFLOP/s"]
+        if len(points) >= 2 and (sizes[-1] / rates[-1]) / (sizes[0] / rates[0]) < 2:
+            return ["the GEMM curve's times do not grow with the product's size (the machine was busy?)"]
+        return []
+
+    def notes(self, now: float) -> list[str]:
+        """What makes these figures doubtful though plausible: age, load while measuring,
+        figures that did not settle."""
+        found = []
+        days = (now - self.measured_at) / 86400
+        if days > STALE_DAYS:
+            found.append(f"it is {days:,.0f} days old")
+        if self.load_average is not None and self.cores and self.load_average > BUSY_LOAD_PER_CORE * self.cores:
+            found.append(f"it was taken under load (load average {self.load_average:.2f} on {self.cores} core(s))")
+        if self.unsettled:
+            found.append(f"{', '.join(self.unsettled)} did not settle within 10%")
+        return found
 
     def gemm_rate(self, smallest: Numeric) -> Any:
         """FLOP/s of a dense product whose smallest dimension is `smallest` (log-interpolated
@@ -60,6 +119,10 @@ class Calibration:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
 
 
 def calibration_key(blas: str, dtype: str, threads: int) -> str:

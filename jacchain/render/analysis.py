@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from ..cost.machine import Calibration
 from ..cost.memory import human_bytes, over_limit_message
 from ..cost.product import ProductCount
 from ..cost.tree import TreeNode, plan_tree
@@ -158,6 +160,7 @@ def time_model_lines(analysis: Analysis) -> list[str]:
         f"from `jacchain calibrate` ({c.dtype}, {c.threads} thread(s))"
         + ("; optimal minimises predicted time (--cost time)" if analysis.cost == "time" else "")
     ]
+    lines += doubtful_calibration(c)
     orders = {r.order.name: r for r in analysis.orders}
     first, second = orders.get("input-first"), orders.get("loss-first")
     if first and second and first.predicted_time and second.predicted_time:
@@ -166,6 +169,18 @@ def time_model_lines(analysis: Analysis) -> list[str]:
             line += f", measured {first.time.median / second.time.median:,.1f}x"
         lines.append(line)
     return lines
+
+
+def doubtful_calibration(c: Calibration) -> list[str]:
+    """One line when the calibration is stale, was taken under load or did not settle."""
+    notes = c.notes(time.time())
+    if not notes:
+        return []
+    threads = f" --threads {c.threads}"
+    return [
+        f"note: the calibration behind these predictions looks doubtful: {'; '.join(notes)}; "
+        f"redo it on an idle machine with `jacchain calibrate --dtype {c.dtype}{threads}`"
+    ]
 
 
 def predicted_cell(result: OrderResult) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import fields
 
 from rich.text import Text
@@ -20,6 +21,7 @@ def lines(run: CalibrationRun) -> list[str]:
         f"vector-matrix streaming from cache (up to {c.cache_bytes / 2**20:.0f} MiB): {c.cache_gbps:.1f} GB/s",
         f"fixed cost of one tiny product: {c.call_s * 1e6:.2f} us",
         f"cached in {run.cache}",
+        *(f"note: {note}" for note in c.notes(time.time())),
     ]
 
 

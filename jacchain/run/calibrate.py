@@ -5,9 +5,11 @@ directory."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,12 +17,15 @@ from typing import Any
 import numpy as np
 
 from ..cost.machine import DEFAULT_CACHE_BYTES, Calibration, calibration_key
+from ..errors import JacchainError
 from ..io import write_atomic
 from ..types import Progress
-from .timing import blas_info, blas_threads, time_call
+from .timing import blas_info, blas_threads, time_call, usable_cores
 
-CACHE_SCHEMA = 4
+CACHE_SCHEMA = 5
 GEMM_CURVE_SIZES = (2, 8, 32, 128, 512)
+AGREEMENT = 0.10  # two measurements of one figure within 10% of each other agree
+MAX_TRIES = 5
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,32 @@ def _streaming_rate(n_bytes: int, dtype: str, repeats: int) -> tuple[float, int]
     return matrix.nbytes / seconds / 1e9, int(matrix.nbytes)
 
 
+def settled(measure_once: Callable[[], float], tries: int = MAX_TRIES) -> tuple[float, bool]:
+    """Measure until two runs in a row agree within 10% (at most `tries` runs); the mean of the
+    agreeing pair, or the median of all runs and False when none agreed.
+
+    >>> values = iter([10.0, 20.0, 12.0, 12.5])
+    >>> settled(lambda: next(values))
+    (12.25, True)
+    """
+    runs = [measure_once(), measure_once()]
+    while True:
+        last, before = runs[-1], runs[-2]
+        if abs(last - before) <= AGREEMENT * max(abs(last), abs(before)):
+            return (last + before) / 2, True
+        if len(runs) >= tries:
+            return float(np.median(runs)), False
+        runs.append(measure_once())
+
+
+def load_average() -> float | None:
+    """The 1-minute load average, where the system reports one."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
 def measure(
     dtype: str = "float64",
     threads: int | None = None,
@@ -86,14 +117,28 @@ def measure(
     stream_bytes: int = 256 * 2**20,
     repeats: int = 15,
 ) -> Calibration:
-    """Time a gemm_size^3 GEMM and (1 x n)(n x n) products from memory and from cache."""
+    """Time a gemm_size^3 GEMM and (1 x n)(n x n) products from memory and from cache, each
+    figure until two runs agree (`settled`); record the load average it was taken under."""
     cache_bytes = last_level_cache_bytes()
+    load = load_average()
+    unsettled = []
+
+    def figure(name: str, measure_once: Callable[[], float]) -> float:
+        value, agreed = settled(measure_once)
+        if not agreed:
+            unsettled.append(name)
+        return value
+
     with blas_threads(threads):
-        gemm = gemm_rate(dtype, gemm_size, gemm_size, repeats)
-        stream_gbps, streamed = _streaming_rate(stream_bytes, dtype, repeats)
-        cache_gbps, _ = _streaming_rate(cache_bytes // 4, dtype, 4 * repeats)
-        call_s = call_overhead(dtype)
-        curve = tuple((rows, gemm_rate(dtype, rows, gemm_size, repeats)) for rows in GEMM_CURVE_SIZES)
+        gemm = figure("gemm_gflops", lambda: gemm_rate(dtype, gemm_size, gemm_size, repeats))
+        stream_gbps = figure("stream_gbps", lambda: _streaming_rate(stream_bytes, dtype, repeats)[0])
+        streamed = _streaming_rate(stream_bytes, dtype, 1)[1]
+        cache_gbps = figure("cache_gbps", lambda: _streaming_rate(cache_bytes // 4, dtype, 4 * repeats)[0])
+        call_s = figure("call_s", lambda: call_overhead(dtype))
+        curve = tuple(
+            (rows, figure(f"gemm_curve[{rows}]", functools.partial(gemm_rate, dtype, rows, gemm_size, repeats)))
+            for rows in GEMM_CURVE_SIZES
+        )
         info = blas_info()
     return Calibration(
         blas=info.library,
@@ -108,13 +153,16 @@ def measure(
         cache_bytes=cache_bytes,
         call_s=call_s,
         gemm_curve=curve,
+        load_average=load,
+        cores=usable_cores(),
+        unsettled=tuple(unsettled),
     )
 
 
 def _read_cache(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     if (
         not isinstance(data, dict)
@@ -127,36 +175,60 @@ def _read_cache(path: Path) -> dict[str, Any]:
 
 
 def store(calibration: Calibration, path: Path | None = None) -> Path:
+    """Add these figures to the cache (atomically); an unwritable cache is a JacchainError."""
     path = path or cache_path()
     entries = _read_cache(path)
     entries[calibration.key] = calibration.to_dict()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise JacchainError(f"cannot write the calibration cache {path}: {error.strerror or error}") from None
     write_atomic(
         path, json.dumps({"schema_version": CACHE_SCHEMA, "entries": entries}, indent=2, sort_keys=True) + "\n"
     )
     return path
 
 
-def cached(dtype: str, threads: int | None = None, path: Path | None = None) -> Calibration | None:
-    """The stored calibration for this BLAS, dtype and thread count, if there is one."""
-    with blas_threads(threads):
-        info = blas_info()
-    entry = _read_cache(path or cache_path()).get(calibration_key(info.library, dtype, info.threads))
-    if not entry:
+def from_entry(entry: Any) -> Calibration | None:
+    """The Calibration of a cache entry, or None when it is malformed or implausible (then the
+    machine is measured again and the entry replaced)."""
+    if not isinstance(entry, dict):
         return None
     try:
-        entry = dict(entry, gemm_curve=tuple(tuple(point) for point in entry.get("gemm_curve", ())))
-        return Calibration(**entry)
-    except TypeError:
+        curve = entry.get("gemm_curve", ())
+        unsettled = entry.get("unsettled", ())
+        calibration = Calibration(
+            **dict(
+                entry,
+                gemm_curve=tuple(tuple(point) for point in curve),
+                unsettled=tuple(unsettled),
+            )
+        )
+        for name in ("blas", "dtype"):
+            if not isinstance(getattr(calibration, name), str):
+                return None
+        return None if calibration.problems() else calibration
+    except (TypeError, ValueError):
         return None
 
 
-def load_or_measure(dtype: str, threads: int | None = None) -> Calibration:
+def cached(dtype: str, threads: int | None = None, path: Path | None = None) -> Calibration | None:
+    """The stored calibration for this BLAS, dtype and thread count, if a plausible one exists."""
+    with blas_threads(threads):
+        info = blas_info()
+    return from_entry(_read_cache(path or cache_path()).get(calibration_key(info.library, dtype, info.threads)))
+
+
+def load_or_measure(dtype: str, threads: int | None = None) -> Calibration | None:
+    """The cached figures, else measured now and cached; None when the measurement is not
+    plausible (it is then neither used nor cached)."""
     found = cached(dtype, threads)
     if found is not None:
         return found
     calibration = measure(dtype, threads)
-    with contextlib.suppress(OSError):  # a read-only home still gets its numbers, just not cached
+    if calibration.problems():
+        return None
+    with contextlib.suppress(JacchainError):  # an unwritable cache still gets its numbers, just not cached
         store(calibration)
     return calibration
 
@@ -164,6 +236,12 @@ def load_or_measure(dtype: str, threads: int | None = None) -> Calibration:
 def calibrate(dtype: str = "float64", threads: int | None = None) -> CalibrationRun:
     """Measure now and cache the figures (the `calibrate` command)."""
     calibration = measure(dtype, threads)
+    problems = calibration.problems()
+    if problems:
+        raise JacchainError(
+            f"the calibration is not plausible ({'; '.join(problems)}); nothing was cached: "
+            "run `jacchain calibrate` again when the machine is idle"
+        )
     return CalibrationRun(calibration, store(calibration))
 
 

@@ -1,0 +1,148 @@
+"""Honest calibrations (issue 10): implausible figures are refused, malformed cache entries are
+measured again, unwritable caches do not break a run, and doubtful figures are flagged."""
+
+import json
+import math
+import time
+from dataclasses import replace
+
+import pytest
+from click.testing import CliRunner
+
+from jacchain.cli import cli
+from jacchain.cost.machine import STALE_DAYS, Calibration
+from jacchain.run.calibrate import CACHE_SCHEMA, cache_path, cached, from_entry, store
+from jacchain.run.timing import blas_info
+
+GOOD = Calibration(
+    blas="openblas",
+    dtype="float64",
+    threads=1,
+    gemm_gflops=50.0,
+    stream_gbps=10.0,
+    gemm_size=1024,
+    stream_bytes=2**28,
+    measured_at=time.time(),
+    cache_gbps=40.0,
+    cache_bytes=2**20,
+    call_s=1e-6,
+    gemm_curve=((2, 2.0), (8, 8.0), (32, 25.0), (128, 40.0), (512, 48.0)),
+    load_average=0.1,
+    cores=2,
+)
+
+
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("JACCHAIN_CACHE_DIR", str(tmp_path))
+    return tmp_path
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_plausible_figures_have_no_problems_and_no_notes():
+    assert GOOD.problems() == [] and GOOD.notes(time.time()) == []
+
+
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        ({"gemm_gflops": 0.0}, "gemm_gflops = 0.0"),
+        ({"stream_gbps": math.nan}, "stream_gbps = nan"),
+        ({"cache_gbps": -3.0}, "cache_gbps = -3.0"),
+        ({"call_s": math.inf}, "call_s = inf"),
+        # A busy machine: every product took the same time, so the rate grew with the rows.
+        ({"gemm_curve": tuple((rows, rows * 0.1) for rows in (2, 8, 32, 128, 512))}, "do not grow"),
+        ({"gemm_curve": ((2, 40.0), (8, 8.0))}, "not increasing"),
+        ({"gemm_curve": ((8, 2.0), (2, 8.0))}, "rows are not increasing"),
+        # 10 GB/s streaming a float64 matrix is 2.5 GFLOP/s; a GEMM cannot be slower.
+        ({"gemm_gflops": 2.0, "gemm_curve": ()}, "below the streaming rate"),
+    ],
+)
+def test_implausible_figures_are_named(change, problem):
+    problems = replace(GOOD, **change).problems()
+    assert problems and problem in problems[0]
+
+
+def test_stale_loaded_or_unsettled_figures_are_noted():
+    doubtful = replace(
+        GOOD, measured_at=time.time() - (STALE_DAYS + 5) * 86400, load_average=3.0, unsettled=("stream_gbps",)
+    )
+    notes = doubtful.notes(time.time())
+    assert notes[0] == f"it is {STALE_DAYS + 5} days old"
+    assert notes[1] == "it was taken under load (load average 3.00 on 2 core(s))"
+    assert notes[2] == "stream_gbps did not settle within 10%"
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        [1, 2, 3],
+        "fast",
+        {"gemm_gflops": 1.0},
+        GOOD.to_dict() | {"gemm_gflops": 0},
+        GOOD.to_dict() | {"gemm_curve": [[2, "x"]]},
+        GOOD.to_dict() | {"gemm_curve": 7},
+        GOOD.to_dict() | {"blas": 3},
+        GOOD.to_dict() | {"surprise": 1},
+    ],
+)
+def test_a_malformed_cache_entry_is_ignored(entry):
+    assert from_entry(entry) is None
+
+
+def test_a_good_entry_round_trips_through_the_cache(tmp_path):
+    path = tmp_path / "calibration.json"
+    info = blas_info()
+    calibration = replace(GOOD, blas=info.library, threads=info.threads, unsettled=("call_s",))
+    store(calibration, path)
+    assert json.loads(path.read_text())["schema_version"] == CACHE_SCHEMA
+    assert cached("float64", path=path) == calibration
+
+
+def _write_bad_entry():
+    info = blas_info()
+    key = f"{info.library}|float64|{info.threads}"
+    entry = replace(GOOD, blas=info.library, threads=info.threads, gemm_gflops=-1.0).to_dict()
+    cache_path().parent.mkdir(parents=True, exist_ok=True)
+    cache_path().write_text(json.dumps({"schema_version": CACHE_SCHEMA, "entries": {key: entry}}))
+
+
+def test_analyze_measures_again_over_an_implausible_cache_entry(private_cache):
+    _write_bad_entry()
+    result = invoke("analyze", "16,8,4", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["orders"]["loss_first"]["predicted_time_s"] > 0
+    assert cached("float64") is not None  # the entry was replaced by a plausible one
+
+
+def test_an_unwritable_cache_does_not_stop_analyze_but_stops_calibrate(tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("JACCHAIN_CACHE_DIR", str(blocker / "cache"))
+    assert invoke("analyze", "16,8,4", "--format", "json").exit_code == 0
+    result = invoke("calibrate")
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: cannot write the calibration cache") and result.output.count("\n") == 1
+    assert blocker.read_text() == "a file where the cache folder should be"
+
+
+def test_calibrate_refuses_an_implausible_measurement_and_caches_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("JACCHAIN_CACHE_DIR", str(tmp_path))
+    busy = replace(GOOD, gemm_curve=tuple((rows, rows * 0.1) for rows in (2, 8, 32, 128, 512)))
+    monkeypatch.setattr("jacchain.run.calibrate.measure", lambda *args, **kwargs: busy)
+    result = invoke("calibrate")
+    assert result.exit_code == 2 and "not plausible" in result.output and "idle" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_analyze_says_when_the_calibration_is_stale(private_cache):
+    info = blas_info()
+    old = replace(GOOD, blas=info.library, threads=info.threads, measured_at=time.time() - 90 * 86400)
+    store(old)
+    result = invoke("analyze", "16,8,4")
+    assert result.exit_code == 0
+    assert "note: the calibration behind these predictions looks doubtful: it is 90 days old" in result.output
+    assert "jacchain calibrate --dtype float64" in result.output
