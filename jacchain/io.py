@@ -57,7 +57,7 @@ def check_writable(path: str) -> None:
 def refuse_overlap(outputs: Mapping[str, str | None], inputs: Iterable[str]) -> None:
     """Refuse an output that is one of the command's inputs, or another of its outputs: writing
     it would destroy what the command reads (or what it just wrote)."""
-    inputs = [path for path in inputs if path != STDOUT and Path(path).is_file()]
+    inputs = [path for path in inputs if path != STDOUT and is_file(path)]
     seen: dict[str, str] = {}
     for option, path in outputs.items():
         if path is None or path == STDOUT:
@@ -69,6 +69,15 @@ def refuse_overlap(outputs: Mapping[str, str | None], inputs: Iterable[str]) -> 
         if real in seen:
             raise JacchainError(f"{option} {path} is also the {seen[real]} output; choose two different files")
         seen[real] = option
+
+
+def is_file(path: str) -> bool:
+    """Whether `path` names an existing regular file; False for any name the OS refuses (too
+    long, a NUL byte) rather than an error: such a string is not a file anyone gave."""
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _same_file(a: str, b: str) -> bool:

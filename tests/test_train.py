@@ -141,7 +141,7 @@ def test_npz_and_csv_datasets(tmp_path):
         ),
         (
             ["64,5", "--loss", "cross_entropy", "--dataset", "digits"],
-            "Error: dataset digits has 10 classes but the network has 5 outputs",
+            "Error: dataset digits has 10 classes (y row 9) but the network has 5 outputs",
         ),
         (
             ["64,10", "--dataset", "mnist"],
@@ -231,3 +231,32 @@ def test_the_blocked_update_is_the_update_of_whole_buffers(monkeypatch):
         assert first == whole.step(X, y)
     for a, b in zip(blocked.network.weights + blocked.network.biases, whole.network.weights + whole.network.biases):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_batch_larger_than_the_data_is_clamped_and_said(tmp_path):
+    rng = np.random.default_rng(3)
+    data = tmp_path / "small.npz"
+    np.savez(data, X=rng.standard_normal((20, 4)), y=rng.integers(0, 2, 20))
+    result = invoke(
+        "train",
+        "4,3,2",
+        "--loss",
+        "cross_entropy",
+        "--dataset",
+        data,
+        "--batch",
+        "1000",
+        "--steps",
+        "3",
+        "--format",
+        "json",
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    n_train = report["n_train"]  # 20 samples, 4 held out
+    assert n_train == 16 and report["batch"] == n_train and report["samples"] == 3 * n_train
+    assert report["notes"] == [f"--batch 1000 is more than the {n_train} training samples: each step used all of them"]
+    median = report["step_time_s"]["median"]
+    # samples / summed step time lies between batch / max step time and batch / min step time
+    assert n_train / report["step_time_s"]["max"] <= report["samples_per_s"] <= n_train / report["step_time_s"]["min"]
+    assert median > 0

@@ -16,6 +16,7 @@ from .options import (
     RunChoice,
     TrainChoice,
     chain_options,
+    max_memory_option,
     network_options,
     output_options,
     run_options,
@@ -158,10 +159,17 @@ def explain(spec: str, network: NetworkChoice, chain: ChainChoice, fmt: str, out
 @network_options
 @train_options
 @threads_option
+@max_memory_option
 @output_options
 @user_errors
 def train(
-    spec: str, network: NetworkChoice, training: TrainChoice, threads: int | None, fmt: str, output: str | None
+    spec: str,
+    network: NetworkChoice,
+    training: TrainChoice,
+    threads: int | None,
+    max_memory: str | None,
+    fmt: str,
+    output: str | None,
 ) -> None:
     """Train the network on real data with the efficient (loss-first) order.
 
@@ -170,7 +178,8 @@ def train(
       jacchain train configs/digits.yaml
       jacchain train 64,128,64,10 --loss cross_entropy --dataset digits --epochs 5
     """
-    from ..training.data import load_dataset
+    from ..training.data import SYNTHETIC_SAMPLES, load_dataset
+    from ..training.loop import check_train_memory
     from ..training.loop import train as run_train
     from ..training.settings import TrainSettings
     from .progress import progress_bar
@@ -179,9 +188,11 @@ def train(
     given = asdict(training)
     settings = TrainSettings.resolve(net.train, given, given.pop("mode"), given.pop("grad_check"))
     refuse_overlap([spec, settings.dataset], output=output)
+    limit = memory_limit(max_memory)
+    check_train_memory(net, settings, limit, SYNTHETIC_SAMPLES if settings.dataset == "synthetic" else 0)
     data = load_dataset(settings.dataset, net, seed=net.seed, test_fraction=settings.test_fraction)
     with progress_bar(fmt != "json") as progress:
-        result = run_train(net, data, settings, seed=net.seed, threads=threads, progress=progress)
+        result = run_train(net, data, settings, seed=net.seed, threads=threads, progress=progress, max_memory=limit)
     show(result, fmt, output)
 
 

@@ -241,6 +241,14 @@ def threads_option(command: F) -> F:
     )(command)
 
 
+def max_memory_option(command: F) -> F:
+    return click.option(
+        "--max-memory",
+        metavar="SIZE",
+        help="Refuse runs whose modelled memory is more (e.g. 4GiB) [default: half the available memory].",
+    )(command)
+
+
 def run_options(command: F) -> F:
     """Which orders, and how the explicit runs are made, timed and bounded: `run: RunChoice`."""
     command = _packed("run", RunChoice)(command)
@@ -263,11 +271,7 @@ def run_options(command: F) -> F:
                 help="Timed repeats per order [default: enough for ~0.2 s, at least 3].",
             ),
             threads_option,
-            click.option(
-                "--max-memory",
-                metavar="SIZE",
-                help="Refuse explicit runs needing more (e.g. 4GiB) [default: half the available memory].",
-            ),
+            max_memory_option,
             click.option(
                 "--time-model/--no-time-model",
                 default=True,

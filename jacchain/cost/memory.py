@@ -74,12 +74,14 @@ def human_bytes(n_bytes: int) -> str:
     >>> human_bytes(1536), human_bytes(3 * 2**30), human_bytes(12)
     ('1.50 KiB', '3.00 GiB', '12 B')
     """
-    value = float(n_bytes)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if value < 1024 or unit == "PiB":
-            return f"{n_bytes} B" if unit == "B" else f"{value:.2f} {unit}"
-        value /= 1024
-    return f"{n_bytes} B"  # pragma: no cover
+    units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+    power = 0
+    while power < len(units) - 1 and n_bytes >= 1024 ** (power + 1):
+        power += 1
+    if power == 0:
+        return f"{n_bytes} B"
+    whole, rest = divmod(n_bytes * 100 // 1024**power, 100)  # exact: no float of a huge count
+    return f"{whole:,}.{rest:02d} {units[power]}"
 
 
 def over_limit_message(what: str, needed: int, limit: int) -> str:

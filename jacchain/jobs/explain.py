@@ -8,6 +8,7 @@ from ..chain.factors import Chain, build_chain
 from ..chain.plan import Plan, bracketing, spans
 from ..cost.plan_cost import PlanCost, plan_cost
 from ..cost.product import product_kind
+from ..cost.ratio import count_ratio, ratio_text
 from ..cost.tree import TreeNode, plan_tree
 from ..model.spec import NetworkSpec
 from ..planners.orders import ORDERS
@@ -131,18 +132,15 @@ def why_optimal(chain: Chain, sums: dict[str, OrderSum], plan: Plan) -> str:
     narrow = dims[cut]
     inner = min(range(1, len(dims) - 1), key=lambda index: dims[index])
     cheaper = min(loss_first.cost.flops, input_first.cost.flops)
-    ratio = cheaper / max(optimal.cost.flops, 1)
+    ratio = ratio_text(count_ratio(cheaper, optimal.cost.flops))
     where = f"{symbols[cut]} = {narrow}" if symbols else f"width {narrow}"
     if dims[inner] == narrow and dims[inner] < min(dims[0], dims[-1]):
         return (
             f"The chain narrows to {where} in the middle: the optimal order multiplies each side towards "
             f"that bottleneck and joins them last, so no intermediate carries a full {dims[0]} x {dims[-1]} "
-            f"block until the end; {ratio:,.1f}x fewer FLOPs than the cheaper classic order."
+            f"block until the end; {ratio} fewer FLOPs than the cheaper classic order."
         )
-    return (
-        f"Its last product joins the two halves across {where}; "
-        f"{ratio:,.1f}x fewer FLOPs than the cheaper classic order."
-    )
+    return f"Its last product joins the two halves across {where}; {ratio} fewer FLOPs than the cheaper classic order."
 
 
 def explain(

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from ..errors import JacchainError, choice_error
-from ..io import check_writable, locked, read_text, write_atomic
+from ..io import check_writable, is_file, locked, read_text, write_atomic
 from ..model.spec import NetworkSpec
 from ..types import GRANULARITIES, OF_CHOICES, WRT_CHOICES, Granularity, Of, Wrt
 from .analyze import count_only, plan_orders
@@ -87,7 +87,7 @@ def _gone(key: str, baseline_path: str) -> bool:
     """A stored entry whose config file no longer exists beside the baseline."""
     from ..model.config import is_config_path
 
-    return is_config_path(key) and not (Path(baseline_path).parent / key).is_file()
+    return is_config_path(key) and not is_file(str(Path(baseline_path).parent / key))
 
 
 def count_config(spec: NetworkSpec, settings: Sequence[Setting]) -> Counts:

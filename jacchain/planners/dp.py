@@ -13,6 +13,7 @@ from ..chain.factors import Chain, stored_entries
 from ..chain.plan import Plan, PlanBuilder
 from ..cost.product import ProductKind
 from ..cost.time_model import TimeObjective
+from ..errors import JacchainError
 from ..types import Structure
 
 # Products of at most this many multiply-adds run exactly in int64 inside the vectorised
@@ -23,8 +24,30 @@ THREADED_FROM = 128
 IntArray = npt.NDArray[np.int64]
 
 
-def optimal_plan(chain: Chain, objective: TimeObjective | None = None) -> Plan:
-    """The bracketing of least FLOPs (or, with a time objective, least predicted time)."""
+DP_BUDGET_S = 10.0  # the longest the optimal order may take before it refuses to start
+# Seconds per n^3 of the dynamic program over n factors, measured with scripts/bench_dp.py on a
+# 2-core EPYC: vectorised (int64 or float) tables, and object arrays of Python integers.
+SECONDS_PER_CUBE = {True: 1.0e-9, False: 1.1e-7}
+
+
+def estimated_seconds(chain: Chain) -> float:
+    """About how long the dynamic program over this chain takes."""
+    n = len(chain)
+    return SECONDS_PER_CUBE[_int64_safe(chain)] * n**3
+
+
+def _int64_safe(chain: Chain) -> bool:
+    return 2 * (len(chain) - 1) * max(chain.dims) ** 3 < _INT64_SAFE
+
+
+def optimal_plan(chain: Chain, objective: TimeObjective | None = None, budget_s: float | None = DP_BUDGET_S) -> Plan:
+    """The bracketing of least FLOPs (or, with a time objective, least predicted time). A
+    chain the dynamic program would need more than `budget_s` for is refused up front."""
+    if budget_s is not None and estimated_seconds(chain) > budget_s:
+        raise JacchainError(
+            f"the optimal order over {len(chain):,} factors would take about {estimated_seconds(chain):,.0f} s "
+            f"(its dynamic program is O(n^3)); leave it out with --order loss-first,input-first (analyze, sweep)"
+        )
     return solve_chain(chain, objective)[0]
 
 
@@ -45,9 +68,8 @@ def solve_chain(chain: Chain, objective: TimeObjective | None = None) -> tuple[P
     if n == 1:
         return Plan(1, ()), 0
     dims = chain.dims
-    bound = 2 * (n - 1) * max(dims) ** 3
     diagonal = [f.structure == Structure.DIAGONAL for f in chain.factors]
-    table = _DynamicProgram(dims, diagonal, bound < _INT64_SAFE, objective)
+    table = _DynamicProgram(dims, diagonal, _int64_safe(chain), objective)
     pool = None
     if table.vectorised and n >= THREADED_FROM:
         pool = ThreadPoolExecutor(max_workers=2)

@@ -12,11 +12,12 @@ from rich.text import Text
 from ..cost.machine import Calibration
 from ..cost.memory import human_bytes, over_limit_message
 from ..cost.product import ProductCount
+from ..cost.ratio import count_ratio, ratio_text
 from ..cost.tree import TreeNode, plan_tree
 from ..jobs.analyze import Analysis, CountOnly, CountOnlyReason, OrderResult
 from ..types import Structure
 from .base import Renderer, register
-from .text import markdown_table, network_block, ratio_text, seconds_text
+from .text import markdown_table, network_block, seconds_text
 from .tree import rich_tree
 
 MAX_TREE_FACTORS = 16  # draw the optimal bracketing as a tree up to this many factors
@@ -115,7 +116,7 @@ def comparisons(analysis: Analysis) -> list[str]:
         if result is cheapest or result.flops == cheapest.flops:
             continue
         line = (
-            f"{result.order.name} performs {ratio_text(result.flops / max(cheapest.flops, 1))} "
+            f"{result.order.name} performs {ratio_text(count_ratio(result.flops, cheapest.flops))} "
             f"the FLOPs of {cheapest.order.name}"
         )
         if result.time and cheapest.time and cheapest.time.median > 0:

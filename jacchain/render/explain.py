@@ -8,11 +8,12 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from ..cost.ratio import count_ratio, ratio_text
 from ..cost.tree import TreeNode
 from ..jobs.explain import Explanation, Term
 from ..types import Structure
 from .base import Renderer, register
-from .text import markdown_table, network_block, ratio_text
+from .text import markdown_table, network_block
 from .tree import rich_tree, tree_lines
 
 CSV_FIELDS = ("order", "left", "right", "symbols", "numbers", "macs", "flops")
@@ -38,9 +39,9 @@ def ratio_line(explanation: Explanation) -> str:
     if loss_first == input_first:
         line = f"loss-first and input-first perform the same FLOPs ({loss_first:,})."
     elif loss_first < input_first:
-        line = f"input-first performs {ratio_text(input_first / max(loss_first, 1))} the FLOPs of loss-first."
+        line = f"input-first performs {ratio_text(count_ratio(input_first, loss_first))} the FLOPs of loss-first."
     else:
-        line = f"loss-first performs {ratio_text(loss_first / max(input_first, 1))} the FLOPs of input-first."
+        line = f"loss-first performs {ratio_text(count_ratio(loss_first, input_first))} the FLOPs of input-first."
     best_classic = min(loss_first, input_first)
     if optimal < best_classic:
         line += f" The optimal order needs 1/{best_classic / optimal:,.1f} of the cheaper one's."

@@ -73,14 +73,6 @@ def seconds_text(seconds: float) -> str:
     return f"{seconds * 1e9:.3g} ns"
 
 
-def ratio_text(ratio: float) -> str:
-    """
-    >>> ratio_text(195.83), ratio_text(1.234)
-    ('195.8x', '1.23x')
-    """
-    return f"{ratio:,.1f}x" if ratio >= 10 else f"{ratio:.2f}x"
-
-
 def network_block(spec: NetworkSpec) -> dict[str, Any]:
     """The same `network` object in every command's JSON."""
     return {

@@ -6,9 +6,10 @@ from typing import Any
 
 from rich.table import Table
 
+from ..cost.ratio import count_ratio, ratio_text
 from ..training.loop import TrainResult
 from .base import Renderer, register
-from .text import markdown_table, network_block, ratio_text, seconds_text
+from .text import markdown_table, network_block, seconds_text
 
 
 def to_dict(result: TrainResult) -> dict[str, Any]:
@@ -31,7 +32,9 @@ def to_dict(result: TrainResult) -> dict[str, Any]:
         "test_loss": result.test_loss,
         "test_accuracy": result.test_accuracy,
         "step_time_s": {"median": t.median, "min": t.min, "max": t.max},
+        "samples": result.samples,
         "samples_per_s": result.samples_per_s,
+        "notes": list(result.notes),
         "flops_per_step": {
             "loss_first": result.flops.total,
             "loss_first_parts": {
@@ -40,7 +43,7 @@ def to_dict(result: TrainResult) -> dict[str, Any]:
                 "update": result.flops.update,
             },
             "input_first": result.input_first_flops,
-            "ratio": result.input_first_flops / result.flops.total,
+            "ratio": count_ratio(result.input_first_flops, result.flops.total),
         },
         "grad_check": (
             {
@@ -69,7 +72,7 @@ def rows(result: TrainResult) -> list[tuple[str, str]]:
             f"mode {result.settings.mode})",
         ),
         ("time per step", f"{seconds_text(t.median)} median ({seconds_text(t.min)} - {seconds_text(t.max)})"),
-        ("samples per second", f"{result.samples_per_s:,.0f}"),
+        ("samples per second", "-" if result.samples_per_s is None else f"{result.samples_per_s:,.0f}"),
         ("train loss / accuracy", f"{result.train_loss:.4f} / {percent(result.train_accuracy)}"),
         ("held-out loss / accuracy", f"{result.test_loss:.4f} / {percent(result.test_accuracy)}"),
         (
@@ -79,7 +82,8 @@ def rows(result: TrainResult) -> list[tuple[str, str]]:
         ),
         (
             "FLOPs per step, input-first (modelled)",
-            f"{result.input_first_flops:,} ({ratio_text(result.input_first_flops / result.flops.total)} loss-first)",
+            f"{result.input_first_flops:,} "
+            f"({ratio_text(count_ratio(result.input_first_flops, result.flops.total))} loss-first)",
         ),
     ]
     if result.grad_check:
@@ -94,6 +98,7 @@ def rows(result: TrainResult) -> list[tuple[str, str]]:
         )
     if result.blas:
         lines.append(("BLAS", f"{result.blas.library}, {result.blas.threads} thread(s)"))
+    lines += [("note", note) for note in result.notes]
     return lines
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import JacchainError
+from ..io import is_file
 from ..model.network import MLP
 from ..model.spec import NetworkSpec, make_spec
 from ..model.validate import TRAIN_RULES
@@ -77,52 +78,107 @@ def _synthetic(spec: NetworkSpec, seed: int) -> tuple[Array, Array]:
 
 
 def _from_file(path: str) -> tuple[Array, Array]:
-    if not Path(path).is_file():
+    if not is_file(path):
         raise JacchainError(f"dataset {path}: no such file")
-    if path.lower().endswith(".npz"):
-        try:
-            with np.load(path, allow_pickle=False) as arrays:
-                missing = [key for key in ("X", "y") if key not in arrays.files]
-                if missing:
-                    raise JacchainError(
-                        f"dataset {path} must hold arrays X and y; it has: {', '.join(arrays.files) or 'none'}"
-                    )
-                return np.asarray(arrays["X"]), np.asarray(arrays["y"])
-        except (OSError, ValueError) as error:
-            raise JacchainError(f"dataset {path}: cannot read as .npz: {error}") from None
+    return _from_npz(path) if path.lower().endswith(".npz") else _from_csv(path)
+
+
+def _from_npz(path: str) -> tuple[Array, Array]:
+    import zipfile
+
     try:
-        table = np.genfromtxt(path, delimiter=",", dtype=float)
-    except ValueError as error:
-        raise JacchainError(f"dataset {path}: cannot read as CSV: {error}") from None
-    if table.ndim == 1:
-        table = table.reshape(1, -1)
-    if np.isnan(table[0]).all():  # a header line
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise JacchainError(f"dataset {path}: cannot read as .npz: {_first_line(error)}") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise JacchainError(f"dataset {path}: holds a single array (.npy content), not an .npz archive of X and y")
+    try:
+        with loaded as arrays:
+            missing = [key for key in ("X", "y") if key not in arrays.files]
+            if missing:
+                raise JacchainError(
+                    f"dataset {path} must hold arrays X and y; it has: {', '.join(arrays.files) or 'none'}"
+                )
+            return np.asarray(arrays["X"]), np.asarray(arrays["y"])
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise JacchainError(f"dataset {path}: cannot read as .npz: {_first_line(error)}") from None
+
+
+def _from_csv(path: str) -> tuple[Array, Array]:
+    """Numeric rows of features followed by the label; an optional header line."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an empty file warns; it is refused below
+            table = np.genfromtxt(path, delimiter=",", dtype=float, ndmin=2)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise JacchainError(f"dataset {path}: cannot read as CSV: {_first_line(error)}") from None
+    header = table.size > 0 and bool(np.isnan(table[0]).all())
+    if header:
         table = table[1:]
-    if table.size == 0 or table.shape[1] < 2 or np.isnan(table).any():
+    if table.size == 0 or table.shape[1] < 2:
         raise JacchainError(f"dataset {path}: expected numeric CSV rows of features followed by the label")
+    bad = np.flatnonzero(~np.isfinite(table).all(axis=1))
+    if bad.size:
+        line = int(bad[0]) + 1 + int(header)
+        raise JacchainError(f"dataset {path}: line {line} holds a value that is not a finite number")
     return table[:, :-1], table[:, -1]
 
 
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def _real(array: Any, name: str, source: str) -> None:
+    if array.dtype.kind not in "biuf":
+        raise JacchainError(f"dataset {source}: {name} must hold real numbers, got dtype {array.dtype}")
+
+
+def _first_bad(mask: Any) -> int:
+    """The first sample (row) where `mask` (samples x ...) is true."""
+    return int(np.flatnonzero(mask.reshape(mask.shape[0], -1).any(axis=1))[0])
+
+
 def _check(X: Any, y: Any, spec: NetworkSpec, source: str) -> tuple[Array, Array]:
+    """Shapes, dtypes, finite values and labels, naming the first bad array or row."""
     n_in, n_out = spec.sizes[0], spec.sizes[-1]
+    _real(X, "X", source)
+    _real(y, "y", source)
     if X.ndim != 2 or X.shape[0] == 0:
         raise JacchainError(
             f"dataset {source}: X must be a non-empty 2-D array (samples x features), got shape {X.shape}"
         )
     if X.shape[1] != n_in:
         raise JacchainError(f"dataset {source} has {X.shape[1]} features but the network's input width is {n_in}")
-    if y.shape[0] != X.shape[0]:
-        raise JacchainError(f"dataset {source}: X has {X.shape[0]} samples but y has {y.shape[0]}")
+    if y.ndim not in (1, 2) or y.shape[0] != X.shape[0]:
+        raise JacchainError(
+            f"dataset {source}: y must hold one label or target row per sample ({X.shape[0]}), got shape {y.shape}"
+        )
     if not np.isfinite(X).all():
-        raise JacchainError(f"dataset {source}: X holds NaN or infinite values")
+        raise JacchainError(f"dataset {source}: X row {_first_bad(~np.isfinite(X))} holds NaN or infinity")
+    if not np.isfinite(y).all():
+        raise JacchainError(f"dataset {source}: y row {_first_bad(~np.isfinite(y))} holds NaN or infinity")
     X = X.astype(spec.dtype)
     if spec.loss == "cross_entropy":
-        if y.ndim != 1 or not np.all(np.equal(np.mod(y, 1), 0)) or (y < 0).any():
-            raise JacchainError(f"dataset {source}: cross_entropy needs integer class labels 0..{n_out - 1}")
-        n_classes = int(y.max()) + 1
+        labels = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
+        if labels.ndim != 1:
+            raise JacchainError(
+                f"dataset {source}: cross_entropy needs one integer class label per sample, got y of shape {y.shape}"
+            )
+        wrong = (np.mod(labels, 1) != 0) | (labels < 0)
+        if wrong.any():
+            row = int(np.flatnonzero(wrong)[0])
+            raise JacchainError(
+                f"dataset {source}: y row {row} is {labels[row].item():g}; cross_entropy needs integer class "
+                f"labels 0..{n_out - 1}"
+            )
+        n_classes = int(labels.max()) + 1
         if n_classes > n_out:
-            raise JacchainError(f"dataset {source} has {n_classes} classes but the network has {n_out} outputs")
-        return X, y.astype(np.int64)
+            row = int(np.argmax(labels))
+            raise JacchainError(
+                f"dataset {source} has {n_classes} classes (y row {row}) but the network has {n_out} outputs"
+            )
+        return X, labels.astype(np.int64)
     y = y.reshape(-1, 1) if y.ndim == 1 else y
     if y.shape[1] != n_out:
         raise JacchainError(f"dataset {source} has {y.shape[1]} target columns but the network has {n_out} outputs")

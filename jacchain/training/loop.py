@@ -3,6 +3,7 @@ the step's FLOPs counted once and held equal to the step-cost model."""
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Iterator
@@ -10,7 +11,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..errors import DivergedError
+from ..cost.memory import default_limit, human_bytes
+from ..errors import DivergedError, MemoryLimitError
 from ..model.network import MLP
 from ..model.spec import NetworkSpec
 from ..run.timing import BlasInfo, Timing, blas_info, blas_threads
@@ -18,7 +20,7 @@ from ..types import Array, Progress
 from .data import Dataset
 from .gradcheck import GradCheck, grad_check
 from .settings import TrainSettings
-from .step_cost import StepFlops, input_first_step_flops, step_flops
+from .step_cost import EVAL_CHUNK, StepFlops, input_first_step_flops, step_flops, train_memory
 from .trainer import FlopCounter, Trainer
 
 
@@ -41,13 +43,17 @@ class TrainResult:
     input_first_flops: int
     grad_check: GradCheck | None = None
     blas: BlasInfo | None = None
+    samples: int = 0  # samples seen over all steps (the last batch of an epoch may be smaller)
+    train_seconds: float = 0.0  # the steps' summed time
+    notes: tuple[str, ...] = ()
 
     @property
-    def samples_per_s(self) -> float:
-        return self.settings.batch / self.step_time.median if self.step_time.median > 0 else float("inf")
+    def samples_per_s(self) -> float | None:
+        """Samples seen over the steps' summed time (None when too quick to time)."""
+        return self.samples / self.train_seconds if self.train_seconds > 0 else None
 
 
-def evaluate(network: MLP, X: Array, y: Array, chunk: int = 4096) -> tuple[float, float | None]:
+def evaluate(network: MLP, X: Array, y: Array, chunk: int = EVAL_CHUNK) -> tuple[float, float | None]:
     """Mean loss and (for classification) accuracy over a data set."""
     total, correct = 0.0, 0
     for start in range(0, X.shape[0], chunk):
@@ -60,6 +66,20 @@ def evaluate(network: MLP, X: Array, y: Array, chunk: int = 4096) -> tuple[float
     return total / X.shape[0], accuracy
 
 
+def check_train_memory(spec: NetworkSpec, settings: TrainSettings, max_memory: int | None, samples: int = 0) -> None:
+    """Refuse, before allocating, a run whose modelled memory is over the limit (default: half
+    the available memory)."""
+    needed = train_memory(spec, settings.batch, settings.mode, samples)
+    limit = default_limit() if max_memory is None else max_memory
+    if needed > limit:
+        raise MemoryLimitError(
+            f"training {spec.label} needs about {human_bytes(needed)} of memory, over the --max-memory limit of "
+            f"{human_bytes(limit)}; lower the widths or --batch, or raise --max-memory",
+            needed,
+            limit,
+        )
+
+
 def train(
     spec: NetworkSpec,
     data: Dataset,
@@ -67,9 +87,12 @@ def train(
     seed: int = 0,
     threads: int | None = None,
     progress: Progress | None = None,
+    max_memory: int | None = None,
 ) -> TrainResult:
     """Train with `settings`; the result carries the loss history, held-out figures, step
-    times and the step's FLOPs (counted on the first step, equal to the model)."""
+    times and the step's FLOPs (counted on the first step, equal to the model). A run whose
+    modelled memory is over `max_memory` is refused before anything is allocated."""
+    check_train_memory(spec, settings.validated(), max_memory)
     with blas_threads(threads):
         result = _train(spec, data, settings.validated(), seed, progress or (lambda description, done, total: None))
         return replace(result, blas=blas_info())
@@ -90,6 +113,12 @@ def batches(data: Dataset, batch: int, total_steps: int, rng: np.random.Generato
 
 
 def _train(spec: NetworkSpec, data: Dataset, settings: TrainSettings, seed: int, notify: Progress) -> TrainResult:
+    notes = []
+    if settings.batch > data.n_train:
+        notes.append(
+            f"--batch {settings.batch} is more than the {data.n_train} training samples: each step used all of them"
+        )
+        settings = replace(settings, batch=data.n_train)
     network = MLP.initialise(spec, np.random.default_rng(spec.seed))
     trainer = Trainer(network, settings)
     batches_per_epoch = -(-data.n_train // settings.batch)
@@ -98,6 +127,7 @@ def _train(spec: NetworkSpec, data: Dataset, settings: TrainSettings, seed: int,
     history: list[float] = []
     times: list[float] = []
     counter = FlopCounter()
+    samples = 0
     for step, (X, y) in enumerate(batches(data, settings.batch, total_steps, np.random.default_rng([seed, 1])), 1):
         if step == 1 and settings.grad_check:
             checked = grad_check(spec, network, X, y)
@@ -105,6 +135,7 @@ def _train(spec: NetworkSpec, data: Dataset, settings: TrainSettings, seed: int,
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is caught below
             value = trainer.step(X, y, counter if step == 1 else None)
         times.append(time.perf_counter() - begin)
+        samples += X.shape[0]
         if not np.isfinite(value):
             raise DivergedError(
                 f"training diverged at step {step}: the loss is {value}; try a lower --lr (now {settings.lr})"
@@ -112,7 +143,7 @@ def _train(spec: NetworkSpec, data: Dataset, settings: TrainSettings, seed: int,
         history.append(float(value))
         if step % 10 == 0 or step == total_steps:
             notify(f"step {step}/{total_steps}  loss {np.mean(history[-10:]):.4f}", step, total_steps)
-    counted_batch = min(settings.batch, data.n_train)  # the first step's
+    counted_batch = settings.batch  # the first step's (at most the training samples, above)
     modelled = step_flops(spec, counted_batch, settings.mode, settings.momentum, settings.weight_decay)
     if StepFlops(counter.forward, counter.backward, counter.update) != modelled:  # pragma: no cover - a counting bug
         raise RuntimeError(f"counted step FLOPs {counter} differ from the step-cost model {modelled}")
@@ -135,4 +166,7 @@ def _train(spec: NetworkSpec, data: Dataset, settings: TrainSettings, seed: int,
         modelled,
         input_first_step_flops(spec, counted_batch, settings.momentum, settings.weight_decay),
         checked,
+        samples=samples,
+        train_seconds=math.fsum(times),
+        notes=tuple(notes),
     )

@@ -78,3 +78,20 @@ def input_first_step_flops(spec: NetworkSpec, batch: int, momentum: float, weigh
         + batch * plan_cost(input_first_params(chain), chain).flops
         + update_flops(spec, momentum, weight_decay)
     )
+
+
+EVAL_CHUNK = 4096  # samples per forward pass when the loss and accuracy are evaluated
+
+
+def train_memory(spec: NetworkSpec, batch: int, mode: TrainMode, samples: int = 0) -> int:
+    """Modelled peak bytes of a training run, before anything is allocated: the parameters as
+    initialised plus the flat parameter, gradient and velocity buffers; forward and backward
+    buffers of one batch and of one evaluation chunk; `samples` rows of data (input and
+    target); in explicit mode each sample's factors and a gradient row."""
+    widths = sum(spec.sizes)
+    entries = 4 * spec.n_params + 4 * batch * widths + 2 * EVAL_CHUNK * widths
+    entries += samples * (spec.sizes[0] + spec.sizes[-1])
+    total = entries * spec.itemsize
+    if mode == "explicit":
+        total += build_chain(spec, "loss", "op", "params").factor_bytes + 2 * spec.n_params * spec.itemsize
+    return total
