@@ -1,23 +1,31 @@
-"""Deliver rendered output: to the terminal, or atomically to a file (temp file + rename)."""
+"""Deliver rendered output: to the terminal, to a pipe, or to a file under the output rules
+(io.py). Tables are fitted to the width so that no number is ever cut (render/layout.py)."""
 
 from __future__ import annotations
 
-import io
+import os
+import sys
 from collections.abc import Sequence
 from typing import Any
 
-from rich.console import Console
+import click
 
 from ..io import STDOUT, write_atomic
 
+FILE_WIDTH = 170  # the width of tables written to a file or a pipe, unless COLUMNS says otherwise
 
-def renderables_to_text(renderables: Sequence[Any], width: int = 170) -> str:
-    """Plain text of rich renderables, as a table would print without a terminal."""
-    buffer = io.StringIO()
-    console = Console(file=buffer, width=width, no_color=True, force_terminal=False, highlight=False)
-    for renderable in renderables:
-        console.print(renderable)
-    return buffer.getvalue()
+
+def output_width() -> int:
+    """COLUMNS where it is a sensible number, else FILE_WIDTH."""
+    text = os.environ.get("COLUMNS", "")
+    return int(text) if text.isascii() and text.isdigit() and 20 <= int(text) <= 10_000 else FILE_WIDTH
+
+
+def renderables_to_text(renderables: Sequence[Any], width: int | None = None) -> str:
+    """Plain text of rich renderables, fitted to the width, without trailing padding."""
+    from ..render.layout import to_text
+
+    return to_text(renderables, width or output_width())
 
 
 def emit(rendered: Any, output: str | None) -> None:
@@ -28,16 +36,17 @@ def emit(rendered: Any, output: str | None) -> None:
         if output:
             write_atomic(output, rendered)
         else:
-            import click
-
             click.echo(rendered, nl=False)
         return
     if output:
         write_atomic(output, renderables_to_text(rendered))
-        return
-    import sys
+    elif sys.stdout.isatty():
+        from rich.console import Console
 
-    # Off a terminal rich assumes 80 columns, too narrow for the tables; use a fixed width.
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 170)
-    for renderable in rendered:
-        console.print(renderable)
+        from ..render.layout import fit
+
+        console = Console(highlight=False)
+        for renderable in fit(rendered, console.width):
+            console.print(renderable, crop=False)
+    else:
+        click.echo(renderables_to_text(rendered), nl=False)

@@ -1,0 +1,71 @@
+"""Tables never cut a number (issue 10): at any width down to 60 columns every count a command
+reports in JSON appears whole in its table, and piped output carries no trailing padding."""
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from jacchain.cli import cli
+
+ROOT = Path(__file__).parent.parent
+WIDTHS = (60, 80, 120, 170)
+
+
+def run(args, columns=None):
+    env = {"COLUMNS": str(columns)} if columns else {}
+    result = CliRunner().invoke(cli, [str(a) for a in args], env=env)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def counts_of(report):
+    """Every MACs and FLOPs count of an analysis JSON document."""
+    return [order[field] for order in report["orders"].values() for field in ("macs", "flops")]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        ROOT / "configs/seed.yaml",
+        "1000000000000,1000000000000,10",
+        f"{10**40},3,{10**40}",
+    ],
+)
+def test_every_count_of_analyze_is_whole_at_every_width(spec):
+    counts = counts_of(json.loads(run(["analyze", spec, "--analytic", "--format", "json"])))
+    for width in WIDTHS:
+        table = run(["analyze", spec, "--analytic"], width)
+        for count in counts:
+            assert f"{count:,}" in table, (width, count)
+        assert all(line == line.rstrip() for line in table.splitlines())
+
+
+def test_a_wide_table_keeps_its_columns_and_a_narrow_one_goes_vertical():
+    wide = run(["analyze", ROOT / "configs/seed.yaml", "--analytic"], 170)
+    narrow = run(["analyze", ROOT / "configs/seed.yaml", "--analytic"], 60)
+    assert "┃ order" in wide and "products" in wide
+    assert "┃" not in narrow and "  MACs: 535,040" in narrow  # the loss-first MACs, one per line
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_train_sweep_and_check_tables_keep_their_counts_whole(width, tmp_path):
+    train = json.loads(run(["train", "64,32,10", "--steps", "2", "--format", "json"]))
+    table = run(["train", "64,32,10", "--steps", "2"], width)
+    assert f"{train['flops_per_step']['loss_first']:,}" in table
+    assert f"{train['flops_per_step']['input_first']:,}" in table
+    sweep_args = ["sweep", "784,512,256,10", "--vary", "input=16:65536", "--points", "3", "--log", "--analytic"]
+    sweep = json.loads(run([*sweep_args, "--format", "json"]))
+    table = run(sweep_args, width)
+    for point in sweep["points"]:
+        for order in point["orders"].values():
+            assert f"{order['flops']:,}" in table
+    baseline = tmp_path / "baseline.json"
+    run(["check", "8,4,2", "--baseline", baseline, "--update"])
+    stored = json.loads(baseline.read_text())
+    first_setting = next(iter(stored["configs"]["8,4,2"].values()))
+    next(iter(first_setting.values()))["flops"] = 123456789012345678
+    baseline.write_text(json.dumps(stored))
+    result = CliRunner().invoke(cli, ["check", "8,4,2", "--baseline", str(baseline)], env={"COLUMNS": str(width)})
+    assert result.exit_code == 1 and "123,456,789,012,345,678" in result.output
