@@ -50,6 +50,10 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         return list(self._items)
 
+    def spellings(self) -> list[str]:
+        """The names and their aliases, as written (canonical() also folds case and - / _)."""
+        return [*self._items, *self._aliases]
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._items)
 

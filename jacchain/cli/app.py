@@ -313,5 +313,22 @@ def calibrate(dtype: str, threads: int | None, fmt: str, output: str | None) -> 
     show(run_calibrate(dtype, threads), fmt, output)
 
 
+@cli.command()
+@click.argument("what", type=click.Choice(("config", "analyze", "check", "train")))
+@user_errors
+def schema(what: str) -> None:
+    """Print the JSON Schema of a YAML config, or of a command's JSON output.
+
+    \b
+    Example:
+      jacchain schema config > jacchain-config.schema.json
+      jacchain schema analyze
+    """
+    from ..render.schema import SCHEMAS
+    from ..render.text import to_json
+
+    click.echo(to_json(SCHEMAS.get(what)()), nl=False)
+
+
 def main() -> None:
     cli(prog_name="jacchain")

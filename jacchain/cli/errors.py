@@ -1,9 +1,11 @@
 """The CLI's error boundary: every way a command can fail becomes one `Error: ...` line on
-stderr and its exit code (2 bad input or usage, 1 a failed run, 130 Ctrl-C, 143 SIGTERM)."""
+stderr and its exit code (2 bad input or usage, 1 a failed run, 130 Ctrl-C, 143 SIGTERM,
+141 the reader closed stdout, 70 a bug in jacchain: never a traceback)."""
 
 from __future__ import annotations
 
 import functools
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -68,9 +70,38 @@ class OneLineErrors(click.Group):
         except (KeyboardInterrupt, click.Abort):
             click.echo("Error: interrupted; nothing partial was written", err=True)
             sys.exit(130)
+        except BrokenPipeError:
+            # The reader closed stdout (`jacchain ... | head`): stop quietly, as SIGPIPE would.
+            _silence_stdout()
+            sys.exit(141)
+        except (SystemExit, click.exceptions.Exit):
+            raise
+        except Exception as error:
+            if os.environ.get("JACCHAIN_DEBUG"):
+                raise
+            click.echo(
+                f"Error: unexpected {type(error).__name__}: {_one_line(error)} (a bug in jacchain: please report it "
+                "with the command line; JACCHAIN_DEBUG=1 shows the traceback)",
+                err=True,
+            )
+            sys.exit(70)
         finally:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
+
+
+def _one_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else "no message"
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that Python's flush at exit does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[str]:

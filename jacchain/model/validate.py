@@ -29,6 +29,7 @@ class Rule:
 
     test: Callable[[Any], bool]
     allowed: str
+    schema: dict[str, Any]  # the same rule as a JSON Schema fragment (`jacchain schema config`)
 
     def check(self, value: Any, subject: str) -> Any:
         """The value if it passes; else an error "<subject> must be <allowed>, got <value>".
@@ -45,21 +46,29 @@ class Rule:
         return value
 
 
-POSITIVE_INT = Rule(lambda v: is_int(v) and v > 0, "a positive integer")
-SEED = Rule(lambda v: is_int(v) and v >= 0, "a non-negative integer")
-FLAG = Rule(lambda v: isinstance(v, bool), "true or false")
-NAME = Rule(lambda v: isinstance(v, str) and bool(v), "a name")
+POSITIVE_INT = Rule(lambda v: is_int(v) and v > 0, "a positive integer", {"type": "integer", "minimum": 1})
+SEED = Rule(lambda v: is_int(v) and v >= 0, "a non-negative integer", {"type": "integer", "minimum": 0})
+FLAG = Rule(lambda v: isinstance(v, bool), "true or false", {"type": "boolean"})
+NAME = Rule(lambda v: isinstance(v, str) and bool(v), "a name", {"type": "string", "minLength": 1})
 
 # The `train:` section of a config and the options of `jacchain train`: one rule per key.
 TRAIN_RULES: dict[str, Rule] = {
-    "dataset": Rule(lambda v: isinstance(v, str) and bool(v), "a name or path"),
+    "dataset": Rule(lambda v: isinstance(v, str) and bool(v), "a name or path", {"type": "string", "minLength": 1}),
     "steps": POSITIVE_INT,
     "epochs": POSITIVE_INT,
     "batch": POSITIVE_INT,
-    "lr": Rule(lambda v: is_number(v) and v > 0, "a positive number"),
-    "momentum": Rule(lambda v: is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
-    "weight_decay": Rule(lambda v: is_number(v) and v >= 0, "a non-negative number"),
-    "test_fraction": Rule(lambda v: is_number(v) and 0 < v < 1, "a number in (0, 1)"),
+    "lr": Rule(lambda v: is_number(v) and v > 0, "a positive number", {"type": "number", "exclusiveMinimum": 0}),
+    "momentum": Rule(
+        lambda v: is_number(v) and 0 <= v < 1,
+        "a number in [0, 1)",
+        {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
+    ),
+    "weight_decay": Rule(lambda v: is_number(v) and v >= 0, "a non-negative number", {"type": "number", "minimum": 0}),
+    "test_fraction": Rule(
+        lambda v: is_number(v) and 0 < v < 1,
+        "a number in (0, 1)",
+        {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+    ),
 }
 
 
