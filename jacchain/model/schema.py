@@ -20,12 +20,8 @@ def config_schema() -> dict[str, Any]:
     >>> sorted(schema["required"]), schema["properties"]["input"]
     (['input', 'layers'], {'type': 'integer', 'minimum': 1})
     """
-    layer = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["width"],
-        "properties": {"width": POSITIVE_INT.schema, "activation": {"enum": ACTIVATIONS.spellings()}},
-    }
+    layer_properties = {"width": POSITIVE_INT.schema, "activation": {"enum": ACTIVATIONS.spellings()}}
+    layer = {"type": "object", "additionalProperties": False, "required": ["width"], "properties": layer_properties}
     properties: dict[str, Any] = {
         "name": {"type": "string"},
         "description": {"type": "string"},
@@ -41,7 +37,7 @@ def config_schema() -> dict[str, Any]:
             "properties": {key: TRAIN_RULES[key].schema for key in TRAIN_KEYS},
         },
     }
-    assert tuple(properties) == TOP_KEYS and tuple(layer["properties"]) == LAYER_KEYS  # one list of keys
+    assert tuple(properties) == TOP_KEYS and tuple(layer_properties) == LAYER_KEYS  # one list of keys
     return {
         "$schema": DRAFT,
         "title": "jacchain network config",
