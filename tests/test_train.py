@@ -260,3 +260,14 @@ def test_a_batch_larger_than_the_data_is_clamped_and_said(tmp_path):
     # samples / summed step time lies between batch / max step time and batch / min step time
     assert n_train / report["step_time_s"]["max"] <= report["samples_per_s"] <= n_train / report["step_time_s"]["min"]
     assert median > 0
+
+
+def test_the_digits_are_scikit_learns_bundled_set():
+    spec = make_spec((64, 10), loss="cross_entropy")
+    data = load_dataset("digits", spec, test_fraction=0.25)
+    X = np.concatenate([data.X_train, data.X_test])
+    y = np.concatenate([data.y_train, data.y_test])
+    # The UCI optical digits as scikit-learn bundles them: 1797 images of 8x8 pixels in 0..16.
+    assert X.shape == (1797, 64) and X.min() == 0.0 and X.max() == 1.0
+    assert set(np.unique(X * 16)) <= set(range(17))
+    assert np.bincount(y).tolist() == [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]

@@ -110,12 +110,8 @@ def chain_of_dims(dims: list[int], diagonal: list[bool] | None = None, itemsize:
     return Chain(tuple(factors), itemsize)
 
 
-def build_chain(spec: NetworkSpec, of: Of = "loss", granularity: Granularity = "layer", wrt: Wrt = "input") -> Chain:
-    """Lay out the factors of dl/dx (of="loss") or dz_L/dx (of="output") for a spec.
-
-    With wrt="params" the chain also holds P_L..P_1 = dz_i/dtheta_i after the layer factors;
-    plans for it are built by planners/params.py, not by bracketing one product.
-    """
+def check_chain_choice(of: Of, granularity: Granularity, wrt: Wrt) -> None:
+    """Refuse a combination of --of, --granularity and --wrt that names no chain."""
     if wrt not in WRT_CHOICES:
         raise choice_error("--wrt", wrt, WRT_CHOICES)
     if wrt == "params" and of != "loss":
@@ -124,6 +120,15 @@ def build_chain(spec: NetworkSpec, of: Of = "loss", granularity: Granularity = "
         raise choice_error("--of", of, OF_CHOICES)
     if granularity not in GRANULARITIES:
         raise choice_error("granularity", granularity, GRANULARITIES)
+
+
+def build_chain(spec: NetworkSpec, of: Of = "loss", granularity: Granularity = "layer", wrt: Wrt = "input") -> Chain:
+    """Lay out the factors of dl/dx (of="loss") or dz_L/dx (of="output") for a spec.
+
+    With wrt="params" the chain also holds P_L..P_1 = dz_i/dtheta_i after the layer factors;
+    plans for it are built by planners/params.py, not by bracketing one product.
+    """
+    check_chain_choice(of, granularity, wrt)
     sizes, n_layers = spec.sizes, spec.n_layers
     factors: list[Factor] = []
     if of == "loss":

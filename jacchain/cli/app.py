@@ -53,6 +53,15 @@ def _option(name: str) -> str:
     return "-o" if name == "output" else f"--{name.replace('_', '-')}"
 
 
+def preflight(run: RunChoice, chain: ChainChoice) -> None:
+    """Check the order names and the chain options before anything is measured."""
+    from ..chain.factors import check_chain_choice
+    from ..planners.orders import resolve_orders
+
+    resolve_orders(run.order_names)
+    check_chain_choice(chain.of, chain.granularity, chain.wrt)
+
+
 def memory_limit(max_memory: str | None) -> int | None:
     from ..cost.memory import parse_bytes
 
@@ -110,6 +119,7 @@ def analyze(
     from .progress import progress_bar
 
     refuse_overlap(list(specs), output=output)
+    preflight(run, chain)
     limit = memory_limit(run.max_memory)
     networks = [load(spec, network) for spec in specs]
     results = []
@@ -267,6 +277,7 @@ def sweep(
     from .progress import progress_bar
 
     refuse_overlap([spec], output=output, plot=plot_path)
+    preflight(run, chain)
     net = load(spec, network)
     how = parse_vary(vary, net)
     widths = sweep_widths(how.low, how.high, points, log_spacing)

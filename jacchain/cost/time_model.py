@@ -4,6 +4,7 @@ latency term). One rule for `analyze`'s predictions and for the DP's `--cost tim
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,7 @@ import numpy as np
 
 from .machine import Calibration
 from .product import ProductCount
+from .ratio import FLOAT_MAX
 
 
 @dataclass(frozen=True)
@@ -45,10 +47,13 @@ def product_time(product: ProductCount, calibration: Calibration, itemsize: int)
     >>> round(product_time(product_count((1, 100, D), (100, 100, D)), c, 8), 9)  # from cache
     2.04e-06
     """
+    if max(product.flops, product.bytes_moved(itemsize)) >= FLOAT_MAX:
+        return math.inf  # beyond any machine: no finite prediction
     objective = TimeObjective(calibration, itemsize)
     seconds = objective.seconds(product.flops, product.bytes_moved(itemsize), product.smallest_dim, product.dense)
     return calibration.call_s + float(seconds)
 
 
 def plan_time(products: Iterable[ProductCount], calibration: Calibration, itemsize: int) -> float:
+    """Predicted seconds of a plan: the sum over its products (inf where a count is beyond a float)."""
     return sum(product_time(product, calibration, itemsize) for product in products)

@@ -3,6 +3,7 @@ them only, and say why."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -136,6 +137,8 @@ def counted(
     """An order's result: the model's counts, with its predicted time where the machine is known."""
     calibration = planning.calibration
     predicted = plan_time(planned.cost.products, calibration, planning.chain.itemsize) if calibration else None
+    if predicted is not None and not math.isfinite(predicted):
+        predicted = None  # counts beyond a float: no prediction to show
     return OrderResult(planned, time, measured_peak, predicted)
 
 

@@ -11,6 +11,7 @@ from ..chain.plan import Plan, bracketing
 from ..cost.machine import Calibration
 from ..cost.memory import base_memory
 from ..cost.plan_cost import PlanCost, plan_cost
+from ..cost.ratio import FLOAT_MAX
 from ..cost.time_model import TimeObjective
 from ..errors import JacchainError, choice_error
 from ..model.spec import NetworkSpec
@@ -71,6 +72,10 @@ def plan_orders(
     if cost == "time" and calibration is None:
         raise JacchainError("--cost time needs this machine's calibration: run `jacchain calibrate` first")
     chain = build_chain(spec, of, granularity, wrt)
+    if cost == "time" and 2 * max(chain.dims) ** 3 * len(chain) >= FLOAT_MAX:
+        raise JacchainError(
+            "--cost time prices products in floating point; these counts are beyond it: use --cost flops"
+        )
     objective = TimeObjective(calibration, chain.itemsize) if cost == "time" and calibration else None
     planned = []
     for order in resolve_orders(list(orders) if orders else None):

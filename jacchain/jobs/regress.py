@@ -164,7 +164,10 @@ def _validate_baseline(data: Any, path: str) -> None:
     for key in data["settings"]:
         if not isinstance(key, str):
             raise bad(f"setting {key!r} is not a string")
-        parse_setting_key(key)
+        try:
+            parse_setting_key(key)
+        except JacchainError as error:
+            raise bad(str(error)) from None
     for config, counts in data["configs"].items():
         if not isinstance(counts, dict):
             raise bad(f"config {config!r} is not an object")

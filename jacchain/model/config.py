@@ -198,9 +198,14 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
+MAX_DEPTH = 32
+
+
 class _StrictLoader(yaml.SafeLoader):
     """safe_load without anchors and aliases: a config never needs them, and nested aliases
     ("billion laughs") would grow memory without end while the document is built."""
+
+    depth = 0
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         event = self.peek_event()
@@ -208,7 +213,15 @@ class _StrictLoader(yaml.SafeLoader):
             raise yaml.composer.ComposerError(
                 None, None, "anchors and aliases (&name, *name) are not allowed in a jacchain config", event.start_mark
             )
-        return super().compose_node(parent, index)
+        if self.depth >= MAX_DEPTH:  # a config is three levels deep; stop long before recursion does
+            raise yaml.composer.ComposerError(
+                None, None, f"nested deeper than {MAX_DEPTH} levels; a jacchain config needs three", event.start_mark
+            )
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 def _load_yaml(text: str, path: str) -> tuple[Any, dict[str, int]]:

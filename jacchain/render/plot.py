@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..cost.ratio import FLOAT_MAX
 from ..errors import JacchainError
 from ..io import write_with
 from ..jobs.sweep import Sweep
@@ -23,6 +24,12 @@ def plot(sweep: Sweep, path: str) -> None:
     """FLOPs and time against the varied width, log-log, one line per order; the time model
     dashed. Written atomically; the format follows the extension (.png, .svg)."""
     check_plot_path(path)
+    largest = max(r.flops for analysis in sweep.analyses for r in analysis.orders)
+    if largest >= FLOAT_MAX:
+        raise JacchainError(
+            f"--plot {path}: counts of {len(str(largest))} digits are beyond what a plot axis can hold; "
+            "drop --plot (the table and JSON show them exactly)"
+        )
     import matplotlib
 
     matplotlib.use("Agg")

@@ -34,8 +34,9 @@ class BlasInfo:
         return {"library": self.library, "threads": self.threads}
 
 
-def time_call(function: Callable[[], object], repeats: int | None = None, target_s: float = DEFAULT_TARGET_S) -> Timing:
-    """Time `function()`: one warm-up call, then `repeats` timed calls (or enough for target_s).
+def time_call(function: Callable[[], object], repeats: int | None = None, target_s: float | None = None) -> Timing:
+    """Time `function()`: one warm-up call, then `repeats` timed calls (or enough for target_s,
+    by default DEFAULT_TARGET_S).
 
     >>> time_call(lambda: sum(range(100)), repeats=5).repeats
     5
@@ -44,7 +45,8 @@ def time_call(function: Callable[[], object], repeats: int | None = None, target
     function()
     warm_up = time.perf_counter() - start
     if repeats is None:
-        repeats = MIN_REPEATS if warm_up <= 0 else math.ceil(target_s / warm_up)
+        target = DEFAULT_TARGET_S if target_s is None else target_s
+        repeats = MIN_REPEATS if warm_up <= 0 else math.ceil(target / warm_up)
         repeats = min(max(repeats, MIN_REPEATS), MAX_REPEATS)
     samples = []
     clock = time.perf_counter

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -56,12 +57,21 @@ def load_dataset(source: str, spec: NetworkSpec, seed: int = 0, test_fraction: f
 
 
 def _digits() -> tuple[Array, Array]:
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError:
-        raise JacchainError("the digits data set needs scikit-learn: pip install 'jacchain[data]'") from None
-    digits = load_digits()
-    return digits.data / 16.0, digits.target
+    """scikit-learn's bundled 8x8 digits, scaled to [0, 1]. The bundled CSV is read directly
+    (importing scikit-learn takes seconds); load_digits() where the file is not found."""
+    from importlib.util import find_spec
+
+    package = find_spec("sklearn")
+    if package is None or package.origin is None:
+        raise JacchainError("the digits data set needs scikit-learn: pip install 'jacchain[data]'")
+    bundled = Path(package.origin).parent / "datasets" / "data" / "digits.csv.gz"
+    if bundled.is_file():
+        table = np.loadtxt(bundled, delimiter=",")
+        return table[:, :-1] / 16.0, table[:, -1].astype(np.int64)
+    from sklearn.datasets import load_digits  # pragma: no cover - a scikit-learn that moved the file
+
+    digits = load_digits()  # pragma: no cover
+    return digits.data / 16.0, digits.target  # pragma: no cover
 
 
 def _synthetic(spec: NetworkSpec, seed: int) -> tuple[Array, Array]:

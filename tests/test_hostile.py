@@ -1,0 +1,386 @@
+"""The hostile-input corpus (issue 10): every command, fed bad specs, configs, options, data
+files, baselines, calibration caches and outputs, ends in a valid result or in exactly one
+`Error: ...` line with its exit code; no input changes and no stray file is left behind.
+
+Each case runs in its own folder; the corpus hashes every file before and after. The cases
+that used to hang or grow memory without limit run in a child process under a 3 GiB address
+space limit and a 20 s timeout."""
+
+import hashlib
+import io
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from jacchain.cli import cli
+
+ROOT = Path(__file__).parent.parent
+SEED = (ROOT / "configs/seed.yaml").read_text()
+HUGE = str(10**400)
+
+
+def npz(**arrays):
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def npy(array):
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+GOOD_X, GOOD_Y = np.random.default_rng(0).standard_normal((30, 4)), np.arange(30) % 2
+GOOD_NPZ = npz(X=GOOD_X, y=GOOD_Y)
+BASELINE = json.dumps({"schema_version": 1, "settings": ["of=loss,wrt=input,granularity=layer"], "configs": {}})
+
+
+@dataclass(frozen=True)
+class Case:
+    kind: str  # the class of the issue it belongs to
+    args: tuple[str, ...]
+    files: dict[str, bytes] = field(default_factory=dict)
+    exit: int = 2
+    message: str = ""  # a part of the one error line
+    writes: tuple[str, ...] = ()  # files the command may create or replace
+    cache: bytes | None = None  # the calibration cache's content
+
+
+def case(kind, *args, files=None, exit=2, message="", writes=(), cache=None):
+    encoded = {name: text.encode() if isinstance(text, str) else text for name, text in (files or {}).items()}
+    return Case(kind, tuple(args), encoded, exit, message, tuple(writes), cache)
+
+
+TRAIN = ("train", "4,3,2", "--loss", "cross_entropy", "--steps", "2")
+SPEC_COMMANDS = (("analyze",), ("explain",), ("train", "--steps", "1"), ("sweep", "--vary", "input=2:3"))
+BAD_SPECS = ["", ",", "0,3", "3,0", "-3,4", "3.5,2", "abc", "٣,٤", "８,４", "3,,4", "1e3,4", "3;4", "3,4,", "3 4"]
+
+CASES = {
+    # --- inputs: specs on every command that takes one
+    # Every bad spec on analyze; the first few on the other commands too (one parser serves all).
+    **{
+        f"spec-{command[0]}-{index}": case("inputs", command[0], spec, *command[1:], message="spec")
+        for command in SPEC_COMMANDS
+        for index, spec in enumerate(BAD_SPECS if command[0] == "analyze" else BAD_SPECS[2:6])
+    },
+    "spec-missing-file": case("inputs", "analyze", "nope.yaml", message="no such file"),
+    "spec-folder": case("inputs", "analyze", "sub.yaml", files={"sub.yaml/x": ""}, message="sub.yaml"),
+    "check-bad-spec": case("inputs", "check", "0,3", "--baseline", "b.json", files={"b.json": BASELINE}),
+    # --- inputs: configs
+    "config-billion-laughs": case(
+        "hangs",
+        "analyze",
+        "c.yaml",
+        files={
+            "c.yaml": "a: &a [x, x]\n"
+            + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}]\n" for i in range(9))
+        },
+        message="anchors",
+    ),
+    "config-recursive-alias": case(
+        "tracebacks", "analyze", "c.yaml", files={"c.yaml": "a: &a [*a]\n"}, message="c.yaml"
+    ),
+    "config-duplicate-key": case("inputs", "analyze", "c.yaml", files={"c.yaml": "input: 4\ninput: 5\nlayers: [3]\n"}),
+    "config-not-mapping": case("inputs", "explain", "c.yaml", files={"c.yaml": "- 1\n- 2\n"}),
+    "config-empty": case("inputs", "explain", "c.yaml", files={"c.yaml": ""}),
+    "config-unknown-key": case("inputs", "explain", "c.yaml", files={"c.yaml": "input: 4\nlayers: [3]\nsize: 2\n"}),
+    "config-width-text": case("inputs", "explain", "c.yaml", files={"c.yaml": "input: x\nlayers: [3]\n"}),
+    "config-width-bool": case("inputs", "explain", "c.yaml", files={"c.yaml": "input: true\nlayers: [3]\n"}),
+    "config-width-float": case("inputs", "explain", "c.yaml", files={"c.yaml": "input: 1.5\nlayers: [3]\n"}),
+    "config-activation": case(
+        "inputs", "explain", "c.yaml", files={"c.yaml": "input: 4\nlayers: [{width: 3, activation: swish}]\n"}
+    ),
+    "config-loss": case("inputs", "explain", "c.yaml", files={"c.yaml": "input: 4\nlayers: [3]\nloss: hinge\n"}),
+    "config-dtype": case("inputs", "explain", "c.yaml", files={"c.yaml": "input: 4\nlayers: [3]\ndtype: float16\n"}),
+    "config-seed": case("inputs", "explain", "c.yaml", files={"c.yaml": "input: 4\nlayers: [3]\nseed: -1\n"}),
+    "config-lr-inf": case("inputs", "train", "c.yaml", files={"c.yaml": "input: 4\nlayers: [3]\ntrain: {lr: .inf}\n"}),
+    "config-deep": case("tracebacks", "explain", "c.yaml", files={"c.yaml": "input: " + "[" * 200 + "]" * 200 + "\n"}),
+    "config-bad-utf8": case("inputs", "explain", "c.yaml", files={"c.yaml": b"input: \xff\xfe\nlayers: [3]\n"}),
+    "config-binary": case("inputs", "explain", "c.yaml", files={"c.yaml": bytes(range(256))}),
+    "config-tabs": case("inputs", "explain", "c.yaml", files={"c.yaml": "input: 4\n\tlayers: [3]\n"}),
+    # An explicit run of this size is refused; the machine is calibrated first (once, then cached).
+    "config-huge-explicit": case(
+        "hangs", "analyze", f"{HUGE},3", message="--analytic", writes=("cache/calibration.json",)
+    ),
+    # --- inputs: option values
+    "option-lr-inf": case("inputs", *TRAIN, "--lr", "inf", message="--lr"),
+    "option-lr-nan": case("inputs", *TRAIN, "--lr", "nan", message="--lr"),
+    "option-decay-inf": case("inputs", *TRAIN, "--weight-decay", "inf", message="--weight-decay"),
+    "option-momentum-1": case("inputs", *TRAIN, "--momentum", "1", message="--momentum"),
+    "option-batch-0": case("inputs", *TRAIN, "--batch", "0", message="--batch"),
+    "option-threads-0": case("inputs", "analyze", "4,3", "--threads", "0", message="--threads"),
+    "option-max-memory": case("inputs", "analyze", "4,3", "--max-memory", "lots", message="lots"),
+    "option-repeats": case("inputs", "analyze", "4,3", "--repeats", "0", message="--repeats"),
+    "option-points": case("inputs", "sweep", "4,3", "--vary", "input=2:3", "--points", "0"),
+    "option-vary": case("inputs", "sweep", "4,3", "--vary", "layer9=2:3", message="layer9"),
+    "option-vary-reversed": case("inputs", "sweep", "4,3", "--vary", "input=5:2"),
+    "option-format": case("inputs", "analyze", "4,3", "--format", "yaml", message="--format"),
+    "option-order": case("inputs", "analyze", "4,3", "--order", "sideways", message="sideways"),
+    "option-of-wrt": case("inputs", "analyze", "4,3", "--of", "output", "--wrt", "params"),
+    "option-dtype": case("inputs", "calibrate", "--dtype", "float16", message="--dtype"),
+    "option-schema": case("inputs", "schema", "everything"),
+    "option-unknown": case("inputs", "analyze", "4,3", "--colour", message="--colour"),
+    "option-threads-capped": case("inputs", "analyze", "4,3", "--analytic", "--threads", "100000", exit=0),
+    # --- inputs: data files
+    **{
+        f"data-{name}": case(
+            "inputs", *TRAIN, "--dataset", f"d.{suffix}", files={f"d.{suffix}": content}, message=f"d.{suffix}"
+        )
+        for name, suffix, content in [
+            ("scalar-y", "npz", npz(X=GOOD_X, y=np.array(3))),
+            ("string-x", "npz", npz(X=np.array([["a"] * 4] * 30), y=GOOD_Y)),
+            ("npy-content", "npz", npy(GOOD_X)),
+            ("truncated", "npz", GOOD_NPZ[: len(GOOD_NPZ) // 2]),
+            ("empty", "npz", b""),
+            ("not-zip", "npz", b"PK\x03\x04 this is not a zip"),
+            ("missing-y", "npz", npz(X=GOOD_X)),
+            ("nan-x", "npz", npz(X=np.where(np.eye(30, 4) > 0, np.nan, GOOD_X), y=GOOD_Y)),
+            ("inf-y", "npz", npz(X=GOOD_X, y=np.where(np.arange(30) == 7, np.inf, GOOD_Y))),
+            ("label-range", "npz", npz(X=GOOD_X, y=np.arange(30) % 5)),
+            ("label-float", "npz", npz(X=GOOD_X, y=GOOD_Y + 0.5)),
+            ("label-negative", "npz", npz(X=GOOD_X, y=-GOOD_Y - 1)),
+            ("features", "npz", npz(X=GOOD_X[:, :3], y=GOOD_Y)),
+            ("rows", "npz", npz(X=GOOD_X, y=GOOD_Y[:10])),
+            ("complex", "npz", npz(X=GOOD_X * 1j, y=GOOD_Y)),
+            ("x-3d", "npz", npz(X=GOOD_X.reshape(30, 2, 2), y=GOOD_Y)),
+            ("csv-text", "csv", "1,2,3,4,0\n1,2,x,4,1\n"),
+            ("csv-ragged", "csv", "1,2,3,4,0\n1,2,3\n"),
+            ("csv-nan", "csv", "1,2,3,4,0\n1,2,nan,4,1\n"),
+            ("csv-empty", "csv", ""),
+            ("csv-binary", "csv", bytes(range(256))),
+        ]
+    },
+    "data-missing": case("inputs", *TRAIN, "--dataset", "none.npz", message="none.npz"),
+    "data-unknown": case("inputs", *TRAIN, "--dataset", "mnist", message="mnist"),
+    # --- baselines
+    **{
+        f"baseline-{name}": case(
+            "data loss", "check", "4,3", "--baseline", "b.json", *extra, files={"b.json": content}, message="b.json"
+        )
+        for name, content, extra in [
+            ("not-json", "{oops", ()),
+            ("deep", "[" * 100_000 + "]" * 100_000, ()),
+            ("empty-settings", json.dumps({"schema_version": 1, "settings": [], "configs": {}}), ("--update",)),
+            ("schema-version", json.dumps({"schema_version": 9, "settings": [], "configs": {}}), ()),
+            (
+                "configs-list",
+                json.dumps({"schema_version": 1, "settings": ["of=loss,wrt=input,granularity=layer"], "configs": []}),
+                (),
+            ),
+            (
+                "bool-count",
+                json.dumps(
+                    {
+                        "schema_version": 1,
+                        "settings": ["of=loss,wrt=input,granularity=layer"],
+                        "configs": {"4,3": {"s": {"o": {"flops": True}}}},
+                    }
+                ),
+                (),
+            ),
+            ("bad-setting", json.dumps({"schema_version": 1, "settings": ["of=everything"], "configs": {}}), ()),
+            ("empty-file", "", ("--update",)),
+        ]
+    },
+    "baseline-missing": case("data loss", "check", "4,3", "--baseline", "none.json", message="--update"),
+    "baseline-prune-alone": case(
+        "data loss", "check", "4,3", "--baseline", "b.json", "--prune", files={"b.json": BASELINE}
+    ),
+    "baseline-folder": case("data loss", "check", "4,3", "--baseline", "b.json", files={"b.json/x": ""}),
+    "baseline-created": case(
+        "data loss", "check", "4,3", "--baseline", "new.json", "--update", exit=0, writes=("new.json",)
+    ),
+    "baseline-other-entries-kept": case(
+        "data loss",
+        "check",
+        "4,3",
+        "--baseline",
+        "b.json",
+        "--update",
+        files={"b.json": BASELINE},
+        exit=0,
+        writes=("b.json",),
+    ),
+    # --- outputs
+    "output-is-config": case(
+        "data loss", "explain", "c.yaml", "-o", "c.yaml", files={"c.yaml": SEED}, message="c.yaml"
+    ),
+    "output-is-baseline": case(
+        "data loss", "check", "4,3", "--baseline", "b.json", "-o", "b.json", files={"b.json": BASELINE}
+    ),
+    "output-is-data": case("data loss", *TRAIN, "--dataset", "d.npz", "-o", "d.npz", files={"d.npz": GOOD_NPZ}),
+    "output-is-plot": case(
+        "data loss", "sweep", "4,3", "--vary", "input=2:3", "--analytic", "--plot", "p.svg", "-o", "p.svg"
+    ),
+    "output-missing-folder": case("data loss", "explain", "4,3", "-o", "no/such/out.txt", message="does not exist"),
+    "output-folder": case("data loss", "explain", "4,3", "-o", "sub", files={"sub/x": ""}, message="folder"),
+    "output-plot-suffix": case("data loss", "sweep", "4,3", "--vary", "input=2:3", "--analytic", "--plot", "p.gif"),
+    "output-ok": case("data loss", "explain", "4,3", "-o", "out.txt", exit=0, writes=("out.txt",)),
+    "output-stdout": case("data loss", "explain", "4,3", "-o", "-", exit=0),
+    # --- calibration caches: ignored and measured again, never a traceback
+    **{
+        f"cache-{name}": case(
+            "measurements", "analyze", "4,3", exit=0, cache=content, writes=("cache/calibration.json",)
+        )
+        for name, content in [
+            ("garbage", bytes(range(256))),
+            ("list", b"[1, 2, 3]"),
+            ("entries-list", json.dumps({"schema_version": 5, "entries": [1]}).encode()),
+            ("entry-list", json.dumps({"schema_version": 5, "entries": {"x": [1]}}).encode()),
+            ("deep", b"[" * 100_000 + b"]" * 100_000),
+        ]
+    },
+}
+
+
+def _digests(folder):
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def _prepare(folder, spec: Case):
+    for name, content in spec.files.items():
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+    if spec.cache is not None:
+        (folder / "cache").mkdir(exist_ok=True)
+        (folder / "cache" / "calibration.json").write_bytes(spec.cache)
+
+
+def check_outcome(result_code, stdout, stderr, spec: Case):
+    assert "Traceback" not in stdout + stderr
+    assert result_code == spec.exit, (result_code, stdout[-300:], stderr[-300:])
+    if spec.exit == 2:
+        assert stderr.startswith("Error: ") and stderr.count("\n") == 1, stderr
+        assert not stderr.startswith("Error: unexpected") and spec.message in stderr
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_corpus(name, tmp_path, monkeypatch):
+    spec = CASES[name]
+    _prepare(tmp_path, spec)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("JACCHAIN_CACHE_DIR", str(tmp_path / "cache"))
+    before = _digests(tmp_path)
+    result = CliRunner().invoke(cli, list(spec.args))
+    check_outcome(result.exit_code, result.stdout, result.stderr, spec)
+    after = _digests(tmp_path)
+    written = {path for path in after if path in spec.writes}
+    assert {path: digest for path, digest in after.items() if path not in written} == {
+        path: digest for path, digest in before.items() if path not in spec.writes
+    }
+    assert not [path for path in after if Path(path).name.startswith(".")]  # no temporary left
+
+
+def _limited():
+    resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
+
+
+BOUNDED = {
+    "train-gpt3": ["train", "gpt3.yaml"],
+    "dp-10000-layers": ["analyze", ",".join(["8"] * 10_001), "--no-time-model"],
+    "train-huge": ["train", f"{HUGE},3"],
+    "analytic-huge": [
+        "analyze",
+        f"{HUGE},3,{HUGE}",
+        "--analytic",
+        "--no-time-model",
+        "--order",
+        "loss-first,input-first",
+    ],
+}
+
+
+def test_bounded_in_time_and_memory(tmp_path):
+    """The cases that once hung or swapped, each in a child process limited to 3 GiB of
+    address space and 20 s, run side by side."""
+    (tmp_path / "gpt3.yaml").write_text((ROOT / "configs/gpt3-mlp.yaml").read_text())
+    environment = dict(os.environ, JACCHAIN_CACHE_DIR=str(tmp_path / "cache"), COLUMNS="100")
+    children = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "jacchain", *args],
+            cwd=tmp_path,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=_limited,
+        )
+        for name, args in BOUNDED.items()
+    }
+    # SIGTERM in the middle of a long run that writes -o: exit 143, one line, no file left.
+    (tmp_path / "terminated").mkdir()
+    endless = ["train", "20,16,3", "--steps", "100000000", "--format", "json", "-o", "out.json"]
+    terminated = subprocess.Popen(
+        [sys.executable, "-m", "jacchain", *endless], cwd=tmp_path / "terminated", stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(1.5)  # importing (about 0.4 s) and starting to train
+    terminated.send_signal(signal.SIGTERM)
+    _, stderr = terminated.communicate(timeout=30)
+    assert terminated.returncode == 143
+    assert stderr == "Error: terminated; nothing partial was written\n"
+    assert list((tmp_path / "terminated").iterdir()) == []
+    for name, child in children.items():
+        try:
+            _, stderr = child.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            pytest.fail(f"{name} ran past 20 s")
+        assert "Traceback" not in stderr and child.returncode in (0, 2), (name, stderr[-500:])
+        if child.returncode == 2:
+            assert stderr.startswith("Error: ") and stderr.count("\n") == 1, (name, stderr)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["gpt3.yaml", "terminated"]
+
+
+PROPERTY = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@PROPERTY
+@given(content=st.binary(max_size=300), where=st.sampled_from(["config", "npz", "csv", "baseline", "cache"]))
+def test_arbitrary_bytes_end_in_a_result_or_one_error_line(tmp_path_factory, content, where):
+    folder = tmp_path_factory.mktemp("bytes")
+    args = {
+        "config": ["explain", "c.yaml"],
+        "npz": [*TRAIN, "--dataset", "d.npz"],
+        "csv": [*TRAIN, "--dataset", "d.csv"],
+        "baseline": ["check", "4,3", "--baseline", "b.json"],
+        "cache": ["analyze", "4,3"],
+    }[where]
+    target = {"config": "c.yaml", "npz": "d.npz", "csv": "d.csv", "baseline": "b.json"}.get(
+        where, "cache/calibration.json"
+    )
+    (folder / target).parent.mkdir(exist_ok=True)
+    (folder / target).write_bytes(content)
+    before = _digests(folder)
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        result = CliRunner().invoke(cli, args, env={"JACCHAIN_CACHE_DIR": str(folder / "cache")})
+    finally:
+        os.chdir(cwd)
+    assert "Traceback" not in result.output and result.exit_code in (0, 1, 2), result.output[-300:]
+    if result.exit_code == 2:
+        assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+        assert not result.stderr.startswith("Error: unexpected")
+    after = _digests(folder)
+    if where != "cache":
+        assert after == before
+    shutil.rmtree(folder)
