@@ -116,6 +116,29 @@ CASES = {
     "config-huge-explicit": case(
         "hangs", "analyze", f"{HUGE},3", message="--analytic", writes=("cache/calibration.json",)
     ),
+    "huge-plot": case(
+        "tracebacks",
+        "sweep",
+        f"4,{HUGE},3",
+        "--vary",
+        "input=2:4",
+        "--points",
+        "2",
+        "--analytic",
+        "--plot",
+        "p.svg",
+        message="--plot",
+    ),
+    "huge-cost-time": case(
+        "tracebacks",
+        "analyze",
+        f"{HUGE},3,{HUGE}",
+        "--analytic",
+        "--cost",
+        "time",
+        message="--cost",
+        writes=("cache/calibration.json",),
+    ),
     # --- inputs: option values
     "option-lr-inf": case("inputs", *TRAIN, "--lr", "inf", message="--lr"),
     "option-lr-nan": case("inputs", *TRAIN, "--lr", "nan", message="--lr"),
