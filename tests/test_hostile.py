@@ -303,7 +303,10 @@ def test_corpus(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("JACCHAIN_CACHE_DIR", str(tmp_path / "cache"))
     before = _digests(tmp_path)
+    started = time.perf_counter()
     result = CliRunner().invoke(cli, list(spec.args))
+    assert time.perf_counter() - started < 20
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 3 * 2**20  # KiB: under 3 GiB, all cases so far
     check_outcome(result.exit_code, result.stdout, result.stderr, spec)
     after = _digests(tmp_path)
     written = {path for path in after if path in spec.writes}
