@@ -1,0 +1,300 @@
+"""Plans scheduled on P identical machines (the model's sections 3.4 and 3.5).
+
+`exact_schedule` minimises the makespan over all plans and all non-preemptive schedules by
+branch and bound. Eliminations run one elemental per task, as the model's exact version
+says. The search builds plan and schedule together: each step starts one available
+operation on the machine that frees first, at the earliest time its operands and that
+machine allow. Taken in the order of their start times in an optimal schedule, the tasks of
+that schedule start no later this way, so the search is exact. It is pruned by two lower
+bounds: the least remaining work spread over the machines, and the least critical path to
+the end with unlimited machines. Past the time limit it returns the best schedule found,
+with exact=False and the proven lower bound.
+
+`dp_heuristic` is JCDP's dynamic-programming value with machines handed out recursively: an
+upper bound for P >= 2, exact for P = 1."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from ..chain.elementals import ElementalChain
+from ..cost.elimination import (
+    OpKind,
+    accumulation,
+    adjoint_elimination,
+    adjoint_fits,
+    multiplication,
+    tangent_elimination,
+)
+from .jcdp import ElementalPlan
+
+Block = tuple[int, int, int]  # first, last, ready time (-1: a raw elemental, not yet used)
+RAW = -1
+
+
+@dataclass(frozen=True)
+class Task:
+    """One operation of a schedule: what it makes ([first..last]), on which machine, when."""
+
+    kind: OpKind
+    first: int
+    last: int
+    cost: int
+    machine: int
+    start: int
+    end: int
+    through: int | None = None  # the elemental an elimination step passes through
+
+
+@dataclass(frozen=True)
+class Schedule:
+    machines: int
+    tasks: tuple[Task, ...]
+    exact: bool
+    lower_bound: int
+
+    @property
+    def makespan(self) -> int:
+        return max((task.end for task in self.tasks), default=0)
+
+    @property
+    def work(self) -> int:
+        return sum(task.cost for task in self.tasks)
+
+
+class _Search:
+    def __init__(self, chain: ElementalChain, machines: int, matrix_free: bool, memory: int | None) -> None:
+        self.chain, self.machines, self.matrix_free, self.memory = chain, machines, matrix_free, memory
+        self.e = chain.elementals
+        self.leaf = [accumulation(e, memory) for e in chain.elementals]
+
+    def moves(self, blocks: tuple[Block, ...]) -> list[tuple[OpKind, int, int, int, tuple[int, ...], int | None]]:
+        """(kind, first, last, cost, consumed block indices, elemental passed through)."""
+        e, found = self.e, []
+        for index, (first, last, ready) in enumerate(blocks):
+            if ready == RAW:
+                kind, cost = self.leaf[first]
+                found.append((kind, first, last, cost, (index,), None))
+        for index in range(len(blocks) - 1):
+            (i, k, lower_ready), (_, j, upper_ready) = blocks[index], blocks[index + 1]
+            if lower_ready != RAW and upper_ready != RAW:
+                cost = multiplication(e[j].outputs, e[k].outputs, e[i].inputs)
+                found.append((OpKind.MULTIPLY, i, j, cost, (index, index + 1), None))
+            if not self.matrix_free:
+                continue
+            if lower_ready != RAW and upper_ready == RAW:
+                cost = tangent_elimination(e[i].inputs, e[j].tangent_cost)
+                found.append((OpKind.TAN_ELIM, i, j, cost, (index, index + 1), j))
+            if lower_ready == RAW and upper_ready != RAW and adjoint_fits(e[i].tape, self.memory):
+                cost = adjoint_elimination(e[j].outputs, e[i].adjoint_cost)
+                found.append((OpKind.ADJ_ELIM, i, j, cost, (index, index + 1), i))
+        return found
+
+    @cache  # noqa: B019  (one search object per call; freed with it)
+    def least_work(self, shape: tuple[tuple[int, int, bool], ...]) -> int:
+        """Least total cost to finish from blocks (first, last, explicit), with unlimited time."""
+        return self._interval(shape, None)
+
+    def least_finish(self, blocks: tuple[Block, ...], earliest: int) -> int:
+        """Least finishing time with unlimited machines, no operation starting before
+        `earliest` (the first free machine)."""
+        return self._interval(tuple((f, l, r != RAW) for f, l, r in blocks), (blocks, earliest))
+
+    def _interval(self, shape: tuple[tuple[int, int, bool], ...], timing: Any) -> int:
+        """The sequential DP of section 3.6 over blocks (explicit blocks are leaves that cannot
+        be passed through); with `timing`, multiplication takes the max of its operands (the
+        unlimited-machine critical path) and leaves start at their ready time."""
+        e, b = self.e, len(shape)
+        best: dict[tuple[int, int], int] = {}
+        for index, (first, _, explicit) in enumerate(shape):
+            if timing is None:
+                best[index, index] = 0 if explicit else self.leaf[first][1]
+            else:
+                blocks, earliest = timing
+                ready = blocks[index][2]
+                best[index, index] = ready if explicit else earliest + self.leaf[first][1]
+        tangent, adjoint = self.chain.prefix("tangent_cost"), self.chain.prefix("adjoint_cost")
+        for length in range(2, b + 1):
+            for lo in range(b - length + 1):
+                hi = lo + length - 1
+                i, j = shape[lo][0], shape[hi][1]
+                options = []
+                for cut in range(lo, hi):
+                    k = shape[cut][1]
+                    lower, upper = best[lo, cut], best[cut + 1, hi]
+                    product = multiplication(e[j].outputs, e[k].outputs, e[i].inputs)
+                    options.append(product + (lower + upper if timing is None else max(lower, upper)))
+                    if not self.matrix_free:
+                        continue
+                    if all(not explicit for _, _, explicit in shape[cut + 1 : hi + 1]):
+                        options.append(lower + tangent_elimination(e[i].inputs, tangent[j + 1] - tangent[k + 1]))
+                    if all(not explicit for _, _, explicit in shape[lo : cut + 1]) and all(
+                        adjoint_fits(e[index].tape, self.memory) for index in range(i, k + 1)
+                    ):
+                        options.append(upper + adjoint_elimination(e[j].outputs, adjoint[k + 1] - adjoint[i]))
+                best[lo, hi] = min(options)
+        return best[0, b - 1]
+
+    def bound(self, blocks: tuple[Block, ...], free: tuple[int, ...]) -> int:
+        shape = tuple((f, l, r != RAW) for f, l, r in blocks)
+        if len(blocks) == 1:
+            return blocks[0][2]
+        spread = -(-(sum(free) + self.least_work(shape)) // self.machines)
+        return max(spread, self.least_finish(blocks, free[0]))
+
+
+def exact_schedule(
+    chain: ElementalChain,
+    machines: int,
+    matrix_free: bool = True,
+    memory: int | None = None,
+    time_limit: float = 10.0,
+    start: Schedule | None = None,
+) -> Schedule:
+    """The least makespan on `machines` identical machines over all plans and schedules
+    (module doc); `start` is a schedule to beat (e.g. the sequential optimum list-scheduled)."""
+    search = _Search(chain, machines, matrix_free, memory)
+    blocks: tuple[Block, ...] = tuple((index, index, RAW) for index in range(len(chain)))
+    free = (0,) * machines
+    root_bound = search.bound(blocks, free)
+    best = start if start is not None else list_schedule(chain, _first_plan(chain, matrix_free, memory), machines)
+    best_tasks, best_span = list(best.tasks), best.makespan
+    deadline = time.perf_counter() + time_limit
+    seen: dict[tuple[tuple[Block, ...], tuple[int, ...]], bool] = {}
+    timed_out = False
+    path: list[Task] = []
+
+    def descend(blocks: tuple[Block, ...], free: tuple[int, ...]) -> None:
+        nonlocal best_tasks, best_span, timed_out
+        if len(blocks) == 1 and blocks[0][2] != RAW:
+            if blocks[0][2] < best_span:
+                best_span, best_tasks = blocks[0][2], list(path)
+            return
+        if timed_out or time.perf_counter() > deadline:
+            timed_out = True
+            return
+        key = (blocks, free)
+        if key in seen:
+            return
+        seen[key] = True
+        children = []
+        for kind, first, last, cost, used, through in search.moves(blocks):
+            begin = max(free[0], *(blocks[index][2] for index in used))
+            end = begin + cost
+            merged = (*blocks[: used[0]], (first, last, end), *blocks[used[-1] + 1 :])
+            later = tuple(sorted((*free[1:], end)))
+            bound = search.bound(merged, later)
+            if bound < best_span:
+                task = Task(kind, first, last, cost, 0, begin, end, through)
+                children.append((bound, end, task, merged, later))
+        children.sort(key=lambda child: (child[0], child[1]))
+        for bound, _, task, merged, later in children:
+            if bound >= best_span:
+                break
+            path.append(task)
+            descend(merged, later)
+            path.pop()
+
+    if root_bound < best_span:
+        descend(blocks, free)
+    exact = not timed_out
+    return Schedule(machines, _assign(best_tasks, machines), exact, best_span if exact else root_bound)
+
+
+def _assign(tasks: list[Task], machines: int) -> tuple[Task, ...]:
+    """Give each task (in decision order) the machine that frees first, as the search did."""
+    free = [0] * machines
+    placed = []
+    for task in tasks:
+        machine = min(range(machines), key=lambda index: (free[index], index))
+        assert free[machine] <= task.start
+        free[machine] = task.end
+        placed.append(Task(task.kind, task.first, task.last, task.cost, machine, task.start, task.end, task.through))
+    return tuple(sorted(placed, key=lambda task: (task.start, task.machine)))
+
+
+def _first_plan(chain: ElementalChain, matrix_free: bool, memory: int | None) -> ElementalPlan:
+    from .jcdp import solve
+
+    return solve(chain, matrix_free, memory)
+
+
+def steps(
+    plan: ElementalPlan, chain: ElementalChain
+) -> list[tuple[OpKind, int, int, int, tuple[int, ...], int | None]]:
+    """The plan's operations with every elimination split into one task per elemental:
+    (kind, first, last, cost, operand task indices, elemental passed through)."""
+    e = chain.elementals
+    tasks: list[tuple[OpKind, int, int, int, tuple[int, ...], int | None]] = []
+    result_of: list[int] = []
+    for op in plan.operations:
+        operands = tuple(result_of[index] for index in op.operands)
+        if op.kind in (OpKind.TAN_ELIM, OpKind.ADJ_ELIM):
+            assert op.through is not None
+            (low, high), previous = op.through, operands[0]
+            order = range(low, high + 1) if op.kind == OpKind.TAN_ELIM else range(high, low - 1, -1)
+            first, last = (op.first, low - 1) if op.kind == OpKind.TAN_ELIM else (high + 1, op.last)
+            for index in order:
+                if op.kind == OpKind.TAN_ELIM:
+                    last, cost = index, tangent_elimination(e[op.first].inputs, e[index].tangent_cost)
+                else:
+                    first, cost = index, adjoint_elimination(e[op.last].outputs, e[index].adjoint_cost)
+                tasks.append((op.kind, first, last, cost, (previous,), index))
+                previous = len(tasks) - 1
+        else:
+            tasks.append((op.kind, op.first, op.last, op.cost, operands, None))
+        result_of.append(len(tasks) - 1)
+    return tasks
+
+
+def list_schedule(chain: ElementalChain, plan: ElementalPlan, machines: int) -> Schedule:
+    """The plan's tasks in plan order, each on the machine that frees first (a feasible
+    schedule, not an optimal one)."""
+    free = [0] * machines
+    ends: list[int] = []
+    placed = []
+    for kind, first, last, cost, operands, through in steps(plan, chain):
+        machine = min(range(machines), key=lambda index: (free[index], index))
+        begin = max([free[machine], *(ends[index] for index in operands)])
+        ends.append(begin + cost)
+        free[machine] = begin + cost
+        placed.append(Task(kind, first, last, cost, machine, begin, begin + cost, through))
+    return Schedule(machines, tuple(placed), False, 0)
+
+
+def critical_path(chain: ElementalChain, matrix_free: bool = True, memory: int | None = None) -> int:
+    """The least critical path over all plans: the makespan with unlimited machines."""
+    search = _Search(chain, 1, matrix_free, memory)
+    return search.least_finish(tuple((index, index, RAW) for index in range(len(chain))), 0)
+
+
+def dp_heuristic(chain: ElementalChain, machines: int, matrix_free: bool = True, memory: int | None = None) -> int:
+    """JCDP's DynamicProgrammingOptimizer value with `machines` threads (section 3.5)."""
+    q = len(chain)
+    threads = min(machines, q)
+    e = chain.elementals
+    tangent, adjoint, tape = chain.prefix("tangent_cost"), chain.prefix("adjoint_cost"), chain.prefix("tape")
+    leaf = [accumulation(x, memory)[1] for x in e]
+    cost: dict[tuple[int, int, int], int] = {}
+    for t in range(1, threads + 1):
+        for index in range(q):
+            cost[t, index, index] = leaf[index]
+    for length in range(2, q + 1):
+        for i in range(q - length + 1):
+            j = i + length - 1
+            for t in range(1, threads + 1):
+                options = []
+                for k in range(i, j):
+                    upper, lower = cost[t, k + 1, j], cost[t, i, k]
+                    together = upper + lower
+                    apart = min((max(cost[s, k + 1, j], cost[t - s, i, k]) for s in range(1, t)), default=together)
+                    options.append(multiplication(e[j].outputs, e[k].outputs, e[i].inputs) + min(together, apart))
+                    if matrix_free:
+                        options.append(lower + tangent_elimination(e[i].inputs, tangent[j + 1] - tangent[k + 1]))
+                        if adjoint_fits(tape[k + 1] - tape[i], memory):
+                            options.append(upper + adjoint_elimination(e[j].outputs, adjoint[k + 1] - adjoint[i]))
+                cost[t, i, j] = min(options)
+    return cost[threads, 0, q - 1]

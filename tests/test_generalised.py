@@ -1,0 +1,243 @@
+"""Generalised Jacobian chains (issue 12): the model's worked example, brute-force references
+for plans and schedules, and the properties the model implies."""
+
+import itertools
+from functools import cache
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jacchain.chain.elementals import Elemental, ElementalChain, network_chain
+from jacchain.cost.elimination import OpKind
+from jacchain.jobs.analyze import count_only
+from jacchain.jobs.plan import plan_orders
+from jacchain.model.spec import make_spec
+from jacchain.planners.jcdp import pure_adjoint, pure_tangent, solve
+from jacchain.planners.schedule import critical_path, dp_heuristic, exact_schedule
+
+EXAMPLE = ElementalChain((Elemental(5, 1, 6, 6, 20), Elemental(1, 4, 5, 8, 30), Elemental(4, 1, 8, 8, 10)), "example")
+
+
+def test_the_worked_example_reproduces_every_number_of_the_model():
+    assert solve(EXAMPLE).cost == 19
+    assert solve(EXAMPLE).bracketing(EXAMPLE) == "adj[F1](tan[F3](acc_tan(F2)))"
+    assert solve(EXAMPLE, matrix_free=False).cost == 28
+    assert solve(EXAMPLE, memory=10).cost == 48 and solve(EXAMPLE, False, 10).cost == 52
+    assert solve(EXAMPLE, memory=9).cost == 48 and solve(EXAMPLE, False, 9).cost == 76
+    assert solve(EXAMPLE, memory=20).cost == 19
+    assert pure_tangent(EXAMPLE).cost == 5 * (6 + 5 + 8) and pure_adjoint(EXAMPLE).cost == 1 * (6 + 8 + 8)
+    assert dp_heuristic(EXAMPLE, 2) == 18 and exact_schedule(EXAMPLE, 2).makespan == 17
+    assert all(exact_schedule(EXAMPLE, p).makespan == 17 for p in (3, 4)) and critical_path(EXAMPLE) == 17
+    assert dp_heuristic(EXAMPLE, 1) == 19 == exact_schedule(EXAMPLE, 1).makespan
+
+
+def test_the_p2_optimum_is_the_models_schedule():
+    schedule = exact_schedule(EXAMPLE, 2)
+    assert schedule.exact and schedule.makespan == 17 and schedule.work == 6 + 5 + 8 + 4 + 5
+    kinds = sorted(task.kind for task in schedule.tasks)
+    assert kinds == sorted([OpKind.ACC_ADJ, OpKind.ACC_TAN, OpKind.ACC_ADJ, OpKind.MULTIPLY, OpKind.MULTIPLY])
+    for machine in range(2):  # one task at a time per machine
+        spans = sorted((t.start, t.end) for t in schedule.tasks if t.machine == machine)
+        assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
+
+
+# --- brute force: every plan, as the set of costs it can reach
+
+
+def all_costs(chain, matrix_free=True, memory=None):
+    e, fits = chain.elementals, (lambda tape: not memory or tape <= memory)
+
+    @cache
+    def plans(i, j):
+        if i == j:
+            costs = {e[i].inputs * e[i].tangent_cost}
+            if fits(e[i].tape):
+                costs.add(e[i].outputs * e[i].adjoint_cost)
+            return frozenset(costs)
+        costs = set()
+        for k in range(i, j):
+            product = e[j].outputs * e[k].outputs * e[i].inputs
+            costs |= {x + y + product for x in plans(i, k) for y in plans(k + 1, j)}
+            if matrix_free:
+                costs |= {x + e[i].inputs * sum(f.tangent_cost for f in e[k + 1 : j + 1]) for x in plans(i, k)}
+                if fits(sum(f.tape for f in e[i : k + 1])):
+                    costs |= {y + e[j].outputs * sum(f.adjoint_cost for f in e[i : k + 1]) for y in plans(k + 1, j)}
+        return frozenset(costs)
+
+    return plans(0, len(chain) - 1)
+
+
+def chains(max_length):
+    elemental = st.tuples(st.integers(1, 9), st.integers(0, 12), st.integers(0, 12), st.integers(0, 40))
+    return st.tuples(st.integers(1, 9), st.lists(elemental, min_size=1, max_size=max_length)).map(
+        lambda drawn: ElementalChain(
+            tuple(
+                Elemental(width_in, width_out, t, a, tape)
+                for width_in, (width_out, t, a, tape) in zip([drawn[0], *(x[0] for x in drawn[1])], drawn[1])
+            )
+        )
+    )
+
+
+def check_plan(chain, plan, matrix_free, memory):
+    """A valid plan: each elemental accumulated once or passed through once, operands used once,
+    eliminations only matrix-free, adjoints within the memory, the costs as the model prices."""
+    e = chain.elementals
+    touched = []
+    used = []
+    for op in plan.operations:
+        used += op.operands
+        if op.kind == OpKind.ACC_TAN:
+            touched.append(op.first)
+            assert op.cost == e[op.first].inputs * e[op.first].tangent_cost
+        elif op.kind == OpKind.ACC_ADJ:
+            touched.append(op.first)
+            assert op.cost == e[op.first].outputs * e[op.first].adjoint_cost
+            assert not memory or e[op.first].tape <= memory
+        elif op.kind == OpKind.MULTIPLY:
+            assert op.cost == e[op.last].outputs * e[op.split].outputs * e[op.first].inputs
+        else:
+            assert matrix_free
+            low, high = op.through
+            touched += range(low, high + 1)
+            if op.kind == OpKind.TAN_ELIM:
+                assert op.cost == e[op.first].inputs * sum(f.tangent_cost for f in e[low : high + 1])
+            else:
+                assert op.cost == e[op.last].outputs * sum(f.adjoint_cost for f in e[low : high + 1])
+                assert not memory or sum(f.tape for f in e[low : high + 1]) <= memory
+    assert sorted(touched) == list(range(len(chain)))
+    assert sorted(used) == list(range(len(plan.operations) - 1))
+    assert (plan.operations[-1].first, plan.operations[-1].last) == (0, len(chain) - 1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(chain=chains(6), matrix_free=st.booleans(), memory=st.one_of(st.none(), st.integers(1, 60)))
+def test_the_dp_finds_the_least_cost_of_all_plans(chain, matrix_free, memory):
+    plan = solve(chain, matrix_free, memory)
+    assert plan.cost == min(all_costs(chain, matrix_free, memory))
+    check_plan(chain, plan, matrix_free, memory)
+
+
+@settings(max_examples=40, deadline=None)
+@given(chain=chains(7), limits=st.lists(st.integers(1, 80), min_size=2, max_size=4))
+def test_matrix_free_never_costs_more_and_more_memory_never_hurts(chain, limits):
+    for memory in [*sorted(limits), None]:
+        assert solve(chain, True, memory).cost <= solve(chain, False, memory).cost
+    costs = [solve(chain, True, memory).cost for memory in [*sorted(limits), None]]
+    assert costs == sorted(costs, reverse=True)
+    dense = [solve(chain, False, memory).cost for memory in [*sorted(limits), None]]
+    assert dense == sorted(dense, reverse=True)
+
+
+def test_the_dp_is_exact_with_python_integers_beyond_int64():
+    huge = 10**30
+    chain = ElementalChain(
+        (Elemental(huge, 3, huge, huge, 1), Elemental(3, huge, 7, 7, 1), Elemental(huge, 1, 5, 5, 1))
+    )
+    assert solve(chain).cost == min(all_costs(chain))
+
+
+# --- brute force: every plan with one-elemental elimination steps, every schedule
+
+
+def plan_trees(chain, matrix_free, memory):
+    """Every plan as a task tree: (cost, children) with eliminations one elemental per task."""
+    e, fits = chain.elementals, (lambda tape: not memory or tape <= memory)
+
+    @cache
+    def trees(i, j):
+        found = []
+        if i == j:
+            found.append((e[i].inputs * e[i].tangent_cost, ()))
+            if fits(e[i].tape):
+                found.append((e[i].outputs * e[i].adjoint_cost, ()))
+            return tuple(found)
+        for k in range(i, j):
+            product = e[j].outputs * e[k].outputs * e[i].inputs
+            found += [(product, (x, y)) for x in trees(i, k) for y in trees(k + 1, j)]
+        if matrix_free:
+            found += [(e[i].inputs * e[j].tangent_cost, (x,)) for x in trees(i, j - 1)]
+            if fits(e[i].tape):
+                found += [(e[j].outputs * e[i].adjoint_cost, (y,)) for y in trees(i + 1, j)]
+        return tuple(found)
+
+    return trees(0, len(chain) - 1)
+
+
+def _assignments(n_tasks, machines):
+    """Every way to put tasks on machines, up to renaming the machines (first use in order)."""
+    if n_tasks == 0:
+        yield ()
+        return
+    for rest in _assignments(n_tasks - 1, machines):
+        for machine in range(min(machines, max(rest, default=-1) + 2)):
+            yield (*rest, machine)
+
+
+def best_makespan(tree, machines):
+    """Try every machine for every task and every order on each machine."""
+    tasks, parents = [], []
+
+    def flatten(node, parent):
+        index = len(tasks)
+        tasks.append(node[0])
+        parents.append(parent)
+        for child in node[1]:
+            flatten(child, index)
+
+    flatten(tree, None)
+    children = [[c for c, p in enumerate(parents) if p == t] for t in range(len(tasks))]
+    best = None
+    for assignment in _assignments(len(tasks), machines):
+        groups = [[t for t in range(len(tasks)) if assignment[t] == m] for m in range(machines)]
+        for orders in itertools.product(*(itertools.permutations(g) for g in groups)):
+            finish, pending = {}, [list(order) for order in orders]
+            clock = [0] * machines
+            progress = True
+            while progress and any(pending):
+                progress = False
+                for m, queue in enumerate(pending):
+                    if queue and all(c in finish for c in children[queue[0]]):
+                        task = queue.pop(0)
+                        start = max([clock[m], *(finish[c] for c in children[task])])
+                        finish[task] = clock[m] = start + tasks[task]
+                        progress = True
+            if not any(pending):
+                span = max(finish.values())
+                best = span if best is None else min(best, span)
+    return best
+
+
+@settings(max_examples=20, deadline=None)
+@given(chain=chains(3), machines=st.integers(1, 3), matrix_free=st.booleans())
+def test_the_exact_schedule_equals_every_schedule_of_every_plan(chain, machines, matrix_free):
+    reference = min(best_makespan(tree, machines) for tree in plan_trees(chain, matrix_free, None))
+    schedule = exact_schedule(chain, machines, matrix_free)
+    assert schedule.exact and schedule.makespan == reference
+
+
+@settings(max_examples=25, deadline=None)
+@given(chain=chains(6), memory=st.one_of(st.none(), st.integers(5, 60)))
+def test_makespans_fall_with_more_machines_within_their_bounds(chain, memory):
+    previous = None
+    floor = critical_path(chain, True, memory)
+    for machines in (1, 2, 3, 4):
+        schedule = exact_schedule(chain, machines, True, memory)
+        assert schedule.exact
+        assert schedule.makespan * machines >= schedule.work and schedule.makespan >= floor
+        assert dp_heuristic(chain, machines, True, memory) >= schedule.makespan
+        if previous is None:
+            assert schedule.makespan == solve(chain, True, memory).cost == dp_heuristic(chain, 1, True, memory)
+        else:
+            assert schedule.makespan <= previous
+        previous = schedule.makespan
+
+
+@pytest.mark.parametrize("sizes", [(784, 512, 256, 10), (64, 128, 64, 10), (12, 3, 12)])
+def test_a_networks_matrix_free_optimum_is_at_most_loss_first_plus_the_loss(sizes):
+    spec = make_spec(sizes, activation="tanh")
+    chain = network_chain(spec, "loss")
+    loss_first = count_only(plan_orders(spec, ["loss-first"], "loss", "input", "op")).orders[0].macs
+    assert solve(chain).cost <= loss_first + sizes[-1]
+    assert pure_adjoint(chain).cost == loss_first + sizes[-1]
