@@ -32,6 +32,8 @@ from ..cost.elimination import (
 from .jcdp import ElementalPlan
 
 Block = tuple[int, int, int]  # first, last, ready time (-1: a raw elemental, not yet used)
+# kind, first, last, cost, the blocks (or tasks) it consumes, the elemental it passes through
+Move = tuple[OpKind, int, int, int, tuple[int, ...], int | None]
 RAW = -1
 
 
@@ -65,15 +67,20 @@ class Schedule:
         return sum(task.cost for task in self.tasks)
 
 
+def _shape(blocks: tuple[Block, ...]) -> tuple[tuple[int, int, bool], ...]:
+    """Blocks without their times: (first, last, explicit)."""
+    return tuple((first, last, ready != RAW) for first, last, ready in blocks)
+
+
 class _Search:
     def __init__(self, chain: ElementalChain, machines: int, matrix_free: bool, memory: int | None) -> None:
         self.chain, self.machines, self.matrix_free, self.memory = chain, machines, matrix_free, memory
         self.e = chain.elementals
         self.leaf = [accumulation(e, memory) for e in chain.elementals]
 
-    def moves(self, blocks: tuple[Block, ...]) -> list[tuple[OpKind, int, int, int, tuple[int, ...], int | None]]:
-        """(kind, first, last, cost, consumed block indices, elemental passed through)."""
-        e, found = self.e, []
+    def moves(self, blocks: tuple[Block, ...]) -> list[Move]:
+        """Every operation the state allows, consuming block indices."""
+        e, found = self.e, list[Move]()
         for index, (first, last, ready) in enumerate(blocks):
             if ready == RAW:
                 kind, cost = self.leaf[first]
@@ -101,7 +108,7 @@ class _Search:
     def least_finish(self, blocks: tuple[Block, ...], earliest: int) -> int:
         """Least finishing time with unlimited machines, no operation starting before
         `earliest` (the first free machine)."""
-        return self._interval(tuple((f, l, r != RAW) for f, l, r in blocks), (blocks, earliest))
+        return self._interval(_shape(blocks), (blocks, earliest))
 
     def _interval(self, shape: tuple[tuple[int, int, bool], ...], timing: Any) -> int:
         """The sequential DP of section 3.6 over blocks (explicit blocks are leaves that cannot
@@ -139,7 +146,7 @@ class _Search:
         return best[0, b - 1]
 
     def bound(self, blocks: tuple[Block, ...], free: tuple[int, ...]) -> int:
-        shape = tuple((f, l, r != RAW) for f, l, r in blocks)
+        shape = _shape(blocks)
         if len(blocks) == 1:
             return blocks[0][2]
         spread = -(-(sum(free) + self.least_work(shape)) // self.machines)
@@ -228,7 +235,7 @@ def steps(
     """The plan's operations with every elimination split into one task per elemental:
     (kind, first, last, cost, operand task indices, elemental passed through)."""
     e = chain.elementals
-    tasks: list[tuple[OpKind, int, int, int, tuple[int, ...], int | None]] = []
+    tasks: list[Move] = []
     result_of: list[int] = []
     for op in plan.operations:
         operands = tuple(result_of[index] for index in op.operands)
