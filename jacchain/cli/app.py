@@ -9,14 +9,17 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..types import COST_CHOICES, DTYPES
-from .errors import OneLineErrors, user_errors
+from .errors import InputError, OneLineErrors, user_errors
 from .options import (
     ChainChoice,
+    ElementalChoice,
     NetworkChoice,
     RunChoice,
     TrainChoice,
     chain_options,
+    elemental_options,
     max_memory_option,
+    memory_option,
     network_options,
     output_options,
     run_options,
@@ -51,6 +54,59 @@ def refuse_overlap(inputs: list[str], **outputs: str | None) -> None:
 
 def _option(name: str) -> str:
     return "-o" if name == "output" else f"--{name.replace('_', '-')}"
+
+
+def is_chain(spec: str) -> bool:
+    from ..chain.config import is_chain_config
+
+    return is_chain_config(spec)
+
+
+def analyze_chains(
+    specs: tuple[str, ...],
+    network: NetworkChoice,
+    chain: ChainChoice,
+    run: RunChoice,
+    elementals: ElementalChoice,
+    plot_path: str | None,
+    fmt: str,
+) -> list[Any]:
+    """Chain configs, and networks read as chains of elementals (--order matrix-free, ...)."""
+    from ..chain.config import load_chain
+    from ..chain.elementals import network_chain
+    from ..jobs.chain import analyze_chain
+    from .progress import progress_bar
+
+    if plot_path and not elementals.machines:
+        raise InputError("--plot draws the schedules: give --machines P too")
+    if plot_path:
+        from ..render.plot import check_plot_path
+
+        check_plot_path(plot_path)
+    results = []
+    with progress_bar(fmt != "json") as progress:
+        for spec in specs:
+            if is_chain(spec):
+                chain_of, source = load_chain(spec), "chain config"
+            else:
+                chain_of = network_chain(load(spec, network), chain.of)
+                source = f"network read as a chain of elementals, of={chain.of}"
+            results.append(
+                analyze_chain(
+                    chain_of,
+                    run.order_names or None,
+                    elementals.memory,
+                    elementals.machines,
+                    elementals.time_limit,
+                    source,
+                    progress,
+                )
+            )
+    if plot_path:
+        from ..render.plot import gantt
+
+        gantt(results, plot_path)
+    return results
 
 
 def preflight(run: RunChoice, chain: ChainChoice) -> None:
@@ -93,6 +149,13 @@ def cli() -> None:
     show_default=True,
     help="What the optimal order minimises: FLOPs, or time predicted from `jacchain calibrate`.",
 )
+@elemental_options
+@click.option(
+    "--plot",
+    "plot_path",
+    callback=writable_path,
+    help="With --machines: draw each optimum's schedule as a Gantt chart (.png or .svg).",
+)
 @output_options
 @user_errors
 def analyze(
@@ -102,6 +165,8 @@ def analyze(
     run: RunChoice,
     measure_memory: bool,
     cost: Any,
+    elementals: ElementalChoice,
+    plot_path: str | None,
     fmt: str,
     output: str | None,
 ) -> None:
@@ -113,12 +178,19 @@ def analyze(
       jacchain analyze configs/seed.yaml --format json -o seed.json
       jacchain analyze configs/autoencoder.yaml --of output
       jacchain analyze 784,512,256,10 --wrt params --granularity op
+      jacchain analyze configs/jcdp-example.yaml --machines 2 --plot schedule.png
+      jacchain analyze 784,512,256,10 --order matrix-free,accumulate --memory 100000
     """
     from ..jobs.analyze import analyze as run_analysis
     from ..jobs.analyze import machine_for
     from .progress import progress_bar
 
-    refuse_overlap(list(specs), output=output)
+    refuse_overlap(list(specs), output=output, plot=plot_path)
+    if any(is_chain(spec) for spec in specs) or elementals.wanted(run.order_names):
+        show(analyze_chains(specs, network, chain, run, elementals, plot_path, fmt), fmt, output)
+        return
+    if plot_path:
+        raise InputError("--plot draws schedules: give --machines and a chain config or --order matrix-free")
     preflight(run, chain)
     limit = memory_limit(run.max_memory)
     networks = [load(spec, network) for spec in specs]
@@ -148,19 +220,29 @@ def analyze(
 @click.argument("spec", metavar="SPEC")
 @network_options
 @chain_options
+@memory_option
 @output_options
 @user_errors
-def explain(spec: str, network: NetworkChoice, chain: ChainChoice, fmt: str, output: str | None) -> None:
+def explain(
+    spec: str, network: NetworkChoice, chain: ChainChoice, memory: int | None, fmt: str, output: str | None
+) -> None:
     """Write out the article's sums with this network's numbers, and the optimal tree.
 
     \b
     Example:
       jacchain explain 784,512,256,10
       jacchain explain configs/autoencoder.yaml --of output
+      jacchain explain configs/jcdp-example.yaml
     """
     from ..jobs.explain import explain as run_explain
 
     refuse_overlap([spec], output=output)
+    if is_chain(spec):
+        from ..chain.config import load_chain
+        from ..jobs.chain import explain_chain
+
+        show(explain_chain(load_chain(spec), memory), fmt, output)
+        return
     show(run_explain(load(spec, network), **asdict(chain)), fmt, output)
 
 

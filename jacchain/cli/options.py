@@ -72,6 +72,21 @@ class RunChoice:
 
 
 @dataclass(frozen=True)
+class ElementalChoice:
+    """--memory, --machines, --time-limit: for chains of elementals."""
+
+    memory: int | None
+    machines: int | None
+    time_limit: float
+
+    def wanted(self, order_names: list[str]) -> bool:
+        """Whether a network is to be read as a chain of elementals."""
+        from ..planners.orders import wants_elementals
+
+        return wants_elementals(order_names) or self.memory is not None or self.machines is not None
+
+
+@dataclass(frozen=True)
 class TrainChoice:
     """The options of `jacchain train` that override a config's `train:` section."""
 
@@ -239,6 +254,37 @@ def threads_option(command: F) -> F:
         callback=usable_threads,
         help="BLAS threads (threadpoolctl), at most the usable cores [default: as is].",
     )(command)
+
+
+def memory_option(command: F) -> F:
+    return click.option(
+        "--memory",
+        type=click.IntRange(min=0),
+        help="Chains of elementals: the adjoint tape limit (tape units; for a network, entries) [default: none].",
+    )(command)
+
+
+def elemental_options(command: F) -> F:
+    """What a chain of elementals is solved under: `elementals: ElementalChoice`."""
+    command = _packed("elementals", ElementalChoice)(command)
+    return _apply(
+        [
+            memory_option,
+            click.option(
+                "--machines",
+                type=click.IntRange(min=1),
+                help="Schedule the accumulate and matrix-free plans on P machines (exact makespan).",
+            ),
+            click.option(
+                "--time-limit",
+                type=click.FloatRange(min=0, min_open=True),
+                default=10.0,
+                show_default=True,
+                help="Seconds the exact schedule search may take before it returns its best, marked not exact.",
+            ),
+        ],
+        command,
+    )
 
 
 def max_memory_option(command: F) -> F:

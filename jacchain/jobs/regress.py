@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+from ..chain.elementals import ElementalChain
 from ..errors import JacchainError, choice_error
 from ..io import check_writable, is_file, locked, read_text, write_atomic
 from ..model.spec import NetworkSpec
@@ -60,12 +61,17 @@ def parse_setting_key(key: str) -> Setting:
     return Setting(cast(Of, parts["of"]), cast(Wrt, parts["wrt"]), cast(Granularity, parts["granularity"]))
 
 
-def load_named(specs: Sequence[str], baseline_path: str) -> list[tuple[str, NetworkSpec]]:
+def load_named(specs: Sequence[str], baseline_path: str) -> list[tuple[str, NetworkSpec | ElementalChain]]:
     """Each SPEC with its key in the baseline: a config's path relative to the baseline's
-    folder (two configs of one name in different folders stay apart), or the size list."""
+    folder (two configs of one name in different folders stay apart), or the size list. A
+    chain config gives its chain of elementals."""
+    from ..chain.config import is_chain_config, load_chain
     from ..model.config import load_network
 
-    return [(baseline_key(spec, baseline_path), load_network(spec)) for spec in specs]
+    return [
+        (baseline_key(spec, baseline_path), load_chain(spec) if is_chain_config(spec) else load_network(spec))
+        for spec in specs
+    ]
 
 
 def baseline_key(spec: str, baseline_path: str) -> str:
@@ -90,8 +96,17 @@ def _gone(key: str, baseline_path: str) -> bool:
     return is_config_path(key) and not is_file(str(Path(baseline_path).parent / key))
 
 
-def count_config(spec: NetworkSpec, settings: Sequence[Setting]) -> Counts:
-    """Exact modelled counts of every order under every setting (nothing is built)."""
+ELEMENTALS = "elementals"  # the one setting of a chain config: its orders' exact MACs and FLOPs
+
+
+def count_config(spec: NetworkSpec | ElementalChain, settings: Sequence[Setting]) -> Counts:
+    """Exact modelled counts of every order under every setting (nothing is built); a chain
+    of elementals has one setting of its own."""
+    if isinstance(spec, ElementalChain):
+        from .chain import analyze_chain
+
+        orders = analyze_chain(spec).orders
+        return {ELEMENTALS: {r.order.key: {"macs": r.macs, "flops": 2 * r.macs} for r in orders if r.macs is not None}}
     counts: Counts = {}
     for setting in settings:
         result = count_only(plan_orders(spec, of=setting.of, wrt=setting.wrt, granularity=setting.granularity))
@@ -188,7 +203,10 @@ def baseline_text(settings: Sequence[str], configs: dict[str, Counts]) -> str:
 
 
 def check(
-    named_specs: Sequence[tuple[str, NetworkSpec]], baseline_path: str, update: bool = False, prune: bool = False
+    named_specs: Sequence[tuple[str, NetworkSpec | ElementalChain]],
+    baseline_path: str,
+    update: bool = False,
+    prune: bool = False,
 ) -> CheckResult:
     """Compare exact counts of `named_specs` with the baseline. With `update`, rewrite the
     entries of these configs and keep every other one (`prune` also drops the entries whose
@@ -203,7 +221,7 @@ def check(
 
 
 def _compare(
-    named_specs: Sequence[tuple[str, NetworkSpec]], baseline_path: str, update: bool, prune: bool
+    named_specs: Sequence[tuple[str, NetworkSpec | ElementalChain]], baseline_path: str, update: bool, prune: bool
 ) -> CheckResult:
     baseline: dict[str, Any]
     if update and not Path(baseline_path).exists():

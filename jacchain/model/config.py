@@ -82,15 +82,20 @@ def load_config(path: str, overrides: Overrides | None = None) -> NetworkSpec:
 def parse_config(text: str, path: str = "<config>", overrides: Overrides | None = None) -> NetworkSpec:
     """Parse YAML text into a NetworkSpec; every error names the file, line and key path."""
     given = overrides or Overrides()
-    data, lines = _load_yaml(text, path)
-    where = _Where(path, lines)
+    data, lines = load_yaml(text, path)
+    where = Where(path, lines)
     if data is None:
         raise JacchainError(f"{path}: empty config; expected a mapping with keys {', '.join(TOP_KEYS)}")
     if not isinstance(data, dict):
         raise JacchainError(
-            f"{where('')}: the config must be a mapping with keys {', '.join(TOP_KEYS)}, got {_kind(data)}"
+            f"{where('')}: the config must be a mapping with keys {', '.join(TOP_KEYS)}, got {kind_of(data)}"
         )
-    _refuse_unknown(data, TOP_KEYS, "", where)
+    if "chain" in data:
+        raise JacchainError(
+            f"{where('chain')}: this config is a chain of elementals, not a network; "
+            "`jacchain analyze` and `jacchain explain` take it"
+        )
+    refuse_unknown(data, TOP_KEYS, "", where)
     for key in ("input", "layers"):
         if key not in data:
             raise JacchainError(f"{where('')}: missing key {key!r}")
@@ -116,7 +121,7 @@ def parse_config(text: str, path: str = "<config>", overrides: Overrides | None 
     )
 
 
-def _layers(data: dict[str, Any], where: _Where, given: Overrides) -> tuple[list[int], list[str]]:
+def _layers(data: dict[str, Any], where: Where, given: Overrides) -> tuple[list[int], list[str]]:
     """The widths n_0..n_L and one activation per layer; an option overrides every hidden
     (or the output) layer's activation."""
     layers = data["layers"]
@@ -134,7 +139,7 @@ def _layers(data: dict[str, Any], where: _Where, given: Overrides) -> tuple[list
             raise JacchainError(
                 f"{where(key)}: each layer must be a mapping like {{width: 128, activation: relu}}, got {layer!r}"
             )
-        _refuse_unknown(layer, LAYER_KEYS, key, where)
+        refuse_unknown(layer, LAYER_KEYS, key, where)
         if "width" not in layer:
             raise JacchainError(f"{where(key)}: missing key 'width'")
         sizes.append(_positive_int(layer["width"], f"{key}.width", where))
@@ -152,7 +157,7 @@ def _registry_name(name: Any, kind: str) -> str:
     return registry.canonical(name)
 
 
-class _Where:
+class Where:
     """Formats "file:line: key.path" for error messages."""
 
     def __init__(self, path: str, lines: Mapping[str, int]) -> None:
@@ -164,7 +169,7 @@ class _Where:
         return f"{location}: {key}" if key else location
 
 
-def _checked(make: Callable[[], T], key: str, where: _Where) -> T:
+def _checked(make: Callable[[], T], key: str, where: Where) -> T:
     """Run a validator and prefix its error with the file, line and key path."""
     try:
         return make()
@@ -172,29 +177,29 @@ def _checked(make: Callable[[], T], key: str, where: _Where) -> T:
         raise JacchainError(f"{where(key)}: {error}") from None
 
 
-def _positive_int(value: Any, key: str, where: _Where) -> int:
+def _positive_int(value: Any, key: str, where: Where) -> int:
     return int(POSITIVE_INT.check(value, f"{where(key)}:"))
 
 
-def _refuse_unknown(mapping: dict[Any, Any], known: tuple[str, ...], prefix: str, where: _Where) -> None:
+def refuse_unknown(mapping: dict[Any, Any], known: tuple[str, ...], prefix: str, where: Where) -> None:
     for key in mapping:
         if key not in known:
             path = f"{prefix}.{key}" if prefix else str(key)
             raise JacchainError(f"{where(path)}: unknown key {key!r}; known keys are: {', '.join(known)}")
 
 
-def _train_section(section: Any, where: _Where) -> dict[str, Any] | None:
+def _train_section(section: Any, where: Where) -> dict[str, Any] | None:
     if section is None:
         return None
     if not isinstance(section, dict):
         raise JacchainError(f"{where('train')}: train must be a mapping with keys {', '.join(TRAIN_KEYS)}")
-    _refuse_unknown(section, TRAIN_KEYS, "train", where)
+    refuse_unknown(section, TRAIN_KEYS, "train", where)
     for key, value in section.items():
         TRAIN_RULES[key].check(value, f"{where('train.' + key)}:")
     return dict(section)
 
 
-def _kind(value: Any) -> str:
+def kind_of(value: Any) -> str:
     return type(value).__name__
 
 
@@ -224,7 +229,7 @@ class _StrictLoader(yaml.SafeLoader):
             self.depth -= 1
 
 
-def _load_yaml(text: str, path: str) -> tuple[Any, dict[str, int]]:
+def load_yaml(text: str, path: str) -> tuple[Any, dict[str, int]]:
     """safe_load, plus the line of every key path (from the composed node tree)."""
     try:
         loader = _StrictLoader(text)

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..registry import Registry
 from ..types import FORMATS
-from . import analysis, calibration, check, explain, sweep, train  # noqa: F401  (they register)
+from . import analysis, calibration, chain, check, explain, sweep, train  # noqa: F401  (they register)
 from .base import RENDERERS, Renderer
 from .text import SCHEMA_VERSION, to_csv, to_json
 

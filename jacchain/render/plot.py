@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..cost.ratio import FLOAT_MAX
 from ..errors import JacchainError
 from ..io import write_with
+from ..jobs.chain import ChainAnalysis
 from ..jobs.sweep import Sweep
 
 
@@ -69,6 +71,61 @@ def plot(sweep: Sweep, path: str) -> None:
     flops_axis.set_title(f"{sweep.spec.label}: FLOPs of each order")
     time_axis.set_title("time of the chain product")
     figure.tight_layout()
+    try:
+        write_with(path, lambda temporary: figure.savefig(temporary, dpi=120, format=suffix[1:]), suffix=suffix)
+    finally:
+        plt.close(figure)
+
+
+GANTT_COLOURS = {"acc_tan": "C0", "acc_adj": "C1", "multiply": "C2", "tan": "C3", "adj": "C4"}
+
+
+def gantt(analyses: Sequence[ChainAnalysis], path: str) -> None:
+    """Every scheduled order of every chain as a Gantt chart: one row per machine, one bar per
+    task (coloured by operation), start and end in multiply-adds. Written atomically."""
+    check_plot_path(path)
+    panels = [(a, r) for a in analyses for r in a.orders if r.schedule is not None]
+    if not panels:
+        raise JacchainError("--plot: nothing was scheduled (give --machines, and the accumulate or matrix-free order)")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    figure, axes = plt.subplots(
+        len(panels),
+        1,
+        figsize=(10, 1.2 + 0.9 * sum(r.schedule.machines for _, r in panels if r.schedule)),
+        squeeze=False,
+    )
+    for axis, (analysis, result) in zip(axes[:, 0], panels):
+        schedule = result.schedule
+        assert schedule is not None
+        for task in schedule.tasks:
+            axis.barh(task.machine, task.cost, left=task.start, color=GANTT_COLOURS[str(task.kind)], edgecolor="black")
+            label = (
+                f"{task.kind}[{task.first + 1}..{task.last + 1}]"
+                if task.first != task.last
+                else f"{task.kind}[{task.first + 1}]"
+            )
+            axis.text(task.start + task.cost / 2, task.machine, label, ha="center", va="center", fontsize=7)
+        axis.set_yticks(range(schedule.machines), [f"machine {m}" for m in range(schedule.machines)])
+        axis.invert_yaxis()
+        exact = "exact" if schedule.exact else f"best found, >= {schedule.lower_bound:,}"
+        axis.set_title(
+            f"{analysis.chain.label}: {result.order.name} on {schedule.machines} machine(s), makespan "
+            f"{schedule.makespan:,} ({exact}); DP heuristic {result.dp_heuristic:,}",
+            fontsize=9,
+        )
+        axis.set_xlabel("multiply-adds")
+    figure.legend(
+        handles=[Patch(color=colour, label=kind) for kind, colour in GANTT_COLOURS.items()],
+        loc="upper right",
+        fontsize=7,
+    )
+    figure.tight_layout()
+    suffix = Path(path).suffix.lower()
     try:
         write_with(path, lambda temporary: figure.savefig(temporary, dpi=120, format=suffix[1:]), suffix=suffix)
     finally:

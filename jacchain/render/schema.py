@@ -187,7 +187,25 @@ def train_schema() -> Schema:
 
 
 SCHEMAS: Registry[Callable[[], Schema]] = Registry("schema")
-SCHEMAS.add("config", config_schema)
+
+
+def any_config_schema() -> Schema:
+    """A network config or a chain config."""
+    from ..chain.config import chain_schema
+
+    network, chain = config_schema(), chain_schema()
+    strip = ("$schema", "title")
+    return {
+        "$schema": DRAFT,
+        "title": "jacchain config (a network, or a chain of elementals)",
+        "oneOf": [
+            {k: v for k, v in network.items() if k not in strip},
+            {k: v for k, v in chain.items() if k not in strip},
+        ],
+    }
+
+
+SCHEMAS.add("config", any_config_schema)
 SCHEMAS.add("analyze", analyze_schema)
 SCHEMAS.add("check", check_schema)
 SCHEMAS.add("train", train_schema)
