@@ -74,7 +74,8 @@ def analyze_chains(
     """Chain configs, and networks read as chains of elementals (--order matrix-free, ...)."""
     from ..chain.config import load_chain
     from ..chain.elementals import network_chain
-    from ..jobs.chain import analyze_chain
+    from ..jobs.chain import analyze_chain, measure_network
+    from ..run.calibrate import calibration_for
     from .progress import progress_bar
 
     if plot_path and not elementals.machines:
@@ -86,22 +87,28 @@ def analyze_chains(
     results = []
     with progress_bar(fmt != "json") as progress:
         for spec in specs:
-            if is_chain(spec):
+            net = None if is_chain(spec) else load(spec, network)
+            if net is None:
                 chain_of, source = load_chain(spec), "chain config"
             else:
-                chain_of = network_chain(load(spec, network), chain.of)
+                chain_of = network_chain(net, chain.of)
                 source = f"network read as a chain of elementals, of={chain.of}"
-            results.append(
-                analyze_chain(
-                    chain_of,
-                    run.order_names or None,
-                    elementals.memory,
-                    elementals.machines,
-                    elementals.time_limit,
-                    source,
-                    progress,
-                )
+            result = analyze_chain(
+                chain_of,
+                run.order_names or None,
+                elementals.memory,
+                elementals.machines,
+                elementals.time_limit,
+                source,
+                progress,
             )
+            if net is not None and not (run.analytic or net.analytic):
+                calibration = calibration_for(net.dtype, run.threads, run.time_model, progress)
+                if progress is not None:
+                    progress(f"running the plans of {net.label}", 0, 1)
+                limit = memory_limit(run.max_memory)
+                result = measure_network(result, net, chain.of, calibration, run.repeats, limit, run.threads)
+            results.append(result)
     if plot_path:
         from ..render.plot import gantt
 

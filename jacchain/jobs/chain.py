@@ -3,18 +3,44 @@ the exact schedule of the optima beside JCDP's DP heuristic; explain the matrix-
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
 
 from ..chain.elementals import ElementalChain
 from ..cost.elimination import OpKind
+from ..cost.machine import Calibration
 from ..cost.ratio import count_ratio, ratio_text
 from ..errors import JacchainError
+from ..model.spec import NetworkSpec
 from ..planners.jcdp import ElementalPlan, solve
 from ..planners.orders import ElementalOrder, resolve_elemental_orders
-from ..planners.schedule import Schedule, critical_path, dp_heuristic, exact_schedule, list_schedule
-from ..types import Progress
+from ..planners.schedule import Schedule, Task, critical_path, dp_heuristic, exact_schedule, list_schedule
+from ..run.timing import BlasInfo, Timing
+from ..types import Of, Progress
 
 EXACT_SCHEDULE_UP_TO = 8  # elementals: beyond, the schedule search starts from a list schedule only
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A plan run on a real network: its time, its result against the explicit Jacobian, and
+    on P machines the schedule run on P threads beside the same plan on one."""
+
+    time: Timing
+    max_abs_diff: float
+    predicted_time: float | None = None
+    makespan: Timing | None = None  # the schedule on P threads, one BLAS thread each
+    one_thread: Timing | None = None  # the same plan's tasks on one thread
+    predicted_makespan: float | None = None
+
+    @property
+    def speedup(self) -> float | None:
+        if self.makespan is None or self.one_thread is None or self.makespan.median <= 0:
+            return None
+        return self.one_thread.median / self.makespan.median
 
 
 @dataclass(frozen=True)
@@ -23,6 +49,7 @@ class ChainOrderResult:
     plan: ElementalPlan | None  # None: the memory limit refuses this order's adjoints
     schedule: Schedule | None = None
     dp_heuristic: int | None = None
+    measured: Measured | None = None
 
     @property
     def macs(self) -> int | None:
@@ -37,6 +64,7 @@ class ChainAnalysis:
     machines: int | None
     orders: tuple[ChainOrderResult, ...]
     critical_path: int | None = None
+    blas: BlasInfo | None = None
 
     def order(self, name: str) -> ChainOrderResult | None:
         return next((r for r in self.orders if r.order.name == name), None)
@@ -119,3 +147,98 @@ def why(chain: ElementalChain, best: ElementalPlan, dense: ElementalPlan) -> str
         f"accumulating them and multiplying them in, so {best.cost:,} multiply-adds against {dense.cost:,} "
         f"for accumulate-then-multiply ({ratio_text(count_ratio(dense.cost, best.cost))} fewer)."
     )
+
+
+def measure_network(
+    analysis: ChainAnalysis,
+    spec: NetworkSpec,
+    of: Of,
+    calibration: Calibration | None = None,
+    repeats: int | None = None,
+    max_memory: int | None = None,
+    threads: int | None = None,
+) -> ChainAnalysis:
+    """Run every plan of a network read as a chain on real arrays: counted == modelled (else a
+    RuntimeError), the result against the explicit full Jacobian, timed; with machines, the
+    schedule on that many threads (one BLAS thread each) beside the same tasks on one."""
+    from ..cost.memory import check_fits, default_limit
+    from ..cost.time_model import plan_time
+    from ..run.elemental import Counter, ElementalNetwork, run_plan
+    from ..run.timing import blas_info, blas_threads, time_call
+
+    chain = analysis.chain
+    results = [r for r in analysis.orders if r.plan is not None]
+    entries = max((sum(_result_entries(chain, op) for op in r.plan.operations) for r in results if r.plan), default=0)
+    check_fits(
+        spec.itemsize * (spec.n_params + entries),
+        default_limit() if max_memory is None else max_memory,
+        f"explicit run of {spec.label} as a chain of elementals",
+    )
+    model = ElementalNetwork(spec, of)
+    reference = model.reference()
+    measured = []
+    with blas_threads(threads):
+        for result in analysis.orders:
+            plan = result.plan
+            if plan is None:
+                measured.append(result)
+                continue
+            counter = Counter()
+            value = run_plan(model, plan, counter)
+            if counter.macs != plan.cost:  # pragma: no cover - a counting bug
+                raise RuntimeError(f"{result.order.name}: counted {counter.macs} MACs, the model says {plan.cost}")
+            diff = float(np.max(np.abs(value - reference)))
+            timing = time_call(functools.partial(run_plan, model, plan, Counter()), repeats)
+            tasks = list_schedule(chain, plan, 1).tasks
+            predicted = None
+            if calibration is not None:
+                products = [p for task in tasks for p in model.task_products(task)]
+                predicted = plan_time(products, calibration, spec.itemsize)
+            extra: dict[str, Any] = {}
+            if result.schedule is not None:
+                extra = _measure_schedule(model, result.schedule, tasks, calibration, spec.itemsize, repeats)
+            measured.append(replace(result, measured=Measured(timing, diff, predicted, **extra)))
+        blas = blas_info()
+    return replace(analysis, orders=tuple(measured), blas=blas)
+
+
+def _measure_schedule(
+    model: Any,
+    schedule: Schedule,
+    one: tuple[Task, ...],
+    calibration: Calibration | None,
+    itemsize: int,
+    repeats: int | None,
+) -> dict[str, Any]:
+    from ..cost.time_model import plan_time
+    from ..run.elemental import Counter, run_schedule
+    from ..run.timing import blas_threads, time_call
+
+    with blas_threads(1):
+        parallel = time_call(lambda: run_schedule(model, schedule.tasks, schedule.machines, Counter()), repeats)
+        serial = time_call(lambda: run_schedule(model, one, 1, Counter()), repeats)
+    predicted = None
+    if calibration is not None:
+        durations = [plan_time(model.task_products(task), calibration, itemsize) for task in schedule.tasks]
+        predicted = simulate(schedule.tasks, durations, schedule.machines)
+    return {"makespan": parallel, "one_thread": serial, "predicted_makespan": predicted}
+
+
+def simulate(tasks: tuple[Task, ...], durations: list[float], machines: int) -> float:
+    """The makespan of the schedule's machine assignment and order with other durations."""
+    free = [0.0] * machines
+    finish: dict[tuple[int, int], float] = {}
+    for task, duration in sorted(zip(tasks, durations), key=lambda pair: pair[0].start):
+        begin = max([free[task.machine], *(finish[operand] for operand in _operands(task))])
+        finish[task.first, task.last] = free[task.machine] = begin + duration
+    return max(free)
+
+
+def _operands(task: Task) -> list[tuple[int, int]]:
+    from ..run.elemental import operands
+
+    return operands(task)
+
+
+def _result_entries(chain: ElementalChain, op: Any) -> int:
+    return chain.elementals[op.last].outputs * chain.elementals[op.first].inputs

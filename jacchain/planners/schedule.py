@@ -16,7 +16,7 @@ upper bound for P >= 2, exact for P = 1."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
@@ -33,6 +33,7 @@ from .jcdp import ElementalPlan
 
 Block = tuple[int, int, int]  # first, last, ready time (-1: a raw elemental, not yet used)
 # kind, first, last, cost, the blocks (or tasks) it consumes, the elemental it passes through
+# (an elimination step) or the last elemental of its lower operand (a multiplication)
 Move = tuple[OpKind, int, int, int, tuple[int, ...], int | None]
 RAW = -1
 
@@ -49,6 +50,7 @@ class Task:
     start: int
     end: int
     through: int | None = None  # the elemental an elimination step passes through
+    split: int | None = None  # a multiplication's last elemental of the lower operand
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,11 @@ class Schedule:
     @property
     def work(self) -> int:
         return sum(task.cost for task in self.tasks)
+
+
+def _task(kind: OpKind, first: int, last: int, cost: int, machine: int, begin: int, detail: int | None) -> Task:
+    split, through = (detail, None) if kind == OpKind.MULTIPLY else (None, detail)
+    return Task(kind, first, last, cost, machine, begin, begin + cost, through, split)
 
 
 def _shape(blocks: tuple[Block, ...]) -> tuple[tuple[int, int, bool], ...]:
@@ -89,7 +96,7 @@ class _Search:
             (i, k, lower_ready), (_, j, upper_ready) = blocks[index], blocks[index + 1]
             if lower_ready != RAW and upper_ready != RAW:
                 cost = multiplication(e[j].outputs, e[k].outputs, e[i].inputs)
-                found.append((OpKind.MULTIPLY, i, j, cost, (index, index + 1), None))
+                found.append((OpKind.MULTIPLY, i, j, cost, (index, index + 1), k))
             if not self.matrix_free:
                 continue
             if lower_ready != RAW and upper_ready == RAW:
@@ -188,14 +195,14 @@ def exact_schedule(
             return
         seen[key] = True
         children = []
-        for kind, first, last, cost, used, through in search.moves(blocks):
+        for kind, first, last, cost, used, detail in search.moves(blocks):
             begin = max(free[0], *(blocks[index][2] for index in used))
             end = begin + cost
             merged = (*blocks[: used[0]], (first, last, end), *blocks[used[-1] + 1 :])
             later = tuple(sorted((*free[1:], end)))
             bound = search.bound(merged, later)
             if bound < best_span:
-                task = Task(kind, first, last, cost, 0, begin, end, through)
+                task = _task(kind, first, last, cost, 0, begin, detail)
                 children.append((bound, end, task, merged, later))
         children.sort(key=lambda child: (child[0], child[1]))
         for bound, _, task, merged, later in children:
@@ -219,7 +226,7 @@ def _assign(tasks: list[Task], machines: int) -> tuple[Task, ...]:
         machine = min(range(machines), key=lambda index: (free[index], index))
         assert free[machine] <= task.start
         free[machine] = task.end
-        placed.append(Task(task.kind, task.first, task.last, task.cost, machine, task.start, task.end, task.through))
+        placed.append(replace(task, machine=machine))
     return tuple(sorted(placed, key=lambda task: (task.start, task.machine)))
 
 
@@ -252,7 +259,7 @@ def steps(
                 tasks.append((op.kind, first, last, cost, (previous,), index))
                 previous = len(tasks) - 1
         else:
-            tasks.append((op.kind, op.first, op.last, op.cost, operands, None))
+            tasks.append((op.kind, op.first, op.last, op.cost, operands, op.split))
         result_of.append(len(tasks) - 1)
     return tasks
 
@@ -268,7 +275,7 @@ def list_schedule(chain: ElementalChain, plan: ElementalPlan, machines: int) -> 
         begin = max([free[machine], *(ends[index] for index in operands)])
         ends.append(begin + cost)
         free[machine] = begin + cost
-        placed.append(Task(kind, first, last, cost, machine, begin, begin + cost, through))
+        placed.append(_task(kind, first, last, cost, machine, begin, through))
     return Schedule(machines, tuple(placed), False, 0)
 
 

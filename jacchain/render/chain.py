@@ -10,11 +10,11 @@ from rich.text import Text
 
 from ..chain.elementals import ElementalChain
 from ..cost.ratio import count_ratio, ratio_text
-from ..jobs.chain import ChainAnalysis, ChainExplanation, ChainOrderResult
+from ..jobs.chain import ChainAnalysis, ChainExplanation, ChainOrderResult, Measured
 from ..planners.jcdp import ElementalPlan, Operation
 from ..planners.schedule import Schedule
 from .base import Renderer, register
-from .text import markdown_table
+from .text import markdown_table, seconds_text
 
 MODES = {"acc_tan": "tangent", "acc_adj": "adjoint", "tan": "tangent", "adj": "adjoint", "multiply": "-"}
 
@@ -84,6 +84,19 @@ def order_to_dict(result: ChainOrderResult, chain: ElementalChain) -> dict[str, 
         "bracketing": None if plan is None else plan.bracketing(chain),
         "plan": None if plan is None else [operation_to_dict(op, chain) for op in plan.operations],
         "schedule": None if result.schedule is None else schedule_to_dict(result.schedule, result.dp_heuristic),
+        "measured": None if result.measured is None else measured_to_dict(result.measured),
+    }
+
+
+def measured_to_dict(measured: Measured) -> dict[str, Any]:
+    return {
+        "time_s": measured.time.to_dict(),
+        "predicted_time_s": measured.predicted_time,
+        "max_abs_diff": measured.max_abs_diff,
+        "makespan_s": None if measured.makespan is None else measured.makespan.to_dict(),
+        "one_thread_s": None if measured.one_thread is None else measured.one_thread.to_dict(),
+        "predicted_makespan_s": measured.predicted_makespan,
+        "speedup": measured.speedup,
     }
 
 
@@ -112,6 +125,7 @@ def analysis_to_dict(analysis: ChainAnalysis) -> dict[str, Any]:
         "memory": analysis.memory,
         "machines": analysis.machines,
         "critical_path": analysis.critical_path,
+        "blas": analysis.blas.to_dict() if analysis.blas else None,
         "orders": {r.order.key: order_to_dict(r, analysis.chain) for r in analysis.orders},
     }
 
@@ -124,16 +138,36 @@ def title(analysis: ChainAnalysis) -> str:
 
 HEADINGS = ("order", "plan", "MACs", "FLOPs")
 SCHEDULE_HEADINGS = ("makespan", "exact", "DP heuristic", "work")
+MEASURED_HEADINGS = ("time (median)", "model time", "max |diff|")
+MEASURED_SCHEDULE_HEADINGS = ("makespan on P threads", "model makespan", "speed-up")
 
 
-def row(result: ChainOrderResult, chain: ElementalChain, machines: int | None) -> list[str]:
-    plan = result.plan
+def headings(analysis: ChainAnalysis) -> tuple[str, ...]:
+    measured = any(r.measured for r in analysis.orders)
+    found = HEADINGS + (MEASURED_HEADINGS if measured else ())
+    if analysis.machines:
+        found += SCHEDULE_HEADINGS + (MEASURED_SCHEDULE_HEADINGS if measured else ())
+    return found
+
+
+def row(result: ChainOrderResult, chain: ElementalChain, machines: int | None, measured: bool = False) -> list[str]:
+    plan, m = result.plan, result.measured
     cells = [
         f"{result.order.name}\n{result.order.ad_name}",
         "not allowed: a tape over the memory limit" if plan is None else plan.bracketing(chain),
         "-" if plan is None else f"{plan.cost:,}",
         "-" if plan is None else f"{2 * plan.cost:,}",
     ]
+    if measured:
+        cells += (
+            ["-"] * 3
+            if m is None
+            else [
+                seconds_text(m.time.median),
+                "-" if m.predicted_time is None else seconds_text(m.predicted_time),
+                f"{m.max_abs_diff:.1e}",
+            ]
+        )
     if machines:
         s = result.schedule
         cells += (
@@ -146,6 +180,16 @@ def row(result: ChainOrderResult, chain: ElementalChain, machines: int | None) -
                 f"{s.work:,}",
             ]
         )
+        if measured:
+            cells += (
+                ["-"] * 3
+                if m is None or m.makespan is None
+                else [
+                    seconds_text(m.makespan.median),
+                    "-" if m.predicted_makespan is None else seconds_text(m.predicted_makespan),
+                    "-" if m.speedup is None else f"{m.speedup:.2f}x",
+                ]
+            )
     return cells
 
 
@@ -165,23 +209,33 @@ def footer(analysis: ChainAnalysis) -> list[str]:
             )
     if analysis.critical_path is not None:
         lines.append(f"least critical path over all plans (unlimited machines): {analysis.critical_path:,}")
+    if analysis.blas is not None:
+        lines.append(
+            f"run on real arrays at the spec's point; BLAS: {analysis.blas.library}, {analysis.blas.threads} thread(s)"
+            + ("; schedules on P threads with one BLAS thread each" if analysis.machines else "")
+        )
     return lines
 
 
 def table(analysis: ChainAnalysis) -> list[Any]:
     grid = Table(title=title(analysis), title_justify="left", show_lines=True)
-    headings = HEADINGS + (SCHEDULE_HEADINGS if analysis.machines else ())
-    for heading in headings:
+    names = headings(analysis)
+    for heading in names:
         grid.add_column(heading, justify="left" if heading in ("order", "plan") else "right")
+    measured = MEASURED_HEADINGS[0] in names
     for result in analysis.orders:
-        grid.add_row(*row(result, analysis.chain, analysis.machines))
+        grid.add_row(*row(result, analysis.chain, analysis.machines, measured))
     return [Group(grid, *(Text(line) for line in footer(analysis)))]
 
 
 def markdown(analysis: ChainAnalysis) -> str:
-    headings = HEADINGS + (SCHEDULE_HEADINGS if analysis.machines else ())
-    rows = [[cell.replace("\n", " / ") for cell in row(r, analysis.chain, analysis.machines)] for r in analysis.orders]
-    text = f"### {title(analysis)}\n\n" + markdown_table(headings, rows, [False, False] + [True] * (len(headings) - 2))
+    names = headings(analysis)
+    measured = MEASURED_HEADINGS[0] in names
+    rows = [
+        [cell.replace("\n", " / ") for cell in row(r, analysis.chain, analysis.machines, measured)]
+        for r in analysis.orders
+    ]
+    text = f"### {title(analysis)}\n\n" + markdown_table(names, rows, [False, False] + [True] * (len(names) - 2))
     return text + "".join(f"\n{line}\n" for line in footer(analysis))
 
 

@@ -1,0 +1,243 @@
+"""Run generalised-chain plans on a real network: each layer (and the loss) is an elemental
+with a tangent model (its JVP on a block of columns: W_i, then D_i) and an adjoint model (its
+VJP on a block of rows: D_i, then W_i), at the spec's point. An accumulation is one blocked
+JVP of the identity (n columns) or VJP (m rows), never a loop per column. Every operation
+counts its multiply-adds from its operands, the model's independent twin."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..chain.elementals import ElementalChain, network_chain
+from ..cost.elimination import OpKind
+from ..cost.product import ProductCount, product_count
+from ..model.network import network_at_point
+from ..model.spec import NetworkSpec
+from ..planners.jcdp import ElementalPlan
+from ..planners.schedule import Task
+from ..types import Array, Of, Structure
+from .jacobians import layer_jacobian
+
+DENSE, DIAGONAL = Structure.DENSE, Structure.DIAGONAL
+
+
+@dataclass
+class Counter:
+    """Multiply-adds performed, from the operands' shapes (thread-safe)."""
+
+    macs: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, macs: int) -> None:
+        with self.lock:
+            self.macs += macs
+
+
+class ElementalNetwork:
+    """A network's elementals at its point (x, y from the spec's seed), as tangent and adjoint
+    models; `chain` is the same network read as a chain (chain/elementals.py)."""
+
+    def __init__(self, spec: NetworkSpec, of: Of = "loss") -> None:
+        self.spec, self.of = spec, of
+        self.chain: ElementalChain = network_chain(spec, of)
+        network, x, y = network_at_point(spec)
+        self.network = network
+        cache = network.forward(x)
+        self.cache = cache
+        self.weights = network.weights
+        # D_i at the point: a diagonal (None for identity) or a dense matrix (softmax).
+        self.diagonal: list[Array | None] = []
+        self.dense: list[Array | None] = []
+        for activation, a, z in zip(network.activations, cache.pre, cache.post[1:]):
+            jacobian = activation.jacobian(a, z)
+            identity = activation.name == "identity"
+            self.diagonal.append(None if identity or not activation.elementwise else jacobian)
+            self.dense.append(None if activation.elementwise else jacobian)
+        self.gradient = network.loss.gradient(cache.output, y).reshape(1, -1) if of == "loss" else None
+
+    def is_loss(self, index: int) -> bool:
+        return self.of == "loss" and index == self.spec.n_layers
+
+    def tangent(self, index: int, block: Array, counter: Counter) -> Array:
+        """F_index's tangent model on a block of columns (inputs x c)."""
+        columns = block.shape[1]
+        if self.is_loss(index):
+            assert self.gradient is not None
+            counter.add(self.gradient.shape[1] * columns)
+            return self.gradient @ block
+        weight = self.weights[index]
+        result = weight @ block
+        counter.add(weight.shape[0] * weight.shape[1] * columns)
+        if self.diagonal[index] is not None:
+            result *= self.diagonal[index][:, None]  # type: ignore[index]  # checked just above
+            counter.add(result.size)
+        elif self.dense[index] is not None:
+            dense = self.dense[index]
+            assert dense is not None
+            result = dense @ result
+            counter.add(dense.shape[0] * dense.shape[1] * columns)
+        return result
+
+    def adjoint(self, index: int, block: Array, counter: Counter) -> Array:
+        """F_index's adjoint model on a block of rows (r x outputs)."""
+        rows = block.shape[0]
+        if self.is_loss(index):
+            assert self.gradient is not None
+            counter.add(rows * self.gradient.shape[1])
+            return block @ self.gradient
+        if self.diagonal[index] is not None:
+            block = block * self.diagonal[index][None, :]  # type: ignore[index]  # checked just above
+            counter.add(block.size)
+        elif self.dense[index] is not None:
+            dense = self.dense[index]
+            assert dense is not None
+            block = block @ dense
+            counter.add(rows * dense.shape[0] * dense.shape[1])
+        weight = self.weights[index]
+        counter.add(rows * weight.shape[0] * weight.shape[1])
+        return block @ weight
+
+    def tangent_products(self, index: int, columns: int) -> list[ProductCount]:
+        """The products a tangent evaluation on `columns` columns performs (for the time model)."""
+        if self.is_loss(index):
+            width = self.spec.sizes[-1]
+            return [product_count((1, width, DENSE), (width, columns, DENSE))]
+        n_out, n_in = self.weights[index].shape
+        products = [product_count((n_out, n_in, DENSE), (n_in, columns, DENSE))]
+        if self.diagonal[index] is not None:
+            products.append(product_count((n_out, n_out, DIAGONAL), (n_out, columns, DENSE)))
+        elif self.dense[index] is not None:
+            products.append(product_count((n_out, n_out, DENSE), (n_out, columns, DENSE)))
+        return products
+
+    def adjoint_products(self, index: int, rows: int) -> list[ProductCount]:
+        """The products an adjoint evaluation on `rows` rows performs (for the time model)."""
+        if self.is_loss(index):
+            return [product_count((rows, 1, DENSE), (1, self.spec.sizes[-1], DENSE))]
+        n_out, n_in = self.weights[index].shape
+        products = []
+        if self.diagonal[index] is not None:
+            products.append(product_count((rows, n_out, DENSE), (n_out, n_out, DIAGONAL)))
+        elif self.dense[index] is not None:
+            products.append(product_count((rows, n_out, DENSE), (n_out, n_out, DENSE)))
+        return [*products, product_count((rows, n_out, DENSE), (n_out, n_in, DENSE))]
+
+    def task_products(self, task: Task) -> list[ProductCount]:
+        """The products of one scheduled task."""
+        e = self.chain.elementals
+        if task.kind == OpKind.ACC_TAN:
+            return self.tangent_products(task.first, e[task.first].inputs)
+        if task.kind == OpKind.ACC_ADJ:
+            return self.adjoint_products(task.first, e[task.first].outputs)
+        if task.kind == OpKind.MULTIPLY:
+            assert task.split is not None
+            rows, inner, cols = e[task.last].outputs, e[task.split].outputs, e[task.first].inputs
+            return [product_count((rows, inner, DENSE), (inner, cols, DENSE))]
+        if task.kind == OpKind.TAN_ELIM:
+            return self.tangent_products(task.last, e[task.first].inputs)
+        return self.adjoint_products(task.first, e[task.last].outputs)
+
+    def accumulate(self, index: int, mode: OpKind, counter: Counter) -> Array:
+        """F_index's Jacobian by tangents (n columns at once) or adjoints (m rows at once)."""
+        elemental = self.chain.elementals[index]
+        dtype = self.spec.dtype
+        if mode == OpKind.ACC_TAN:
+            return self.tangent(index, np.eye(elemental.inputs, dtype=dtype), counter)
+        return self.adjoint(index, np.eye(elemental.outputs, dtype=dtype), counter)
+
+    def multiply(self, upper: Array, lower: Array, counter: Counter) -> Array:
+        counter.add(upper.shape[0] * upper.shape[1] * lower.shape[1])
+        return upper @ lower
+
+    def reference(self) -> Array:
+        """The full Jacobian from the explicit layer Jacobians (run/jacobians.py)."""
+        result = np.eye(self.spec.sizes[0], dtype=self.spec.dtype)
+        for layer in range(1, self.spec.n_layers + 1):
+            result = layer_jacobian(self.network, self.cache, layer) @ result
+        return self.gradient @ result if self.gradient is not None else result
+
+
+def run_plan(model: ElementalNetwork, plan: ElementalPlan, counter: Counter) -> Array:
+    """Execute a plan's operations in order; the last result is the full Jacobian."""
+    results: list[Array] = []
+    for op in plan.operations:
+        if op.kind in (OpKind.ACC_TAN, OpKind.ACC_ADJ):
+            results.append(model.accumulate(op.first, op.kind, counter))
+        elif op.kind == OpKind.MULTIPLY:
+            lower, upper = (results[index] for index in op.operands)
+            results.append(model.multiply(upper, lower, counter))
+        else:
+            assert op.through is not None
+            value = results[op.operands[0]]
+            low, high = op.through
+            if op.kind == OpKind.TAN_ELIM:
+                for index in range(low, high + 1):
+                    value = model.tangent(index, value, counter)
+            else:
+                for index in range(high, low - 1, -1):
+                    value = model.adjoint(index, value, counter)
+            results.append(value)
+    return results[-1]
+
+
+def _run_task(model: ElementalNetwork, task: Task, explicit: dict[tuple[int, int], Array], counter: Counter) -> Array:
+    if task.kind in (OpKind.ACC_TAN, OpKind.ACC_ADJ):
+        return model.accumulate(task.first, task.kind, counter)
+    if task.kind == OpKind.MULTIPLY:
+        assert task.split is not None
+        return model.multiply(explicit[task.split + 1, task.last], explicit[task.first, task.split], counter)
+    if task.kind == OpKind.TAN_ELIM:
+        return model.tangent(task.last, explicit[task.first, task.last - 1], counter)
+    return model.adjoint(task.first, explicit[task.first + 1, task.last], counter)
+
+
+def operands(task: Task) -> list[tuple[int, int]]:
+    if task.kind in (OpKind.ACC_TAN, OpKind.ACC_ADJ):
+        return []
+    if task.kind == OpKind.MULTIPLY:
+        assert task.split is not None
+        return [(task.first, task.split), (task.split + 1, task.last)]
+    if task.kind == OpKind.TAN_ELIM:
+        return [(task.first, task.last - 1)]
+    return [(task.first + 1, task.last)]
+
+
+def run_schedule(
+    model: ElementalNetwork, tasks: Sequence[Task], machines: int, counter: Counter
+) -> tuple[Array, float]:
+    """Run the scheduled tasks on `machines` worker threads, each machine's tasks in the order
+    of their start times, each waiting for its operands; numpy releases the GIL inside BLAS.
+    Returns the full Jacobian and the measured makespan in seconds."""
+    explicit: dict[tuple[int, int], Array] = {}
+    ready = {(task.first, task.last): threading.Event() for task in tasks}
+    failures: list[BaseException] = []
+
+    def work(queue: list[Task]) -> None:
+        try:
+            for task in queue:
+                for operand in operands(task):
+                    ready[operand].wait()
+                explicit[task.first, task.last] = _run_task(model, task, explicit, counter)
+                ready[task.first, task.last].set()
+        except BaseException as error:  # pragma: no cover - surfaced below
+            failures.append(error)
+            for event in ready.values():
+                event.set()
+
+    queues = [sorted((t for t in tasks if t.machine == m), key=lambda t: t.start) for m in range(machines)]
+    threads = [threading.Thread(target=work, args=(queue,)) for queue in queues]
+    begin = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - begin
+    if failures:
+        raise failures[0]
+    q = len(model.chain)
+    return explicit[0, q - 1], elapsed
