@@ -105,11 +105,83 @@ ANALYSIS = record(
 )
 
 
+OPERATION = record(
+    {"kind": TEXT, "mode": TEXT, "segment": array(COUNT), "cost": COUNT},
+    {"split": COUNT, "through": array(TEXT)},
+)
+TASK = record(
+    {
+        "operation": TEXT,
+        "mode": TEXT,
+        "segment": array(COUNT),
+        "cost": COUNT,
+        "machine": COUNT,
+        "start": COUNT,
+        "end": COUNT,
+    }
+)
+CHAIN_ORDER = record(
+    {
+        "name": TEXT,
+        "article_word": TEXT,
+        "ad_name": TEXT,
+        "allowed": {"type": "boolean"},
+        "macs": nullable(COUNT),
+        "flops": nullable(COUNT),
+        "bracketing": nullable(TEXT),
+        "plan": nullable(array(OPERATION)),
+        "schedule": nullable(
+            record(
+                {
+                    "machines": COUNT,
+                    "makespan": COUNT,
+                    "exact": {"type": "boolean"},
+                    "lower_bound": COUNT,
+                    "work": COUNT,
+                    "dp_heuristic": nullable(COUNT),
+                    "tasks": array(TASK),
+                }
+            )
+        ),
+        "measured": nullable(
+            record(
+                {
+                    "time_s": TIMING,
+                    "predicted_time_s": nullable(NUMBER),
+                    "max_abs_diff": NUMBER,
+                    "makespan_s": nullable(TIMING),
+                    "one_thread_s": nullable(TIMING),
+                    "predicted_makespan_s": nullable(NUMBER),
+                    "speedup": nullable(NUMBER),
+                }
+            )
+        ),
+    }
+)
+ELEMENTAL = record(
+    {"name": TEXT, "inputs": COUNT, "outputs": COUNT, "tangent_cost": COUNT, "adjoint_cost": COUNT, "tape": COUNT}
+)
+CHAIN_ANALYSIS = record(
+    {
+        "chain": record({"name": nullable(TEXT), "widths": array(COUNT), "elementals": array(ELEMENTAL)}),
+        "source": TEXT,
+        "memory": nullable(COUNT),
+        "machines": nullable(COUNT),
+        "critical_path": nullable(COUNT),
+        "blas": nullable(BLAS),
+        "orders": {"type": "object", "additionalProperties": CHAIN_ORDER},
+    }
+)
+
+
 def analyze_schema() -> Schema:
-    """One document per SPEC: a single object, or a list of them for several SPECs."""
-    one = document("jacchain analyze", ANALYSIS)
-    body = {key: value for key, value in one.items() if key not in ("$schema", "title")}
-    return {"$schema": DRAFT, "title": "jacchain analyze", "anyOf": [body, array(body)]}
+    """One document per SPEC (a network's analysis, or a chain of elementals'): a single
+    object, or a list of them for several SPECs."""
+    bodies = []
+    for body in (ANALYSIS, CHAIN_ANALYSIS):
+        one = document("jacchain analyze", body)
+        bodies.append({key: value for key, value in one.items() if key not in ("$schema", "title")})
+    return {"$schema": DRAFT, "title": "jacchain analyze", "anyOf": [*bodies, array({"anyOf": bodies})]}
 
 
 def check_schema() -> Schema:

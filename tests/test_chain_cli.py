@@ -1,0 +1,127 @@
+"""Chain configs and the accumulate / matrix-free orders from the command line (issue 12): every
+number of the model's worked example in JSON, memory limits, schedules, runs on a network,
+explain, the Gantt chart and the JSON Schema."""
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+
+from jacchain.cli import cli
+
+ROOT = Path(__file__).parent.parent
+EXAMPLE = ROOT / "configs/jcdp-example.yaml"
+
+
+def run(*args, code=0):
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == code, result.output
+    return result.stdout if code == 0 else result.stderr
+
+
+def analysis(*args):
+    report = json.loads(run("analyze", *args, "--format", "json"))
+    jsonschema.validate(report, json.loads(run("schema", "analyze")))
+    return report
+
+
+def test_every_order_of_the_worked_example_with_its_plan():
+    orders = analysis(EXAMPLE)["orders"]
+    assert {key: order["macs"] for key, order in orders.items()} == {
+        "input_first": 95,
+        "loss_first": 22,
+        "accumulate": 28,
+        "matrix_free": 19,
+    }
+    assert all(order["flops"] == 2 * order["macs"] for order in orders.values())
+    best = orders["matrix_free"]
+    assert best["bracketing"] == "adj[F1](tan[F3](acc_tan(F2)))"
+    assert [(op["kind"], op["mode"], op["segment"], op["cost"]) for op in best["plan"]] == [
+        ("accumulate", "tangent", [2, 2], 5),
+        ("tan", "tangent", [2, 3], 8),
+        ("adj", "adjoint", [1, 3], 6),
+    ]
+    for order in orders.values():
+        assert sum(op["cost"] for op in order["plan"]) == order["macs"]
+
+
+def test_a_memory_limit_restricts_the_adjoints():
+    orders = analysis(EXAMPLE, "--memory", "10")["orders"]
+    assert orders["matrix_free"]["macs"] == 48 and orders["accumulate"]["macs"] == 52
+    assert orders["loss_first"]["allowed"] is False and orders["loss_first"]["macs"] is None
+    assert analysis(EXAMPLE, "--memory", "20")["orders"]["matrix_free"]["macs"] == 19
+
+
+def test_schedules_on_two_machines_beat_the_dp_heuristic():
+    report = analysis(EXAMPLE, "--machines", "2")
+    assert report["critical_path"] == 17
+    schedule = report["orders"]["matrix_free"]["schedule"]
+    assert schedule["makespan"] == 17 and schedule["exact"] and schedule["dp_heuristic"] == 18
+    assert schedule["work"] == sum(task["cost"] for task in schedule["tasks"]) == 28
+    for machine in (0, 1):
+        spans = sorted((t["start"], t["end"]) for t in schedule["tasks"] if t["machine"] == machine)
+        assert all(end <= start for (_, end), (start, _) in zip(spans, spans[1:]))
+    assert report["orders"]["input_first"]["schedule"] is None  # the pure modes are not scheduled
+
+
+def test_the_gantt_chart_is_drawn(tmp_path):
+    pytest.importorskip("matplotlib")
+    target = tmp_path / "schedule.svg"
+    run("analyze", EXAMPLE, "--machines", "2", "--plot", target)
+    assert target.stat().st_size > 1000 and b"makespan 17" in target.read_bytes()
+    assert "--machines" in run("analyze", EXAMPLE, "--plot", tmp_path / "x.svg", code=2)
+
+
+@pytest.mark.parametrize("fmt, expected", [("table", "19"), ("markdown", "| matrix-free"), ("csv", "matrix-free")])
+def test_every_format(fmt, expected):
+    assert expected in run("analyze", EXAMPLE, "--machines", "3", "--format", fmt)
+
+
+def test_a_network_runs_its_plans_on_real_arrays():
+    report = analysis("30,20,12,5", "--activation", "tanh", "--order", "matrix-free,accumulate", "--machines", "2")
+    assert report["source"].startswith("network read as a chain")
+    for order in report["orders"].values():
+        measured = order["measured"]
+        assert measured["max_abs_diff"] < 1e-12 and measured["time_s"]["median"] > 0
+        assert measured["makespan_s"]["median"] > 0 and measured["predicted_time_s"] > 0
+    assert set(report["orders"]) == {"accumulate", "matrix_free"}
+
+
+def test_a_network_counted_only_with_analytic():
+    report = analysis("784,512,256,10", "--order", "matrix-free", "--analytic")
+    # op-granularity loss-first (535,808 MACs) plus the loss elemental's accumulation (10)
+    assert report["orders"]["matrix_free"]["macs"] == 535_818 and report["orders"]["matrix_free"]["measured"] is None
+
+
+def test_explain_a_chain_config():
+    report = json.loads(run("explain", EXAMPLE, "--format", "json"))
+    assert report["matrix_free"]["macs"] == 19 and report["accumulate"]["macs"] == 28
+    assert "19 multiply-adds against 28" in report["why"]
+    assert "adjoint elimination through F1" in run("explain", EXAMPLE)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("chain: []\n", "non-empty list"),
+        ("chain: [{inputs: 2, outputs: 3, tangent_cost: 1, adjoint_cost: 1}]\n", "missing key 'tape'"),
+        ("chain: [{inputs: 2, outputs: 3, tangent_cost: -1, adjoint_cost: 1, tape: 1}]\n", "non-negative integer"),
+        (
+            "chain:\n  - {inputs: 2, outputs: 3, tangent_cost: 1, adjoint_cost: 1, tape: 1}\n"
+            "  - {inputs: 4, outputs: 1, tangent_cost: 1, adjoint_cost: 1, tape: 1}\n",
+            "c.yaml:3: chain[1].inputs: inputs must equal the outputs of the elemental before it (3), got 4",
+        ),
+        ("chain: [{inputs: 2, outputs: 3, tangent_cost: 1, adjoint_cost: 1, tape: 1, colour: 2}]\n", "unknown key"),
+    ],
+)
+def test_bad_chain_configs_are_one_line_errors(tmp_path, text, message, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("c.yaml").write_text(text)
+    error = run("analyze", "c.yaml", code=2)
+    assert error.startswith("Error: ") and error.count("\n") == 1 and message in error
+
+
+def test_a_chain_config_is_not_a_network():
+    assert "chain of elementals, not a network" in run("train", EXAMPLE, code=2)
