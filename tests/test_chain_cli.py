@@ -2,6 +2,7 @@
 number of the model's worked example in JSON, memory limits, schedules, runs on a network,
 explain, the Gantt chart and the JSON Schema."""
 
+import itertools
 import json
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def test_schedules_on_two_machines_beat_the_dp_heuristic():
     assert schedule["work"] == sum(task["cost"] for task in schedule["tasks"]) == 28
     for machine in (0, 1):
         spans = sorted((t["start"], t["end"]) for t in schedule["tasks"] if t["machine"] == machine)
-        assert all(end <= start for (_, end), (start, _) in zip(spans, spans[1:]))
+        assert all(end <= start for (_, end), (start, _) in itertools.pairwise(spans))
     assert report["orders"]["input_first"]["schedule"] is None  # the pure modes are not scheduled
 
 

@@ -111,7 +111,7 @@ def check_plan(chain, plan, matrix_free, memory):
     assert (plan.operations[-1].first, plan.operations[-1].last) == (0, len(chain) - 1)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(chain=chains(6), matrix_free=st.booleans(), memory=st.one_of(st.none(), st.integers(1, 60)))
 def test_the_dp_finds_the_least_cost_of_all_plans(chain, matrix_free, memory):
     plan = solve(chain, matrix_free, memory)
@@ -119,7 +119,7 @@ def test_the_dp_finds_the_least_cost_of_all_plans(chain, matrix_free, memory):
     check_plan(chain, plan, matrix_free, memory)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(chain=chains(7), limits=st.lists(st.integers(1, 80), min_size=2, max_size=4))
 def test_matrix_free_never_costs_more_and_more_memory_never_hurts(chain, limits):
     for memory in [*sorted(limits), None]:
@@ -217,7 +217,7 @@ def test_the_exact_schedule_equals_every_schedule_of_every_plan(chain, machines,
     assert schedule.exact and schedule.makespan == reference
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(chain=chains(6), memory=st.one_of(st.none(), st.integers(5, 60)))
 def test_makespans_fall_with_more_machines_within_their_bounds(chain, memory):
     previous = None
