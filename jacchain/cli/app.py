@@ -107,7 +107,8 @@ def analyze_chains(
                 if progress is not None:
                     progress(f"running the plans of {net.label}", 0, 1)
                 limit = memory_limit(run.max_memory)
-                result = measure_network(result, net, chain.of, calibration, run.repeats, limit, run.threads)
+                one = calibration_for(net.dtype, 1, run.time_model, progress) if elementals.machines else None
+                result = measure_network(result, net, chain.of, calibration, run.repeats, limit, run.threads, one)
             results.append(result)
     if plot_path:
         from ..render.plot import gantt

@@ -157,10 +157,13 @@ def measure_network(
     repeats: int | None = None,
     max_memory: int | None = None,
     threads: int | None = None,
+    one_thread: Calibration | None = None,
 ) -> ChainAnalysis:
     """Run every plan of a network read as a chain on real arrays: counted == modelled (else a
     RuntimeError), the result against the explicit full Jacobian, timed; with machines, the
-    schedule on that many threads (one BLAS thread each) beside the same tasks on one."""
+    schedule on that many threads (one BLAS thread each) beside the same tasks on one.
+    `calibration` prices the plans at `threads` BLAS threads, `one_thread` the schedules'
+    tasks at one."""
     from ..cost.memory import check_fits, default_limit
     from ..cost.time_model import plan_time
     from ..run.elemental import Counter, ElementalNetwork, run_plan
@@ -196,7 +199,7 @@ def measure_network(
                 predicted = plan_time(products, calibration, spec.itemsize)
             extra: dict[str, Any] = {}
             if result.schedule is not None:
-                extra = _measure_schedule(model, result.schedule, tasks, calibration, spec.itemsize, repeats)
+                extra = _measure_schedule(model, result.schedule, tasks, one_thread, spec.itemsize, repeats)
             measured.append(replace(result, measured=Measured(timing, diff, predicted, **extra)))
         blas = blas_info()
     return replace(analysis, orders=tuple(measured), blas=blas)
