@@ -46,6 +46,10 @@ def npy(array):
 
 GOOD_X, GOOD_Y = np.random.default_rng(0).standard_normal((30, 4)), np.arange(30) % 2
 GOOD_NPZ = npz(X=GOOD_X, y=GOOD_Y)
+CHAIN = (
+    "chain:\n  - {inputs: 5, outputs: 1, tangent_cost: 6, adjoint_cost: 6, tape: 20}\n"
+    "  - {inputs: 1, outputs: 4, tangent_cost: 5, adjoint_cost: 8, tape: 30}\n"
+)
 BASELINE = json.dumps({"schema_version": 1, "settings": ["of=loss,wrt=input,granularity=layer"], "configs": {}})
 
 
@@ -138,6 +142,26 @@ CASES = {
         "time",
         message="--cost",
         writes=("cache/calibration.json",),
+    ),
+    # --- chains of elementals
+    "chain-mismatch": case(
+        "inputs", "analyze", "k.yaml", files={"k.yaml": CHAIN.replace("inputs: 1", "inputs: 2")}, message="k.yaml"
+    ),
+    "chain-negative": case(
+        "inputs", "explain", "k.yaml", files={"k.yaml": CHAIN.replace("tape: 20", "tape: -1")}, message="tape"
+    ),
+    "chain-to-train": case("inputs", "train", "k.yaml", files={"k.yaml": CHAIN}, message="not a network"),
+    "chain-to-sweep": case("inputs", "sweep", "k.yaml", "--vary", "input=2:3", files={"k.yaml": CHAIN}),
+    "chain-memory": case("inputs", "analyze", "k.yaml", "--memory", "-1", files={"k.yaml": CHAIN}, message="--memory"),
+    "chain-machines": case(
+        "inputs", "analyze", "k.yaml", "--machines", "0", files={"k.yaml": CHAIN}, message="--machines"
+    ),
+    "chain-time-limit": case("inputs", "analyze", "k.yaml", "--time-limit", "0", files={"k.yaml": CHAIN}),
+    "chain-plot-alone": case(
+        "inputs", "analyze", "k.yaml", "--plot", "g.svg", files={"k.yaml": CHAIN}, message="--machines"
+    ),
+    "chain-ok": case(
+        "inputs", "analyze", "k.yaml", "--machines", "2", "--memory", "10", files={"k.yaml": CHAIN}, exit=0
     ),
     # --- inputs: option values
     "option-lr-inf": case("inputs", *TRAIN, "--lr", "inf", message="--lr"),
