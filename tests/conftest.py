@@ -47,6 +47,7 @@ def calibration_cache(tmp_path_factory):
 def fake_calibration(request, monkeypatch):
     """Calibration returns fixed figures instead of measuring, and timings aim at 5 ms
     instead of 0.2 s per order, except in `machine` tests."""
+    monkeypatch.delenv("COLUMNS", raising=False)  # piped tables are 170 wide unless a test says otherwise
     if request.node.get_closest_marker("machine") is None:
         monkeypatch.setattr("jacchain.run.calibrate.measure", fake_measure)
         monkeypatch.setattr("jacchain.run.timing.DEFAULT_TARGET_S", 0.005)
