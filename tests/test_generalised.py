@@ -2,6 +2,7 @@
 for plans and schedules, and the properties the model implies."""
 
 import itertools
+import random
 from functools import cache
 
 import pytest
@@ -11,10 +12,11 @@ from hypothesis import strategies as st
 from jacchain.chain.elementals import Elemental, ElementalChain, network_chain
 from jacchain.cost.elimination import OpKind
 from jacchain.jobs.analyze import count_only
+from jacchain.jobs.chain import analyze_chain
 from jacchain.jobs.plan import plan_orders
 from jacchain.model.spec import make_spec
 from jacchain.planners.jcdp import pure_adjoint, pure_tangent, solve
-from jacchain.planners.schedule import critical_path, dp_heuristic, exact_schedule
+from jacchain.planners.schedule import critical_path, dp_heuristic, exact_schedule, heuristic_schedule
 
 EXAMPLE = ElementalChain((Elemental(5, 1, 6, 6, 20), Elemental(1, 4, 5, 8, 30), Elemental(4, 1, 8, 8, 10)), "example")
 
@@ -241,3 +243,46 @@ def test_a_networks_matrix_free_optimum_is_at_most_loss_first_plus_the_loss(size
     loss_first = count_only(plan_orders(spec, ["loss-first"], "loss", "input", "op")).orders[0].macs
     assert solve(chain).cost <= loss_first + sizes[-1]
     assert pure_adjoint(chain).cost == loss_first + sizes[-1]
+
+
+def feasible(schedule, chain):
+    """No machine runs two tasks at once; every task starts after the tasks making its operands."""
+    for machine in range(schedule.machines):
+        spans = sorted((t.start, t.end) for t in schedule.tasks if t.machine == machine)
+        assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
+    finish = {(t.first, t.last): t.end for t in schedule.tasks}
+    for t in schedule.tasks:
+        if t.kind == OpKind.MULTIPLY:
+            needed = [(t.first, t.split), (t.split + 1, t.last)]
+        elif t.kind == OpKind.TAN_ELIM:
+            needed = [(t.first, t.last - 1)]
+        elif t.kind == OpKind.ADJ_ELIM:
+            needed = [(t.first + 1, t.last)]
+        else:
+            needed = []
+        assert all(finish[operand] <= t.start for operand in needed)
+    assert (0, len(chain) - 1) in finish
+
+
+@settings(max_examples=12, deadline=None)
+@given(chain=chains(6), machines=st.integers(1, 4), matrix_free=st.booleans())
+def test_the_dp_heuristic_describes_a_feasible_schedule_of_its_value(chain, machines, matrix_free):
+    schedule = heuristic_schedule(chain, machines, matrix_free)
+    assert schedule.makespan == dp_heuristic(chain, machines, matrix_free)
+    feasible(schedule, chain)
+    exact = exact_schedule(chain, machines, matrix_free, time_limit=2)
+    feasible(exact, chain)
+    assert exact.makespan <= schedule.makespan
+    assert heuristic_schedule(EXAMPLE, 2).makespan == 18
+
+
+def test_long_chains_get_a_schedule_no_worse_than_the_heuristic_and_a_bound():
+    rng = random.Random(4)
+    widths = [rng.randint(1, 30) for _ in range(41)]
+    chain = ElementalChain(
+        tuple(Elemental(widths[i], widths[i + 1], rng.randint(1, 99), rng.randint(1, 99), 1) for i in range(40))
+    )
+    result = analyze_chain(chain, ["matrix-free"], machines=3, time_limit=0.3).orders[0]
+    assert result.schedule.makespan <= result.dp_heuristic
+    assert result.schedule.lower_bound <= result.schedule.makespan
+    feasible(result.schedule, chain)

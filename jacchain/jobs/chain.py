@@ -17,11 +17,22 @@ from ..errors import JacchainError
 from ..model.spec import NetworkSpec
 from ..planners.jcdp import ElementalPlan, solve
 from ..planners.orders import ElementalOrder, resolve_elemental_orders
-from ..planners.schedule import Schedule, Task, critical_path, dp_heuristic, exact_schedule, list_schedule
+from ..planners.schedule import (
+    Schedule,
+    Task,
+    critical_path,
+    dp_heuristic,
+    exact_schedule,
+    heuristic_schedule,
+    list_schedule,
+    root_bound,
+)
 from ..run.timing import BlasInfo, Timing
 from ..types import Of, Progress
 
-EXACT_SCHEDULE_UP_TO = 8  # elementals: beyond, the schedule search starts from a list schedule only
+SEARCH_UP_TO = 16  # elementals: the branch and bound searches schedules up to this length
+HEURISTIC_UP_TO = 120  # elementals: JCDP's DP heuristic (O(P^2 q^3) in Python) up to this
+BOUND_UP_TO = 64  # elementals: the root lower bound (an O(q^3) Python DP) is computed up to this
 
 
 @dataclass(frozen=True)
@@ -93,7 +104,7 @@ def analyze_chain(
                 progress(f"scheduling {order.name} on {machines} machine(s)", 0, 1)
             matrix_free = order.name == "matrix-free"
             schedule = schedule_on(chain, plan, machines, matrix_free, memory, time_limit)
-            heuristic = dp_heuristic(chain, machines, matrix_free, memory)
+            heuristic = dp_heuristic(chain, machines, matrix_free, memory) if len(chain) <= HEURISTIC_UP_TO else None
         results.append(ChainOrderResult(order, plan, schedule, heuristic))
     floor = critical_path(chain, True, memory) if machines is not None and len(chain) <= 64 else None
     return ChainAnalysis(chain, source, memory, machines, tuple(results), floor)
@@ -102,12 +113,17 @@ def analyze_chain(
 def schedule_on(
     chain: ElementalChain, plan: ElementalPlan, machines: int, matrix_free: bool, memory: int | None, time_limit: float
 ) -> Schedule:
-    """The exact schedule (branch and bound from the plan's list schedule) up to
-    EXACT_SCHEDULE_UP_TO elementals or the time limit; beyond, the list schedule, not exact."""
+    """The exact schedule by branch and bound, starting from the plan's list schedule, within
+    the time limit (exact=False and the proven lower bound when it runs out). Past
+    SEARCH_UP_TO elementals a bound alone costs too much for a search: the list schedule,
+    with the root lower bound where it is affordable."""
     start = list_schedule(chain, plan, machines)
-    if len(chain) > EXACT_SCHEDULE_UP_TO:
-        return start
-    return exact_schedule(chain, machines, matrix_free, memory, time_limit, start)
+    if len(chain) <= HEURISTIC_UP_TO:
+        start = min(start, heuristic_schedule(chain, machines, matrix_free, memory), key=lambda s: s.makespan)
+    if len(chain) <= SEARCH_UP_TO:
+        return exact_schedule(chain, machines, matrix_free, memory, time_limit, start)
+    bound = root_bound(chain, machines, matrix_free, memory) if len(chain) <= BOUND_UP_TO else 0
+    return replace(start, exact=start.makespan <= bound, lower_bound=bound)
 
 
 @dataclass(frozen=True)

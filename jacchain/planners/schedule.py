@@ -279,36 +279,108 @@ def list_schedule(chain: ElementalChain, plan: ElementalPlan, machines: int) -> 
     return Schedule(machines, tuple(placed), False, 0)
 
 
+def root_bound(chain: ElementalChain, machines: int, matrix_free: bool = True, memory: int | None = None) -> int:
+    """A lower bound on any plan's makespan: the least work over the machines, or the least
+    critical path, whichever is larger."""
+    search = _Search(chain, machines, matrix_free, memory)
+    return search.bound(tuple((index, index, RAW) for index in range(len(chain))), (0,) * machines)
+
+
 def critical_path(chain: ElementalChain, matrix_free: bool = True, memory: int | None = None) -> int:
     """The least critical path over all plans: the makespan with unlimited machines."""
     search = _Search(chain, 1, matrix_free, memory)
     return search.least_finish(tuple((index, index, RAW) for index in range(len(chain))), 0)
 
 
-def dp_heuristic(chain: ElementalChain, machines: int, matrix_free: bool = True, memory: int | None = None) -> int:
-    """JCDP's DynamicProgrammingOptimizer value with `machines` threads (section 3.5)."""
+Choice = tuple[str, int, int]  # ("leaf" | "together" | "apart" | "tan" | "adj", split k, machines s)
+
+
+def _heuristic_tables(
+    chain: ElementalChain, machines: int, matrix_free: bool, memory: int | None
+) -> tuple[dict[tuple[int, int, int], int], dict[tuple[int, int, int], Choice], int]:
+    """C_t(i..j) of section 3.5 for t = 1..min(P, q), with the choice behind each value."""
     q = len(chain)
     threads = min(machines, q)
     e = chain.elementals
     tangent, adjoint, tape = chain.prefix("tangent_cost"), chain.prefix("adjoint_cost"), chain.prefix("tape")
     leaf = [accumulation(x, memory)[1] for x in e]
     cost: dict[tuple[int, int, int], int] = {}
+    choice: dict[tuple[int, int, int], Choice] = {}
     for t in range(1, threads + 1):
         for index in range(q):
-            cost[t, index, index] = leaf[index]
+            cost[t, index, index], choice[t, index, index] = leaf[index], ("leaf", index, 0)
     for length in range(2, q + 1):
         for i in range(q - length + 1):
             j = i + length - 1
             for t in range(1, threads + 1):
-                options = []
+                best: tuple[int, Choice] | None = None
                 for k in range(i, j):
-                    upper, lower = cost[t, k + 1, j], cost[t, i, k]
-                    together = upper + lower
-                    apart = min((max(cost[s, k + 1, j], cost[t - s, i, k]) for s in range(1, t)), default=together)
-                    options.append(multiplication(e[j].outputs, e[k].outputs, e[i].inputs) + min(together, apart))
+                    product = multiplication(e[j].outputs, e[k].outputs, e[i].inputs)
+                    options: list[tuple[int, Choice]] = [
+                        (product + cost[t, k + 1, j] + cost[t, i, k], ("together", k, 0))
+                    ]
+                    options += [
+                        (product + max(cost[s, k + 1, j], cost[t - s, i, k]), ("apart", k, s)) for s in range(1, t)
+                    ]
                     if matrix_free:
-                        options.append(lower + tangent_elimination(e[i].inputs, tangent[j + 1] - tangent[k + 1]))
+                        through = tangent_elimination(e[i].inputs, tangent[j + 1] - tangent[k + 1])
+                        options.append((cost[t, i, k] + through, ("tan", k, 0)))
                         if adjoint_fits(tape[k + 1] - tape[i], memory):
-                            options.append(upper + adjoint_elimination(e[j].outputs, adjoint[k + 1] - adjoint[i]))
-                cost[t, i, j] = min(options)
-    return cost[threads, 0, q - 1]
+                            back = adjoint_elimination(e[j].outputs, adjoint[k + 1] - adjoint[i])
+                            options.append((cost[t, k + 1, j] + back, ("adj", k, 0)))
+                    for option in options:
+                        if best is None or option[0] < best[0]:
+                            best = option
+                assert best is not None
+                cost[t, i, j], choice[t, i, j] = best
+    return cost, choice, threads
+
+
+def dp_heuristic(chain: ElementalChain, machines: int, matrix_free: bool = True, memory: int | None = None) -> int:
+    """JCDP's DynamicProgrammingOptimizer value with `machines` threads (section 3.5)."""
+    cost, _, threads = _heuristic_tables(chain, machines, matrix_free, memory)
+    return cost[threads, 0, len(chain) - 1]
+
+
+def heuristic_schedule(
+    chain: ElementalChain, machines: int, matrix_free: bool = True, memory: int | None = None
+) -> Schedule:
+    """The schedule JCDP's DP heuristic describes: operands of a product either one after the
+    other on all its machines or side by side on two groups, eliminations after their operand
+    on the group's first machine. Its makespan is the heuristic's value."""
+    cost, choice, threads = _heuristic_tables(chain, machines, matrix_free, memory)
+    e, leaves = chain.elementals, [accumulation(x, memory) for x in chain.elementals]
+    tasks: list[Task] = []
+
+    def place(t: int, i: int, j: int, group: list[int], begin: int) -> int:
+        kind, k, s = choice[t, i, j]
+        if kind == "leaf":
+            mode, duration = leaves[i]
+            tasks.append(Task(mode, i, i, duration, group[0], begin, begin + duration))
+            return begin + duration
+        if kind in ("together", "apart"):
+            if kind == "together":
+                middle = place(t, k + 1, j, group, begin)
+                ready = place(t, i, k, group, middle)
+            else:
+                ready = max(place(s, k + 1, j, group[:s], begin), place(t - s, i, k, group[s:t], begin))
+            duration = multiplication(e[j].outputs, e[k].outputs, e[i].inputs)
+            tasks.append(Task(OpKind.MULTIPLY, i, j, duration, group[0], ready, ready + duration, split=k))
+            return ready + duration
+        if kind == "tan":
+            clock = place(t, i, k, group, begin)
+            for index in range(k + 1, j + 1):
+                duration = tangent_elimination(e[i].inputs, e[index].tangent_cost)
+                tasks.append(Task(OpKind.TAN_ELIM, i, index, duration, group[0], clock, clock + duration, index))
+                clock += duration
+            return clock
+        clock = place(t, k + 1, j, group, begin)
+        for index in range(k, i - 1, -1):
+            duration = adjoint_elimination(e[j].outputs, e[index].adjoint_cost)
+            tasks.append(Task(OpKind.ADJ_ELIM, index, j, duration, group[0], clock, clock + duration, index))
+            clock += duration
+        return clock
+
+    end = place(threads, 0, len(chain) - 1, list(range(threads)), 0)
+    assert end == cost[threads, 0, len(chain) - 1]
+    return Schedule(machines, tuple(sorted(tasks, key=lambda task: (task.start, task.machine))), False, 0)
