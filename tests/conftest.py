@@ -45,12 +45,12 @@ def calibration_cache(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def fake_calibration(request, monkeypatch):
-    """Calibration returns fixed figures instead of measuring, and timings aim at 5 ms
+    """Calibration returns fixed figures instead of measuring, and timings aim at 1 ms (three repeats at least)
     instead of 0.2 s per order, except in `machine` tests."""
     monkeypatch.delenv("COLUMNS", raising=False)  # piped tables are 170 wide unless a test says otherwise
     if request.node.get_closest_marker("machine") is None:
         monkeypatch.setattr("jacchain.run.calibrate.measure", fake_measure)
-        monkeypatch.setattr("jacchain.run.timing.DEFAULT_TARGET_S", 0.005)
+        monkeypatch.setattr("jacchain.run.timing.DEFAULT_TARGET_S", 0.001)
 
 
 def _central_jacobian(function, x, eps=1e-6):

@@ -2,6 +2,7 @@
 number of the model's worked example in JSON, memory limits, schedules, runs on a network,
 explain, the Gantt chart and the JSON Schema."""
 
+import functools
 import itertools
 import json
 from pathlib import Path
@@ -22,9 +23,14 @@ def run(*args, code=0):
     return result.stdout if code == 0 else result.stderr
 
 
+@functools.cache
+def analyze_validator():
+    return jsonschema.Draft202012Validator(json.loads(run("schema", "analyze")))
+
+
 def analysis(*args):
     report = json.loads(run("analyze", *args, "--format", "json"))
-    jsonschema.validate(report, json.loads(run("schema", "analyze")))
+    analyze_validator().validate(report)
     return report
 
 

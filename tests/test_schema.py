@@ -1,6 +1,7 @@
 """`jacchain schema` (issue 10): the config schema accepts every shipped config and refuses what
 the loader refuses; every JSON output validates against its command's schema."""
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -23,6 +24,7 @@ def run(*args, code=0):
     return result.stdout
 
 
+@functools.cache
 def schema(what):
     document = json.loads(run("schema", what))
     jsonschema.Draft202012Validator.check_schema(document)
