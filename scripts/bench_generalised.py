@@ -3,7 +3,8 @@
 * The sequential DP (matrix-free, memory-limited) on long random chains, against a plain
   Python triple-loop version of the same recurrence (section 3.6 of the model); both must
   find the same optimum. Goal: 300 elementals in under 2 s.
-* The exact schedule (branch and bound) on random chains of 8 elementals on 4 machines,
+* The exact schedule (branch and bound) on random JCDP-like chains of 8 elementals (widths
+  5..500, DAG sizes 1,000..100,000) on 2 and 4 machines,
   beside JCDP's DP heuristic value and the least critical path. Goal: under 10 s each.
 
     python scripts/bench_generalised.py [--elementals 300] [--chains 10] [--seed 0] [--quick]
@@ -29,6 +30,14 @@ def random_chain(length: int, rng: random.Random, widest: int = 64) -> Elemental
             for i in range(length)
         )
     )
+
+
+def jcdp_like_chain(length: int, rng: random.Random) -> ElementalChain:
+    """Like JCDP's generator's defaults: widths 5..500, DAG sizes 1,000..100,000 as the tangent
+    cost, the adjoint cost and the tape."""
+    widths = [rng.randint(5, 500) for _ in range(length + 1)]
+    costs = [rng.randint(1000, 100_000) for _ in range(length)]
+    return ElementalChain(tuple(Elemental(widths[i], widths[i + 1], c, c, c) for i, c in enumerate(costs)))
 
 
 def triple_loop(chain: ElementalChain, memory: int | None) -> int:
@@ -79,10 +88,14 @@ def main() -> None:
 
     for machines in (2, 4):
         times, exact, beaten = [], 0, 0
-        print(f"\nexact schedules, {count} random chains of 8 elementals on {machines} machines (time limit 10 s each)")
-        print("  makespan  DP heuristic  critical path  sequential     time  exact")
+        print(
+            f"\nexact schedules, {count} random JCDP-like chains of 8 elementals on {machines} machines "
+            "(time limit 10 s each)"
+        )
+        headings = ("makespan", 11), ("DP heuristic", 12), ("critical path", 13), ("sequential", 11), ("time", 8)
+        print("  " + "  ".join(f"{name:>{width}}" for name, width in headings) + "  exact")
         for _ in range(count):
-            chain = random_chain(8, rng, widest=40)
+            chain = jcdp_like_chain(8, rng)
             begin = time.perf_counter()
             schedule = exact_schedule(chain, machines, time_limit=10.0)
             times.append(time.perf_counter() - begin)
@@ -90,8 +103,8 @@ def main() -> None:
             heuristic = dp_heuristic(chain, machines)
             beaten += schedule.makespan < heuristic
             print(
-                f"  {schedule.makespan:8,}  {heuristic:12,}  {critical_path(chain):13,}  "
-                f"{solve(chain).cost:10,}  {times[-1]:6.2f} s  {schedule.exact}"
+                f"  {schedule.makespan:11,}  {heuristic:12,}  {critical_path(chain):13,}  "
+                f"{solve(chain).cost:11,}  {times[-1]:6.2f} s  {schedule.exact}"
             )
         print(
             f"  median {statistics.median(times):.2f} s, max {max(times):.2f} s; {exact}/{count} proven optimal, "
