@@ -230,7 +230,7 @@ def run_schedule(
                 event.set()
 
     queues = [sorted((t for t in tasks if t.machine == m), key=lambda t: t.start) for m in range(machines)]
-    threads = [threading.Thread(target=work, args=(queue,)) for queue in queues]
+    threads = [threading.Thread(target=work, args=(queue,)) for queue in queues if queue]  # idle machines: none
     begin = time.perf_counter()
     for thread in threads:
         thread.start()
