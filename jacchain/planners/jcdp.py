@@ -166,13 +166,14 @@ def solve(chain: ElementalChain, matrix_free: bool = True, memory: int | None = 
             if memory:
                 tapes = tape_sum[k + 1] - tape_sum[starts][:, None]
                 adjoint = np.where(tapes <= memory, adjoint, unreachable)
-            options.append(adjoint)
+            options.append(adjoint[:, ::-1])  # longest elimination first: ties keep one long step
         stacked = np.stack(options)  # (option, start, lower length)
         flat = stacked.transpose(1, 0, 2).reshape(len(starts), -1)
         best = np.argmin(flat, axis=1)
         by_start[starts, length] = by_end[ends, length] = flat[starts, best]
-        choice[starts, length] = best // (length - 1)
-        split[starts, length] = best % (length - 1) + 1
+        how, offset = best // (length - 1), best % (length - 1)
+        choice[starts, length] = how
+        split[starts, length] = np.where(how == ADJOINT, length - 1 - offset, offset + 1)
     return _reconstruct(chain, leaves, choice, split, q)
 
 
