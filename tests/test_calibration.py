@@ -146,3 +146,22 @@ def test_analyze_says_when_the_calibration_is_stale(private_cache):
     assert result.exit_code == 0
     assert "note: the calibration behind these predictions looks doubtful: it is 90 days old" in result.output
     assert "jacchain calibrate --dtype float64" in result.output
+
+
+def test_analyze_says_when_every_order_misses_its_prediction_the_same_way(private_cache):
+    info = blas_info()
+    fast = replace(
+        GOOD,
+        blas=info.library,
+        threads=info.threads,
+        gemm_gflops=5e4,
+        stream_gbps=1e4,
+        cache_gbps=4e4,
+        call_s=1e-9,
+        gemm_curve=tuple((rows, rate * 1000) for rows, rate in GOOD.gemm_curve),
+    )
+    assert fast.problems() == []
+    store(fast)  # a machine a thousand times faster than this one
+    result = invoke("analyze", "64,32,8")
+    assert result.exit_code == 0
+    assert "than predicted; the machine has changed since it was calibrated" in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 from typing import Any
 
@@ -162,6 +163,7 @@ def time_model_lines(analysis: Analysis) -> list[str]:
         + ("; optimal minimises predicted time (--cost time)" if analysis.cost == "time" else "")
     ]
     lines += doubtful_calibration(c)
+    lines += drifted(analysis)
     orders = {r.order.name: r for r in analysis.orders}
     first, second = orders.get("input-first"), orders.get("loss-first")
     if first and second and first.predicted_time and second.predicted_time:
@@ -170,6 +172,22 @@ def time_model_lines(analysis: Analysis) -> list[str]:
             line += f", measured {first.time.median / second.time.median:,.1f}x"
         lines.append(line)
     return lines
+
+
+DRIFT = 1.5  # every order this much slower (or faster) than predicted: the machine has changed
+
+
+def drifted(analysis: Analysis) -> list[str]:
+    """One line when every measured order is off its prediction in the same direction by more
+    than DRIFT: a calibration that no longer describes the machine, whatever its age."""
+    ratios = [r.time.median / r.predicted_time for r in analysis.orders if r.time and r.predicted_time]
+    if len(ratios) < 2 or not (min(ratios) > DRIFT or max(ratios) < 1 / DRIFT):
+        return []
+    factor = statistics.geometric_mean(ratios)
+    how = f"{factor:.1f}x slower" if factor > 1 else f"{1 / factor:.1f}x faster"
+    c = analysis.calibration
+    redo = f"jacchain calibrate --dtype {c.dtype} --threads {c.threads}" if c else "jacchain calibrate"
+    return [f"note: every order ran {how} than predicted; the machine has changed since it was calibrated: `{redo}`"]
 
 
 def doubtful_calibration(c: Calibration) -> list[str]:
