@@ -218,12 +218,23 @@ def exact_schedule(
     return Schedule(machines, _assign(best_tasks, machines), exact, best_span if exact else root_bound)
 
 
+def _machine_for(free: list[int], start: int) -> int:
+    """Of the machines free by `start`, the one that freed last (it most likely made the
+    task's operand, so a chain of steps stays on one machine); else the first to free. Any
+    machine free by `start` keeps every later start feasible: the free times left are never
+    later than those the search assumed."""
+    ready = [index for index in range(len(free)) if free[index] <= start]
+    if ready:
+        return max(ready, key=lambda index: (free[index], -index))
+    return min(range(len(free)), key=lambda index: (free[index], index))
+
+
 def _assign(tasks: list[Task], machines: int) -> tuple[Task, ...]:
-    """Give each task (in decision order) the machine that frees first, as the search did."""
+    """Give each task (in decision order) a machine free by its start (_machine_for)."""
     free = [0] * machines
     placed = []
     for task in tasks:
-        machine = min(range(machines), key=lambda index: (free[index], index))
+        machine = _machine_for(free, task.start)
         assert free[machine] <= task.start
         free[machine] = task.end
         placed.append(replace(task, machine=machine))
@@ -271,8 +282,8 @@ def list_schedule(chain: ElementalChain, plan: ElementalPlan, machines: int) -> 
     ends: list[int] = []
     placed = []
     for kind, first, last, cost, operands, through in steps(plan, chain):
-        machine = min(range(machines), key=lambda index: (free[index], index))
-        begin = max([free[machine], *(ends[index] for index in operands)])
+        begin = max([min(free), *(ends[index] for index in operands)])
+        machine = _machine_for(free, begin)
         ends.append(begin + cost)
         free[machine] = begin + cost
         placed.append(_task(kind, first, last, cost, machine, begin, through))

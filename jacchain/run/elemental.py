@@ -230,10 +230,13 @@ def run_schedule(
                 event.set()
 
     queues = [sorted((t for t in tasks if t.machine == m), key=lambda t: t.start) for m in range(machines)]
-    threads = [threading.Thread(target=work, args=(queue,)) for queue in queues if queue]  # idle machines: none
+    busy = [queue for queue in queues if queue]
+    # The calling thread is one machine; the others get a worker thread each (idle ones none).
+    threads = [threading.Thread(target=work, args=(queue,)) for queue in busy[1:]]
     begin = time.perf_counter()
     for thread in threads:
         thread.start()
+    work(busy[0])
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - begin
