@@ -107,6 +107,7 @@ def test_explain_a_chain_config():
     assert report["matrix_free"]["macs"] == 19 and report["accumulate"]["macs"] == 28
     assert "19 multiply-adds against 28" in report["why"]
     assert "adjoint elimination through F1" in run("explain", EXAMPLE)
+    assert "--memory applies to a chain config" in run("explain", "8,4,2", "--memory", "5", code=2)
 
 
 @pytest.mark.parametrize(

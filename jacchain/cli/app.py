@@ -251,6 +251,8 @@ def explain(
 
         show(explain_chain(load_chain(spec), memory), fmt, output)
         return
+    if memory is not None:
+        raise InputError("--memory applies to a chain config (explain writes out its matrix-free plan)")
     show(run_explain(load(spec, network), **asdict(chain)), fmt, output)
 
 
