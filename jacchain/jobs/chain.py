@@ -248,15 +248,9 @@ def simulate(tasks: tuple[Task, ...], durations: list[float], machines: int) -> 
     free = [0.0] * machines
     finish: dict[tuple[int, int], float] = {}
     for task, duration in sorted(zip(tasks, durations), key=lambda pair: pair[0].start):
-        begin = max([free[task.machine], *(finish[operand] for operand in _operands(task))])
+        begin = max([free[task.machine], *(finish[operand] for operand in task.operands())])
         finish[task.first, task.last] = free[task.machine] = begin + duration
     return max(free)
-
-
-def _operands(task: Task) -> list[tuple[int, int]]:
-    from ..run.elemental import operands
-
-    return operands(task)
 
 
 def _result_entries(chain: ElementalChain, op: Any) -> int:

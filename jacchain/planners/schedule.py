@@ -29,7 +29,7 @@ from ..cost.elimination import (
     multiplication,
     tangent_elimination,
 )
-from .jcdp import ElementalPlan
+from .jcdp import ElementalPlan, solve
 
 Block = tuple[int, int, int]  # first, last, ready time (-1: a raw elemental, not yet used)
 # kind, first, last, cost, the blocks (or tasks) it consumes, the elemental it passes through
@@ -51,6 +51,18 @@ class Task:
     end: int
     through: int | None = None  # the elemental an elimination step passes through
     split: int | None = None  # a multiplication's last elemental of the lower operand
+
+    def operands(self) -> list[tuple[int, int]]:
+        """The explicit segments this task consumes: none for an accumulation, both halves
+        for a multiplication, the segment one elemental shorter for an elimination step."""
+        if self.kind in (OpKind.ACC_TAN, OpKind.ACC_ADJ):
+            return []
+        if self.kind == OpKind.MULTIPLY:
+            assert self.split is not None
+            return [(self.first, self.split), (self.split + 1, self.last)]
+        if self.kind == OpKind.TAN_ELIM:
+            return [(self.first, self.last - 1)]
+        return [(self.first + 1, self.last)]
 
 
 @dataclass(frozen=True)
@@ -242,8 +254,6 @@ def _assign(tasks: list[Task], machines: int) -> tuple[Task, ...]:
 
 
 def _first_plan(chain: ElementalChain, matrix_free: bool, memory: int | None) -> ElementalPlan:
-    from .jcdp import solve
-
     return solve(chain, matrix_free, memory)
 
 

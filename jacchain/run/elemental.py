@@ -186,25 +186,15 @@ def run_plan(model: ElementalNetwork, plan: ElementalPlan, counter: Counter) -> 
 
 
 def _run_task(model: ElementalNetwork, task: Task, explicit: dict[tuple[int, int], Array], counter: Counter) -> Array:
+    values = [explicit[segment] for segment in task.operands()]
     if task.kind in (OpKind.ACC_TAN, OpKind.ACC_ADJ):
         return model.accumulate(task.first, task.kind, counter)
     if task.kind == OpKind.MULTIPLY:
-        assert task.split is not None
-        return model.multiply(explicit[task.split + 1, task.last], explicit[task.first, task.split], counter)
+        lower, upper = values
+        return model.multiply(upper, lower, counter)
     if task.kind == OpKind.TAN_ELIM:
-        return model.tangent(task.last, explicit[task.first, task.last - 1], counter)
-    return model.adjoint(task.first, explicit[task.first + 1, task.last], counter)
-
-
-def operands(task: Task) -> list[tuple[int, int]]:
-    if task.kind in (OpKind.ACC_TAN, OpKind.ACC_ADJ):
-        return []
-    if task.kind == OpKind.MULTIPLY:
-        assert task.split is not None
-        return [(task.first, task.split), (task.split + 1, task.last)]
-    if task.kind == OpKind.TAN_ELIM:
-        return [(task.first, task.last - 1)]
-    return [(task.first + 1, task.last)]
+        return model.tangent(task.last, values[0], counter)
+    return model.adjoint(task.first, values[0], counter)
 
 
 def run_schedule(
@@ -220,7 +210,7 @@ def run_schedule(
     def work(queue: list[Task]) -> None:
         try:
             for task in queue:
-                for operand in operands(task):
+                for operand in task.operands():
                     ready[operand].wait()
                 explicit[task.first, task.last] = _run_task(model, task, explicit, counter)
                 ready[task.first, task.last].set()
