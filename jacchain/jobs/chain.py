@@ -188,8 +188,8 @@ def measure_network(
     chain = analysis.chain
     results = [r for r in analysis.orders if r.plan is not None]
     entries = max((sum(_result_entries(chain, op) for op in r.plan.operations) for r in results if r.plan), default=0)
-    check_fits(
-        spec.itemsize * (spec.n_params + entries),
+    check_fits(  # the parameters, the reference's layer Jacobians (as many entries), every result
+        spec.itemsize * (2 * spec.n_params + entries),
         default_limit() if max_memory is None else max_memory,
         f"explicit run of {spec.label} as a chain of elementals",
     )
