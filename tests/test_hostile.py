@@ -160,6 +160,9 @@ CASES = {
     "chain-plot-alone": case(
         "inputs", "analyze", "k.yaml", "--plot", "g.svg", files={"k.yaml": CHAIN}, message="--machines"
     ),
+    "chain-network-memory": case(
+        "hangs", "analyze", "400,300,10", "--order", "matrix-free", "--max-memory", "1MiB", message="--max-memory"
+    ),
     "chain-ok": case(
         "inputs", "analyze", "k.yaml", "--machines", "2", "--memory", "10", files={"k.yaml": CHAIN}, exit=0
     ),

@@ -74,7 +74,7 @@ def analyze_chains(
     """Chain configs, and networks read as chains of elementals (--order matrix-free, ...)."""
     from ..chain.config import load_chain
     from ..chain.elementals import network_chain
-    from ..jobs.chain import analyze_chain, measure_network
+    from ..jobs.chain import analyze_chain, check_run_fits, measure_network
     from ..run.calibrate import calibration_for
     from .progress import progress_bar
 
@@ -103,10 +103,11 @@ def analyze_chains(
                 progress,
             )
             if net is not None and not (run.analytic or net.analytic):
+                limit = memory_limit(run.max_memory)
+                check_run_fits(result, net, limit)
                 calibration = calibration_for(net.dtype, run.threads, run.time_model, progress)
                 if progress is not None:
                     progress(f"running the plans of {net.label}", 0, 1)
-                limit = memory_limit(run.max_memory)
                 one = calibration_for(net.dtype, 1, run.time_model, progress) if elementals.machines else None
                 result = measure_network(result, net, chain.of, calibration, run.repeats, limit, run.threads, one)
             results.append(result)

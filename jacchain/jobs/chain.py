@@ -165,6 +165,21 @@ def why(chain: ElementalChain, best: ElementalPlan, dense: ElementalPlan) -> str
     )
 
 
+def check_run_fits(analysis: ChainAnalysis, spec: NetworkSpec, max_memory: int | None) -> None:
+    """Refuse, before anything is built, a run whose modelled memory is over the limit: the
+    parameters, the reference's layer Jacobians (as many entries), every plan's results."""
+    from ..cost.memory import check_fits, default_limit
+
+    chain = analysis.chain
+    plans = [r.plan for r in analysis.orders if r.plan is not None]
+    entries = max((sum(_result_entries(chain, op) for op in plan.operations) for plan in plans), default=0)
+    check_fits(
+        spec.itemsize * (2 * spec.n_params + entries),
+        default_limit() if max_memory is None else max_memory,
+        f"explicit run of {spec.label} as a chain of elementals",
+    )
+
+
 def measure_network(
     analysis: ChainAnalysis,
     spec: NetworkSpec,
@@ -180,19 +195,12 @@ def measure_network(
     schedule on that many threads (one BLAS thread each) beside the same tasks on one.
     `calibration` prices the plans at `threads` BLAS threads, `one_thread` the schedules'
     tasks at one."""
-    from ..cost.memory import check_fits, default_limit
     from ..cost.time_model import plan_time
     from ..run.elemental import Counter, ElementalNetwork, run_plan
     from ..run.timing import blas_info, blas_threads, time_call
 
     chain = analysis.chain
-    results = [r for r in analysis.orders if r.plan is not None]
-    entries = max((sum(_result_entries(chain, op) for op in r.plan.operations) for r in results if r.plan), default=0)
-    check_fits(  # the parameters, the reference's layer Jacobians (as many entries), every result
-        spec.itemsize * (2 * spec.n_params + entries),
-        default_limit() if max_memory is None else max_memory,
-        f"explicit run of {spec.label} as a chain of elementals",
-    )
+    check_run_fits(analysis, spec, max_memory)
     model = ElementalNetwork(spec, of)
     reference = model.reference()
     measured = []
