@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
@@ -206,7 +207,7 @@ def analyze(
     results = []
     with progress_bar(fmt != "json") as progress:
         for spec in networks:
-            calibration = machine_for(spec, run.time_model, cost, run.analytic, run.threads, progress)
+            calibrate = functools.partial(machine_for, spec, run.time_model, cost, run.analytic, run.threads, progress)
             results.append(
                 run_analysis(
                     spec,
@@ -217,9 +218,9 @@ def analyze(
                     max_memory=limit,
                     threads=run.threads,
                     measure_memory=measure_memory,
-                    calibration=calibration,
                     cost=cost,
                     progress=progress,
+                    calibrate=calibrate,
                 )
             )
     show(results, fmt, output)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import numpy as np
@@ -251,17 +251,25 @@ def analyze(
     calibration: Calibration | None = None,
     cost: CostObjective = "flops",
     progress: Progress | None = None,
+    calibrate: Callable[[], Calibration | None] | None = None,
 ) -> Analysis:
     """Count every order exactly; unless `analytic`, also build, run, time and compare them.
 
     With wrt="input" an explicit run that would not fit in `max_memory` is refused. With
     wrt="params" each order runs explicitly only where it fits; the others stay analytic.
+    `calibrate`, when given instead of a calibration, is called only once the run is
+    admitted, so a refused run never measures the machine (not with --cost time, which
+    plans with the calibration).
     """
     if repeats is not None and repeats < 1:
         raise JacchainError(f"--repeats must be a positive integer, got {repeats}")
+    if calibration is None and calibrate is not None and cost == "time":
+        calibration = calibrate()
     planning = plan_orders(spec, orders, of, wrt, granularity, cost, calibration)
     limit = max_memory if max_memory is not None else default_limit()
     reasons = count_only_reasons(planning, analytic, limit)
+    if planning.calibration is None and calibrate is not None:
+        planning = replace(planning, calibration=calibrate())
     if reasons is not None:
         return count_only(planning, reasons)
     return measure(planning, limit, repeats, threads, measure_memory, progress)
