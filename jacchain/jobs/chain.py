@@ -21,7 +21,6 @@ from ..planners.schedule import (
     Schedule,
     Task,
     critical_path,
-    dp_heuristic,
     exact_schedule,
     heuristic_schedule,
     list_schedule,
@@ -103,23 +102,30 @@ def analyze_chain(
             if progress is not None:
                 progress(f"scheduling {order.name} on {machines} machine(s)", 0, 1)
             matrix_free = order.name == "matrix-free"
-            schedule = schedule_on(chain, plan, machines, matrix_free, memory, time_limit)
-            heuristic = dp_heuristic(chain, machines, matrix_free, memory) if len(chain) <= HEURISTIC_UP_TO else None
+            jcdp = heuristic_schedule(chain, machines, matrix_free, memory) if len(chain) <= HEURISTIC_UP_TO else None
+            schedule = schedule_on(chain, plan, machines, matrix_free, memory, time_limit, jcdp)
+            heuristic = None if jcdp is None else jcdp.makespan  # the heuristic's value (tests hold them equal)
         results.append(ChainOrderResult(order, plan, schedule, heuristic))
     floor = critical_path(chain, True, memory) if machines is not None and len(chain) <= 64 else None
     return ChainAnalysis(chain, source, memory, machines, tuple(results), floor)
 
 
 def schedule_on(
-    chain: ElementalChain, plan: ElementalPlan, machines: int, matrix_free: bool, memory: int | None, time_limit: float
+    chain: ElementalChain,
+    plan: ElementalPlan,
+    machines: int,
+    matrix_free: bool,
+    memory: int | None,
+    time_limit: float,
+    jcdp: Schedule | None = None,
 ) -> Schedule:
-    """The exact schedule by branch and bound, starting from the plan's list schedule, within
-    the time limit (exact=False and the proven lower bound when it runs out). Past
-    SEARCH_UP_TO elementals a bound alone costs too much for a search: the list schedule,
-    with the root lower bound where it is affordable."""
+    """The exact schedule by branch and bound, starting from the better of the plan's list
+    schedule and `jcdp` (the DP heuristic's schedule), within the time limit (exact=False and
+    the proven lower bound when it runs out). Past SEARCH_UP_TO elementals a bound alone costs
+    too much for a search: the better start, with the root lower bound where affordable."""
     start = list_schedule(chain, plan, machines)
-    if len(chain) <= HEURISTIC_UP_TO:
-        start = min(start, heuristic_schedule(chain, machines, matrix_free, memory), key=lambda s: s.makespan)
+    if jcdp is not None:
+        start = min(start, jcdp, key=lambda s: s.makespan)
     if len(chain) <= SEARCH_UP_TO:
         return exact_schedule(chain, machines, matrix_free, memory, time_limit, start)
     bound = root_bound(chain, machines, matrix_free, memory) if len(chain) <= BOUND_UP_TO else 0

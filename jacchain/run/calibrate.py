@@ -73,9 +73,14 @@ def call_overhead(dtype: str, repeats: int = 2000) -> float:
     return time_call(lambda: row @ matrix, repeats=repeats).median
 
 
+def _matrix_side(n_bytes: int, dtype: str) -> int:
+    """The side of the square matrix of about n_bytes that the streaming rates measure."""
+    return int((n_bytes / np.dtype(dtype).itemsize) ** 0.5)
+
+
 def _streaming_rate(n_bytes: int, dtype: str, repeats: int) -> tuple[float, int]:
     """GB/s of a (1 x n)(n x n) product over an n x n matrix of about n_bytes."""
-    side = int((n_bytes / np.dtype(dtype).itemsize) ** 0.5)
+    side = _matrix_side(n_bytes, dtype)
     # The values do not matter for the timing; filling is much faster than drawing.
     matrix = np.full((side, side), 0.5, dtype=dtype)
     row = np.full((1, side), 0.25, dtype=dtype)
@@ -132,7 +137,7 @@ def measure(
     with blas_threads(threads):
         gemm = figure("gemm_gflops", lambda: gemm_rate(dtype, gemm_size, gemm_size, repeats))
         stream_gbps = figure("stream_gbps", lambda: _streaming_rate(stream_bytes, dtype, repeats)[0])
-        streamed = _streaming_rate(stream_bytes, dtype, 1)[1]
+        streamed = _matrix_side(stream_bytes, dtype) ** 2 * np.dtype(dtype).itemsize
         cache_gbps = figure("cache_gbps", lambda: _streaming_rate(cache_bytes // 4, dtype, 4 * repeats)[0])
         call_s = figure("call_s", lambda: call_overhead(dtype))
         curve = tuple(
