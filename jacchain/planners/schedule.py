@@ -7,7 +7,8 @@ operation on the machine that frees first, at the earliest time its operands and
 machine allow. Taken in the order of their start times in an optimal schedule, the tasks of
 that schedule start no later this way, so the search is exact. It is pruned by two lower
 bounds: the least remaining work spread over the machines, and the least critical path to
-the end with unlimited machines. Past the time limit it returns the best schedule found,
+the end with unlimited machines. Without eliminations it builds active schedules only
+(`_Search.soonest_accumulation`). Past the time limit it returns the best schedule found,
 with exact=False and the proven lower bound.
 
 `dp_heuristic` is JCDP's dynamic-programming value with machines handed out recursively: an
@@ -36,6 +37,7 @@ Block = tuple[int, int, int]  # first, last, ready time (-1: a raw elemental, no
 # (an elimination step) or the last elemental of its lower operand (a multiplication)
 Move = tuple[OpKind, int, int, int, tuple[int, ...], int | None]
 RAW = -1
+ACCUMULATIONS = (OpKind.ACC_TAN, OpKind.ACC_ADJ)
 
 
 @dataclass(frozen=True)
@@ -94,8 +96,27 @@ def _shape(blocks: tuple[Block, ...]) -> tuple[tuple[int, int, bool], ...]:
 class _Search:
     def __init__(self, chain: ElementalChain, machines: int, matrix_free: bool, memory: int | None) -> None:
         self.chain, self.machines, self.matrix_free, self.memory = chain, machines, matrix_free, memory
-        self.e = chain.elementals
-        self.leaf = [accumulation(e, memory) for e in chain.elementals]
+        e = self.e = chain.elementals
+        self.leaf = [accumulation(x, memory) for x in e]
+        q, tangent, adjoint = len(e), chain.prefix("tangent_cost"), chain.prefix("adjoint_cost")
+        # The operations' costs by (i, k, j), priced once (cost/elimination.py): the product of
+        # [k+1..j] and [i..k], [i..k] pushed through k+1..j, [k+1..j] pulled through i..k.
+        self.product = [
+            [[multiplication(e[j].outputs, e[k].outputs, e[i].inputs) for j in range(q)] for k in range(q)]
+            for i in range(q)
+        ]
+        self.tangent = [
+            [[tangent_elimination(e[i].inputs, tangent[j + 1] - tangent[k + 1]) for j in range(q)] for k in range(q)]
+            for i in range(q)
+        ]
+        self.adjoint = [
+            [[adjoint_elimination(e[j].outputs, adjoint[k + 1] - adjoint[i]) for j in range(q)] for k in range(q)]
+            for i in range(q)
+        ]
+        refused = [0]
+        for x in e:
+            refused.append(refused[-1] + (not adjoint_fits(x.tape, memory)))
+        self.refused = refused  # elementals whose tape does not fit, as prefix counts
 
     def moves(self, blocks: tuple[Block, ...]) -> list[Move]:
         """Every operation the state allows, consuming block indices."""
@@ -119,6 +140,16 @@ class _Search:
                 found.append((OpKind.ADJ_ELIM, i, j, cost, (index, index + 1), i))
         return found
 
+    def soonest_accumulation(self, moves: list[Move], free: int) -> float:
+        """Without eliminations every raw elemental is accumulated in every completion, so
+        the search need only build active schedules: no task starts at or after the time an
+        available accumulation could finish (that accumulation fits in the idle gap before
+        it on the same machine, making nothing later). With eliminations an accumulation is
+        optional and the argument fails (a raw elemental may be passed through instead)."""
+        if self.matrix_free:
+            return float("inf")
+        return min((free + move[3] for move in moves if move[0] in ACCUMULATIONS), default=float("inf"))
+
     @cache  # noqa: B019  (one search object per call; freed with it)
     def least_work(self, shape: tuple[tuple[int, int, bool], ...]) -> int:
         """Least total cost to finish from blocks (first, last, explicit), with unlimited time."""
@@ -133,36 +164,43 @@ class _Search:
         """The sequential DP of section 3.6 over blocks (explicit blocks are leaves that cannot
         be passed through); with `timing`, multiplication takes the max of its operands (the
         unlimited-machine critical path) and leaves start at their ready time."""
-        e, b = self.e, len(shape)
-        best: dict[tuple[int, int], int] = {}
-        for index, (first, _, explicit) in enumerate(shape):
+        b, leaf, refused = len(shape), self.leaf, self.refused
+        product, tangent, adjoint, matrix_free = self.product, self.tangent, self.adjoint, self.matrix_free
+        explicit = [0]  # prefix counts of explicit blocks
+        for _, _, made in shape:
+            explicit.append(explicit[-1] + made)
+        best = [[0] * b for _ in range(b)]
+        for index, (first, _, made) in enumerate(shape):
             if timing is None:
-                best[index, index] = 0 if explicit else self.leaf[first][1]
+                best[index][index] = 0 if made else leaf[first][1]
             else:
                 blocks, earliest = timing
-                ready = blocks[index][2]
-                best[index, index] = ready if explicit else earliest + self.leaf[first][1]
-        tangent, adjoint = self.chain.prefix("tangent_cost"), self.chain.prefix("adjoint_cost")
+                best[index][index] = blocks[index][2] if made else earliest + leaf[first][1]
         for length in range(2, b + 1):
             for lo in range(b - length + 1):
                 hi = lo + length - 1
                 i, j = shape[lo][0], shape[hi][1]
-                options = []
+                row, products, tangents, adjoints = best[lo], product[i], tangent[i], adjoint[i]
+                least = None
                 for cut in range(lo, hi):
                     k = shape[cut][1]
-                    lower, upper = best[lo, cut], best[cut + 1, hi]
-                    product = multiplication(e[j].outputs, e[k].outputs, e[i].inputs)
-                    options.append(product + (lower + upper if timing is None else max(lower, upper)))
-                    if not self.matrix_free:
+                    lower, upper = row[cut], best[cut + 1][hi]
+                    option = products[k][j] + (lower + upper if timing is None else max(lower, upper))
+                    if least is None or option < least:
+                        least = option
+                    if not matrix_free:
                         continue
-                    if all(not explicit for _, _, explicit in shape[cut + 1 : hi + 1]):
-                        options.append(lower + tangent_elimination(e[i].inputs, tangent[j + 1] - tangent[k + 1]))
-                    if all(not explicit for _, _, explicit in shape[lo : cut + 1]) and all(
-                        adjoint_fits(e[index].tape, self.memory) for index in range(i, k + 1)
-                    ):
-                        options.append(upper + adjoint_elimination(e[j].outputs, adjoint[k + 1] - adjoint[i]))
-                best[lo, hi] = min(options)
-        return best[0, b - 1]
+                    if explicit[hi + 1] == explicit[cut + 1]:
+                        option = lower + tangents[k][j]
+                        if option < least:
+                            least = option
+                    if explicit[cut + 1] == explicit[lo] and refused[k + 1] == refused[i]:
+                        option = upper + adjoints[k][j]
+                        if option < least:
+                            least = option
+                assert least is not None
+                row[hi] = least
+        return best[0][b - 1]
 
     def bound(self, blocks: tuple[Block, ...], free: tuple[int, ...]) -> int:
         shape = _shape(blocks)
@@ -207,9 +245,13 @@ def exact_schedule(
             return
         seen[key] = True
         children = []
-        for kind, first, last, cost, used, detail in search.moves(blocks):
+        moves = search.moves(blocks)
+        soonest = search.soonest_accumulation(moves, free[0])
+        for kind, first, last, cost, used, detail in moves:
             begin = max(free[0], *(blocks[index][2] for index in used))
             end = begin + cost
+            if begin >= soonest and end != soonest:
+                continue
             merged = (*blocks[: used[0]], (first, last, end), *blocks[used[-1] + 1 :])
             later = tuple(sorted((*free[1:], end)))
             bound = search.bound(merged, later)
