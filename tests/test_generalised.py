@@ -286,3 +286,26 @@ def test_long_chains_get_a_schedule_no_worse_than_the_heuristic_and_a_bound():
     assert result.schedule.makespan <= result.dp_heuristic
     assert result.schedule.lower_bound <= result.schedule.makespan
     feasible(result.schedule, chain)
+
+
+@pytest.mark.parametrize(
+    "config, machines, optimum, heuristic",
+    [
+        # JCDP's own outputs for its test chains (additionals/package/test/data/01 and 02 of
+        # STCE-at-RWTH/Jacobian-Chaining): the makespan of bnb_bnb.json (the last task's start
+        # plus its cost: 6,177,806 + 1,694,784 and 28,738,314 + 11,299,376), and of dp_none.json
+        # (30,960,568 + 11,299,376) for the eleven-elemental chain.
+        ("jcdp-chain7.yaml", 2, 6_177_806 + 1_694_784, None),
+        ("jcdp-chain11.yaml", 3, 28_738_314 + 11_299_376, 30_960_568 + 11_299_376),
+    ],
+)
+def test_jcdps_own_schedules_are_reproduced(config, machines, optimum, heuristic):
+    from pathlib import Path
+
+    from jacchain.chain.config import load_chain
+
+    chain = load_chain(str(Path(__file__).parent.parent / "configs" / config))
+    schedule = exact_schedule(chain, machines)
+    assert schedule.exact and schedule.makespan == optimum
+    if heuristic is not None:
+        assert dp_heuristic(chain, machines) == heuristic

@@ -162,7 +162,23 @@ CASES = {
         "hangs", "analyze", "400,300,10", "--order", "matrix-free", "--max-memory", "1MiB", message="--max-memory"
     ),
     "chain-ok": case(
-        "inputs", "analyze", "k.yaml", "--machines", "2", "--memory", "10", files={"k.yaml": CHAIN}, exit=0
+        "inputs",
+        "analyze",
+        "k.yaml",
+        "--machines",
+        "2",
+        "--memory",
+        "10",
+        files={"k.yaml": CHAIN},
+        exit=0,
+        writes=("cache/calibration.json",),
+    ),
+    "chain-surrogates-too-big": case(
+        "hangs",
+        "analyze",
+        "k.yaml",
+        files={"k.yaml": "chain: [{inputs: 3, outputs: 3, tangent_cost: 10000000000000, adjoint_cost: 1, tape: 1}]\n"},
+        message="--analytic",
     ),
     # --- inputs: option values
     "option-lr-inf": case("inputs", *TRAIN, "--lr", "inf", message="--lr"),

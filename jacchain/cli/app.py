@@ -75,7 +75,7 @@ def analyze_chains(
     """Chain configs, and networks read as chains of elementals (--order matrix-free, ...)."""
     from ..chain.config import load_chain
     from ..chain.elementals import network_chain
-    from ..jobs.chain import analyze_chain, check_run_fits, measure_network
+    from ..jobs.chain import analyze_chain, run_plans
     from ..run.calibrate import calibration_for
     from .progress import progress_bar
 
@@ -103,14 +103,20 @@ def analyze_chains(
                 source,
                 progress,
             )
-            if net is not None and not (run.analytic or net.analytic):
-                limit = memory_limit(run.max_memory)
-                check_run_fits(result, net, limit)
-                calibration = calibration_for(net.dtype, run.threads, run.time_model, progress)
+            if not (run.analytic or (net is not None and net.analytic)):
                 if progress is not None:
-                    progress(f"running the plans of {net.label}", 0, 1)
-                one = calibration_for(net.dtype, 1, run.time_model, progress) if elementals.machines else None
-                result = measure_network(result, net, chain.of, calibration, run.repeats, limit, run.threads, one)
+                    progress(f"running the plans of {result.chain.label}", 0, 1)
+                result = run_plans(
+                    result,
+                    net,
+                    chain.of,
+                    network.dtype,
+                    network.seed,
+                    run.repeats,
+                    run.threads,
+                    memory_limit(run.max_memory),
+                    functools.partial(calibration_for, measure_if_missing=run.time_model, progress=progress),
+                )
             results.append(result)
     if plot_path:
         from ..render.plot import gantt

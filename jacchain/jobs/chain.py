@@ -4,8 +4,9 @@ the exact schedule of the optima beside JCDP's DP heuristic; explain the matrix-
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +29,9 @@ from ..planners.schedule import (
 )
 from ..run.timing import BlasInfo, Timing
 from ..types import Of, Progress
+
+if TYPE_CHECKING:
+    from ..run.elemental import ElementalModel
 
 SEARCH_UP_TO = 16  # elementals: the branch and bound searches schedules up to this length
 HEURISTIC_UP_TO = 120  # elementals: JCDP's DP heuristic (O(P^2 q^3) in Python) up to this
@@ -171,43 +175,89 @@ def why(chain: ElementalChain, best: ElementalPlan, dense: ElementalPlan) -> str
     )
 
 
-def check_run_fits(analysis: ChainAnalysis, spec: NetworkSpec, max_memory: int | None) -> None:
+def check_run_fits(analysis: ChainAnalysis, fixed: int, itemsize: int, max_memory: int | None, label: str) -> None:
     """Refuse, before anything is built, a run whose modelled memory is over the limit: the
-    parameters, the reference's layer Jacobians (as many entries), every plan's results."""
+    model's own `fixed` entries (parameters and the reference), and every plan's results."""
     from ..cost.memory import check_fits, default_limit
 
     chain = analysis.chain
     plans = [r.plan for r in analysis.orders if r.plan is not None]
     entries = max((sum(_result_entries(chain, op) for op in plan.operations) for plan in plans), default=0)
     check_fits(
-        spec.itemsize * (2 * spec.n_params + entries),
+        itemsize * (fixed + entries),
         default_limit() if max_memory is None else max_memory,
-        f"explicit run of {spec.label} as a chain of elementals",
+        f"explicit run of {label} as a chain of elementals",
     )
 
 
-def measure_network(
+def network_entries(spec: NetworkSpec) -> int:
+    """What a network's run holds besides the plans' results: its parameters, and the
+    reference's layer Jacobians (as many entries)."""
+    return 2 * spec.n_params
+
+
+def surrogate_entries(chain: ElementalChain) -> int:
+    """What a chain config's surrogate run holds besides the plans' results: max(t, a) entries
+    per elemental (run/surrogate.py), and the reference's widest product."""
+    widths = chain.widths
+    return sum(max(e.tangent_cost, e.adjoint_cost) for e in chain.elementals) + 2 * max(widths[0] * w for w in widths)
+
+
+def run_plans(
     analysis: ChainAnalysis,
-    spec: NetworkSpec,
-    of: Of,
+    spec: NetworkSpec | None,
+    of: Of = "loss",
+    dtype: str | None = None,
+    seed: int | None = None,
+    repeats: int | None = None,
+    threads: int | None = None,
+    max_memory: int | None = None,
+    calibrate: Callable[[str, int | None], Calibration | None] | None = None,
+) -> ChainAnalysis:
+    """Run the analysis's plans on real arrays: a network (`spec`) on its own layers, a chain
+    config on surrogate elementals (run/surrogate.py) in `dtype` (float64 by default) drawn
+    from `seed`. The memory is checked before anything is built or measured; `calibrate`
+    (dtype, BLAS threads) gives the calibrations that price the plans and the schedules."""
+    if spec is not None:
+        dtype, fixed, label = spec.dtype, network_entries(spec), spec.label
+    else:
+        dtype, fixed, label = dtype or "float64", surrogate_entries(analysis.chain), analysis.chain.label
+    check_run_fits(analysis, fixed, int(np.dtype(dtype).itemsize), max_memory, label)
+    calibration = one = None
+    if calibrate is not None:
+        calibration = calibrate(dtype, threads)
+        one = calibrate(dtype, 1) if analysis.machines else None
+    model: ElementalModel
+    if spec is not None:
+        from ..run.elemental import ElementalNetwork
+
+        model = ElementalNetwork(spec, of)
+    else:
+        from ..run.surrogate import SurrogateChain
+
+        model = SurrogateChain(analysis.chain, dtype, 0 if seed is None else seed)
+    return measure_chain(analysis, model, calibration, repeats, threads, one)
+
+
+def measure_chain(
+    analysis: ChainAnalysis,
+    model: ElementalModel,
     calibration: Calibration | None = None,
     repeats: int | None = None,
-    max_memory: int | None = None,
     threads: int | None = None,
     one_thread: Calibration | None = None,
 ) -> ChainAnalysis:
-    """Run every plan of a network read as a chain on real arrays: counted == modelled (else a
-    RuntimeError), the result against the explicit full Jacobian, timed; with machines, the
-    schedule on that many threads (one BLAS thread each) beside the same tasks on one.
-    `calibration` prices the plans at `threads` BLAS threads, `one_thread` the schedules'
-    tasks at one."""
+    """Run every plan on the model's real arrays (a network's layers, or a chain config's
+    surrogates): counted == modelled (else a RuntimeError), the result against the full
+    Jacobian formed independently, timed; with machines, the schedule on that many threads
+    (one BLAS thread each) beside the same tasks on one. `calibration` prices the plans at
+    `threads` BLAS threads, `one_thread` the schedules' tasks at one. Check the memory first
+    (check_run_fits)."""
     from ..cost.time_model import plan_time
-    from ..run.elemental import Counter, ElementalNetwork, run_plan
+    from ..run.elemental import Counter, run_plan
     from ..run.timing import blas_info, blas_threads, time_call
 
     chain = analysis.chain
-    check_run_fits(analysis, spec, max_memory)
-    model = ElementalNetwork(spec, of)
     reference = model.reference()
     measured = []
     with blas_threads(threads):
@@ -226,17 +276,17 @@ def measure_network(
             predicted = None
             if calibration is not None:
                 products = [p for task in tasks for p in model.task_products(task)]
-                predicted = plan_time(products, calibration, spec.itemsize)
+                predicted = plan_time(products, calibration, model.itemsize)
             extra: dict[str, Any] = {}
             if result.schedule is not None:
-                extra = _measure_schedule(model, result.schedule, tasks, one_thread, spec.itemsize, repeats)
+                extra = _measure_schedule(model, result.schedule, tasks, one_thread, model.itemsize, repeats)
             measured.append(replace(result, measured=Measured(timing, diff, predicted, **extra)))
         blas = blas_info()
     return replace(analysis, orders=tuple(measured), blas=blas)
 
 
 def _measure_schedule(
-    model: Any,
+    model: ElementalModel,
     schedule: Schedule,
     one: tuple[Task, ...],
     calibration: Calibration | None,

@@ -211,7 +211,12 @@ def footer(analysis: ChainAnalysis) -> list[str]:
         lines.append(f"least critical path over all plans (unlimited machines): {analysis.critical_path:,}")
     if analysis.blas is not None:
         lines.append(
-            f"run on real arrays at the spec's point; BLAS: {analysis.blas.library}, {analysis.blas.threads} thread(s)"
+            (
+                "run on surrogate elementals (random linear maps that cost exactly the config's numbers)"
+                if analysis.source == "chain config"
+                else "run on real arrays at the spec's point"
+            )
+            + f"; BLAS: {analysis.blas.library}, {analysis.blas.threads} thread(s)"
             + ("; schedules on P threads with one BLAS thread each" if analysis.machines else "")
         )
     return lines

@@ -1,8 +1,10 @@
-"""Run generalised-chain plans on a real network: each layer (and the loss) is an elemental
-with a tangent model (its JVP on a block of columns: W_i, then D_i) and an adjoint model (its
-VJP on a block of rows: D_i, then W_i), at the spec's point. An accumulation is one blocked
-JVP of the identity (n columns) or VJP (m rows), never a loop per column. Every operation
-counts its multiply-adds from its operands, the model's independent twin."""
+"""Run generalised-chain plans on real arrays. `ElementalModel` is what a plan runs on; a
+chain config runs on surrogate elementals (run/surrogate.py), a network on its own layers
+here: each layer (and the loss) is an elemental with a tangent model (its JVP on a block of
+columns: W_i, then D_i) and an adjoint model (its VJP on a block of rows: D_i, then W_i), at
+the spec's point. An accumulation is one blocked JVP of the identity (n columns) or VJP (m
+rows), never a loop per column. Every operation counts its multiply-adds from its operands,
+the model's independent twin."""
 
 from __future__ import annotations
 
@@ -38,13 +40,67 @@ class Counter:
             self.macs += macs
 
 
-class ElementalNetwork:
+class ElementalModel:
+    """What a plan runs on: a chain's elementals as tangent models (a block of columns in) and
+    adjoint models (a block of rows in), with the products each performs (for the time model)
+    and the full Jacobian formed independently (the reference). Subclasses give the models."""
+
+    chain: ElementalChain
+    dtype: str
+    itemsize: int
+
+    def tangent(self, index: int, block: Array, counter: Counter) -> Array:
+        """F_index's tangent model on a block of columns (inputs x c)."""
+        raise NotImplementedError
+
+    def adjoint(self, index: int, block: Array, counter: Counter) -> Array:
+        """F_index's adjoint model on a block of rows (r x outputs)."""
+        raise NotImplementedError
+
+    def tangent_products(self, index: int, columns: int) -> list[ProductCount]:
+        raise NotImplementedError
+
+    def adjoint_products(self, index: int, rows: int) -> list[ProductCount]:
+        raise NotImplementedError
+
+    def reference(self) -> Array:
+        raise NotImplementedError
+
+    def task_products(self, task: Task) -> list[ProductCount]:
+        """The products of one scheduled task."""
+        e = self.chain.elementals
+        if task.kind == OpKind.ACC_TAN:
+            return self.tangent_products(task.first, e[task.first].inputs)
+        if task.kind == OpKind.ACC_ADJ:
+            return self.adjoint_products(task.first, e[task.first].outputs)
+        if task.kind == OpKind.MULTIPLY:
+            assert task.split is not None
+            rows, inner, cols = e[task.last].outputs, e[task.split].outputs, e[task.first].inputs
+            return [product_count((rows, inner, DENSE), (inner, cols, DENSE))]
+        if task.kind == OpKind.TAN_ELIM:
+            return self.tangent_products(task.last, e[task.first].inputs)
+        return self.adjoint_products(task.first, e[task.last].outputs)
+
+    def accumulate(self, index: int, mode: OpKind, counter: Counter) -> Array:
+        """F_index's Jacobian by tangents (n columns at once) or adjoints (m rows at once)."""
+        elemental = self.chain.elementals[index]
+        if mode == OpKind.ACC_TAN:
+            return self.tangent(index, np.eye(elemental.inputs, dtype=self.dtype), counter)
+        return self.adjoint(index, np.eye(elemental.outputs, dtype=self.dtype), counter)
+
+    def multiply(self, upper: Array, lower: Array, counter: Counter) -> Array:
+        counter.add(upper.shape[0] * upper.shape[1] * lower.shape[1])
+        return upper @ lower
+
+
+class ElementalNetwork(ElementalModel):
     """A network's elementals at its point (x, y from the spec's seed), as tangent and adjoint
     models; `chain` is the same network read as a chain (chain/elementals.py)."""
 
     def __init__(self, spec: NetworkSpec, of: Of = "loss") -> None:
         self.spec, self.of = spec, of
-        self.chain: ElementalChain = network_chain(spec, of)
+        self.dtype, self.itemsize = spec.dtype, spec.itemsize
+        self.chain = network_chain(spec, of)
         network, x, y = network_at_point(spec)
         self.network = network
         cache = network.forward(x)
@@ -64,7 +120,6 @@ class ElementalNetwork:
         return self.of == "loss" and index == self.spec.n_layers
 
     def tangent(self, index: int, block: Array, counter: Counter) -> Array:
-        """F_index's tangent model on a block of columns (inputs x c)."""
         columns = block.shape[1]
         if self.is_loss(index):
             assert self.gradient is not None
@@ -84,7 +139,6 @@ class ElementalNetwork:
         return result
 
     def adjoint(self, index: int, block: Array, counter: Counter) -> Array:
-        """F_index's adjoint model on a block of rows (r x outputs)."""
         rows = block.shape[0]
         if self.is_loss(index):
             assert self.gradient is not None
@@ -127,33 +181,6 @@ class ElementalNetwork:
             products.append(product_count((rows, n_out, DENSE), (n_out, n_out, DENSE)))
         return [*products, product_count((rows, n_out, DENSE), (n_out, n_in, DENSE))]
 
-    def task_products(self, task: Task) -> list[ProductCount]:
-        """The products of one scheduled task."""
-        e = self.chain.elementals
-        if task.kind == OpKind.ACC_TAN:
-            return self.tangent_products(task.first, e[task.first].inputs)
-        if task.kind == OpKind.ACC_ADJ:
-            return self.adjoint_products(task.first, e[task.first].outputs)
-        if task.kind == OpKind.MULTIPLY:
-            assert task.split is not None
-            rows, inner, cols = e[task.last].outputs, e[task.split].outputs, e[task.first].inputs
-            return [product_count((rows, inner, DENSE), (inner, cols, DENSE))]
-        if task.kind == OpKind.TAN_ELIM:
-            return self.tangent_products(task.last, e[task.first].inputs)
-        return self.adjoint_products(task.first, e[task.last].outputs)
-
-    def accumulate(self, index: int, mode: OpKind, counter: Counter) -> Array:
-        """F_index's Jacobian by tangents (n columns at once) or adjoints (m rows at once)."""
-        elemental = self.chain.elementals[index]
-        dtype = self.spec.dtype
-        if mode == OpKind.ACC_TAN:
-            return self.tangent(index, np.eye(elemental.inputs, dtype=dtype), counter)
-        return self.adjoint(index, np.eye(elemental.outputs, dtype=dtype), counter)
-
-    def multiply(self, upper: Array, lower: Array, counter: Counter) -> Array:
-        counter.add(upper.shape[0] * upper.shape[1] * lower.shape[1])
-        return upper @ lower
-
     def reference(self) -> Array:
         """The full Jacobian from the explicit layer Jacobians (run/jacobians.py)."""
         result = np.eye(self.spec.sizes[0], dtype=self.spec.dtype)
@@ -162,7 +189,7 @@ class ElementalNetwork:
         return self.gradient @ result if self.gradient is not None else result
 
 
-def run_plan(model: ElementalNetwork, plan: ElementalPlan, counter: Counter) -> Array:
+def run_plan(model: ElementalModel, plan: ElementalPlan, counter: Counter) -> Array:
     """Execute a plan's operations in order; the last result is the full Jacobian."""
     results: list[Array] = []
     for op in plan.operations:
@@ -185,7 +212,7 @@ def run_plan(model: ElementalNetwork, plan: ElementalPlan, counter: Counter) -> 
     return results[-1]
 
 
-def _run_task(model: ElementalNetwork, task: Task, explicit: dict[tuple[int, int], Array], counter: Counter) -> Array:
+def _run_task(model: ElementalModel, task: Task, explicit: dict[tuple[int, int], Array], counter: Counter) -> Array:
     values = [explicit[segment] for segment in task.operands()]
     if task.kind in (OpKind.ACC_TAN, OpKind.ACC_ADJ):
         return model.accumulate(task.first, task.kind, counter)
@@ -197,9 +224,7 @@ def _run_task(model: ElementalNetwork, task: Task, explicit: dict[tuple[int, int
     return model.adjoint(task.first, values[0], counter)
 
 
-def run_schedule(
-    model: ElementalNetwork, tasks: Sequence[Task], machines: int, counter: Counter
-) -> tuple[Array, float]:
+def run_schedule(model: ElementalModel, tasks: Sequence[Task], machines: int, counter: Counter) -> tuple[Array, float]:
     """Run the scheduled tasks on `machines` worker threads, each machine's tasks in the order
     of their start times, each waiting for its operands; numpy releases the GIL inside BLAS.
     Returns the full Jacobian and the measured makespan in seconds."""

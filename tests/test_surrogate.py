@@ -1,0 +1,112 @@
+"""Chain configs run on surrogate elementals (run/surrogate.py): each tangent and adjoint model
+costs exactly the config's numbers, both are the same linear map, and every plan and schedule
+runs with counted == modelled MACs to the product of the elementals' own Jacobians."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jacchain.chain.elementals import Elemental, ElementalChain
+from jacchain.cli import cli
+from jacchain.cost.elimination import OpKind
+from jacchain.planners.jcdp import pure_adjoint, pure_tangent, solve
+from jacchain.planners.schedule import exact_schedule
+from jacchain.run.elemental import Counter, run_plan, run_schedule
+from jacchain.run.surrogate import SurrogateChain
+
+EXAMPLE = Path(__file__).parent.parent / "configs" / "jcdp-example.yaml"
+
+elementals = st.tuples(st.integers(1, 9), st.integers(1, 9), st.integers(0, 120), st.integers(0, 120))
+
+
+def chain_of(width, drawn):
+    widths = [width, *(x[0] for x in drawn)]
+    return ElementalChain(tuple(Elemental(n, m, t, a, 1) for n, (m, t, a, _) in zip(widths, drawn)))
+
+
+chains = st.builds(chain_of, st.integers(1, 9), st.lists(elementals, min_size=1, max_size=5))
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 12), m=st.integers(1, 12), t=st.integers(0, 400), a=st.integers(0, 400))
+def test_each_model_costs_the_configs_numbers_and_both_are_the_same_map(n, m, t, a):
+    model = SurrogateChain(ElementalChain((Elemental(n, m, t, a, 0),)))
+    jacobian = model.jacobian(0)
+    # tangents of the identity's columns and adjoints of its rows both give J, at n t and m a
+    for kind, cost in ((OpKind.ACC_TAN, n * t), (OpKind.ACC_ADJ, m * a)):
+        counter = Counter()
+        assert np.allclose(model.accumulate(0, kind, counter), jacobian, atol=1e-12)
+        assert counter.macs == cost
+    # a block of 3 vectors each way, against J itself; the time model's products agree
+    block = np.arange(1.0, 3 * n + 1).reshape(n, 3)
+    counter = Counter()
+    assert np.allclose(model.tangent(0, block, counter), jacobian @ block)
+    assert counter.macs == 3 * t == sum(p.macs for p in model.tangent_products(0, 3))
+    rows = np.arange(1.0, 3 * m + 1).reshape(3, m)
+    counter = Counter()
+    assert np.allclose(model.adjoint(0, rows, counter), rows @ jacobian)
+    assert counter.macs == 3 * a == sum(p.macs for p in model.adjoint_products(0, 3))
+    assert model.n_entries == max(t, a)
+
+
+def test_a_jacobian_is_not_trivial_when_its_cost_allows_a_full_rank():
+    # 8 x 6 with t = a = 6 * 14: rank 6 (6 (6 + 8) = 84), so J has full column rank
+    model = SurrogateChain(ElementalChain((Elemental(6, 8, 84, 84, 0),)))
+    assert np.linalg.matrix_rank(model.jacobian(0)) == 6
+
+
+@settings(max_examples=25, deadline=None)
+@given(chain=chains, memory=st.one_of(st.none(), st.integers(1, 3)))
+def test_every_plan_runs_with_counted_equal_modelled_to_the_reference(chain, memory):
+    model = SurrogateChain(chain)
+    reference = model.reference()
+    plans = [solve(chain, True, memory), solve(chain, False, memory), pure_tangent(chain)]
+    plans += [pure_adjoint(chain)] if memory is None else []
+    for plan in plans:
+        counter = Counter()
+        value = run_plan(model, plan, counter)
+        assert counter.macs == plan.cost
+        assert np.allclose(value, reference, atol=1e-10)
+
+
+def test_a_schedule_runs_on_threads_to_the_same_jacobian():
+    chain = ElementalChain(
+        tuple(Elemental(n, m, 4 * n * m, 3 * n * m, 1) for n, m in [(30, 40), (40, 20), (20, 50), (50, 10)])
+    )
+    model = SurrogateChain(chain)
+    for machines in (1, 2, 3):
+        schedule = exact_schedule(chain, machines)
+        counter = Counter()
+        value, seconds = run_schedule(model, schedule.tasks, machines, counter)
+        assert counter.macs == schedule.work and seconds > 0
+        assert np.allclose(value, model.reference(), atol=1e-10)
+
+
+def run(*args, code=0):
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == code, result.output
+    return result.stdout if code == 0 else result.stderr
+
+
+def test_analyze_runs_a_chain_config_on_its_surrogates():
+    report = json.loads(run("analyze", EXAMPLE, "--machines", "2", "--format", "json"))
+    assert report["blas"] is not None
+    for order in report["orders"].values():
+        measured = order["measured"]
+        assert measured["max_abs_diff"] < 1e-12 and measured["time_s"]["median"] > 0
+        assert measured["predicted_time_s"] > 0
+    assert report["orders"]["matrix_free"]["measured"]["makespan_s"]["median"] > 0
+    analytic = json.loads(run("analyze", EXAMPLE, "--analytic", "--format", "json"))
+    assert all(order["measured"] is None for order in analytic["orders"].values())
+
+
+def test_a_surrogate_run_too_big_for_memory_is_refused_before_anything_is_built(tmp_path):
+    config = tmp_path / "big.yaml"
+    config.write_text("chain:\n  - {inputs: 4, outputs: 4, tangent_cost: 1000000000000, adjoint_cost: 1, tape: 1}\n")
+    error = run("analyze", config, code=2)
+    assert error.startswith("Error: ") and error.count("\n") == 1 and "--analytic" in error
+    assert "1,000,000,000,000" in run("analyze", config, "--analytic")
