@@ -110,3 +110,8 @@ def test_a_surrogate_run_too_big_for_memory_is_refused_before_anything_is_built(
     error = run("analyze", config, code=2)
     assert error.startswith("Error: ") and error.count("\n") == 1 and "--analytic" in error
     assert "1,000,000,000,000" in run("analyze", config, "--analytic")
+
+
+def test_network_options_do_not_apply_to_a_chain_config():
+    error = run("analyze", EXAMPLE, "--activation", "tanh", "--analytic", code=2)
+    assert error.startswith("Error: --activation applies to networks") and error.count("\n") == 1

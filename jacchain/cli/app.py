@@ -90,6 +90,12 @@ def analyze_chains(
         for spec in specs:
             net = None if is_chain(spec) else load(spec, network)
             if net is None:
+                given = [name for name in ("activation", "output_activation", "loss") if getattr(network, name)]
+                if given:
+                    raise InputError(
+                        f"{_option(given[0])} applies to networks; {spec} is a chain config "
+                        "(its elementals carry their own costs)"
+                    )
                 chain_of, source = load_chain(spec), "chain config"
             else:
                 chain_of = network_chain(net, chain.of)

@@ -93,7 +93,7 @@ class SurrogateChain(ElementalModel):
         part, p = self.parts[index], self.shapes[index].p
         mm = self.multiply
         result = mm(part["L"], mm(part["R"], block, counter), counter)
-        result[: part["l"].shape[0]] += mm(part["l"], mm(part["r"], block[:p], counter), counter)
+        result[: part["l"].shape[0]] += self.outer(part["l"], mm(part["r"], block[:p], counter), counter)
         # The tangent's own work beyond J V: counted, its result discarded.
         mm(part["tangent_pad"], block, counter)
         mm(part["tangent_rest"], block[: part["tangent_rest"].shape[1]], counter)
@@ -103,11 +103,17 @@ class SurrogateChain(ElementalModel):
         part, q = self.parts[index], self.shapes[index].q
         mm = self.multiply
         result = mm(mm(block, part["L"], counter), part["R"], counter)
-        result[:, : part["r"].shape[1]] += mm(mm(block[:, :q], part["l"], counter), part["r"], counter)
+        result[:, : part["r"].shape[1]] += self.outer(mm(block[:, :q], part["l"], counter), part["r"], counter)
         # The adjoint's own work beyond W J (its tape, say): counted, its result discarded.
         mm(block, part["adjoint_pad"], counter)
         mm(block[:, : part["adjoint_rest"].shape[0]], part["adjoint_rest"], counter)
         return result
+
+    def outer(self, column: Array, row: Array, counter: Counter) -> Array:
+        """The partial rank-one term: a column times a row, by broadcasting (BLAS's (q x 1)(1 x k)
+        product is several times slower here), counted like the product it is."""
+        counter.add(column.shape[0] * row.shape[1])
+        return column * row
 
     def tangent_products(self, index: int, columns: int) -> list[ProductCount]:
         part = self.parts[index]
