@@ -8,9 +8,11 @@ the model's independent twin."""
 
 from __future__ import annotations
 
+import functools
+import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -224,17 +226,69 @@ def _run_task(model: ElementalModel, task: Task, explicit: dict[tuple[int, int],
     return model.adjoint(task.first, values[0], counter)
 
 
-def run_schedule(model: ElementalModel, tasks: Sequence[Task], machines: int, counter: Counter) -> tuple[Array, float]:
-    """Run the scheduled tasks on `machines` worker threads, each machine's tasks in the order
-    of their start times, each waiting for its operands; numpy releases the GIL inside BLAS.
-    Returns the full Jacobian and the measured makespan in seconds."""
+class Machines:
+    """Worker threads that stay up across runs: the calling thread is machine 0, each other
+    machine a thread of its own. A fresh thread per run would pay, every run, what a thread's
+    first BLAS call sets up (OpenBLAS allocates its buffers per thread), which at these sizes
+    costs more than the tasks themselves. Use as a context manager."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.inboxes: list[queue.SimpleQueue[Callable[[], None] | None]] = [
+            queue.SimpleQueue() for _ in range(count - 1)
+        ]
+        self.threads = [threading.Thread(target=self._serve, args=(inbox,), daemon=True) for inbox in self.inboxes]
+        for thread in self.threads:
+            thread.start()
+
+    @staticmethod
+    def _serve(inbox: queue.SimpleQueue[Callable[[], None] | None]) -> None:
+        while (job := inbox.get()) is not None:
+            job()
+
+    def run(self, jobs: Sequence[Callable[[], None]]) -> None:
+        """Job m on machine m, all at once; returns when every one has finished."""
+        done = [threading.Event() for _ in jobs[1:]]
+
+        def signalled(job: Callable[[], None], event: threading.Event) -> Callable[[], None]:
+            def run() -> None:
+                try:
+                    job()
+                finally:
+                    event.set()
+
+            return run
+
+        for inbox, job, event in zip(self.inboxes, jobs[1:], done):
+            inbox.put(signalled(job, event))
+        jobs[0]()
+        for event in done:
+            event.wait()
+
+    def __enter__(self) -> Machines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for inbox in self.inboxes:
+            inbox.put(None)
+        for thread in self.threads:
+            thread.join()
+
+
+def run_schedule(
+    model: ElementalModel, tasks: Sequence[Task], machines: int, counter: Counter, pool: Machines | None = None
+) -> tuple[Array, float]:
+    """Run the scheduled tasks on `machines` machines (`pool`'s threads, else threads started
+    for this run), each machine's tasks in the order of their start times, each waiting for
+    its operands; numpy releases the GIL inside BLAS. Returns the full Jacobian and the
+    measured makespan in seconds."""
     explicit: dict[tuple[int, int], Array] = {}
     ready = {(task.first, task.last): threading.Event() for task in tasks}
     failures: list[BaseException] = []
 
-    def work(queue: list[Task]) -> None:
+    def work(steps: list[Task]) -> None:
         try:
-            for task in queue:
+            for task in steps:
                 for operand in task.operands():
                     ready[operand].wait()
                 explicit[task.first, task.last] = _run_task(model, task, explicit, counter)
@@ -245,15 +299,12 @@ def run_schedule(model: ElementalModel, tasks: Sequence[Task], machines: int, co
                 event.set()
 
     queues = [sorted((t for t in tasks if t.machine == m), key=lambda t: t.start) for m in range(machines)]
-    busy = [queue for queue in queues if queue]
-    # The calling thread is one machine; the others get a worker thread each (idle ones none).
-    threads = [threading.Thread(target=work, args=(queue,)) for queue in busy[1:]]
+    busy = [functools.partial(work, steps) for steps in queues if steps]
+    if pool is None or pool.count < len(busy):
+        with Machines(len(busy)) as fresh:
+            return run_schedule(model, tasks, machines, counter, fresh)
     begin = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    work(busy[0])
-    for thread in threads:
-        thread.join()
+    pool.run(busy)
     elapsed = time.perf_counter() - begin
     if failures:
         raise failures[0]
