@@ -45,7 +45,9 @@ def figures(spec: str, machines: tuple[int, ...]) -> None:
     print("\n| P | order | makespan (MACs) | exact | measured on P threads | model | same tasks on one thread |")
     print("|---:|---|---:|---|---:|---:|---:|")
     for p in machines:
-        analysis = run_plans(analyze_chain(chain, ("accumulate", "matrix-free"), machines=p), network, calibrate=calibrate)
+        analysis = run_plans(
+            analyze_chain(chain, ("accumulate", "matrix-free"), machines=p), network, calibrate=calibrate
+        )
         for result in analysis.orders:
             s, m = result.schedule, result.measured
             assert s is not None and m is not None and m.makespan is not None and m.one_thread is not None

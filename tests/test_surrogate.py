@@ -3,6 +3,7 @@ costs exactly the config's numbers, both are the same linear map, and every plan
 runs with counted == modelled MACs to the product of the elementals' own Jacobians."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -115,3 +116,11 @@ def test_a_surrogate_run_too_big_for_memory_is_refused_before_anything_is_built(
 def test_network_options_do_not_apply_to_a_chain_config():
     error = run("analyze", EXAMPLE, "--activation", "tanh", "--analytic", code=2)
     assert error.startswith("Error: --activation applies to networks") and error.count("\n") == 1
+
+
+def test_the_measured_markdown_table_keeps_its_columns():
+    text = run("analyze", EXAMPLE, "--machines", "2", "--format", "markdown")
+    rows = [line for line in text.splitlines() if line.startswith("|")]
+    # a "|" inside a cell ("max |diff|") is escaped, so every row splits into the same columns
+    widths = {len(re.split(r"(?<!\\)\|", line)) for line in rows}
+    assert len(rows) == 6 and len(widths) == 1 and "max \\|diff\\|" in rows[0]

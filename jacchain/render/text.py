@@ -51,10 +51,12 @@ def to_csv(rows: Sequence[dict[str, Any]], fields: Sequence[str]) -> str:
 
 def markdown_table(headings: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[bool]) -> str:
     """A GitHub Markdown table; `right` marks the right-aligned (numeric) columns."""
-    lines = ["| " + " | ".join(headings) + " |"]
-    lines.append("|" + "|".join("---:" if r else "---" for r in right) + "|")
-    for row in rows:
-        lines.append("| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |")
+
+    def line(cells: Sequence[Any]) -> str:
+        return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
+
+    lines = [line(headings), "|" + "|".join("---:" if r else "---" for r in right) + "|"]
+    lines += [line(row) for row in rows]
     return "\n".join(lines) + "\n"
 
 
