@@ -219,6 +219,51 @@ def test_the_exact_schedule_equals_every_schedule_of_every_plan(chain, machines,
     assert schedule.exact and schedule.makespan == reference
 
 
+def least_makespan(chain, machines, matrix_free):
+    """Every sequence of operations, each started on the machine that frees first (exact by the
+    start-time argument the test above checks on short chains), memoised on the exact state;
+    no bounds and no dominance, so it checks the search's pruning on longer chains."""
+    e = chain.elementals
+
+    @cache
+    def best(blocks, free):
+        if len(blocks) == 1 and blocks[0][2] >= 0:
+            return blocks[0][2]
+        options = []
+
+        def after(used, first, last, cost):
+            begin = max([free[0], *(blocks[u][2] for u in used)])
+            merged = (*blocks[: used[0]], (first, last, begin + cost), *blocks[used[-1] + 1 :])
+            options.append(best(merged, tuple(sorted((*free[1:], begin + cost)))))
+
+        for index, (first, last, ready) in enumerate(blocks):
+            if ready < 0:
+                after(
+                    (index,),
+                    first,
+                    last,
+                    min(e[first].inputs * e[first].tangent_cost, e[first].outputs * e[first].adjoint_cost),
+                )
+        for index in range(len(blocks) - 1):
+            (i, k, low), (_, j, high) = blocks[index], blocks[index + 1]
+            if low >= 0 and high >= 0:
+                after((index, index + 1), i, j, e[j].outputs * e[k].outputs * e[i].inputs)
+            if matrix_free and low >= 0 and high < 0:
+                after((index, index + 1), i, j, e[i].inputs * e[j].tangent_cost)
+            if matrix_free and low < 0 and high >= 0:
+                after((index, index + 1), i, j, e[j].outputs * e[i].adjoint_cost)
+        return min(options)
+
+    return best(tuple((index, index, -1) for index in range(len(chain))), (0,) * machines)
+
+
+@settings(max_examples=15, deadline=None)
+@given(chain=chains(5), machines=st.integers(2, 3), matrix_free=st.booleans())
+def test_the_pruned_search_finds_the_least_makespan_of_every_operation_sequence(chain, machines, matrix_free):
+    schedule = exact_schedule(chain, machines, matrix_free)
+    assert schedule.exact and schedule.makespan == least_makespan(chain, machines, matrix_free)
+
+
 @settings(max_examples=15, deadline=None)
 @given(chain=chains(6), memory=st.one_of(st.none(), st.integers(5, 60)))
 def test_makespans_fall_with_more_machines_within_their_bounds(chain, memory):
@@ -309,3 +354,26 @@ def test_jcdps_own_schedules_are_reproduced(config, machines, optimum, heuristic
     assert schedule.exact and schedule.makespan == optimum
     if heuristic is not None:
         assert dp_heuristic(chain, machines) == heuristic
+
+
+def windows():
+    """Every run of 4 consecutive elementals of JCDP's two test chains, and one run of 5 of each:
+    realistic costs with few ties, where a wrong pruning rule shows (one that did, an
+    active-schedule rule applied with eliminations, fails 7 of these 14 windows)."""
+    from pathlib import Path
+
+    from jacchain.chain.config import load_chain
+
+    found = []
+    for name in ("jcdp-chain7.yaml", "jcdp-chain11.yaml"):
+        chain = load_chain(str(Path(__file__).parent.parent / "configs" / name)).elementals
+        spans = [(start, start + 4) for start in range(len(chain) - 3)] + [(2, 7)]
+        found += [pytest.param(ElementalChain(chain[a:b]), id=f"{name}[{a}:{b}]") for a, b in spans]
+    return found
+
+
+@pytest.mark.parametrize("chain", windows())
+def test_the_pruned_search_is_exact_on_windows_of_jcdps_chains(chain):
+    for machines, matrix_free in itertools.product((2, 3, 4), (True, False)):
+        schedule = exact_schedule(chain, machines, matrix_free)
+        assert schedule.exact and schedule.makespan == least_makespan(chain, machines, matrix_free)

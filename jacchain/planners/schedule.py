@@ -7,8 +7,10 @@ operation on the machine that frees first, at the earliest time its operands and
 machine allow. Taken in the order of their start times in an optimal schedule, the tasks of
 that schedule start no later this way, so the search is exact. It is pruned by two lower
 bounds: the least remaining work spread over the machines, and the least critical path to
-the end with unlimited machines. Without eliminations it builds active schedules only
-(`_Search.soonest_accumulation`). Past the time limit it returns the best schedule found,
+the end with unlimited machines, and by dominance: a state whose blocks are all ready and
+machines all free no earlier than those of a state already searched is dropped. Without
+eliminations it builds active schedules only (`_Search.soonest_accumulation`). Past the time
+limit it returns the best schedule found,
 with exact=False and the proven lower bound.
 
 `dp_heuristic` is JCDP's dynamic-programming value with machines handed out recursively: an
@@ -227,7 +229,20 @@ def exact_schedule(
     best = start if start is not None else list_schedule(chain, _first_plan(chain, matrix_free, memory), machines)
     best_tasks, best_span = list(best.tasks), best.makespan
     deadline = time.perf_counter() + time_limit
-    seen: dict[tuple[tuple[Block, ...], tuple[int, ...]], bool] = {}
+    # States already reached, by their blocks' shape: the times at which each explicit block is
+    # ready (none earlier than the first free machine: nothing starts before it) and the
+    # machines free. A state no earlier anywhere than one reached already can do no better.
+    seen: dict[tuple[tuple[int, int, bool], ...], list[tuple[int, ...]]] = {}
+
+    def dominated(blocks: tuple[Block, ...], free: tuple[int, ...]) -> bool:
+        times = (*(max(ready, free[0]) for _, _, ready in blocks if ready != RAW), *free)
+        reached = seen.setdefault(_shape(blocks), [])
+        if any(all(old <= new for old, new in zip(earlier, times)) for earlier in reached):
+            return True
+        reached[:] = [earlier for earlier in reached if not all(new <= old for new, old in zip(times, earlier))]
+        reached.append(times)
+        return False
+
     timed_out = False
     path: list[Task] = []
 
@@ -240,10 +255,8 @@ def exact_schedule(
         if timed_out or time.perf_counter() > deadline:
             timed_out = True
             return
-        key = (blocks, free)
-        if key in seen:
+        if dominated(blocks, free):
             return
-        seen[key] = True
         children = []
         moves = search.moves(blocks)
         soonest = search.soonest_accumulation(moves, free[0])
