@@ -3,8 +3,8 @@
 * The sequential DP (matrix-free, memory-limited) on long random chains, against a plain
   Python triple-loop version of the same recurrence (section 3.6 of the model); both must
   find the same optimum. Goal: 300 elementals in under 2 s.
-* The exact schedule (branch and bound) on random JCDP-like chains of 8 elementals (widths
-  5..500, DAG sizes 1,000..100,000) on 2 and 4 machines,
+* The exact schedule (branch and bound), matrix-free and accumulate, on random JCDP-like
+  chains of 8 elementals (widths 5..500, DAG sizes 1,000..100,000) on 2 and 4 machines,
   beside JCDP's DP heuristic value and the least critical path. Goal: under 10 s each.
 
     python scripts/bench_generalised.py [--elementals 300] [--chains 10] [--seed 0] [--quick]
@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import random
 import statistics
 import time
@@ -86,25 +87,26 @@ def main() -> None:
     print(f"  jacchain (vectorised) {ours:.3f} s   plain Python loops {loops:.3f} s   ratio {loops / ours:.1f}x")
     print(f"  goal: 300 elementals in under 2 s: {'met' if length < 300 or ours < 2 else 'NOT met'} ({ours:.3f} s)")
 
-    for machines in (2, 4):
+    chains = [jcdp_like_chain(8, rng) for _ in range(count)]
+    for matrix_free, machines in itertools.product((True, False), (2, 4)):
+        label = "matrix-free" if matrix_free else "accumulate"
         times, exact, beaten = [], 0, 0
         print(
-            f"\nexact schedules, {count} random JCDP-like chains of 8 elementals on {machines} machines "
+            f"\nexact {label} schedules, {count} random JCDP-like chains of 8 elementals on {machines} machines "
             "(time limit 10 s each)"
         )
         headings = ("makespan", 11), ("DP heuristic", 12), ("critical path", 13), ("sequential", 11), ("time", 8)
         print("  " + "  ".join(f"{name:>{width}}" for name, width in headings) + "  exact")
-        for _ in range(count):
-            chain = jcdp_like_chain(8, rng)
+        for chain in chains:
             begin = time.perf_counter()
-            schedule = exact_schedule(chain, machines, time_limit=10.0)
+            schedule = exact_schedule(chain, machines, matrix_free, time_limit=10.0)
             times.append(time.perf_counter() - begin)
             exact += schedule.exact
-            heuristic = dp_heuristic(chain, machines)
+            heuristic = dp_heuristic(chain, machines, matrix_free)
             beaten += schedule.makespan < heuristic
             print(
-                f"  {schedule.makespan:11,}  {heuristic:12,}  {critical_path(chain):13,}  "
-                f"{solve(chain).cost:11,}  {times[-1]:6.2f} s  {schedule.exact}"
+                f"  {schedule.makespan:11,}  {heuristic:12,}  {critical_path(chain, matrix_free):13,}  "
+                f"{solve(chain, matrix_free).cost:11,}  {times[-1]:6.2f} s  {schedule.exact}"
             )
         print(
             f"  median {statistics.median(times):.2f} s, max {max(times):.2f} s; {exact}/{count} proven optimal, "
