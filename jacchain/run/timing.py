@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from .allocator import keep_freed_memory
+
 DEFAULT_TARGET_S = 0.2
 MIN_REPEATS = 3
 MAX_REPEATS = 10_000
@@ -41,6 +43,7 @@ def time_call(function: Callable[[], object], repeats: int | None = None, target
     >>> time_call(lambda: sum(range(100)), repeats=5).repeats
     5
     """
+    keep_freed_memory()  # timings measure the work, not the kernel faulting fresh pages in
     start = time.perf_counter()
     function()
     warm_up = time.perf_counter() - start
