@@ -57,6 +57,12 @@ def one_run(specs: list[NetworkSpec], fresh: bool, verbose: bool) -> tuple[int, 
             assert r.time is not None and r.predicted_time is not None
             order_total += 1
             order_hits += hit(r.predicted_time, r.time.median)
+            if verbose:
+                print(
+                    f"  {spec.label[:28]:<28} {spec.dtype:<8} {r.order.name:<12} "
+                    f"predicted {r.predicted_time * 1e3:9.3f} ms measured {r.time.median * 1e3:9.3f} ms  "
+                    f"({r.time.median / r.predicted_time:5.2f}x)"
+                )
         first, last = orders.get("input-first"), orders.get("loss-first")
         if first and last and first.time and last.time and first.predicted_time and last.predicted_time:
             predicted = first.predicted_time / last.predicted_time

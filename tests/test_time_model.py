@@ -84,7 +84,11 @@ def test_calibrate_in_every_other_format(fmt):
         lines = result.output.splitlines()
         assert lines[1] == f"{bullet}matrix multiply (1024^3): 50.0 GFLOP/s"
         assert lines[4] == f"{bullet}fixed cost of one tiny product: 1.00 us"
-        assert lines[5] == f"{bullet}cached in {cache_path()}"
+        assert lines[5] == (
+            f"{bullet}numpy scaling rows (structured products), GB/s by bytes moved: "
+            "16.00 KiB 4.0, 1.00 MiB 8.0, 64.00 MiB 5.0"
+        )
+        assert lines[6] == f"{bullet}cached in {cache_path()}"
 
 
 def test_cost_time_through_the_command_line_picks_the_plan_of_least_predicted_time(fake_figures):
@@ -216,3 +220,25 @@ def test_the_dp_objective_is_the_time_model_on_chains_with_diagonal_factors(dims
     plan, seconds = solve_chain(chain, TimeObjective(calibration, 8))
     modelled = plan_time(plan_cost(plan, chain).products, calibration, 8) - calibration.call_s * len(plan.steps)
     assert seconds == pytest.approx(modelled, rel=1e-12)
+
+
+def test_a_structured_product_moves_its_bytes_at_numpys_elementwise_rate():
+    # (256 x 256 diagonal)(256 x 256 dense), float64: reads 256 + 65,536 entries, writes 65,536.
+    moved = (256 + 2 * 256 * 256) * 8
+    curve = ((2**14, 2.0), (moved, 8.0), (moved * 2**8, 4.0))
+    machine = Calibration(**FAKE, elementwise_curve=curve)
+    scale = product_count((256, 256, DIAGONAL), (256, 256, DENSE))
+    assert scale.bytes_moved(8) == moved
+    # max(65,536 multiplies at 100 GFLOP/s, bytes at 8 GB/s, the curve's own point) + the call
+    assert product_time(scale, machine, 8) == pytest.approx(1e-6 + moved / 8e9)
+    # halfway between two points (in log bytes) the rate is halfway between their rates
+    assert machine.structured_seconds(moved * 2**4) == pytest.approx(moved * 2**4 / 6e9)
+    # a dense product still streams at the cache's rate; without a curve a structured one too
+    dense = product_count((1, 256, DENSE), (256, 256, DENSE))
+    assert product_time(dense, machine, 8) == product_time(dense, Calibration(**FAKE), 8)
+    assert product_time(scale, Calibration(**FAKE), 8) == pytest.approx(1e-6 + moved / 10e9)  # past the cache
+
+
+@pytest.mark.parametrize("curve", [((2**14, 0.0),), ((2**20, 2.0), (2**14, 3.0)), (("x", 2.0),)])
+def test_an_implausible_elementwise_curve_is_refused(curve):
+    assert Calibration(**FAKE, elementwise_curve=curve).problems()

@@ -41,6 +41,9 @@ class Calibration:
     cores: int = 0
     # Figures that did not agree within 10% over the bounded repeats.
     unsettled: tuple[str, ...] = ()
+    # GB/s of numpy scaling the rows of a matrix (a diagonal times a dense factor: one thread,
+    # a fresh result) against the bytes it reads and writes: what a structured product runs at.
+    elementwise_curve: tuple[tuple[int, float], ...] = ()
 
     def problems(self) -> list[str]:
         """Why these figures cannot be right (empty when they are plausible): non-finite or
@@ -53,6 +56,14 @@ class Calibration:
         if not (isinstance(self.cache_bytes, int) and self.cache_bytes > 0):
             found.append(f"cache_bytes = {self.cache_bytes!r}")
         found += self._curve_problems()
+        points = self.elementwise_curve
+        if not isinstance(points, tuple) or not all(
+            isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], int) and p[0] > 0 and _positive(p[1])
+            for p in points
+        ):
+            found.append(f"elementwise_curve = {points!r} is not a list of (bytes, positive GB/s)")
+        elif [size for size, _ in points] != sorted({size for size, _ in points}):
+            found.append("elementwise_curve sizes are not increasing")
         if not found and self.dtype in ("float32", "float64"):
             streaming_flops = 2 * self.stream_gbps / np.dtype(self.dtype).itemsize
             if self.gemm_gflops < streaming_flops:
@@ -112,6 +123,16 @@ class Calibration:
         in_cache = (np.asarray(n_bytes) <= self.cache_bytes) & (self.cache_gbps > 0)
         cache_rate = self.cache_gbps if self.cache_gbps > 0 else self.stream_gbps
         return np.where(in_cache, n_bytes / (cache_rate * 1e9), n_bytes / (self.stream_gbps * 1e9))
+
+    def structured_seconds(self, n_bytes: Numeric) -> Any:
+        """Seconds numpy takes over a structured product moving n_bytes (log-interpolated on
+        the measured elementwise curve; the transfer time where there is no curve)."""
+        if not self.elementwise_curve:
+            return self.transfer_seconds(n_bytes)
+        sizes = np.log([size for size, _ in self.elementwise_curve])
+        moved = np.asarray(n_bytes, dtype=np.float64)  # counts beyond int64 too (the DP's exact ints)
+        rates = np.interp(np.log(np.maximum(moved, 1.0)), sizes, [rate for _, rate in self.elementwise_curve])
+        return moved / (rates * 1e9)
 
     @property
     def key(self) -> str:

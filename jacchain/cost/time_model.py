@@ -25,15 +25,18 @@ class TimeObjective:
     itemsize: int
 
     def seconds(self, flops: Any, n_bytes: Any, smallest: Any, dense: Any) -> Any:
-        """max(FLOPs / rate, bytes / bandwidth), elementwise over numpy arrays too."""
+        """max(FLOPs / rate, bytes / bandwidth), elementwise over numpy arrays too; a structured
+        product moves its bytes at numpy's measured elementwise rate, not BLAS's."""
         compute = flops / self.machine.compute_rate(smallest, dense)
-        return np.maximum(compute, self.machine.transfer_seconds(n_bytes))
+        transfer = np.where(dense, self.machine.transfer_seconds(n_bytes), self.machine.structured_seconds(n_bytes))
+        return np.maximum(compute, transfer)
 
 
 def product_time(product: ProductCount, calibration: Calibration, itemsize: int) -> float:
     """call + max(FLOPs / rate, bytes / bandwidth), in seconds. A dense product runs at the
-    GEMM rate measured at its smallest dimension, a structured one at the square GEMM rate;
-    the bandwidth is the cache's when the bytes moved fit in it, memory's otherwise.
+    GEMM rate measured at its smallest dimension, with the bandwidth of the cache when the
+    bytes moved fit in it and of memory otherwise; a structured one (a diagonal or Kronecker
+    operand) at numpy's measured elementwise rate for that many bytes.
 
     >>> from jacchain.cost.product import product_count
     >>> from jacchain.types import Structure

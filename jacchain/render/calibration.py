@@ -8,6 +8,7 @@ from dataclasses import fields
 from rich.text import Text
 
 from ..cost.machine import Calibration
+from ..cost.memory import human_bytes as human
 from ..run.calibrate import CalibrationRun
 from .base import Renderer, register
 
@@ -20,6 +21,14 @@ def lines(run: CalibrationRun) -> list[str]:
         f"vector-matrix streaming from memory ({c.stream_bytes / 2**20:.0f} MiB matrix): {c.stream_gbps:.1f} GB/s",
         f"vector-matrix streaming from cache (up to {c.cache_bytes / 2**20:.0f} MiB): {c.cache_gbps:.1f} GB/s",
         f"fixed cost of one tiny product: {c.call_s * 1e6:.2f} us",
+        *(
+            [
+                "numpy scaling rows (structured products), GB/s by bytes moved: "
+                + ", ".join(f"{human(size)} {rate:.1f}" for size, rate in c.elementwise_curve)
+            ]
+            if c.elementwise_curve
+            else []
+        ),
         f"cached in {run.cache}",
         *(f"note: {note}" for note in c.notes(time.time())),
     ]

@@ -22,8 +22,9 @@ from ..io import write_atomic
 from ..types import Progress
 from .timing import blas_info, blas_threads, time_call, usable_cores
 
-CACHE_SCHEMA = 5
+CACHE_SCHEMA = 6
 GEMM_CURVE_SIZES = (2, 8, 32, 128, 512)
+ELEMENTWISE_BYTES = (2**14, 2**17, 2**20, 2**23, 2**26)  # bytes read and written
 AGREEMENT = 0.10  # two measurements of one figure within 10% of each other agree
 MAX_TRIES = 5
 
@@ -65,6 +66,15 @@ def last_level_cache_bytes() -> int:
         elif text.isdigit():
             sizes.append(int(text))
     return max(sizes) if sizes else DEFAULT_CACHE_BYTES
+
+
+def elementwise_rate(dtype: str, n_bytes: int, repeats: int = 15) -> float:
+    """GB/s of numpy scaling the rows of a square matrix (a diagonal times a dense factor, as
+    the executor does it: a fresh result) against the n_bytes it reads and writes."""
+    side = max(1, _matrix_side(n_bytes // 2, dtype))
+    matrix, diagonal = np.full((side, side), 0.5, dtype=dtype), np.full((side, 1), 0.5, dtype=dtype)
+    seconds = time_call(lambda: diagonal * matrix, repeats=repeats).median
+    return 2 * matrix.nbytes / seconds / 1e9
 
 
 def call_overhead(dtype: str, repeats: int = 2000) -> float:
@@ -144,6 +154,10 @@ def measure(
             (rows, figure(f"gemm_curve[{rows}]", functools.partial(gemm_rate, dtype, rows, gemm_size, repeats)))
             for rows in GEMM_CURVE_SIZES
         )
+        elementwise = tuple(
+            (size, figure(f"elementwise_curve[{size}]", functools.partial(elementwise_rate, dtype, size, repeats)))
+            for size in ELEMENTWISE_BYTES
+        )
         info = blas_info()
     return Calibration(
         blas=info.library,
@@ -158,6 +172,7 @@ def measure(
         cache_bytes=cache_bytes,
         call_s=call_s,
         gemm_curve=curve,
+        elementwise_curve=elementwise,
         load_average=load,
         cores=usable_cores(),
         unsettled=tuple(unsettled),
@@ -201,11 +216,13 @@ def from_entry(entry: Any) -> Calibration | None:
         return None
     try:
         curve = entry.get("gemm_curve", ())
+        elementwise = entry.get("elementwise_curve", ())
         unsettled = entry.get("unsettled", ())
         calibration = Calibration(
             **dict(
                 entry,
                 gemm_curve=tuple(tuple(point) for point in curve),
+                elementwise_curve=tuple(tuple(point) for point in elementwise),
                 unsettled=tuple(unsettled),
             )
         )
