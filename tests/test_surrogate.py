@@ -111,6 +111,15 @@ def test_a_surrogate_run_too_big_for_memory_is_refused_before_anything_is_built(
     error = run("analyze", config, code=2)
     assert error.startswith("Error: ") and error.count("\n") == 1 and "--analytic" in error
     assert "1,000,000,000,000" in run("analyze", config, "--analytic")
+    # a cheap model of a huge map that the matrix-free plan never forms: the reference's dense
+    # Jacobian of it (320 GB) is what would not fit
+    config.write_text(
+        "chain:\n  - {inputs: 1, outputs: 200000, tangent_cost: 200000, adjoint_cost: 200000, tape: 1}\n"
+        "  - {inputs: 200000, outputs: 200000, tangent_cost: 400000, adjoint_cost: 400000, tape: 1}\n"
+        "  - {inputs: 200000, outputs: 1, tangent_cost: 200000, adjoint_cost: 200000, tape: 1}\n"
+    )
+    error = run("analyze", config, "--order", "matrix-free", code=2)
+    assert error.startswith("Error: explicit run of big as a chain of elementals needs about 298")
 
 
 def test_network_options_do_not_apply_to_a_chain_config():

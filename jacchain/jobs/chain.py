@@ -198,9 +198,11 @@ def network_entries(spec: NetworkSpec) -> int:
 
 def surrogate_entries(chain: ElementalChain) -> int:
     """What a chain config's surrogate run holds besides the plans' results: max(t, a) entries
-    per elemental (run/surrogate.py), and the reference's widest product."""
-    widths = chain.widths
-    return sum(max(e.tangent_cost, e.adjoint_cost) for e in chain.elementals) + 2 * max(widths[0] * w for w in widths)
+    per elemental (run/surrogate.py), and for the reference one elemental's dense Jacobian
+    beside the product so far and the next."""
+    widths, e = chain.widths, chain.elementals
+    factors = sum(max(x.tangent_cost, x.adjoint_cost) for x in e)
+    return factors + max(x.inputs * x.outputs for x in e) + 2 * max(widths[0] * w for w in widths)
 
 
 def run_plans(

@@ -12,6 +12,7 @@ import functools
 import queue
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -42,7 +43,7 @@ class Counter:
             self.macs += macs
 
 
-class ElementalModel:
+class ElementalModel(ABC):
     """What a plan runs on: a chain's elementals as tangent models (a block of columns in) and
     adjoint models (a block of rows in), with the products each performs (for the time model)
     and the full Jacobian formed independently (the reference). Subclasses give the models."""
@@ -51,22 +52,25 @@ class ElementalModel:
     dtype: str
     itemsize: int
 
+    @abstractmethod
     def tangent(self, index: int, block: Array, counter: Counter) -> Array:
         """F_index's tangent model on a block of columns (inputs x c)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def adjoint(self, index: int, block: Array, counter: Counter) -> Array:
         """F_index's adjoint model on a block of rows (r x outputs)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def tangent_products(self, index: int, columns: int) -> list[ProductCount]:
-        raise NotImplementedError
+        """The products a tangent evaluation on `columns` columns performs."""
 
+    @abstractmethod
     def adjoint_products(self, index: int, rows: int) -> list[ProductCount]:
-        raise NotImplementedError
+        """The products an adjoint evaluation on `rows` rows performs."""
 
+    @abstractmethod
     def reference(self) -> Array:
-        raise NotImplementedError
+        """The full Jacobian, formed without the models."""
 
     def task_products(self, task: Task) -> list[ProductCount]:
         """The products of one scheduled task."""
