@@ -213,24 +213,31 @@ def test_float32_training_keeps_float32_and_learns():
     assert result.test_loss < 0.7 * np.mean(result.loss_history[:5])
 
 
-def test_the_blocked_update_is_the_update_of_whole_buffers(monkeypatch):
-    import jacchain.training.trainer as trainer_module
+@pytest.mark.parametrize("blas", [True, False])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_update_is_sgd_with_decay_and_momentum_as_written(monkeypatch, blas, dtype):
+    import jacchain.run.blas1 as blas1
 
-    spec = make_spec((300, 200, 10), loss="cross_entropy", seed=2)  # 62,210 parameters
+    if not blas:  # numpy's own arithmetic where the BLAS routines cannot be found
+        monkeypatch.setattr(blas1, "_routine", lambda name, letter: None)
+    spec = make_spec((30, 20, 10), loss="cross_entropy", seed=2, dtype=dtype)
     rng = np.random.default_rng(0)
-    X, y = rng.standard_normal((8, 300)), rng.integers(0, 10, 8)
-    settings = TrainSettings(lr=0.1, momentum=0.9, weight_decay=1e-3)
-    monkeypatch.setattr(trainer_module, "UPDATE_BLOCK", 4096)  # 16 blocks, the last one partial
-    blocked = Trainer(MLP.initialise(spec), settings)
-    monkeypatch.setattr(trainer_module, "UPDATE_BLOCK", 10**9)  # one block: whole buffers
-    whole = Trainer(MLP.initialise(spec), settings)
+    X, y = rng.standard_normal((8, 30)).astype(dtype), rng.integers(0, 10, 8)
+    lr, momentum, decay = 0.1, 0.9, 1e-3
+    trainer = Trainer(MLP.initialise(spec), TrainSettings(lr=lr, momentum=momentum, weight_decay=decay))
+    params = [p.astype(np.float64) for p in trainer.network.weights + trainer.network.biases]
+    velocity = [np.zeros_like(p) for p in params]
     for _ in range(3):
-        monkeypatch.setattr(trainer_module, "UPDATE_BLOCK", 4096)
-        first = blocked.step(X, y)
-        monkeypatch.setattr(trainer_module, "UPDATE_BLOCK", 10**9)
-        assert first == whole.step(X, y)
-    for a, b in zip(blocked.network.weights + blocked.network.biases, whole.network.weights + whole.network.biases):
-        np.testing.assert_array_equal(a, b)
+        trainer.vjp_gradients(X, y)
+        grads = [g.astype(np.float64) for g in trainer.grads_w + trainer.grads_b]
+        trainer.update()
+        for p, v, g in zip(params, velocity, grads):
+            v *= momentum
+            v += g + decay * p
+            p -= lr * v
+    tolerance = 1e-12 if dtype == "float64" else 1e-5
+    for got, want in zip(trainer.network.weights + trainer.network.biases, params):
+        np.testing.assert_allclose(got, want, rtol=tolerance, atol=tolerance)
 
 
 def test_a_batch_larger_than_the_data_is_clamped_and_said(tmp_path):

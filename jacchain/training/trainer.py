@@ -12,6 +12,7 @@ from ..chain.factors import Chain, build_chain
 from ..chain.plan import Plan
 from ..model.network import MLP, ForwardBuffers, ForwardCache
 from ..planners.params import loss_first_params
+from ..run.blas1 import axpby, axpy
 from ..run.execute import compile_plan, run_counted
 from ..run.jacobians import build_factors
 from ..types import Array
@@ -36,12 +37,6 @@ class FlopCounter(StepFlops):
 
     def _add(self, flops: int) -> None:
         setattr(self, self.phase, getattr(self, self.phase) + flops)
-
-
-# Entries of each flat buffer the update handles at once (four float32 blocks fit in a 1 MiB L2).
-# Splitting the update over threads was measured slower: OpenBLAS's threads still spin after
-# the step's GEMMs and take the cores.
-UPDATE_BLOCK = 65536
 
 
 def flat_views(arrays: list[Array], flat: Array) -> list[Array]:
@@ -79,7 +74,6 @@ class Trainer:
         grads = flat_views(parameters, self._grads)
         self.grads_w, self.grads_b = grads[:layers], grads[layers:]
         self._velocity = np.zeros(size, dtype=dtype)
-        self._scratch = np.empty(min(size, UPDATE_BLOCK), dtype=dtype)
         self._forward: dict[int, ForwardBuffers] = {}
         self._backward: dict[int, tuple[list[Array], list[Array]]] = {}
         self._explicit: tuple[Chain, Plan] | None = None
@@ -168,24 +162,19 @@ class Trainer:
         return self.network.loss.value(cache.output, y)
 
     def update(self, counter: FlopCounter | None = None) -> None:
-        """SGD with optional weight decay and momentum over the flat buffers, in place, one
-        cache-sized block at a time: each block's parameters, gradient and velocity come from
-        memory once for the three or four operations on them, not once per operation."""
+        """SGD with optional weight decay and momentum over the flat buffers, in place, each
+        operation one sweep of level-1 BLAS on the BLAS's own threads (run/blas1.py):
+        g += decay p; v = g + momentum v; p -= lr v."""
         lr, momentum, decay = self.settings.lr, self.settings.momentum, self.settings.weight_decay
         if counter is not None:
             counter.phase = "update"
-        for start in range(0, self._params.size, UPDATE_BLOCK):
-            block = slice(start, start + UPDATE_BLOCK)
-            param, grad = self._params[block], self._grads[block]
-            scratch = self._scratch[: param.size]
-            if decay:
-                grad += np.multiply(param, decay, out=scratch)
-            step = grad
-            if momentum:
-                step = self._velocity[block]
-                step *= momentum
-                step += grad
-            param -= np.multiply(step, lr, out=scratch)
+        if decay:
+            axpy(decay, self._params, self._grads)
+        if momentum:
+            axpby(1.0, self._grads, momentum, self._velocity)
+            axpy(-lr, self._velocity, self._params)
+        else:
+            axpy(-lr, self._grads, self._params)
         if counter is not None:
             counter.entries(self._params, times=2 + (2 if decay else 0) + (2 if momentum else 0))
 
