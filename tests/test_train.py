@@ -216,10 +216,10 @@ def test_float32_training_keeps_float32_and_learns():
 @pytest.mark.parametrize("blas", [True, False])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_the_update_is_sgd_with_decay_and_momentum_as_written(monkeypatch, blas, dtype):
-    import jacchain.run.blas1 as blas1
+    import jacchain.run.blas as blas
 
     if not blas:  # numpy's own arithmetic where the BLAS routines cannot be found
-        monkeypatch.setattr(blas1, "_routine", lambda name, letter: None)
+        monkeypatch.setattr(blas, "_routine", lambda name, letter: None)
     spec = make_spec((30, 20, 10), loss="cross_entropy", seed=2, dtype=dtype)
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((8, 30)).astype(dtype), rng.integers(0, 10, 8)
@@ -238,6 +238,25 @@ def test_the_update_is_sgd_with_decay_and_momentum_as_written(monkeypatch, blas,
     tolerance = 1e-12 if dtype == "float64" else 1e-5
     for got, want in zip(trainer.network.weights + trainer.network.biases, params):
         np.testing.assert_allclose(got, want, rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("decay", [0.0, 1e-3])
+def test_a_step_folding_the_weight_gradient_into_the_velocity_is_the_same_step(decay):
+    # step() with momentum writes dl/dW straight into the velocity (a gemm with beta); the
+    # step as written (gradients, then the update) must land on the same parameters
+    spec = make_spec((30, 20, 10), loss="cross_entropy", seed=4)
+    rng = np.random.default_rng(1)
+    settings = TrainSettings(lr=0.1, momentum=0.9, weight_decay=decay)
+    folded, written = Trainer(MLP.initialise(spec), settings), Trainer(MLP.initialise(spec), settings)
+    for _ in range(4):
+        X, y = rng.standard_normal((8, 30)), rng.integers(0, 10, 8)
+        value = folded.step(X, y)
+        assert value == written.vjp_gradients(X, y)
+        written.update()
+    for got, want in zip(
+        folded.network.weights + folded.network.biases, written.network.weights + written.network.biases
+    ):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
 
 
 def test_a_batch_larger_than_the_data_is_clamped_and_said(tmp_path):

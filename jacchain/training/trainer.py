@@ -12,7 +12,7 @@ from ..chain.factors import Chain, build_chain
 from ..chain.plan import Plan
 from ..model.network import MLP, ForwardBuffers, ForwardCache
 from ..planners.params import loss_first_params
-from ..run.blas1 import axpby, axpy
+from ..run.blas import axpby, axpy, gemm_tn
 from ..run.execute import compile_plan, run_counted
 from ..run.jacobians import build_factors
 from ..types import Array
@@ -74,6 +74,8 @@ class Trainer:
         grads = flat_views(parameters, self._grads)
         self.grads_w, self.grads_b = grads[:layers], grads[layers:]
         self._velocity = np.zeros(size, dtype=dtype)
+        self._velocity_w = flat_views([np.zeros_like(w) for w in network.weights], self._velocity)
+        self._n_weights = sum(w.size for w in network.weights)
         self._forward: dict[int, ForwardBuffers] = {}
         self._backward: dict[int, tuple[list[Array], list[Array]]] = {}
         self._explicit: tuple[Chain, Plan] | None = None
@@ -99,11 +101,13 @@ class Trainer:
             )
         return self._backward[batch]
 
-    def vjp_gradients(self, X: Array, y: Array, counter: FlopCounter | None = None) -> float:
+    def vjp_gradients(self, X: Array, y: Array, counter: FlopCounter | None = None, fold: float | None = None) -> float:
         """Loss of the batch; fills grads_w/grads_b by batched loss-first VJPs.
 
         dl/dz_i is computed once per layer and reused for both dl/dW_i and dl/dz_{i-1}: the
-        article's caching argument, for a whole batch at a time.
+        article's caching argument, for a whole batch at a time. With `fold` (the momentum),
+        dl/dW_i goes straight into the weights' velocity instead, v = dl/dW_i + fold v, in the
+        same product (a gemm with beta): grads_w are then left as they were.
         """
         cache = self.forward(X, counter)
         value, dz = self.network.loss.value_and_gradient(cache.output, y)
@@ -114,7 +118,10 @@ class Trainer:
         for i in range(len(self.network.weights) - 1, -1, -1):
             activation = activations[i]
             delta = activation.vjp_into(cache.pre[i], cache.post[i + 1], dz, delta_buffers[i])
-            np.matmul(delta.T, cache.post[i], out=self.grads_w[i])
+            if fold is None:
+                np.matmul(delta.T, cache.post[i], out=self.grads_w[i])
+            else:
+                gemm_tn(delta, cache.post[i], self._velocity_w[i], fold)
             np.sum(delta, axis=0, out=self.grads_b[i])
             if counter is not None:
                 if activation.name != "identity":
@@ -161,26 +168,37 @@ class Trainer:
                     counter.entries(flat, times=2)  # divide by the batch, add in
         return self.network.loss.value(cache.output, y)
 
-    def update(self, counter: FlopCounter | None = None) -> None:
+    def update(self, counter: FlopCounter | None = None, folded: bool = False) -> None:
         """SGD with optional weight decay and momentum over the flat buffers, in place, each
-        operation one sweep of level-1 BLAS on the BLAS's own threads (run/blas1.py):
-        g += decay p; v = g + momentum v; p -= lr v."""
+        operation one sweep of level-1 BLAS on the BLAS's own threads (run/blas.py):
+        g += decay p; v = g + momentum v; p -= lr v. `folded`: the weights' velocity already
+        holds dl/dW + momentum v (vjp_gradients with fold), so only their decay is added."""
         lr, momentum, decay = self.settings.lr, self.settings.momentum, self.settings.weight_decay
+        params, grads, velocity = self._params, self._grads, self._velocity
         if counter is not None:
             counter.phase = "update"
-        if decay:
-            axpy(decay, self._params, self._grads)
         if momentum:
-            axpby(1.0, self._grads, momentum, self._velocity)
-            axpy(-lr, self._velocity, self._params)
+            rest = slice(self._n_weights if folded else 0, None)  # what still needs v = g + m v
+            if decay and folded:
+                axpy(decay, params[: self._n_weights], velocity[: self._n_weights])
+            if decay:
+                axpy(decay, params[rest], grads[rest])
+            axpby(1.0, grads[rest], momentum, velocity[rest])
+            axpy(-lr, velocity, params)
         else:
-            axpy(-lr, self._grads, self._params)
+            if decay:
+                axpy(decay, params, grads)
+            axpy(-lr, grads, params)
         if counter is not None:
-            counter.entries(self._params, times=2 + (2 if decay else 0) + (2 if momentum else 0))
+            counter.entries(params, times=2 + (2 if decay else 0) + (2 if momentum else 0))
 
     def step(self, X: Array, y: Array, counter: FlopCounter | None = None) -> float:
         if self.settings.mode == "explicit":
             value = self.explicit_gradients(X, y, counter)
+        elif self.settings.momentum:
+            value = self.vjp_gradients(X, y, counter, fold=self.settings.momentum)
+            self.update(counter, folded=True)
+            return value
         else:
             value = self.vjp_gradients(X, y, counter)
         self.update(counter)
