@@ -56,14 +56,7 @@ class Calibration:
         if not (isinstance(self.cache_bytes, int) and self.cache_bytes > 0):
             found.append(f"cache_bytes = {self.cache_bytes!r}")
         found += self._curve_problems()
-        points = self.elementwise_curve
-        if not isinstance(points, tuple) or not all(
-            isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], int) and p[0] > 0 and _positive(p[1])
-            for p in points
-        ):
-            found.append(f"elementwise_curve = {points!r} is not a list of (bytes, positive GB/s)")
-        elif [size for size, _ in points] != sorted({size for size, _ in points}):
-            found.append("elementwise_curve sizes are not increasing")
+        found += _points_problems("elementwise_curve", self.elementwise_curve, "(bytes, positive GB/s)")
         if not found and self.dtype in ("float32", "float64"):
             streaming_flops = 2 * self.stream_gbps / np.dtype(self.dtype).itemsize
             if self.gemm_gflops < streaming_flops:
@@ -75,15 +68,10 @@ class Calibration:
 
     def _curve_problems(self) -> list[str]:
         points = self.gemm_curve
-        if not isinstance(points, tuple) or not all(
-            isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], int) and p[0] > 0 and _positive(p[1])
-            for p in points
-        ):
-            return [f"gemm_curve = {points!r} is not a list of (rows, positive GFLOP/s)"]
-        sizes = [size for size, _ in points]
-        if sizes != sorted(set(sizes)):
-            return ["gemm_curve rows are not increasing"]
-        rates = [rate for _, rate in points]
+        malformed = _points_problems("gemm_curve", points, "(rows, positive GFLOP/s)", "rows")
+        if malformed:
+            return malformed
+        sizes, rates = [size for size, _ in points], [rate for _, rate in points]
         if any(later < 0.7 * earlier for earlier, later in itertools.pairwise(rates)):
             return [f"the GEMM curve is not increasing: {', '.join(f'{r:.3g}' for r in rates)} GFLOP/s"]
         if len(points) >= 2 and (sizes[-1] / rates[-1]) / (sizes[0] / rates[0]) < 2:
@@ -108,9 +96,7 @@ class Calibration:
         on the measured curve; the square GEMM rate where there is no curve)."""
         if not self.gemm_curve:
             return self.gemm_gflops * 1e9  # np.where and arithmetic broadcast it over arrays
-        sizes = np.log([size for size, _ in self.gemm_curve])
-        rates = [rate for _, rate in self.gemm_curve]
-        return np.interp(np.log(np.maximum(smallest, 1)), sizes, rates) * 1e9
+        return _log_interp(self.gemm_curve, smallest) * 1e9
 
     def compute_rate(self, smallest: Numeric, dense: Any) -> Any:
         """FLOP/s of a product: the GEMM curve for dense x dense, the square GEMM rate for a
@@ -129,10 +115,8 @@ class Calibration:
         the measured elementwise curve; the transfer time where there is no curve)."""
         if not self.elementwise_curve:
             return self.transfer_seconds(n_bytes)
-        sizes = np.log([size for size, _ in self.elementwise_curve])
         moved = np.asarray(n_bytes, dtype=np.float64)  # counts beyond int64 too (the DP's exact ints)
-        rates = np.interp(np.log(np.maximum(moved, 1.0)), sizes, [rate for _, rate in self.elementwise_curve])
-        return moved / (rates * 1e9)
+        return moved / (_log_interp(self.elementwise_curve, moved) * 1e9)
 
     @property
     def key(self) -> str:
@@ -140,6 +124,26 @@ class Calibration:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _log_interp(points: tuple[tuple[int, float], ...], at: Numeric) -> Any:
+    """The measured curve's value at `at`, interpolated in log size (held flat past its ends)."""
+    sizes = np.log([size for size, _ in points])
+    at = np.asarray(at, dtype=np.float64)
+    return np.interp(np.log(np.maximum(at, 1.0)), sizes, [value for _, value in points])
+
+
+def _points_problems(name: str, points: Any, shape: str, sizes_are: str = "sizes") -> list[str]:
+    """Why a measured curve is malformed: not (positive int size, positive value) pairs, or its
+    sizes not increasing."""
+    if not isinstance(points, tuple) or not all(
+        isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], int) and p[0] > 0 and _positive(p[1]) for p in points
+    ):
+        return [f"{name} = {points!r} is not a list of {shape}"]
+    sizes = [size for size, _ in points]
+    if sizes != sorted(set(sizes)):
+        return [f"{name} {sizes_are} are not increasing"]
+    return []
 
 
 def _positive(value: Any) -> bool:

@@ -39,12 +39,14 @@ class FlopCounter(StepFlops):
         setattr(self, self.phase, getattr(self, self.phase) + flops)
 
 
-def flat_views(arrays: list[Array], flat: Array) -> list[Array]:
-    """Views of consecutive slices of `flat`, shaped like `arrays` (which are copied in)."""
+def flat_views(arrays: list[Array], flat: Array, copy: bool = True) -> list[Array]:
+    """Views of consecutive slices of `flat`, shaped like `arrays` (which are copied in unless
+    `copy` is False)."""
     views, start = [], 0
     for array in arrays:
         view = flat[start : start + array.size].reshape(array.shape)
-        view[...] = array
+        if copy:
+            view[...] = array
         views.append(view)
         start += array.size
     return views
@@ -74,8 +76,8 @@ class Trainer:
         grads = flat_views(parameters, self._grads)
         self.grads_w, self.grads_b = grads[:layers], grads[layers:]
         self._velocity = np.zeros(size, dtype=dtype)
-        self._velocity_w = flat_views([np.zeros_like(w) for w in network.weights], self._velocity)
-        self._n_weights = sum(w.size for w in network.weights)
+        self._velocity_w = flat_views(network.weights, self._velocity, copy=False)
+        self._n_weights = sum(w.size for w in network.weights)  # the weights lead the flat buffers
         self._forward: dict[int, ForwardBuffers] = {}
         self._backward: dict[int, tuple[list[Array], list[Array]]] = {}
         self._explicit: tuple[Chain, Plan] | None = None
