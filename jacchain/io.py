@@ -4,13 +4,16 @@ The output rules live here and nowhere else: `-` is stdout; a regular file is re
 atomically (temporary file in the same folder, fsync, rename) keeping its mode, a new file
 follows the umask; a symlink is followed and its target written; a device or FIFO is written
 through, never replaced; a read-only file is refused; an output that is also an input of the
-same command is refused. A temporary file never outlives a failure, Ctrl-C or SIGTERM.
+same command is refused. A temporary file never outlives a failure, Ctrl-C or SIGTERM: the
+temporaries being written are known (`abandon_outputs` removes them, and nothing is published
+after it).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -19,6 +22,9 @@ from pathlib import Path
 from .errors import JacchainError
 
 STDOUT = "-"
+
+_pending: set[str] = set()  # the temporaries being written now
+_abandoned = False
 
 
 def read_text(path: str, missing: str) -> str:
@@ -108,13 +114,17 @@ def write_with(path: str | os.PathLike[str], write: Callable[[str], None], suffi
         return
     mode = stat.S_IMODE(existing) if existing is not None else _new_file_mode()
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+        with _signals_held():  # a stop between creating the temporary and noting it would leak it
+            handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+            _pending.add(temporary)
     except OSError as error:
         raise JacchainError(f"cannot write {path}: {_reason(error)}") from None
     os.close(handle)
     try:
         write(temporary)
         os.chmod(temporary, mode)
+        if _abandoned:
+            raise JacchainError(f"{path} not written: the run was stopped")
         os.replace(temporary, target)
     except OSError as error:
         Path(temporary).unlink(missing_ok=True)
@@ -122,10 +132,37 @@ def write_with(path: str | os.PathLike[str], write: Callable[[str], None], suffi
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    finally:
+        _pending.discard(temporary)
+
+
+def abandon_outputs() -> None:
+    """Give up every output this process is writing: remove the temporaries being written now
+    and publish nothing from here on. For a process that was told to stop (cli/signals.py)."""
+    global _abandoned
+    _abandoned = True
+    for temporary in list(_pending):
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold back SIGINT and SIGTERM while the block runs (where the platform allows)."""
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - Windows
+        yield
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _write_through(path: str | os.PathLike[str], target: Path, write: Callable[[str], None]) -> None:
     """A device or FIFO: write into it; replacing it would turn /dev/null into a file."""
+    if _abandoned:
+        raise JacchainError(f"{path} not written: the run was stopped")
     try:
         write(str(target))
     except OSError as error:

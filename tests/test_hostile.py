@@ -399,7 +399,8 @@ def test_bounded_in_time_and_memory(tmp_path):
     terminated = subprocess.Popen(
         [sys.executable, "-m", "jacchain", *endless], cwd=tmp_path / "terminated", stderr=subprocess.PIPE, text=True
     )
-    time.sleep(1.5)  # importing (about 0.4 s) and starting to train
+    _wait_until_handling_signals(terminated)
+    time.sleep(0.3)  # training
     terminated.send_signal(signal.SIGTERM)
     _, stderr = terminated.communicate(timeout=30)
     assert terminated.returncode == 143
@@ -415,6 +416,100 @@ def test_bounded_in_time_and_memory(tmp_path):
         if child.returncode == 2:
             assert stderr.startswith("Error: ") and stderr.count("\n") == 1, (name, stderr)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["gpt3.yaml", "terminated"]
+
+
+def _wait_until_handling_signals(process, timeout=30.0):
+    """Until the child's SIGTERM handler is in place: /proc says which signals a process
+    catches (SigCgt); elsewhere, a generous sleep."""
+    status = Path(f"/proc/{process.pid}/status")
+    if not status.exists():
+        time.sleep(3)
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        caught = next(line for line in status.read_text().splitlines() if line.startswith("SigCgt:"))
+        if int(caught.split()[1], 16) >> (signal.SIGTERM - 1) & 1:
+            return
+        time.sleep(0.02)
+    pytest.fail("the child never came to handle SIGTERM")
+
+
+# A command whose work catches the stop's exception, as a ctypes callback or `__del__` does,
+# or turns it into another one, as Python 3.11 does inside `__set_name__`.
+STUBBORN = """
+import sys, time
+import jacchain.jobs.analyze as job
+from jacchain.cli import main
+
+real, mode = job.analyze, sys.argv.pop(1)
+
+def stubborn(*args, **kwargs):
+    ready = False
+    while True:
+        try:
+            if not ready:  # said inside the try, so that the signal cannot come before it
+                ready = True
+                print("ready", flush=True)
+            time.sleep(0.01)
+        except BaseException:
+            if mode == "converted":
+                raise RuntimeError("Error calling __set_name__") from None
+            if mode == "swallowed-then-done":
+                return real(*args, **kwargs)
+
+job.analyze = stubborn
+main()
+"""
+
+
+STOPS = [
+    ("swallowed-forever", signal.SIGTERM),
+    ("swallowed-then-done", signal.SIGTERM),
+    ("converted", signal.SIGTERM),
+    ("swallowed-forever", signal.SIGINT),
+]
+
+
+def test_a_stop_whose_exception_is_lost_still_stops(tmp_path):
+    """Exit 128 + the signal, the one line, no output and no temporary, whatever became of the
+    exception: within the grace period when the work never ends. The cases run side by side."""
+    children = []
+    for mode, signum in STOPS:
+        folder = tmp_path / f"{mode}-{signum}"
+        folder.mkdir()
+        command = [sys.executable, "-c", STUBBORN, mode, "analyze", "8,4", "--format", "json", "-o", "out.json"]
+        child = subprocess.Popen(command, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        children.append((folder, signum, child))
+    for _, signum, child in children:
+        assert child.stdout.readline() == "ready\n"
+        child.send_signal(signum)
+    started = time.monotonic()
+    for folder, signum, child in children:
+        stdout, stderr = child.communicate(timeout=30)
+        assert (child.returncode, stdout) == (128 + signum, ""), folder.name
+        word = "terminated" if signum == signal.SIGTERM else "interrupted"
+        assert stderr == f"Error: {word}; nothing partial was written\n", folder.name
+        assert list(folder.iterdir()) == [], folder.name
+    assert time.monotonic() - started < 10
+
+
+def test_abandoned_outputs_leave_no_temporary_and_publish_nothing(tmp_path, monkeypatch):
+    from jacchain import io as jio
+
+    monkeypatch.setattr(jio, "_abandoned", False)
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+
+    def write(path):
+        Path(path).write_text("new, half")
+        jio.abandon_outputs()  # the stop comes while the temporary is being written
+        assert not Path(path).exists()
+        Path(path).write_text("new, whole")  # the writer does not know yet
+
+    with pytest.raises(jio.JacchainError, match="not written: the run was stopped"):
+        jio.write_with(target, write)
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"] and target.read_text() == "old"
+    assert not jio._pending
 
 
 PROPERTY = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

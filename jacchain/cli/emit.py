@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from ..io import STDOUT, write_atomic
+from .signals import Stopped, stopping
 
 FILE_WIDTH = 170  # the width of tables written to a file or a pipe, unless COLUMNS says otherwise
 
@@ -30,6 +31,9 @@ def renderables_to_text(renderables: Sequence[Any], width: int | None = None) ->
 
 def emit(rendered: Any, output: str | None) -> None:
     """Print rendered output (a string, or a list of rich renderables) or write it to a file."""
+    code = stopping()
+    if code is not None:  # the stop's exception was lost on the way (signals.py): show nothing
+        raise Stopped(code)
     if output == STDOUT:
         output = None
     if isinstance(rendered, str):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import os
-import signal
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -14,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from ..errors import JacchainError
+from .signals import stop_on_signals, stopping
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,13 +48,27 @@ def user_errors(command: F) -> F:
 class OneLineErrors(click.Group):
     """Every way a command can fail ends in one `Error: ...` line and its exit code: click's
     usage errors (2, without the usage block), library errors (2, or 1 for a diverged run),
-    Ctrl-C (130) and SIGTERM (143); a partly written output is never left behind (io.py)."""
+    Ctrl-C (130) and SIGTERM (143, signals.py); a partly written output is never left behind
+    (io.py)."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
-        previous = signal.signal(signal.SIGTERM, _terminated) if _main_thread() else None
+        with stop_on_signals():
+            result = self._main(*args, **kwargs)
+        code = stopping()
+        if code is not None:  # the stop's exception was swallowed and the command ran on
+            sys.exit(code)
+        return result
+
+    def _main(self, *args: Any, **kwargs: Any) -> Any:
         try:
-            return super().main(*args, **kwargs)
+            try:
+                return super().main(*args, **kwargs)
+            except BaseException:
+                code = stopping()
+                if code is not None:  # whatever the stop's exception became, it ends the same way
+                    sys.exit(code)
+                raise
         except click.exceptions.NoArgsIsHelpError as error:
             click.echo(error.ctx.get_help() if error.ctx else str(error))
             sys.exit(2)
@@ -85,9 +99,6 @@ class OneLineErrors(click.Group):
                 err=True,
             )
             sys.exit(70)
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
 
 
 def _one_line(error: BaseException) -> str:
@@ -121,14 +132,3 @@ def _negative_width(option: str, arguments: list[str]) -> str | None:
             except JacchainError as error:
                 return str(error)
     return None
-
-
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
-
-
-def _terminated(signum: int, frame: Any) -> None:
-    click.echo("Error: terminated; nothing partial was written", err=True)
-    sys.exit(143)
