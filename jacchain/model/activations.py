@@ -7,12 +7,21 @@ D_i: the diagonal (as a 1-D array) for elementwise activations, a dense n x n ma
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 
 import numpy as np
 
 from ..registry import Registry
 from ..types import Array
+
+
+@functools.lru_cache(maxsize=64)
+def constant_row(width: int, dtype: np.dtype, value: int) -> Array:
+    """A read-only row of `width` copies of `value`, made once per width and dtype."""
+    row = np.full(width, value, dtype=dtype)
+    row.flags.writeable = False
+    return row
 
 
 class Activation(ABC):
@@ -104,10 +113,15 @@ class Relu(Elementwise):
         return (a > 0).astype(a.dtype)
 
     def value_into(self, a: Array, out: Array) -> Array:
-        return np.maximum(a, 0, out=out)
+        # Against a row of zeros, not the scalar 0: numpy's maximum runs its SIMD loop only
+        # when both operands step through memory: 1.2-2x faster on 32x128 to 256x2048
+        # float32 batches, timed in alternation.
+        return np.maximum(a, constant_row(a.shape[-1], a.dtype, 0), out=out)
 
     def vjp_into(self, a: Array, z: Array, v: Array, out: Array) -> Array:
         # z = max(a, 0) >= 0, so sign(z) is exactly the 0/1 derivative, with no allocation.
+        # (An integer mask over the floats' bits, or a boolean mask, measured no faster in a
+        # training step, where these sweeps wait on memory rather than on arithmetic.)
         np.sign(z, out=out)
         return np.multiply(out, v, out=out)
 
