@@ -376,64 +376,6 @@ BOUNDED = {
 }
 
 
-def test_bounded_in_time_and_memory(tmp_path):
-    """The cases that once hung or swapped, each in a child process limited to 3 GiB of
-    address space and 20 s, run side by side."""
-    (tmp_path / "gpt3.yaml").write_text((ROOT / "configs/gpt3-mlp.yaml").read_text())
-    environment = dict(os.environ, JACCHAIN_CACHE_DIR=str(tmp_path / "cache"), COLUMNS="100")
-    children = {
-        name: subprocess.Popen(
-            [sys.executable, "-m", "jacchain", *args],
-            cwd=tmp_path,
-            env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            preexec_fn=_limited,
-        )
-        for name, args in BOUNDED.items()
-    }
-    # SIGTERM in the middle of a long run that writes -o: exit 143, one line, no file left.
-    (tmp_path / "terminated").mkdir()
-    endless = ["train", "20,16,3", "--steps", "100000000", "--format", "json", "-o", "out.json"]
-    terminated = subprocess.Popen(
-        [sys.executable, "-m", "jacchain", *endless], cwd=tmp_path / "terminated", stderr=subprocess.PIPE, text=True
-    )
-    _wait_until_handling_signals(terminated)
-    time.sleep(0.3)  # training
-    terminated.send_signal(signal.SIGTERM)
-    _, stderr = terminated.communicate(timeout=30)
-    assert terminated.returncode == 143
-    assert stderr == "Error: terminated; nothing partial was written\n"
-    assert list((tmp_path / "terminated").iterdir()) == []
-    for name, child in children.items():
-        try:
-            _, stderr = child.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            pytest.fail(f"{name} ran past 20 s")
-        assert "Traceback" not in stderr and child.returncode in (0, 2), (name, stderr[-500:])
-        if child.returncode == 2:
-            assert stderr.startswith("Error: ") and stderr.count("\n") == 1, (name, stderr)
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["gpt3.yaml", "terminated"]
-
-
-def _wait_until_handling_signals(process, timeout=30.0):
-    """Until the child's SIGTERM handler is in place: /proc says which signals a process
-    catches (SigCgt); elsewhere, a generous sleep."""
-    status = Path(f"/proc/{process.pid}/status")
-    if not status.exists():
-        time.sleep(3)
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process.poll() is None:
-        caught = next(line for line in status.read_text().splitlines() if line.startswith("SigCgt:"))
-        if int(caught.split()[1], 16) >> (signal.SIGTERM - 1) & 1:
-            return
-        time.sleep(0.02)
-    pytest.fail("the child never came to handle SIGTERM")
-
-
 # A command whose work catches the stop's exception, as a ctypes callback or `__del__` does,
 # or turns it into another one, as Python 3.11 does inside `__set_name__`.
 STUBBORN = """
@@ -470,27 +412,91 @@ STOPS = [
 ]
 
 
-def test_a_stop_whose_exception_is_lost_still_stops(tmp_path):
-    """Exit 128 + the signal, the one line, no output and no temporary, whatever became of the
-    exception: within the grace period when the work never ends. The cases run side by side."""
+def _start_stubborn(folder):
+    """The STOPS cases, each in a folder of its own, told to stop once ready."""
     children = []
     for mode, signum in STOPS:
-        folder = tmp_path / f"{mode}-{signum}"
-        folder.mkdir()
+        home = folder / f"{mode}-{signum}"
+        home.mkdir(parents=True)
         command = [sys.executable, "-c", STUBBORN, mode, "analyze", "8,4", "--format", "json", "-o", "out.json"]
-        child = subprocess.Popen(command, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        children.append((folder, signum, child))
+        child = subprocess.Popen(command, cwd=home, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        children.append((home, signum, child))
     for _, signum, child in children:
         assert child.stdout.readline() == "ready\n"
         child.send_signal(signum)
-    started = time.monotonic()
-    for folder, signum, child in children:
+    return children, time.monotonic()
+
+
+def _stopped_for_certain(children, started):
+    """Exit 128 + the signal, the one line, no output and no temporary, whatever became of the
+    exception: within the grace period when the work never ends."""
+    for home, signum, child in children:
         stdout, stderr = child.communicate(timeout=30)
-        assert (child.returncode, stdout) == (128 + signum, ""), folder.name
+        assert (child.returncode, stdout) == (128 + signum, ""), home.name
         word = "terminated" if signum == signal.SIGTERM else "interrupted"
-        assert stderr == f"Error: {word}; nothing partial was written\n", folder.name
-        assert list(folder.iterdir()) == [], folder.name
+        assert stderr == f"Error: {word}; nothing partial was written\n", home.name
+        assert list(home.iterdir()) == [], home.name
     assert time.monotonic() - started < 10
+
+
+def test_bounded_in_time_and_memory(tmp_path):
+    """The cases that once hung or swapped, each in a child process limited to 3 GiB of
+    address space and 20 s, and the stops whose exception is lost, run side by side."""
+    stubborn = _start_stubborn(tmp_path / "stops")
+    (tmp_path / "gpt3.yaml").write_text((ROOT / "configs/gpt3-mlp.yaml").read_text())
+    environment = dict(os.environ, JACCHAIN_CACHE_DIR=str(tmp_path / "cache"), COLUMNS="100")
+    children = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "jacchain", *args],
+            cwd=tmp_path,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=_limited,
+        )
+        for name, args in BOUNDED.items()
+    }
+    # SIGTERM in the middle of a long run that writes -o: exit 143, one line, no file left.
+    (tmp_path / "terminated").mkdir()
+    endless = ["train", "20,16,3", "--steps", "100000000", "--format", "json", "-o", "out.json"]
+    terminated = subprocess.Popen(
+        [sys.executable, "-m", "jacchain", *endless], cwd=tmp_path / "terminated", stderr=subprocess.PIPE, text=True
+    )
+    _wait_until_handling_signals(terminated)
+    time.sleep(0.3)  # training
+    terminated.send_signal(signal.SIGTERM)
+    _, stderr = terminated.communicate(timeout=30)
+    assert terminated.returncode == 143
+    assert stderr == "Error: terminated; nothing partial was written\n"
+    assert list((tmp_path / "terminated").iterdir()) == []
+    for name, child in children.items():
+        try:
+            _, stderr = child.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            pytest.fail(f"{name} ran past 20 s")
+        assert "Traceback" not in stderr and child.returncode in (0, 2), (name, stderr[-500:])
+        if child.returncode == 2:
+            assert stderr.startswith("Error: ") and stderr.count("\n") == 1, (name, stderr)
+    _stopped_for_certain(*stubborn)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["gpt3.yaml", "stops", "terminated"]
+
+
+def _wait_until_handling_signals(process, timeout=30.0):
+    """Until the child's SIGTERM handler is in place: /proc says which signals a process
+    catches (SigCgt); elsewhere, a generous sleep."""
+    status = Path(f"/proc/{process.pid}/status")
+    if not status.exists():
+        time.sleep(3)
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        caught = next(line for line in status.read_text().splitlines() if line.startswith("SigCgt:"))
+        if int(caught.split()[1], 16) >> (signal.SIGTERM - 1) & 1:
+            return
+        time.sleep(0.02)
+    pytest.fail("the child never came to handle SIGTERM")
 
 
 def test_abandoned_outputs_leave_no_temporary_and_publish_nothing(tmp_path, monkeypatch):
