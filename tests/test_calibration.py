@@ -27,6 +27,7 @@ GOOD = Calibration(
     cache_bytes=2**20,
     call_s=1e-6,
     gemm_curve=((2, 2.0), (8, 8.0), (32, 25.0), (128, 40.0), (512, 48.0)),
+    run_s=2e-6,
     load_average=0.1,
     cores=2,
 )

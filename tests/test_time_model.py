@@ -83,7 +83,7 @@ def test_calibrate_in_every_other_format(fmt):
         bullet = "- " if fmt == "markdown" else ""
         lines = result.output.splitlines()
         assert lines[1] == f"{bullet}matrix multiply (1024^3): 50.0 GFLOP/s"
-        assert lines[4] == f"{bullet}fixed cost of one tiny product: 1.00 us"
+        assert lines[4] == f"{bullet}fixed cost per product, as the executor runs them: 1.00 us; per run: 0.00 us"
         assert lines[5] == (
             f"{bullet}numpy scaling rows (structured products), GB/s by bytes moved: "
             "16.00 KiB 4.0, 1.00 MiB 8.0, 64.00 MiB 5.0"
@@ -242,3 +242,28 @@ def test_a_structured_product_moves_its_bytes_at_numpys_elementwise_rate():
 @pytest.mark.parametrize("curve", [((2**14, 0.0),), ((2**20, 2.0), (2**14, 3.0)), (("x", 2.0),)])
 def test_an_implausible_elementwise_curve_is_refused(curve):
     assert Calibration(**FAKE, elementwise_curve=curve).problems()
+
+
+def test_a_plan_pays_the_run_cost_once_and_the_call_cost_per_product():
+    chain = chain_of_dims([1, 64, 32, 16, 8])
+    plan = left_fold(4)
+    products = plan_cost(plan, chain).products
+    without = plan_time(products, Calibration(**FAKE), 8)
+    assert plan_time(products, Calibration(**FAKE, run_s=5e-6), 8) == pytest.approx(without + 5e-6)
+    assert without == pytest.approx(sum(product_time(p, Calibration(**FAKE), 8) for p in products))
+
+
+def test_the_executors_fixed_costs_come_from_two_plan_lengths(monkeypatch):
+    # 2 products take 10 us and 16 take 52 us: 3 us a product, 4 us a run.
+    from jacchain.run import calibrate
+    from jacchain.run.timing import Timing
+
+    def timed(run, repeats):
+        seconds = {2: 10e-6, 16: 52e-6}[run()]
+        return Timing(seconds, seconds, seconds, repeats)
+
+    monkeypatch.setattr(calibrate, "time_call", timed)
+    # each plan, run, says how many products it has: one fewer than its factors
+    monkeypatch.setattr("jacchain.run.execute.compile_plan", lambda plan, factors: lambda: len(factors) - 1)
+    per_product, per_run = calibrate.executor_costs("float64")
+    assert (per_product, per_run) == (pytest.approx(3e-6), pytest.approx(4e-6))

@@ -44,6 +44,8 @@ class Calibration:
     # GB/s of numpy scaling the rows of a matrix (a diagonal times a dense factor: one thread,
     # a fresh result) against the bytes it reads and writes: what a structured product runs at.
     elementwise_curve: tuple[tuple[int, float], ...] = ()
+    # The fixed cost of running a plan at all, over its products' (the executor's loop).
+    run_s: float = 0.0
 
     def problems(self) -> list[str]:
         """Why these figures cannot be right (empty when they are plausible): non-finite or
@@ -51,8 +53,10 @@ class Calibration:
         machine: every call took the same time), a GEMM slower than streaming a matrix."""
         rates = {"gemm_gflops": self.gemm_gflops, "stream_gbps": self.stream_gbps, "cache_gbps": self.cache_gbps}
         found = [f"{name} = {value!r}" for name, value in rates.items() if not _positive(value)]
-        if not _positive(self.call_s) and self.call_s != 0:
-            found.append(f"call_s = {self.call_s!r}")
+        for name in ("call_s", "run_s"):
+            value = getattr(self, name)
+            if not _positive(value) and value != 0:
+                found.append(f"{name} = {value!r}")
         if not (isinstance(self.cache_bytes, int) and self.cache_bytes > 0):
             found.append(f"cache_bytes = {self.cache_bytes!r}")
         found += self._curve_problems()

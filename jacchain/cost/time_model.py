@@ -58,5 +58,6 @@ def product_time(product: ProductCount, calibration: Calibration, itemsize: int)
 
 
 def plan_time(products: Iterable[ProductCount], calibration: Calibration, itemsize: int) -> float:
-    """Predicted seconds of a plan: the sum over its products (inf where a count is beyond a float)."""
-    return sum(product_time(product, calibration, itemsize) for product in products)
+    """Predicted seconds of a plan: the fixed cost of a run plus the sum over its products
+    (inf where a count is beyond a float)."""
+    return calibration.run_s + sum(product_time(product, calibration, itemsize) for product in products)

@@ -159,6 +159,7 @@ def time_model_lines(analysis: Analysis) -> list[str]:
         f"time model per product: {seconds_text(c.call_s)} + max(FLOPs / {c.gemm_gflops:.1f} GFLOP/s, "
         f"bytes / {c.cache_gbps:.1f} GB/s from cache "
         f"(up to {human_bytes(c.cache_bytes)}) or {c.stream_gbps:.1f} GB/s from memory), "
+        f"plus {seconds_text(c.run_s)} per run, "
         f"from `jacchain calibrate` ({c.dtype}, {c.threads} thread(s))"
         + ("; optimal minimises predicted time (--cost time)" if analysis.cost == "time" else "")
     ]

@@ -20,7 +20,7 @@ def lines(run: CalibrationRun) -> list[str]:
         f"matrix multiply ({c.gemm_size}^3): {c.gemm_gflops:.1f} GFLOP/s",
         f"vector-matrix streaming from memory ({c.stream_bytes / 2**20:.0f} MiB matrix): {c.stream_gbps:.1f} GB/s",
         f"vector-matrix streaming from cache (up to {c.cache_bytes / 2**20:.0f} MiB): {c.cache_gbps:.1f} GB/s",
-        f"fixed cost of one tiny product: {c.call_s * 1e6:.2f} us",
+        f"fixed cost per product, as the executor runs them: {c.call_s * 1e6:.2f} us; per run: {c.run_s * 1e6:.2f} us",
         *(
             [
                 "numpy scaling rows (structured products), GB/s by bytes moved: "

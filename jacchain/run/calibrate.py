@@ -22,9 +22,10 @@ from ..io import write_atomic
 from ..types import Progress
 from .timing import blas_info, blas_threads, time_call, usable_cores
 
-CACHE_SCHEMA = 6
+CACHE_SCHEMA = 7
 GEMM_CURVE_SIZES = (2, 8, 32, 128, 512)
 ELEMENTWISE_BYTES = (2**14, 2**17, 2**20, 2**23, 2**26)  # bytes read and written
+FOLD_PRODUCTS = (2, 16)  # the two plan lengths whose times give the executor's fixed costs
 AGREEMENT = 0.10  # two measurements of one figure within 10% of each other agree
 MAX_TRIES = 5
 
@@ -77,10 +78,25 @@ def elementwise_rate(dtype: str, n_bytes: int, repeats: int = 15) -> float:
     return 2 * matrix.nbytes / seconds / 1e9
 
 
-def call_overhead(dtype: str, repeats: int = 2000) -> float:
-    """Seconds of one tiny product through numpy and BLAS: the fixed cost of every step."""
+def executor_costs(dtype: str, repeats: int = 400) -> tuple[float, float]:
+    """(seconds per product, seconds per run) of the executor itself, as every plan is run:
+    loss-first plans of 2 and of 16 tiny products (a 1 x 8 row through 8 x 8 matrices); the
+    difference of their times is 14 products, and what is left of the shorter plan's time
+    after its 2 products is the run's own cost (never below zero)."""
+    from ..planners.folds import left_fold
+    from .execute import Value, compile_plan
+
     row, matrix = np.full((1, 8), 0.5, dtype=dtype), np.full((8, 8), 0.5, dtype=dtype)
-    return time_call(lambda: row @ matrix, repeats=repeats).median
+
+    def seconds(products: int) -> float:
+        factors: list[Value] = [row, *[matrix] * products]
+        run = compile_plan(left_fold(products + 1), factors)
+        return time_call(run, repeats=repeats).median
+
+    few, many = FOLD_PRODUCTS
+    shorter, longer = seconds(few), seconds(many)
+    per_product = (longer - shorter) / (many - few)
+    return per_product, max(shorter - few * per_product, 0.0)
 
 
 def _matrix_side(n_bytes: int, dtype: str) -> int:
@@ -149,7 +165,14 @@ def measure(
         stream_gbps = figure("stream_gbps", lambda: _streaming_rate(stream_bytes, dtype, repeats)[0])
         streamed = _matrix_side(stream_bytes, dtype) ** 2 * np.dtype(dtype).itemsize
         cache_gbps = figure("cache_gbps", lambda: _streaming_rate(cache_bytes // 4, dtype, 4 * repeats)[0])
-        call_s = figure("call_s", lambda: call_overhead(dtype))
+        executor: list[tuple[float, float]] = []
+
+        def per_product() -> float:
+            executor.append(executor_costs(dtype))
+            return executor[-1][0]
+
+        call_s = figure("call_s", per_product)
+        run_s = float(np.median([run for _, run in executor]))
         curve = tuple(
             (rows, figure(f"gemm_curve[{rows}]", functools.partial(gemm_rate, dtype, rows, gemm_size, repeats)))
             for rows in GEMM_CURVE_SIZES
@@ -171,6 +194,7 @@ def measure(
         cache_gbps=cache_gbps,
         cache_bytes=cache_bytes,
         call_s=call_s,
+        run_s=run_s,
         gemm_curve=curve,
         elementwise_curve=elementwise,
         load_average=load,
