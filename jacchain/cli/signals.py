@@ -3,9 +3,10 @@
 A Python signal handler raises its exception in whatever bytecode the main thread runs next,
 and some places turn that exception into another or drop it: Python 3.11 wraps it in a
 RuntimeError when it lands in a class body's `__set_name__` (seen here: exit 70, "unexpected
-RuntimeError"), and a `__del__`, a weakref or a ctypes callback reports it and carries on. A
-`jacchain train` told to stop kept training after printing its stop line (seen in CI, and
-here 4 times in 720 stops under load). So the handler does at once what a stop must do,
+RuntimeError"), and a C extension's module initialisation can drop it: a `jacchain train`
+told to stop printed its stop line and kept training (seen in CI, and here 4 times in 720
+stops under load) when SIGTERM came while numpy.random, which the command imports lazily,
+was registering its Generator with an ABC. So the handler does at once what a stop must do,
 without relying on its exception: it gives up every output being written
 (`io.abandon_outputs`), prints the one error line, and arms a watchdog that ends the process
 with the signal's exit code (128 + the signal) if unwinding has not ended it within
