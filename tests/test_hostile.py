@@ -379,13 +379,34 @@ BOUNDED = {
 # A command whose work catches the stop's exception, as a ctypes callback or `__del__` does,
 # or turns it into another one, as Python 3.11 does inside `__set_name__`.
 STUBBORN = """
-import sys, time
+import sys, time, weakref
 import jacchain.jobs.analyze as job
 from jacchain.cli import main
 
 real, mode = job.analyze, sys.argv.pop(1)
 
+class Thing:
+    pass
+
+
+def unraisable():
+    # Objects whose weakref callback runs for 10 ms: a signal lands inside it, where Python
+    # reports the handler's exception as unraisable and drops it (seen in importlib's locks).
+    def callback(ref):
+        if not ready:
+            ready.append(print("ready", flush=True))
+        time.sleep(0.01)
+
+    ready = []
+    while True:
+        thing = Thing()
+        ref = weakref.ref(thing, callback)
+        del thing
+
+
 def stubborn(*args, **kwargs):
+    if mode == "unraisable":
+        unraisable()
     ready = False
     while True:
         try:
@@ -409,6 +430,7 @@ STOPS = [
     ("swallowed-then-done", signal.SIGTERM),
     ("converted", signal.SIGTERM),
     ("swallowed-forever", signal.SIGINT),
+    ("unraisable", signal.SIGTERM),
 ]
 
 

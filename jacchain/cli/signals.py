@@ -5,13 +5,15 @@ and some places turn that exception into another or drop it: Python 3.11 wraps i
 RuntimeError when it lands in a class body's `__set_name__` (seen here: exit 70, "unexpected
 RuntimeError"), and a stop that lands inside an import can be lost: a `jacchain train` told
 to stop printed its stop line and kept training (seen in CI, and here 8 times in 1,120 stops
-under load); in the four traced, the handler had run inside an import the command makes
-lazily (numpy.random registering its Generator with an ABC; Python compiling a jacchain
-module). So the handler does at once what a stop must do, without relying on its exception:
-it gives up every output being written (`io.abandon_outputs`), prints the one error line,
-and arms a watchdog that ends the process with the signal's exit code (128 + the signal) if
-unwinding has not ended it within GRACE_SECONDS. A second signal ends it at once. Its
-exception still unwinds wherever it can, so a progress bar puts the terminal back.
+under load; the four traced had the handler run inside an import the command makes lazily).
+One way it is lost: a weakref callback (importlib keeps one on each module lock) or a
+`__del__` cannot raise, so Python reports the exception as unraisable, with a traceback, and
+carries on. So the handler does at once what a stop must do, without relying on its
+exception: it gives up every output being written (`io.abandon_outputs`), prints the one
+error line, and arms a watchdog that ends the process with the signal's exit code (128 + the
+signal) if unwinding has not ended it within GRACE_SECONDS. A second signal, or a stop
+reported unraisable, ends it at once. Its exception still unwinds wherever it can, so a
+progress bar puts the terminal back.
 """
 
 from __future__ import annotations
@@ -60,9 +62,20 @@ def stop_on_signals() -> Iterator[None]:
         return
     _stopping = None
     previous = {signum: signal.signal(signum, _stop) for signum in STOPS}
+    report = sys.unraisablehook
+
+    def dropped(unraisable: Any) -> None:
+        """Python drops an exception raised in a weakref callback or a `__del__` and reports it
+        here: a dropped stop ends the process now, without the report's traceback."""
+        if isinstance(unraisable.exc_value, Stopped):
+            _exit_now(unraisable.exc_value.code)
+        report(unraisable)
+
+    sys.unraisablehook = dropped
     try:
         yield
     finally:
+        sys.unraisablehook = report
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
