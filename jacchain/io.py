@@ -123,8 +123,7 @@ def write_with(path: str | os.PathLike[str], write: Callable[[str], None], suffi
     try:
         write(temporary)
         os.chmod(temporary, mode)
-        if _abandoned:
-            raise JacchainError(f"{path} not written: the run was stopped")
+        _refuse_if_abandoned(path)
         os.replace(temporary, target)
     except OSError as error:
         Path(temporary).unlink(missing_ok=True)
@@ -146,6 +145,11 @@ def abandon_outputs() -> None:
             os.unlink(temporary)
 
 
+def _refuse_if_abandoned(path: str | os.PathLike[str]) -> None:
+    if _abandoned:
+        raise JacchainError(f"{path} not written: the run was stopped")
+
+
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
     """Hold back SIGINT and SIGTERM while the block runs (where the platform allows)."""
@@ -161,8 +165,7 @@ def _signals_held() -> Iterator[None]:
 
 def _write_through(path: str | os.PathLike[str], target: Path, write: Callable[[str], None]) -> None:
     """A device or FIFO: write into it; replacing it would turn /dev/null into a file."""
-    if _abandoned:
-        raise JacchainError(f"{path} not written: the run was stopped")
+    _refuse_if_abandoned(path)
     try:
         write(str(target))
     except OSError as error:

@@ -56,28 +56,25 @@ VARIANTS: dict[str, Callable[[Calibration], Calibration]] = {
 }
 
 
-VARIANT_LINES: list[str] = []  # what the last run's variants hit, printed after its own line
-
-
 def variant_hits(result: Analysis, calibration: Calibration, itemsize: int) -> dict[str, tuple[int, int, int, int]]:
     """Per variant: (order hits, orders, ratio hits, ratios) on this analysis's measurements."""
+    timed = {r.order.name: r.time.median for r in result.orders if r.time}
     found = {}
-    for name, change in VARIANTS.items():
+    for variant, change in VARIANTS.items():
         machine = change(calibration)
-        timed = {r.order.name: r for r in result.orders if r.time}
-        predicted = {name: plan_time(r.cost.products, machine, itemsize) for name, r in timed.items()}
-        hits = sum(hit(predicted[name], r.time.median) for name, r in timed.items() if r.time)
+        predicted = {r.order.name: plan_time(r.cost.products, machine, itemsize) for r in result.orders if r.time}
+        hits = sum(hit(predicted[order], measured) for order, measured in timed.items())
         ratio = ratio_hit = 0
-        first, last = timed.get("input-first"), timed.get("loss-first")
-        if first and last and first.time and last.time:
+        if "input-first" in timed and "loss-first" in timed:
             ratio = 1
-            measured = first.time.median / last.time.median
+            measured = timed["input-first"] / timed["loss-first"]
             ratio_hit = hit(predicted["input-first"] / predicted["loss-first"], measured)
-        found[name] = (hits, len(timed), ratio_hit, ratio)
+        found[variant] = (hits, len(timed), ratio_hit, ratio)
     return found
 
 
-def one_run(specs: list[NetworkSpec], fresh: bool, verbose: bool) -> tuple[int, int, int, int]:
+def one_run(specs: list[NetworkSpec], fresh: bool, verbose: bool) -> tuple[int, int, int, int, dict[str, list[int]]]:
+    """(order hits, orders, ratio hits, ratios) of the whole model, and the same per variant."""
     calibrations = {}
     order_hits = order_total = ratio_hits = ratio_total = 0
     variants = {name: [0, 0, 0, 0] for name in VARIANTS}
@@ -111,11 +108,7 @@ def one_run(specs: list[NetworkSpec], fresh: bool, verbose: bool) -> tuple[int, 
                     f"  {spec.label[:28]:<28} {spec.dtype:<8} ratio predicted {predicted:7.1f}x measured "
                     f"{measured:7.1f}x  {'ok' if hit(predicted, measured) else 'miss'}"
                 )
-    for name, (hits, total, ratios_hit, ratios) in variants.items():
-        if total and ratios:
-            rates = f"per-order {hits / total:4.0%}, ratios {ratios_hit / ratios:4.0%}"
-            VARIANT_LINES.append(f"  the model {name + ':':<26} {rates}")
-    return order_hits, order_total, ratio_hits, ratio_total
+    return order_hits, order_total, ratio_hits, ratio_total, variants
 
 
 def main() -> None:
@@ -131,14 +124,16 @@ def main() -> None:
     specs = shipped() + generated(count, args.seed)
     print(f"{len(specs)} specs ({len(specs) - count} shipped, {count} generated), tolerance {TOLERANCE:.0%}")
     for run in range(1, runs + 1):
-        order_hits, order_total, ratio_hits, ratio_total = one_run(specs, fresh, args.verbose)
+        order_hits, order_total, ratio_hits, ratio_total, variants = one_run(specs, fresh, args.verbose)
         print(
             f"run {run}: per-order times {order_hits}/{order_total} ({order_hits / order_total:.0%}) within 30%, "
             f"input-first / loss-first ratios {ratio_hits}/{ratio_total} ({ratio_hits / ratio_total:.0%}); "
             f"goal 5 of 6 (83%)"
         )
-        print("\n".join(VARIANT_LINES))
-        VARIANT_LINES.clear()
+        for name, (hits, total, ratios_hit, ratios) in variants.items():
+            if total and ratios:
+                rates = f"per-order {hits / total:4.0%}, ratios {ratios_hit / ratios:4.0%}"
+                print(f"  the model {name + ':':<26} {rates}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -13,7 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from ..errors import JacchainError
-from .signals import stop_on_signals, stopping
+from .signals import stop_message, stop_on_signals, stopping
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -82,7 +83,7 @@ class OneLineErrors(click.Group):
             error.show()
             sys.exit(error.exit_code)
         except (KeyboardInterrupt, click.Abort):
-            click.echo("Error: interrupted; nothing partial was written", err=True)
+            click.echo(stop_message(signal.SIGINT), err=True)
             sys.exit(130)
         except BrokenPipeError:
             # The reader closed stdout (`jacchain ... | head`): stop quietly, as SIGPIPE would.
