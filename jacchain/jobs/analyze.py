@@ -25,7 +25,7 @@ from ..run.arrays import Value, densify
 from ..run.calibrate import calibration_for
 from ..run.execute import compile_plan, run_counted
 from ..run.jacobians import build_factors
-from ..run.timing import BlasInfo, Timing, blas_info, blas_threads, time_call
+from ..run.timing import BlasInfo, Timing, blas_info, blas_threads, time_alternating, time_call
 from ..types import CostObjective, Granularity, Of, Progress, Wrt
 from .plan import PlannedOrder, Planning, plan_orders
 
@@ -180,10 +180,10 @@ def measure(
     progress: Progress | None = None,
 ) -> Analysis:
     """Build the factors at the spec's point, run every order that fits in `limit` (the
-    others stay counted), check each run's counts against the model, time it, and compare
-    the orders' results."""
+    others stay counted), check each run's counts against the model, time the runs side by
+    side in alternating rounds (run/timing.time_alternating), and compare the orders' results."""
     notify = progress or (lambda description, done, total: None)
-    total = len(planning.orders) + 1
+    total = len(planning.orders) + 2
     chain, base = planning.chain, planning.base_bytes
     with blas_threads(threads):
         notify("building Jacobians", 0, total)
@@ -195,21 +195,27 @@ def measure(
 
         arrays = build()
         build_time = time_call(build, repeats=repeats)
-        results, reasons, values_of = [], [], []
+        reasons, values_of = [], []
+        runs: dict[int, Callable[[], object]] = {}  # the orders that fit, by their place
         for step, planned in enumerate(planning.orders, start=1):
             needed = base + order_memory(planned.cost)
             if needed > limit:
                 reasons.append(CountOnly(CountOnlyReason.ORDER_OVER_LIMIT, needed, limit, planned.order.name))
-                results.append(counted(planning, planned))
                 continue
-            notify(f"timing {planned.order.name}", step, total)
+            notify(f"checking {planned.order.name}", step, total)
             values, products = run_counted(planned.plan, arrays)
             if products != planned.cost.products:  # pragma: no cover - a counting bug, never user input
                 raise RuntimeError(f"{planned.order.name}: counted products differ from the cost model")
-            run = compile_plan(planned.plan, arrays)
-            timing = time_call(run, repeats=repeats)
-            results.append(counted(planning, planned, timing, measure_peak(run) if measure_memory else None))
+            runs[step - 1] = compile_plan(planned.plan, arrays)
             values_of.append([densify(value) for value in values])
+        notify("timing the orders side by side", total - 1, total)
+        timings = dict(zip(runs, time_alternating(list(runs.values()), repeats)))
+        results = [
+            counted(planning, planned, timings[place], measure_peak(runs[place]) if measure_memory else None)
+            if place in runs
+            else counted(planning, planned)
+            for place, planned in enumerate(planning.orders)
+        ]
         notify("done", total, total)
         blas = blas_info()
     return Analysis(

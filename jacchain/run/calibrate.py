@@ -27,7 +27,7 @@ GEMM_CURVE_SIZES = (2, 8, 32, 128, 512)
 ELEMENTWISE_BYTES = (2**14, 2**17, 2**20, 2**23, 2**26)  # bytes read and written
 FOLD_PRODUCTS = (2, 16)  # the two plan lengths whose times give the executor's fixed costs
 AGREEMENT = 0.10  # two measurements of one figure within 10% of each other agree
-MAX_TRIES = 5
+ROUNDS = 3  # each figure is measured once a round
 
 
 @dataclass(frozen=True)
@@ -115,22 +115,26 @@ def _streaming_rate(n_bytes: int, dtype: str, repeats: int) -> tuple[float, int]
     return matrix.nbytes / seconds / 1e9, int(matrix.nbytes)
 
 
-def settled(measure_once: Callable[[], float], tries: int = MAX_TRIES) -> tuple[float, bool]:
-    """Measure until two runs in a row agree within 10% (at most `tries` runs); the mean of the
-    agreeing pair, or the median of all runs and False when none agreed.
+def in_rounds(figures: dict[str, Callable[[], float]], rounds: int = ROUNDS) -> tuple[dict[str, float], list[str]]:
+    """Measure every figure once a round, in turn, for `rounds` rounds; each figure's median
+    over the rounds, and the figures of which no two rounds agreed within 10%. Spreading each
+    figure over the whole calibration keeps one spell of the machine (a neighbour on the
+    host, a clock change) from setting a figure alone.
 
-    >>> values = iter([10.0, 20.0, 12.0, 12.5])
-    >>> settled(lambda: next(values))
-    (12.25, True)
+    >>> values = {"a": iter([10.0, 20.0, 10.5]), "b": iter([1.0, 2.0, 4.0])}
+    >>> in_rounds({name: (lambda v=v: next(v)) for name, v in values.items()})
+    ({'a': 10.5, 'b': 2.0}, ['b'])
     """
-    runs = [measure_once(), measure_once()]
-    while True:
-        last, before = runs[-1], runs[-2]
-        if abs(last - before) <= AGREEMENT * max(abs(last), abs(before)):
-            return (last + before) / 2, True
-        if len(runs) >= tries:
-            return float(np.median(runs)), False
-        runs.append(measure_once())
+    runs: dict[str, list[float]] = {name: [] for name in figures}
+    for _ in range(rounds):
+        for name, measure_once in figures.items():
+            runs[name].append(measure_once())
+    unsettled = [name for name, values in runs.items() if not _two_agree(values)]
+    return {name: float(np.median(values)) for name, values in runs.items()}, unsettled
+
+
+def _two_agree(values: list[float]) -> bool:
+    return any(abs(a - b) <= AGREEMENT * max(abs(a), abs(b)) for i, a in enumerate(values) for b in values[i + 1 :])
 
 
 def load_average() -> float | None:
@@ -148,40 +152,37 @@ def measure(
     stream_bytes: int = 256 * 2**20,
     repeats: int = 15,
 ) -> Calibration:
-    """Time a gemm_size^3 GEMM and (1 x n)(n x n) products from memory and from cache, each
-    figure until two runs agree (`settled`); record the load average it was taken under."""
+    """Time a gemm_size^3 GEMM, (1 x n)(n x n) products from memory and from cache, the
+    executor's fixed costs and the GEMM and elementwise curves, every figure once a round
+    (`in_rounds`); record the load average it was taken under."""
     cache_bytes = last_level_cache_bytes()
     load = load_average()
-    unsettled = []
+    executor: list[tuple[float, float]] = []
 
-    def figure(name: str, measure_once: Callable[[], float]) -> float:
-        value, agreed = settled(measure_once)
-        if not agreed:
-            unsettled.append(name)
-        return value
+    def per_product() -> float:
+        executor.append(executor_costs(dtype))
+        return executor[-1][0]
 
+    figures: dict[str, Callable[[], float]] = {
+        "gemm_gflops": lambda: gemm_rate(dtype, gemm_size, gemm_size, repeats),
+        "stream_gbps": lambda: _streaming_rate(stream_bytes, dtype, repeats)[0],
+        "cache_gbps": lambda: _streaming_rate(cache_bytes // 4, dtype, 4 * repeats)[0],
+        "call_s": per_product,
+    }
+    for rows in GEMM_CURVE_SIZES:
+        figures[f"gemm_curve[{rows}]"] = functools.partial(gemm_rate, dtype, rows, gemm_size, repeats)
+    for size in ELEMENTWISE_BYTES:
+        figures[f"elementwise_curve[{size}]"] = functools.partial(elementwise_rate, dtype, size, repeats)
     with blas_threads(threads):
-        gemm = figure("gemm_gflops", lambda: gemm_rate(dtype, gemm_size, gemm_size, repeats))
-        stream_gbps = figure("stream_gbps", lambda: _streaming_rate(stream_bytes, dtype, repeats)[0])
-        streamed = _matrix_side(stream_bytes, dtype) ** 2 * np.dtype(dtype).itemsize
-        cache_gbps = figure("cache_gbps", lambda: _streaming_rate(cache_bytes // 4, dtype, 4 * repeats)[0])
-        executor: list[tuple[float, float]] = []
-
-        def per_product() -> float:
-            executor.append(executor_costs(dtype))
-            return executor[-1][0]
-
-        call_s = figure("call_s", per_product)
-        run_s = float(np.median([run for _, run in executor]))
-        curve = tuple(
-            (rows, figure(f"gemm_curve[{rows}]", functools.partial(gemm_rate, dtype, rows, gemm_size, repeats)))
-            for rows in GEMM_CURVE_SIZES
-        )
-        elementwise = tuple(
-            (size, figure(f"elementwise_curve[{size}]", functools.partial(elementwise_rate, dtype, size, repeats)))
-            for size in ELEMENTWISE_BYTES
-        )
+        values, unsettled = in_rounds(figures)
         info = blas_info()
+    streamed = _matrix_side(stream_bytes, dtype) ** 2 * np.dtype(dtype).itemsize
+    gemm, stream_gbps, cache_gbps, call_s = (
+        values[name] for name in ("gemm_gflops", "stream_gbps", "cache_gbps", "call_s")
+    )
+    run_s = float(np.median([run for _, run in executor]))
+    curve = tuple((rows, values[f"gemm_curve[{rows}]"]) for rows in GEMM_CURVE_SIZES)
+    elementwise = tuple((size, values[f"elementwise_curve[{size}]"]) for size in ELEMENTWISE_BYTES)
     return Calibration(
         blas=info.library,
         dtype=dtype,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -14,6 +14,7 @@ from .allocator import keep_freed_memory
 DEFAULT_TARGET_S = 0.2
 MIN_REPEATS = 3
 MAX_REPEATS = 10_000
+ROUNDS = 5  # rounds of time_alternating
 
 
 @dataclass(frozen=True)
@@ -43,21 +44,49 @@ def time_call(function: Callable[[], object], repeats: int | None = None, target
     >>> time_call(lambda: sum(range(100)), repeats=5).repeats
     5
     """
+    return time_alternating([function], repeats, target_s, rounds=1)[0]
+
+
+def time_alternating(
+    functions: Sequence[Callable[[], object]],
+    repeats: int | None = None,
+    target_s: float | None = None,
+    rounds: int = ROUNDS,
+) -> list[Timing]:
+    """Time several functions side by side: one warm-up call each, then `rounds` rounds in
+    which each function in turn runs its share of its repeats (`repeats`, or enough for
+    target_s, as time_call). Each Timing pools its function's samples over all rounds, so
+    every function is measured across the same spells of the machine (another process, a
+    clock change, a neighbour on the host) and their ratio is not one spell against another.
+
+    >>> [t.repeats for t in time_alternating([lambda: None, lambda: None], repeats=7)]
+    [7, 7]
+    """
     keep_freed_memory()  # timings measure the work, not the kernel faulting fresh pages in
-    start = time.perf_counter()
-    function()
-    warm_up = time.perf_counter() - start
-    if repeats is None:
-        target = DEFAULT_TARGET_S if target_s is None else target_s
-        repeats = MIN_REPEATS if warm_up <= 0 else math.ceil(target / warm_up)
-        repeats = min(max(repeats, MIN_REPEATS), MAX_REPEATS)
-    samples = []
     clock = time.perf_counter
-    for _ in range(repeats):
+    counts = []
+    for function in functions:
         start = clock()
         function()
-        samples.append(clock() - start)
-    return Timing(statistics.median(samples), min(samples), max(samples), repeats)
+        counts.append(_repeats(clock() - start, repeats, target_s))
+    samples: list[list[float]] = [[] for _ in functions]
+    rounds = max(1, min(rounds, min(counts, default=1)))
+    for round_ in range(rounds):
+        for function, count, times in zip(functions, counts, samples):
+            for _ in range(count // rounds + (round_ < count % rounds)):
+                start = clock()
+                function()
+                times.append(clock() - start)
+    return [Timing(statistics.median(times), min(times), max(times), len(times)) for times in samples]
+
+
+def _repeats(warm_up: float, repeats: int | None, target_s: float | None) -> int:
+    """The timed calls: `repeats` when given, else enough to fill the target (within bounds)."""
+    if repeats is not None:
+        return repeats
+    target = DEFAULT_TARGET_S if target_s is None else target_s
+    wanted = MIN_REPEATS if warm_up <= 0 else math.ceil(target / warm_up)
+    return min(max(wanted, MIN_REPEATS), MAX_REPEATS)
 
 
 def blas_info() -> BlasInfo:

@@ -1,0 +1,61 @@
+"""Timings that hold on a shared machine (issue 11): orders are timed side by side in
+alternating rounds, and every calibration figure is measured once a round."""
+
+import jacchain.jobs.analyze as analyze_job
+from jacchain.jobs.analyze import analyze
+from jacchain.model.spec import make_spec
+from jacchain.run import calibrate
+from jacchain.run.timing import time_alternating, time_call
+
+
+def recorder(log, name):
+    return lambda: log.append(name)
+
+
+def test_functions_take_turns_round_by_round_after_one_warm_up_each():
+    log: list[str] = []
+    timings = time_alternating([recorder(log, "a"), recorder(log, "b")], repeats=5, rounds=2)
+    # warm-ups, then round 1 (3 calls each: the odd repeat goes to the first round), round 2
+    assert "".join(log) == "ab" + "aaabbb" + "aabb"
+    assert [t.repeats for t in timings] == [5, 5]
+    assert all(t.min <= t.median <= t.max for t in timings)
+
+
+def test_fewer_repeats_than_rounds_still_times_each_repeat_once():
+    log: list[str] = []
+    time_alternating([recorder(log, "a"), recorder(log, "b")], repeats=2, rounds=5)
+    assert "".join(log) == "ab" + "ab" + "ab"
+
+
+def test_time_call_is_one_function_in_one_round():
+    log: list[str] = []
+    assert time_call(recorder(log, "a"), repeats=4).repeats == 4
+    assert log == ["a"] * 5
+
+
+def test_analyze_times_every_order_that_runs_in_one_alternation(monkeypatch):
+    seen = []
+
+    def spy(functions, repeats=None, target_s=None, rounds=5):
+        seen.append(len(functions))
+        return time_alternating(functions, repeats, target_s, rounds)
+
+    monkeypatch.setattr(analyze_job, "time_alternating", spy)
+    result = analyze(make_spec((6, 5, 4)), repeats=3)
+    assert seen == [len(result.orders)] and len(result.orders) >= 2
+    assert all(r.time is not None and r.time.repeats == 3 for r in result.orders)
+
+
+def test_every_calibration_figure_is_measured_once_a_round_in_turn():
+    log: list[str] = []
+
+    def figure(name, values):
+        values = iter(values)
+        return lambda: log.append(name) or next(values)
+
+    values, unsettled = calibrate.in_rounds(
+        {"steady": figure("steady", [10.0, 30.0, 10.5]), "wild": figure("wild", [1.0, 2.0, 4.0])}, rounds=3
+    )
+    assert log == ["steady", "wild"] * 3
+    assert values == {"steady": 10.5, "wild": 2.0}  # the median of the rounds: one spell cannot set it
+    assert unsettled == ["wild"]  # no two of its rounds agree within 10%
