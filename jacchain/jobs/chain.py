@@ -297,11 +297,17 @@ def _measure_schedule(
 ) -> dict[str, Any]:
     from ..cost.time_model import plan_time
     from ..run.elemental import Counter, Machines, run_schedule
-    from ..run.timing import blas_threads, time_call
+    from ..run.timing import blas_threads, time_alternating
 
     with blas_threads(1), Machines(schedule.machines) as pool:
-        parallel = time_call(lambda: run_schedule(model, schedule.tasks, schedule.machines, Counter(), pool), repeats)
-        serial = time_call(lambda: run_schedule(model, one, 1, Counter(), pool), repeats)
+        # side by side, so the speed-up is not one spell of the machine against another
+        parallel, serial = time_alternating(
+            [
+                lambda: run_schedule(model, schedule.tasks, schedule.machines, Counter(), pool),
+                lambda: run_schedule(model, one, 1, Counter(), pool),
+            ],
+            repeats,
+        )
     predicted = None
     if calibration is not None:
         durations = [plan_time(model.task_products(task), calibration, itemsize) for task in schedule.tasks]

@@ -22,7 +22,7 @@ from ..io import write_atomic
 from ..types import Progress
 from .timing import blas_info, blas_threads, time_call, usable_cores
 
-CACHE_SCHEMA = 7
+CACHE_SCHEMA = 8  # 8: figures are medians over rounds
 GEMM_CURVE_SIZES = (2, 8, 32, 128, 512)
 ELEMENTWISE_BYTES = (2**14, 2**17, 2**20, 2**23, 2**26)  # bytes read and written
 FOLD_PRODUCTS = (2, 16)  # the two plan lengths whose times give the executor's fixed costs
