@@ -251,39 +251,44 @@ def measure_chain(
 ) -> ChainAnalysis:
     """Run every plan on the model's real arrays (a network's layers, or a chain config's
     surrogates): counted == modelled (else a RuntimeError), the result against the full
-    Jacobian formed independently, timed; with machines, the schedule on that many threads
+    Jacobian formed independently, the plans timed side by side; with machines, the schedule on that many threads
     (one BLAS thread each) beside the same tasks on one. `calibration` prices the plans at
     `threads` BLAS threads, `one_thread` the schedules' tasks at one. Check the memory first
     (check_run_fits)."""
     from ..cost.time_model import plan_time
     from ..run.elemental import Counter, run_plan
-    from ..run.timing import blas_info, blas_threads, time_call
+    from ..run.timing import blas_info, blas_threads, time_alternating
 
     chain = analysis.chain
     reference = model.reference()
-    measured = []
+    runs, diffs = {}, {}  # by the order's place: the plans that run, timed side by side below
     with blas_threads(threads):
-        for result in analysis.orders:
+        for place, result in enumerate(analysis.orders):
             plan = result.plan
             if plan is None:
-                measured.append(result)
                 continue
             counter = Counter()
             value = run_plan(model, plan, counter)
             if counter.macs != plan.cost:  # pragma: no cover - a counting bug
                 raise RuntimeError(f"{result.order.name}: counted {counter.macs} MACs, the model says {plan.cost}")
-            diff = float(np.max(np.abs(value - reference)))
-            timing = time_call(functools.partial(run_plan, model, plan, Counter()), repeats)
-            tasks = list_schedule(chain, plan, 1).tasks
-            predicted = None
-            if calibration is not None:
-                products = [p for task in tasks for p in model.task_products(task)]
-                predicted = plan_time(products, calibration, model.itemsize)
-            extra: dict[str, Any] = {}
-            if result.schedule is not None:
-                extra = _measure_schedule(model, result.schedule, tasks, one_thread, model.itemsize, repeats)
-            measured.append(replace(result, measured=Measured(timing, diff, predicted, **extra)))
+            diffs[place] = float(np.max(np.abs(value - reference)))
+            runs[place] = functools.partial(run_plan, model, plan, Counter())
+        timings = dict(zip(runs, time_alternating(list(runs.values()), repeats)))
         blas = blas_info()
+    measured = []
+    for place, result in enumerate(analysis.orders):
+        if result.plan is None:
+            measured.append(result)
+            continue
+        tasks = list_schedule(chain, result.plan, 1).tasks
+        predicted = None
+        if calibration is not None:
+            products = [p for task in tasks for p in model.task_products(task)]
+            predicted = plan_time(products, calibration, model.itemsize)
+        extra: dict[str, Any] = {}
+        if result.schedule is not None:
+            extra = _measure_schedule(model, result.schedule, tasks, one_thread, model.itemsize, repeats)
+        measured.append(replace(result, measured=Measured(timings[place], diffs[place], predicted, **extra)))
     return replace(analysis, orders=tuple(measured), blas=blas)
 
 
