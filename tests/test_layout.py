@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from rich.table import Column, Table
 
 from jacchain.cli import cli
+from jacchain.render.layout import to_text
 
 ROOT = Path(__file__).parent.parent
 WIDTHS = (60, 80, 120, 170)
@@ -69,3 +71,17 @@ def test_the_train_sweep_and_check_tables_keep_their_counts_whole(width, tmp_pat
     baseline.write_text(json.dumps(stored))
     result = CliRunner().invoke(cli, ["check", "8,4,2", "--baseline", str(baseline)], env={"COLUMNS": str(width)})
     assert result.exit_code == 1 and "123,456,789,012,345,678" in result.output
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_row_label_never_vanishes_when_the_numbers_crowd_it(width):
+    # a chain config scheduled on machines has 9 number columns: at 80 columns rich had
+    # squeezed the order names into a zero-width column and every row lost its label
+    table = Table("order", *(Column(f"figure {k}", justify="right") for k in range(9)))
+    names = ("input-first", "loss-first", "accumulate", "matrix-free")
+    for row, name in enumerate(names):
+        table.add_row(f"{name}\nits other name", *(f"{(row + 1) * 10_000_000 + k:,}" for k in range(9)))
+    text = to_text([table], width)
+    for row, name in enumerate(names):
+        assert f"│ {name} " in text or f"order: {name}" in text, (width, name)  # a cell, or vertical
+        assert f"{(row + 1) * 10_000_000 + 8:,}" in text

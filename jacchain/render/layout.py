@@ -1,8 +1,9 @@
 """Fit rich tables to a width without ever cutting a number.
 
 The numbers are what jacchain exists to show, so a table that does not fit gives up its text
-first: text columns wrap, then the text columns after the first are dropped one by one, and
-if the numbers still do not fit whole, the table is laid out vertically (one block per row,
+first: text columns wrap between words (never narrower than their longest word, so a row's
+label cannot vanish), then the text columns after the first are dropped one by one, and if
+the numbers and the rows' labels still do not fit whole, the table is laid out vertically (one block per row,
 one `heading: value` line per cell, never wrapped by the console)."""
 
 from __future__ import annotations
@@ -36,7 +37,11 @@ def _text_of(renderable: Any, width: int) -> str:
 
 def _whole(table: Table, numbers: set[str], width: int) -> bool:
     text = _text_of(table, width)
-    return all(number in text for number in numbers)
+    return all(number in text for number in numbers) and all(word in text for word in _words(table.columns[0]))
+
+
+def _words(column: Any) -> set[str]:
+    return {word for cell in column.cells for word in _plain(cell).split()}
 
 
 def _heading(column: Any) -> str:
@@ -72,8 +77,9 @@ def fit_table(table: Table, width: int) -> Any:
     for column in table.columns:
         if column.justify == "right":
             column.no_wrap = True
-        else:
+        else:  # text wraps between its words, and a column never narrows below its longest word
             column.no_wrap, column.overflow = False, "fold"
+            column.min_width = max(map(len, _words(column)), default=None)
     if _whole(table, numbers, width):
         return table
     if table.show_header:
