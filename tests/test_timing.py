@@ -46,7 +46,7 @@ def test_analyze_times_every_order_that_runs_in_one_alternation(monkeypatch):
     assert all(r.time is not None and r.time.repeats == 3 for r in result.orders)
 
 
-def test_every_calibration_figure_is_measured_once_a_round_in_turn():
+def test_every_calibration_figure_is_measured_once_a_round_in_turn_and_again_where_rounds_disagree():
     log: list[str] = []
 
     def figure(name, values):
@@ -54,8 +54,15 @@ def test_every_calibration_figure_is_measured_once_a_round_in_turn():
         return lambda: log.append(name) or next(values)
 
     values, unsettled = calibrate.in_rounds(
-        {"steady": figure("steady", [10.0, 30.0, 10.5]), "wild": figure("wild", [1.0, 2.0, 4.0])}, rounds=3
+        {
+            "steady": figure("steady", [10.0, 30.0, 10.5]),
+            "late": figure("late", [1.0, 2.0, 4.0, 4.2]),
+            "wild": figure("wild", [1.0, 2.0, 4.0, 8.0, 16.0]),
+        },
+        rounds=3,
+        most=5,
     )
-    assert log == ["steady", "wild"] * 3
-    assert values == {"steady": 10.5, "wild": 2.0}  # the median of the rounds: one spell cannot set it
-    assert unsettled == ["wild"]  # no two of its rounds agree within 10%
+    # three rounds of all, then only the figures without two agreeing rounds, until they agree
+    assert log == ["steady", "late", "wild"] * 3 + ["late", "wild", "wild"]
+    assert values == {"steady": 10.5, "late": 3.0, "wild": 4.0}  # medians: one spell cannot set one
+    assert unsettled == ["wild"]

@@ -28,6 +28,7 @@ ELEMENTWISE_BYTES = (2**14, 2**17, 2**20, 2**23, 2**26)  # bytes read and writte
 FOLD_PRODUCTS = (2, 16)  # the two plan lengths whose times give the executor's fixed costs
 AGREEMENT = 0.10  # two measurements of one figure within 10% of each other agree
 ROUNDS = 3  # each figure is measured once a round
+MAX_ROUNDS = 5  # ... and a figure whose rounds disagree at most this often
 
 
 @dataclass(frozen=True)
@@ -115,20 +116,26 @@ def _streaming_rate(n_bytes: int, dtype: str, repeats: int) -> tuple[float, int]
     return matrix.nbytes / seconds / 1e9, int(matrix.nbytes)
 
 
-def in_rounds(figures: dict[str, Callable[[], float]], rounds: int = ROUNDS) -> tuple[dict[str, float], list[str]]:
-    """Measure every figure once a round, in turn, for `rounds` rounds; each figure's median
-    over the rounds, and the figures of which no two rounds agreed within 10%. Spreading each
-    figure over the whole calibration keeps one spell of the machine (a neighbour on the
+def in_rounds(
+    figures: dict[str, Callable[[], float]], rounds: int = ROUNDS, most: int = MAX_ROUNDS
+) -> tuple[dict[str, float], list[str]]:
+    """Measure every figure once a round, in turn, for `rounds` rounds, then the figures of
+    which no two rounds agree within 10% in further rounds of their own (at most `most` in
+    all); each figure's median over its rounds, and the figures that never agreed. Spreading
+    each figure over the whole calibration keeps one spell of the machine (a neighbour on the
     host, a clock change) from setting a figure alone.
 
-    >>> values = {"a": iter([10.0, 20.0, 10.5]), "b": iter([1.0, 2.0, 4.0])}
+    >>> values = {"a": iter([10.0, 20.0, 10.5]), "b": iter([1.0, 2.0, 4.0, 8.0, 16.0])}
     >>> in_rounds({name: (lambda v=v: next(v)) for name, v in values.items()})
-    ({'a': 10.5, 'b': 2.0}, ['b'])
+    ({'a': 10.5, 'b': 4.0}, ['b'])
     """
     runs: dict[str, list[float]] = {name: [] for name in figures}
-    for _ in range(rounds):
-        for name, measure_once in figures.items():
-            runs[name].append(measure_once())
+    for round_ in range(most):
+        pending = [name for name, values in runs.items() if round_ < rounds or not _two_agree(values)]
+        if not pending:
+            break
+        for name in pending:
+            runs[name].append(figures[name]())
     unsettled = [name for name, values in runs.items() if not _two_agree(values)]
     return {name: float(np.median(values)) for name, values in runs.items()}, unsettled
 
@@ -154,7 +161,8 @@ def measure(
 ) -> Calibration:
     """Time a gemm_size^3 GEMM, (1 x n)(n x n) products from memory and from cache, the
     executor's fixed costs and the GEMM and elementwise curves, every figure once a round
-    (`in_rounds`); record the load average it was taken under."""
+    (`in_rounds`), and again where its rounds disagree; record the load average it was taken
+    under."""
     cache_bytes = last_level_cache_bytes()
     load = load_average()
     executor: list[tuple[float, float]] = []
