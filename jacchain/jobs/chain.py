@@ -251,10 +251,10 @@ def measure_chain(
 ) -> ChainAnalysis:
     """Run every plan on the model's real arrays (a network's layers, or a chain config's
     surrogates): counted == modelled (else a RuntimeError), the result against the full
-    Jacobian formed independently, the plans timed side by side; with machines, the schedule on that many threads
-    (one BLAS thread each) beside the same tasks on one. `calibration` prices the plans at
-    `threads` BLAS threads, `one_thread` the schedules' tasks at one. Check the memory first
-    (check_run_fits)."""
+    Jacobian formed independently, the plans timed side by side; with machines, the schedule
+    on that many threads (one BLAS thread each) beside the same tasks on one. `calibration`
+    prices the plans at `threads` BLAS threads, `one_thread` the schedules' tasks at one.
+    Check the memory first (check_run_fits)."""
     from ..cost.time_model import plan_time
     from ..run.elemental import Counter, run_plan
     from ..run.timing import blas_info, blas_threads, time_alternating

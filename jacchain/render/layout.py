@@ -3,8 +3,8 @@
 The numbers are what jacchain exists to show, so a table that does not fit gives up its text
 first: text columns wrap between words (never narrower than their longest word, so a row's
 label cannot vanish), then the text columns after the first are dropped one by one, and if
-the numbers and the rows' labels still do not fit whole, the table is laid out vertically (one block per row,
-one `heading: value` line per cell, never wrapped by the console)."""
+the numbers and the rows' labels still do not fit whole, the table is laid out vertically
+(one block per row, one `heading: value` line per cell, never wrapped by the console)."""
 
 from __future__ import annotations
 
