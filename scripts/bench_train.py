@@ -7,9 +7,10 @@ fresh process that warms up and then times `--steps` steps; the figure of a roun
 median step. Per side: min / median / max over rounds, and the ratio of medians to jacchain.
 
 The GEMM floor is the summed median time of the step's own dense products (forward, weight
-gradient, input gradient), each run alone with `np.matmul(..., out=...)` on numpy's BLAS.
+gradient, input gradient), each run alone with `np.matmul(..., out=...)` on numpy's BLAS; the
+MKL floor the same products on MKL. `jacchain mkl` is jacchain's step with `--blas mkl`.
 
-PyTorch and JAX are optional: a side that is not installed is reported as such.
+PyTorch, JAX and MKL are optional: a side that is not installed is reported as such.
 
     python scripts/bench_train.py [--sizes 784,512,256,10:128 ...] [--rounds 5] [--threads 2]
     python scripts/bench_train.py --quick      # seconds: one small size, one round
@@ -18,6 +19,7 @@ PyTorch and JAX are optional: a side that is not installed is reported as such.
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import os
@@ -27,7 +29,7 @@ import sys
 from pathlib import Path
 
 DEFAULT_SIZES = ("64,128,64,10:32", "784,512,256,10:128", "2048,2048,10:256")
-SIDES = ("jacchain", "pytorch eager", "jax jit", "gemm floor")
+SIDES = ("jacchain", "jacchain mkl", "pytorch eager", "jax jit", "gemm floor", "mkl floor")
 HERE = Path(__file__).resolve()
 
 
@@ -51,7 +53,7 @@ def median_step(step, steps: int) -> float:
     return statistics.median(samples)
 
 
-def jacchain_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int) -> dict:
+def jacchain_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int, blas: str = "numpy") -> dict:
     from threadpoolctl import threadpool_limits
 
     from jacchain.model.network import MLP
@@ -62,7 +64,7 @@ def jacchain_side(sizes: list[int], batch: int, dtype: str, threads: int, steps:
 
     spec = make_spec(sizes, loss="cross_entropy", dtype=dtype)
     X, y = data(sizes, batch, dtype)
-    trainer = Trainer(MLP.initialise(spec), TrainSettings(lr=0.01, momentum=0.9))
+    trainer = Trainer(MLP.initialise(spec), TrainSettings(lr=0.01, momentum=0.9, blas=blas))
     with threadpool_limits(limits=threads, user_api="blas"):
         seconds = median_step(lambda: trainer.step(X, y), steps)
     return {"seconds": seconds, "flops": step_flops(spec, batch, "vjp", 0.9, 0.0).total}
@@ -128,9 +130,13 @@ def jax_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int)
     return {"seconds": median_step(step, steps)}
 
 
-def floor_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int) -> dict:
+def floor_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int, blas: str = "numpy") -> dict:
     import numpy as np
     from threadpoolctl import threadpool_limits
+
+    from jacchain.run.blas import backend
+
+    matmul = backend(blas).matmul  # loaded before the limit, so that the limit reaches it
 
     products = []  # (m, k) x (k, n) of every dense product of one step
     for layer, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
@@ -143,17 +149,34 @@ def floor_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: in
         for m, k, n in products:
             left, right = np.full((m, k), 0.5, dtype=dtype), np.full((k, n), 0.5, dtype=dtype)
             out = np.empty((m, n), dtype=dtype)
-            total += median_step(lambda left=left, right=right, out=out: np.matmul(left, right, out=out), steps)
+            total += median_step(lambda left=left, right=right, out=out: matmul(left, right, out=out), steps)
     return {"seconds": total}
 
 
-WORKERS = {"jacchain": jacchain_side, "pytorch eager": torch_side, "jax jit": jax_side, "gemm floor": floor_side}
+WORKERS = {
+    "jacchain": jacchain_side,
+    "jacchain mkl": functools.partial(jacchain_side, blas="mkl"),
+    "pytorch eager": torch_side,
+    "jax jit": jax_side,
+    "gemm floor": floor_side,
+    "mkl floor": functools.partial(floor_side, blas="mkl"),
+}
+# The ratios the issue sets targets on: (side, against).
+TARGETS = (
+    ("jacchain", "gemm floor"),
+    ("jacchain", "pytorch eager"),
+    ("jacchain mkl", "gemm floor"),
+    ("jacchain mkl", "mkl floor"),
+    ("jacchain mkl", "pytorch eager"),
+)
 
 
 def environment(side: str, threads: int) -> dict[str, str]:
     """Each side's thread count through its own control; the other pools held to one thread."""
     env = {key: value for key, value in os.environ.items() if not key.endswith("_NUM_THREADS")}
-    if side == "pytorch eager":
+    if side in ("jacchain mkl", "mkl floor"):
+        env.update(OPENBLAS_NUM_THREADS="1")  # numpy's pool stays idle beside MKL's
+    elif side == "pytorch eager":
         env.update(OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS="1")
     elif side == "jax jit":
         eigen = "true" if threads > 1 else "false"
@@ -163,6 +186,10 @@ def environment(side: str, threads: int) -> dict[str, str]:
 
 
 def available(side: str) -> bool:
+    if side in ("jacchain mkl", "mkl floor"):
+        from jacchain.run.blas import mkl_path
+
+        return mkl_path() is not None
     module = {"pytorch eager": "torch", "jax jit": "jax"}.get(side)
     if module is None:
         return True
@@ -237,9 +264,15 @@ def main() -> None:
                 f"  {side:<14} {median * 1e3:9.3f} ms  (min {min(times[side]) * 1e3:.3f}, "
                 f"max {max(times[side]) * 1e3:.3f})  jacchain / this: {reference / median:5.2f}x"
             )
+        ratios = [
+            f"{side} / {against} {statistics.median(times[side]) / statistics.median(times[against]):.2f}x"
+            for side, against in TARGETS
+            if side in times and against in times
+        ]
+        print("  " + "; ".join(ratios))
+    hints = {"pytorch eager": "pip install torch==2.13.0", "jax jit": "pip install jax"}
     for side in missing:
-        hint = "pip install torch==2.13.0" if side == "pytorch eager" else "pip install jax"
-        print(f"  {side}: not installed ({hint})")
+        print(f"  {side}: not installed ({hints.get(side, 'pip install mkl')})")
 
 
 if __name__ == "__main__":

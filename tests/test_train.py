@@ -213,13 +213,13 @@ def test_float32_training_keeps_float32_and_learns():
     assert result.test_loss < 0.7 * np.mean(result.loss_history[:5])
 
 
-@pytest.mark.parametrize("blas", [True, False])
+@pytest.mark.parametrize("routines", [True, False])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_the_update_is_sgd_with_decay_and_momentum_as_written(monkeypatch, blas, dtype):
+def test_the_update_is_sgd_with_decay_and_momentum_as_written(monkeypatch, routines, dtype):
     import jacchain.run.blas as blas
 
-    if not blas:  # numpy's own arithmetic where the BLAS routines cannot be found
-        monkeypatch.setattr(blas, "_routine", lambda name, letter: None)
+    if not routines:  # numpy's own arithmetic where the BLAS routines cannot be found
+        monkeypatch.setattr(blas, "_routine", lambda path, name, letter: None)
     spec = make_spec((30, 20, 10), loss="cross_entropy", seed=2, dtype=dtype)
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((8, 30)).astype(dtype), rng.integers(0, 10, 8)

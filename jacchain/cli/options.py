@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from ..types import (
+    BLAS_BACKENDS,
     DTYPES,
     FORMATS,
     GRANULARITIES,
@@ -99,6 +100,7 @@ class TrainChoice:
     weight_decay: float | None
     mode: TrainMode
     grad_check: bool
+    blas: str
 
 
 def _packed(name: str, choice: type) -> Callable[[F], F]:
@@ -230,6 +232,13 @@ def train_options(command: F) -> F:
                 "--grad-check",
                 is_flag=True,
                 help="Compare the first step's gradients with finite differences (float64).",
+            ),
+            click.option(
+                "--blas",
+                type=click.Choice(BLAS_BACKENDS),
+                default="numpy",
+                show_default=True,
+                help="The step's BLAS: numpy's own, or Intel's MKL for every product (pip install 'jacchain[mkl]').",
             ),
         ],
         command,

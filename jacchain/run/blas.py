@@ -1,14 +1,19 @@
-"""BLAS routines numpy does not expose, on numpy's own BLAS: y = a x + b y (axpby), y = a x + y
-(axpy) over whole contiguous vectors, and C = a op(A) B + b C (gemm with beta), in place.
+"""The training step's products and vector updates on one BLAS library: numpy's own by
+default, or Intel's MKL (the optional `mkl` extra) for every product of the step.
 
 numpy does a vector update as one thread sweeping memory once per operation, and its matmul
 cannot accumulate into its output. The BLAS numpy loads (OpenBLAS in numpy's wheels) does each
 vector update in one sweep on all of its threads, the threads that have just run the step's
 matrix products, and its gemm can add into C. On this project's 2-core machine the SGD momentum
 update over 535,000 float32 parameters took 0.41 ms this way against 1.38 ms in numpy. The
-routines are looked up once in the library threadpoolctl reports for numpy (OpenBLAS's cblas
-interface and its `?axpby` extension, with numpy's `scipy_` symbol prefix and `64_` suffix for
-its 64-bit integer build); where they cannot be found, numpy does the same arithmetic."""
+routines (the cblas interface and its `?axpby` extension) are looked up once per library: in
+numpy's, found through threadpoolctl, with numpy's `scipy_` symbol prefix and `64_` suffix
+for its 64-bit integer build; in MKL's `libmkl_rt`, with 32-bit integers. Where a routine
+cannot be found, numpy does the same arithmetic.
+
+A step runs on one library only: two BLAS thread pools in one process fight over the cores
+(MKL's OpenMP threads and OpenBLAS's threads each spin after a call), so with MKL every
+product of the step, the forward ones included, goes to MKL, and numpy's BLAS stays idle."""
 
 from __future__ import annotations
 
@@ -19,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from ..types import Array
+from ..errors import JacchainError, choice_error
+from ..types import BLAS_BACKENDS, Array
 
 # (symbol prefix, suffix, integer type) in the order tried: numpy's wheels, then plain builds.
 SYMBOLS = (("scipy_", "64_", ctypes.c_int64), ("", "64_", ctypes.c_int64), ("", "", ctypes.c_int))
@@ -27,16 +33,18 @@ ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112  # the cblas enums
 
 
 @functools.cache
-def _routine(name: str, letter: str) -> Callable[..., None] | None:
-    """numpy's BLAS's cblas_<letter><name>, typed; None when it is not there."""
-    from threadpoolctl import threadpool_info
-
-    pools = [p for p in threadpool_info() if p.get("user_api") == "blas" and "numpy" in str(p.get("filepath", ""))]
-    if not pools:
-        return None
+def _library(path: str) -> Any:
     try:
-        library = ctypes.CDLL(pools[0]["filepath"])
+        return ctypes.CDLL(path)
     except OSError:
+        return None
+
+
+@functools.cache
+def _routine(path: str, name: str, letter: str) -> Callable[..., None] | None:
+    """The library's cblas_<letter><name>, typed; None when it is not there."""
+    library = _library(path)
+    if library is None:
         return None
     real = ctypes.c_float if letter == "s" else ctypes.c_double
     for prefix, suffix, integer in SYMBOLS:
@@ -56,42 +64,136 @@ def _routine(name: str, letter: str) -> Callable[..., None] | None:
     return None
 
 
-def _blas(name: str, *arrays: Array) -> Callable[..., None] | None:
-    """The routine for these arrays, when they suit it: one float dtype, C-contiguous, no
-    empty dimension."""
-    dtype = arrays[0].dtype
-    if dtype not in (np.float32, np.float64) or any(
-        a.dtype != dtype or not a.flags.c_contiguous or a.size == 0 for a in arrays
-    ):
-        return None
-    return _routine(name, "s" if dtype == np.float32 else "d")
+@functools.cache
+def numpy_blas_path() -> str | None:
+    """The file of the BLAS numpy loaded, as threadpoolctl reports it."""
+    from threadpoolctl import threadpool_info
+
+    pools = [p for p in threadpool_info() if p.get("user_api") == "blas" and "numpy" in str(p.get("filepath", ""))]
+    return str(pools[0]["filepath"]) if pools else None
 
 
-def axpby(a: float, x: Array, b: float, y: Array) -> None:
-    """y = a x + b y, in place (1-D, same length)."""
-    routine = _blas("axpby", x, y) if x.ndim == y.ndim == 1 and x.size == y.size else None
-    if routine is None:
-        y *= b
-        y += a * x if a != 1 else x
-        return
-    routine(y.size, a, x.ctypes.data, 1, b, y.ctypes.data, 1)
+def _stored(array: Array) -> tuple[bool, int] | None:
+    """How a 2-D operand is stored for cblas in row-major order: (transposed, leading
+    dimension), or None when it is neither C- nor Fortran-contiguous."""
+    if array.flags.c_contiguous:
+        return False, array.shape[1]
+    if array.flags.f_contiguous:  # the transpose of a C-contiguous array
+        return True, array.shape[0]
+    return None
 
 
-def axpy(a: float, x: Array, y: Array) -> None:
-    """y = a x + y, in place (1-D, same length)."""
-    routine = _blas("axpy", x, y) if x.ndim == y.ndim == 1 and x.size == y.size else None
-    if routine is None:
-        y += a * x
-        return
-    routine(y.size, a, x.ctypes.data, 1, y.ctypes.data, 1)
+class Blas:
+    """Products and in-place vector updates on one library (numpy's by default)."""
+
+    name = "numpy"
+
+    def library(self) -> str | None:
+        return numpy_blas_path()
+
+    def _get(self, name: str, *arrays: Array) -> Callable[..., None] | None:
+        """The routine for these arrays, when they suit it: one float dtype, no empty array."""
+        dtype, path = arrays[0].dtype, self.library()
+        if path is None or dtype not in (np.float32, np.float64):
+            return None
+        if any(a.dtype != dtype or a.size == 0 for a in arrays):
+            return None
+        return _routine(path, name, "s" if dtype == np.float32 else "d")
+
+    def _vector(self, name: str, x: Array, y: Array) -> Callable[..., None] | None:
+        if not (x.ndim == y.ndim == 1 and x.size == y.size and x.flags.c_contiguous and y.flags.c_contiguous):
+            return None
+        return self._get(name, x, y)
+
+    def axpby(self, a: float, x: Array, b: float, y: Array) -> None:
+        """y = a x + b y, in place (1-D, same length)."""
+        routine = self._vector("axpby", x, y)
+        if routine is None:
+            y *= b
+            y += a * x if a != 1 else x
+            return
+        routine(y.size, a, x.ctypes.data, 1, b, y.ctypes.data, 1)
+
+    def axpy(self, a: float, x: Array, y: Array) -> None:
+        """y = a x + y, in place (1-D, same length)."""
+        routine = self._vector("axpy", x, y)
+        if routine is None:
+            y += a * x
+            return
+        routine(y.size, a, x.ctypes.data, 1, y.ctypes.data, 1)
+
+    def gemm(self, a: Array, b: Array, c: Array, beta: float = 0.0) -> None:
+        """C = A B + beta C, in place; A and B C-contiguous or transposed views of C-contiguous
+        arrays, C C-contiguous (else numpy's arithmetic). Without beta, this library's matmul."""
+        if beta:
+            self._cblas_gemm(a, b, c, beta)
+        else:
+            self.matmul(a, b, out=c)
+
+    def _cblas_gemm(self, a: Array, b: Array, c: Array, beta: float) -> None:
+        routine = left = right = None
+        if a.ndim == b.ndim == c.ndim == 2 and c.shape == (a.shape[0], b.shape[1]) and c.flags.c_contiguous:
+            left, right = _stored(a), _stored(b)
+            routine = self._get("gemm", a, b, c) if left and right else None
+        if routine is None or left is None or right is None:
+            if beta:
+                c *= beta
+                c += a @ b
+            else:
+                np.matmul(a, b, out=c)
+            return
+        (m, k), n = a.shape, b.shape[1]
+        (trans_a, lda), (trans_b, ldb) = left, right
+        a_data, b_data = (a.T if trans_a else a).ctypes.data, (b.T if trans_b else b).ctypes.data
+        order = (ROW_MAJOR, TRANS if trans_a else NO_TRANS, TRANS if trans_b else NO_TRANS)
+        routine(*order, m, n, k, 1.0, a_data, lda, b_data, ldb, beta, c.ctypes.data, n)
+
+    def matmul(self, a: Array, b: Array, out: Array) -> Array:
+        """np.matmul(a, b, out=out) on this library (numpy's own matmul for numpy's)."""
+        return np.matmul(a, b, out=out)
 
 
-def gemm_tn(a: Array, b: Array, c: Array, beta: float) -> None:
-    """C = A^T B + beta C, in place: A (k x m), B (k x n), C (m x n), all C-contiguous."""
-    (k, m), (_, n) = a.shape, b.shape
-    routine = _blas("gemm", a, b, c) if a.ndim == b.ndim == c.ndim == 2 and c.shape == (m, n) else None
-    if routine is None:
-        c *= beta
-        c += a.T @ b
-        return
-    routine(ROW_MAJOR, TRANS, NO_TRANS, m, n, k, 1.0, a.ctypes.data, m, b.ctypes.data, n, beta, c.ctypes.data, n)
+class Mkl(Blas):
+    """Every product on MKL's cblas (the step's forward products too)."""
+
+    name = "mkl"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def library(self) -> str | None:
+        return self.path
+
+    def matmul(self, a: Array, b: Array, out: Array) -> Array:
+        self._cblas_gemm(a, b, out, 0.0)
+        return out
+
+
+def mkl_path() -> str | None:
+    """MKL's single dynamic library as the `mkl` wheel installs it, or as the system has it."""
+    import ctypes.util
+    import importlib.metadata
+
+    try:
+        files = importlib.metadata.files("mkl") or []
+    except importlib.metadata.PackageNotFoundError:
+        files = []
+    for file in files:
+        if file.name.startswith("libmkl_rt.so") or file.name in ("mkl_rt.dll", "libmkl_rt.dylib"):
+            return str(file.locate())
+    return ctypes.util.find_library("mkl_rt")
+
+
+NUMPY = Blas()
+
+
+def backend(name: str) -> Blas:
+    """The named BLAS for a training step; a JacchainError when it cannot be had."""
+    if name == "numpy":
+        return NUMPY
+    if name != "mkl":
+        raise choice_error("--blas", name, BLAS_BACKENDS)
+    path = mkl_path()
+    if path is None or _routine(path, "gemm", "d") is None:
+        raise JacchainError("--blas mkl needs Intel's MKL: pip install 'jacchain[mkl]'")
+    return Mkl(path)

@@ -89,15 +89,24 @@ def _repeats(warm_up: float, repeats: int | None, target_s: float | None) -> int
     return min(max(wanted, MIN_REPEATS), MAX_REPEATS)
 
 
-def blas_info() -> BlasInfo:
-    """The BLAS numpy calls and its current thread count, as threadpoolctl reports them."""
+def blas_info(library: str | None = None) -> BlasInfo:
+    """The BLAS numpy calls (or the one loaded from `library`, a file) and its current thread
+    count, as threadpoolctl reports them."""
+    import os
+
     from threadpoolctl import threadpool_info
 
     pools = [pool for pool in threadpool_info() if pool.get("user_api") == "blas"]
     if not pools:
         return BlasInfo("unknown", 1)
-    # SciPy (pulled in by scikit-learn) may load a BLAS of its own: report numpy's.
-    pool = next((p for p in pools if "numpy" in str(p.get("filepath", ""))), pools[0])
+
+    def chosen(pool: dict) -> bool:
+        path = str(pool.get("filepath", ""))
+        if library is None:  # SciPy (pulled in by scikit-learn) may load a BLAS of its own
+            return "numpy" in path
+        return os.path.realpath(path) == os.path.realpath(library)
+
+    pool = next((p for p in pools if chosen(p)), pools[0])
     name = pool.get("internal_api", "blas")
     version = pool.get("version")
     library = f"{name} {version}" if version else name

@@ -15,6 +15,7 @@ from ..cost.memory import default_limit, human_bytes
 from ..errors import DivergedError, MemoryLimitError
 from ..model.network import MLP
 from ..model.spec import NetworkSpec
+from ..run.blas import backend
 from ..run.timing import BlasInfo, Timing, blas_info, blas_threads
 from ..types import Array, Progress
 from .data import Dataset
@@ -93,9 +94,10 @@ def train(
     times and the step's FLOPs (counted on the first step, equal to the model). A run whose
     modelled memory is over `max_memory` is refused before anything is allocated."""
     check_train_memory(spec, settings.validated(), max_memory)
+    library = backend(settings.blas).library()  # loaded before the thread limit, so that it applies
     with blas_threads(threads):
         result = _train(spec, data, settings.validated(), seed, progress or (lambda description, done, total: None))
-        return replace(result, blas=blas_info())
+        return replace(result, blas=blas_info(library))
 
 
 def batches(data: Dataset, batch: int, total_steps: int, rng: np.random.Generator) -> Iterator[tuple[Array, Array]]:

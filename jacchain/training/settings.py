@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import JacchainError, choice_error
 from ..model.validate import TRAIN_RULES
+from ..run.blas import backend
 from ..types import TRAIN_MODES, TrainMode
 
 DEFAULT_EPOCHS = 10
@@ -26,6 +27,7 @@ class TrainSettings:
     test_fraction: float = 0.2
     mode: TrainMode = "vjp"
     grad_check: bool = False
+    blas: str = "numpy"  # the step's BLAS (run/blas.py): numpy's own, or MKL
 
     def validated(self) -> TrainSettings:
         """Check every value (named as its command-line option) and fill in the epochs."""
@@ -37,6 +39,10 @@ class TrainSettings:
             raise JacchainError("give --steps or --epochs, not both")
         if self.mode not in TRAIN_MODES:
             raise choice_error("mode", self.mode, TRAIN_MODES)
+        if self.blas != "numpy":
+            if self.mode != "vjp":
+                raise JacchainError(f"--blas {self.blas} runs the batched step: give it with --mode vjp")
+            backend(self.blas)  # refused here, in one line, when it cannot be had
         if self.steps is None and self.epochs is None:
             return replace(self, epochs=DEFAULT_EPOCHS)
         return self

@@ -12,7 +12,7 @@ from ..chain.factors import Chain, build_chain
 from ..chain.plan import Plan
 from ..model.network import MLP, ForwardBuffers, ForwardCache
 from ..planners.params import loss_first_params
-from ..run.blas import axpby, axpy, gemm_tn
+from ..run.blas import Blas, backend
 from ..run.execute import compile_plan, run_counted
 from ..run.jacobians import build_factors
 from ..types import Array
@@ -66,6 +66,7 @@ class Trainer:
 
     def __post_init__(self) -> None:
         network = self.network
+        self.blas: Blas = backend(self.settings.blas)
         parameters = network.weights + network.biases
         size, dtype = sum(p.size for p in parameters), network.weights[0].dtype
         self._params = np.empty(size, dtype=dtype)
@@ -87,7 +88,7 @@ class Trainer:
         batch = X.shape[0]
         if batch not in self._forward:
             self._forward[batch] = ForwardBuffers.allocate(self.network.spec, batch)
-        cache = self.network.forward(X, self._forward[batch])
+        cache = self.network.forward(X, self._forward[batch], self.blas.matmul)
         if counter is not None:
             for z, weight, a in zip(cache.post, self.network.weights, cache.pre):
                 counter.matmul(z, weight.T)
@@ -121,9 +122,9 @@ class Trainer:
             activation = activations[i]
             delta = activation.vjp_into(cache.pre[i], cache.post[i + 1], dz, delta_buffers[i])
             if fold is None:
-                np.matmul(delta.T, cache.post[i], out=self.grads_w[i])
+                self.blas.gemm(delta.T, cache.post[i], self.grads_w[i])
             else:
-                gemm_tn(delta, cache.post[i], self._velocity_w[i], fold)
+                self.blas.gemm(delta.T, cache.post[i], self._velocity_w[i], fold)
             np.sum(delta, axis=0, out=self.grads_b[i])
             if counter is not None:
                 if activation.name != "identity":
@@ -131,7 +132,7 @@ class Trainer:
                 counter.matmul(delta.T, cache.post[i])
                 counter.entries(delta)
             if i > 0:
-                dz = np.matmul(delta, self.network.weights[i], out=dz_buffers[i - 1])
+                dz = self.blas.matmul(delta, self.network.weights[i], out=dz_buffers[i - 1])
                 if counter is not None:
                     counter.matmul(delta, self.network.weights[i])
         return value
@@ -172,7 +173,7 @@ class Trainer:
 
     def update(self, counter: FlopCounter | None = None, folded: bool = False) -> None:
         """SGD with optional weight decay and momentum over the flat buffers, in place, each
-        operation one sweep of level-1 BLAS on the BLAS's own threads (run/blas.py):
+        operation one sweep of level-1 BLAS on the step's BLAS's own threads (run/blas.py):
         g += decay p; v = g + momentum v; p -= lr v. `folded`: the weights' velocity already
         holds dl/dW + momentum v (vjp_gradients with fold), so only their decay is added."""
         lr, momentum, decay = self.settings.lr, self.settings.momentum, self.settings.weight_decay
@@ -182,15 +183,15 @@ class Trainer:
         if momentum:
             rest = slice(self._n_weights if folded else 0, None)  # what still needs v = g + m v
             if decay and folded:
-                axpy(decay, params[: self._n_weights], velocity[: self._n_weights])
+                self.blas.axpy(decay, params[: self._n_weights], velocity[: self._n_weights])
             if decay:
-                axpy(decay, params[rest], grads[rest])
-            axpby(1.0, grads[rest], momentum, velocity[rest])
-            axpy(-lr, velocity, params)
+                self.blas.axpy(decay, params[rest], grads[rest])
+            self.blas.axpby(1.0, grads[rest], momentum, velocity[rest])
+            self.blas.axpy(-lr, velocity, params)
         else:
             if decay:
-                axpy(decay, params, grads)
-            axpy(-lr, grads, params)
+                self.blas.axpy(decay, params, grads)
+            self.blas.axpy(-lr, grads, params)
         if counter is not None:
             counter.entries(params, times=2 + (2 if decay else 0) + (2 if momentum else 0))
 

@@ -1,0 +1,116 @@
+"""The training step's BLAS (issue 11): numpy's own by default, or MKL (`--blas mkl`, the
+optional `mkl` extra) for every product of the step, landing on the same parameters."""
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import jacchain.run.blas as blas
+from jacchain.cli import cli
+from jacchain.model.network import MLP
+from jacchain.model.spec import make_spec
+from jacchain.training.settings import TrainSettings
+from jacchain.training.trainer import Trainer
+
+HAVE_MKL = blas.mkl_path() is not None
+needs_mkl = pytest.mark.skipif(not HAVE_MKL, reason="MKL is an optional extra: pip install 'jacchain[mkl]'")
+
+
+class Recording(blas.Blas):
+    """numpy's BLAS, counting what the step hands it."""
+
+    def __init__(self):
+        self.calls = {"products": 0, "axpy": 0, "axpby": 0}
+
+    def matmul(self, a, b, out):
+        self.calls["products"] += 1
+        return super().matmul(a, b, out)
+
+    def _cblas_gemm(self, a, b, c, beta):
+        self.calls["products"] += 1
+        super()._cblas_gemm(a, b, c, beta)
+
+    def axpy(self, a, x, y):
+        self.calls["axpy"] += 1
+        super().axpy(a, x, y)
+
+    def axpby(self, a, x, b, y):
+        self.calls["axpby"] += 1
+        super().axpby(a, x, b, y)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_every_product_and_update_of_a_step_goes_to_the_step_s_blas(momentum):
+    spec = make_spec((12, 9, 7, 4), loss="cross_entropy", seed=1)
+    trainer = Trainer(MLP.initialise(spec), TrainSettings(momentum=momentum))
+    trainer.blas = recording = Recording()
+    rng = np.random.default_rng(0)
+    trainer.step(rng.standard_normal((5, 12)), rng.integers(0, 4, 5))
+    # three layers: three forward products, three weight gradients, two input gradients; the
+    # update as one axpy, and with momentum one axpby for the biases' velocity (the weights'
+    # is folded into their gradient's product)
+    assert recording.calls == {"products": 8, "axpy": 1, "axpby": 1 if momentum else 0}
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("routines", [True, False])
+def test_the_blas_products_equal_numpy_s_for_every_operand_layout(monkeypatch, dtype, routines):
+    if not routines:  # numpy's own arithmetic where the BLAS routines cannot be found
+        monkeypatch.setattr(blas, "_routine", lambda path, name, letter: None)
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal((6, 4)).astype(dtype), rng.standard_normal((4, 5)).astype(dtype)
+    tolerance = 1e-12 if dtype == "float64" else 1e-5
+    for left, right in ((a, b), (np.ascontiguousarray(a.T).T, b), (a, np.ascontiguousarray(b.T).T)):
+        out = np.empty((6, 5), dtype=dtype)
+        blas.NUMPY.gemm(left, right, out)
+        np.testing.assert_allclose(out, a @ b, rtol=tolerance, atol=tolerance)
+        start = rng.standard_normal((6, 5)).astype(dtype)
+        out[...] = start
+        blas.NUMPY.gemm(left, right, out, beta=0.5)
+        np.testing.assert_allclose(out, a @ b + 0.5 * start, rtol=tolerance, atol=tolerance)
+
+
+def test_blas_mkl_without_mkl_is_one_line_and_exit_2(monkeypatch):
+    monkeypatch.setattr(blas, "mkl_path", lambda: None)
+    result = CliRunner().invoke(cli, ["train", "8,4,2", "--loss", "cross_entropy", "--steps", "2", "--blas", "mkl"])
+    assert result.exit_code == 2
+    assert result.output.strip() == "Error: --blas mkl needs Intel's MKL: pip install 'jacchain[mkl]'"
+
+
+def test_blas_mkl_is_for_the_batched_step_only():
+    result = CliRunner().invoke(
+        cli, ["train", "8,4,2", "--loss", "cross_entropy", "--steps", "2", "--blas", "mkl", "--mode", "explicit"]
+    )
+    assert result.exit_code == 2
+    assert "--mode vjp" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+@needs_mkl
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_step_on_mkl_lands_where_the_step_on_numpy_s_blas_does(dtype):
+    spec = make_spec((30, 20, 16, 10), loss="cross_entropy", seed=3, dtype=dtype)
+    settings = TrainSettings(lr=0.1, momentum=0.9, weight_decay=1e-3)
+    numpy_side = Trainer(MLP.initialise(spec), settings)
+    mkl_side = Trainer(MLP.initialise(spec), TrainSettings(lr=0.1, momentum=0.9, weight_decay=1e-3, blas="mkl"))
+    assert mkl_side.blas.name == "mkl"
+    rng = np.random.default_rng(4)
+    tolerance = 1e-12 if dtype == "float64" else 1e-5
+    for _ in range(4):
+        X, y = rng.standard_normal((8, 30)).astype(dtype), rng.integers(0, 10, 8)
+        assert mkl_side.step(X, y) == pytest.approx(numpy_side.step(X, y), rel=tolerance)
+    mkl_params = mkl_side.network.weights + mkl_side.network.biases
+    for got, want in zip(mkl_params, numpy_side.network.weights + numpy_side.network.biases):
+        np.testing.assert_allclose(got, want, rtol=tolerance, atol=tolerance)
+
+
+@needs_mkl
+def test_train_with_blas_mkl_reports_mkl_and_the_same_flops():
+    args = ["train", "64,32,10", "--loss", "cross_entropy", "--steps", "3", "--format", "json"]
+    plain = CliRunner().invoke(cli, args)
+    on_mkl = CliRunner().invoke(cli, [*args, "--blas", "mkl"])
+    assert plain.exit_code == on_mkl.exit_code == 0, on_mkl.output
+    import json
+
+    plain_report, mkl_report = json.loads(plain.output), json.loads(on_mkl.output)
+    assert mkl_report["flops_per_step"] == plain_report["flops_per_step"]
+    assert mkl_report["blas"]["library"].startswith("mkl")
