@@ -114,3 +114,20 @@ def test_train_with_blas_mkl_reports_mkl_and_the_same_flops():
     plain_report, mkl_report = json.loads(plain.output), json.loads(on_mkl.output)
     assert mkl_report["flops_per_step"] == plain_report["flops_per_step"]
     assert mkl_report["blas"]["library"].startswith("mkl")
+
+
+@needs_mkl
+def test_mkl_is_called_with_32_bit_integers_whatever_the_environment_asks(tmp_path):
+    # MKL_INTERFACE_LAYER=ILP64 makes MKL read 64-bit integers; the routines pass 32-bit ones,
+    # so without setting the layer first this process crashed in its first product
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, MKL_INTERFACE_LAYER="ILP64")
+    args = ["train", "16,8,4", "--loss", "cross_entropy", "--steps", "3", "--blas", "mkl", "--format", "json"]
+    done = subprocess.run(
+        [sys.executable, "-m", "jacchain", *args], env=env, capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert '"library": "mkl' in done.stdout

@@ -30,6 +30,7 @@ from ..types import BLAS_BACKENDS, Array
 # (symbol prefix, suffix, integer type) in the order tried: numpy's wheels, then plain builds.
 SYMBOLS = (("scipy_", "64_", ctypes.c_int64), ("", "64_", ctypes.c_int64), ("", "", ctypes.c_int))
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112  # the cblas enums
+MKL_LP64 = 0  # MKL's interface layer with 32-bit integers
 
 
 @functools.cache
@@ -160,6 +161,10 @@ class Mkl(Blas):
 
     def __init__(self, path: str) -> None:
         self.path = path
+        library = _library(path)
+        if library is not None and hasattr(library, "MKL_Set_Interface_Layer"):
+            # 32-bit integers, as the routines are typed, whatever MKL_INTERFACE_LAYER says
+            library.MKL_Set_Interface_Layer(MKL_LP64)
 
     def library(self) -> str | None:
         return self.path
@@ -194,6 +199,9 @@ def backend(name: str) -> Blas:
     if name != "mkl":
         raise choice_error("--blas", name, BLAS_BACKENDS)
     path = mkl_path()
-    if path is None or _routine(path, "gemm", "d") is None:
+    if path is None or _library(path) is None:
         raise JacchainError("--blas mkl needs Intel's MKL: pip install 'jacchain[mkl]'")
-    return Mkl(path)
+    mkl = Mkl(path)  # sets the interface layer before any routine runs
+    if _routine(path, "gemm", "d") is None:
+        raise JacchainError(f"--blas mkl: {path} has no cblas_dgemm; reinstall with pip install 'jacchain[mkl]'")
+    return mkl
