@@ -66,3 +66,18 @@ def test_every_calibration_figure_is_measured_once_a_round_in_turn_and_again_whe
     assert log == ["steady", "late", "wild"] * 3 + ["late", "wild", "wild"]
     assert values == {"steady": 10.5, "late": 3.0, "wild": 4.0}  # medians: one spell cannot set one
     assert unsettled == ["wild"]
+
+
+def test_an_order_over_the_limit_stays_counted_while_the_others_are_timed_side_by_side():
+    from jacchain.cost.memory import order_memory
+    from jacchain.jobs.analyze import measure
+    from jacchain.jobs.plan import plan_orders
+
+    planning = plan_orders(make_spec((64, 48, 32, 8)), ["input-first", "loss-first", "optimal"])
+    needs = {p.order.name: planning.base_bytes + order_memory(p.cost) for p in planning.orders}
+    assert needs["input-first"] > needs["loss-first"]
+    result = measure(planning, limit=needs["loss-first"], repeats=3)
+    assert [r.order.name for r in result.orders] == [p.order.name for p in planning.orders]
+    assert result.order("input-first").time is None  # counted, in its place
+    assert [reason.order for reason in result.count_only] == ["input-first"]
+    assert result.order("loss-first").time is not None and result.order("optimal").time is not None
