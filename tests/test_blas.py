@@ -70,6 +70,16 @@ def test_the_blas_products_equal_numpy_s_for_every_operand_layout(monkeypatch, d
         np.testing.assert_allclose(out, a @ b + 0.5 * start, rtol=tolerance, atol=tolerance)
 
 
+@pytest.mark.parametrize("name", ["numpy", pytest.param("mkl", marks=needs_mkl)])
+def test_operands_whose_shapes_do_not_fit_are_refused_as_numpy_refuses_them(name):
+    library = blas.backend(name)
+    a, b, out = np.ones((3, 4)), np.ones((5, 2)), np.zeros((3, 2))  # 4 columns against 5 rows
+    for beta in (0.0, 0.5):
+        with pytest.raises(ValueError):
+            library.gemm(a, b, out, beta)
+    assert not out.any()
+
+
 def test_blas_mkl_without_mkl_is_one_line_and_exit_2(monkeypatch):
     monkeypatch.setattr(blas, "mkl_path", lambda: None)
     result = CliRunner().invoke(cli, ["train", "8,4,2", "--loss", "cross_entropy", "--steps", "2", "--blas", "mkl"])

@@ -133,7 +133,10 @@ class Blas:
 
     def _cblas_gemm(self, a: Array, b: Array, c: Array, beta: float) -> None:
         routine = left = right = None
-        if a.ndim == b.ndim == c.ndim == 2 and c.shape == (a.shape[0], b.shape[1]) and c.flags.c_contiguous:
+        shapes_fit = (
+            a.ndim == b.ndim == c.ndim == 2 and a.shape[1] == b.shape[0] and c.shape == (a.shape[0], b.shape[1])
+        )
+        if shapes_fit and c.flags.c_contiguous:
             left, right = _stored(a), _stored(b)
             routine = self._get("gemm", a, b, c) if left and right else None
         if routine is None or left is None or right is None:
