@@ -56,7 +56,8 @@ def test_every_product_and_update_of_a_step_goes_to_the_step_s_blas(momentum):
 @pytest.mark.parametrize("routines", [True, False])
 def test_the_blas_products_equal_numpy_s_for_every_operand_layout(monkeypatch, dtype, routines):
     if not routines:  # numpy's own arithmetic where the BLAS routines cannot be found
-        monkeypatch.setattr(blas, "_routine", lambda path, name, letter: None)
+        monkeypatch.setattr(blas.Blas, "_routines", lambda self, name, char: None)
+    assert (blas.NUMPY._get("gemm", np.ones((2, 2), dtype)) is not None) == routines
     rng = np.random.default_rng(2)
     a, b = rng.standard_normal((6, 4)).astype(dtype), rng.standard_normal((4, 5)).astype(dtype)
     tolerance = 1e-12 if dtype == "float64" else 1e-5
@@ -78,6 +79,13 @@ def test_operands_whose_shapes_do_not_fit_are_refused_as_numpy_refuses_them(name
         with pytest.raises(ValueError):
             library.gemm(a, b, out, beta)
     assert not out.any()
+
+
+def test_an_operand_s_address_is_its_data_s_writable_or_not():
+    array = np.arange(12.0).reshape(3, 4)
+    frozen = array.copy()
+    frozen.flags.writeable = False  # its buffer cannot be taken writable: the slower way
+    assert blas._address(array) == array.ctypes.data and blas._address(frozen) == frozen.ctypes.data
 
 
 def test_blas_mkl_without_mkl_is_one_line_and_exit_2(monkeypatch):

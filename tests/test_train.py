@@ -219,7 +219,7 @@ def test_the_update_is_sgd_with_decay_and_momentum_as_written(monkeypatch, routi
     import jacchain.run.blas as blas
 
     if not routines:  # numpy's own arithmetic where the BLAS routines cannot be found
-        monkeypatch.setattr(blas, "_routine", lambda path, name, letter: None)
+        monkeypatch.setattr(blas.Blas, "_routines", lambda self, name, char: None)
     spec = make_spec((30, 20, 10), loss="cross_entropy", seed=2, dtype=dtype)
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((8, 30)).astype(dtype), rng.integers(0, 10, 8)

@@ -74,6 +74,16 @@ def numpy_blas_path() -> str | None:
     return str(pools[0]["filepath"]) if pools else None
 
 
+def _address(array: Array) -> int:
+    """Where a C-contiguous array's data starts: through the buffer protocol (a third of the
+    time of `array.ctypes.data`, which matters for a call of a few microseconds), or through
+    `ctypes` for a read-only array, whose buffer cannot be taken writable."""
+    try:
+        return ctypes.addressof(ctypes.c_char.from_buffer(array))  # type: ignore[arg-type]  # numpy exports a buffer
+    except (TypeError, ValueError, BufferError):
+        return int(array.ctypes.data)
+
+
 def _stored(array: Array) -> tuple[bool, int] | None:
     """How a 2-D operand is stored for cblas in row-major order: (transposed, leading
     dimension), or None when it is neither C- nor Fortran-contiguous."""
@@ -94,12 +104,22 @@ class Blas:
 
     def _get(self, name: str, *arrays: Array) -> Callable[..., None] | None:
         """The routine for these arrays, when they suit it: one float dtype, no empty array."""
-        dtype, path = arrays[0].dtype, self.library()
-        if path is None or dtype not in (np.float32, np.float64):
+        dtype = arrays[0].dtype
+        if dtype not in (np.float32, np.float64) or any(a.dtype != dtype or a.size == 0 for a in arrays):
             return None
-        if any(a.dtype != dtype or a.size == 0 for a in arrays):
-            return None
-        return _routine(path, name, "s" if dtype == np.float32 else "d")
+        return self._routines(name, dtype.char)
+
+    @functools.cached_property
+    def _found(self) -> dict[tuple[str, str], Callable[..., None] | None]:
+        return {}
+
+    def _routines(self, name: str, char: str) -> Callable[..., None] | None:
+        """The library's routine `name` for the dtype `char`, looked up once per instance."""
+        key = (name, char)
+        if key not in self._found:
+            path = self.library()
+            self._found[key] = None if path is None else _routine(path, name, "s" if char == "f" else "d")
+        return self._found[key]
 
     def _vector(self, name: str, x: Array, y: Array) -> Callable[..., None] | None:
         if not (x.ndim == y.ndim == 1 and x.size == y.size and x.flags.c_contiguous and y.flags.c_contiguous):
@@ -113,7 +133,7 @@ class Blas:
             y *= b
             y += a * x if a != 1 else x
             return
-        routine(y.size, a, x.ctypes.data, 1, b, y.ctypes.data, 1)
+        routine(y.size, a, _address(x), 1, b, _address(y), 1)
 
     def axpy(self, a: float, x: Array, y: Array) -> None:
         """y = a x + y, in place (1-D, same length)."""
@@ -121,7 +141,7 @@ class Blas:
         if routine is None:
             y += a * x
             return
-        routine(y.size, a, x.ctypes.data, 1, y.ctypes.data, 1)
+        routine(y.size, a, _address(x), 1, _address(y), 1)
 
     def gemm(self, a: Array, b: Array, c: Array, beta: float = 0.0) -> None:
         """C = A B + beta C, in place; A and B C-contiguous or transposed views of C-contiguous
@@ -148,9 +168,9 @@ class Blas:
             return
         (m, k), n = a.shape, b.shape[1]
         (trans_a, lda), (trans_b, ldb) = left, right
-        a_data, b_data = (a.T if trans_a else a).ctypes.data, (b.T if trans_b else b).ctypes.data
+        a_data, b_data = _address(a.T if trans_a else a), _address(b.T if trans_b else b)
         order = (ROW_MAJOR, TRANS if trans_a else NO_TRANS, TRANS if trans_b else NO_TRANS)
-        routine(*order, m, n, k, 1.0, a_data, lda, b_data, ldb, beta, c.ctypes.data, n)
+        routine(*order, m, n, k, 1.0, a_data, lda, b_data, ldb, beta, _address(c), n)
 
     def matmul(self, a: Array, b: Array, out: Array) -> Array:
         """np.matmul(a, b, out=out) on this library (numpy's own matmul for numpy's)."""
