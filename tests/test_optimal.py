@@ -7,17 +7,21 @@ from types import SimpleNamespace
 
 import numpy as np
 import opt_einsum
+import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jacchain.chain.factors import chain_of_dims
+from jacchain.chain.factors import build_chain, chain_of_dims
+from jacchain.chain.plan import bracketing
 from jacchain.cli import cli
 from jacchain.cost.plan_cost import plan_cost
 from jacchain.jobs.analyze import analyze
 from jacchain.model.config import load_network
+from jacchain.model.spec import make_spec
 from jacchain.planners.dp import optimal_plan
 from jacchain.planners.folds import left_fold, right_fold
+from jacchain.planners.orders import ORDERS
 from jacchain.run.arrays import densify
 from jacchain.run.execute import run_counted
 from jacchain.types import Structure
@@ -158,3 +162,28 @@ def test_the_threaded_dp_of_long_chains_finds_what_the_single_thread_finds(monke
     assert not pools
     assert threaded[1] == single[1] == plan_cost(threaded[0], chain).flops
     assert threaded[0] == single[0]
+
+
+def nested(plan, names):
+    """A plan's bracketing by its definition: each step's text is "(left right)" of its operands'."""
+    text = list(names)
+    for left, right in plan.steps:
+        text.append(f"({text[left]} {text[right]})")
+    return "; ".join(text[value] for value in plan.results)
+
+
+@pytest.mark.parametrize("wrt", ["input", "params"])
+@pytest.mark.parametrize("order", ["loss-first", "input-first", "optimal"])
+def test_every_order_is_written_as_its_nested_products(order, wrt):
+    """Parameter plans reuse cached rows across their outputs: each output is written in full."""
+    chain = build_chain(make_spec((6, 5, 4, 3, 2), loss="mse"), "loss", "op", wrt)
+    plan = ORDERS.get(order).build(chain)
+    written = bracketing(plan, chain.names)
+    assert written == nested(plan, chain.names)
+    assert written.count(";") == len(plan.results) - 1
+
+
+def test_a_deep_chain_is_written_whole():
+    names = [f"J{i}" for i in range(3000, 0, -1)]
+    plan = right_fold(len(names))
+    assert bracketing(plan, names) == nested(plan, names)

@@ -77,8 +77,10 @@ def plan_orders(
             "--cost time prices products in floating point; these counts are beyond it: use --cost flops"
         )
     objective = TimeObjective(calibration, chain.itemsize) if cost == "time" and calibration else None
-    planned = []
-    for order in resolve_orders(list(orders) if orders else None):
-        plan = order.build(chain, objective)
-        planned.append(PlannedOrder(order, plan, plan_cost(plan, chain), bracketing(plan, chain.names)))
-    return Planning(spec, chain, tuple(planned), cost, calibration)
+    # Every plan first: an order refused up front (the optimal one over too long a chain) is
+    # refused before the others are costed.
+    plans = [(order, order.build(chain, objective)) for order in resolve_orders(list(orders) if orders else None)]
+    planned = tuple(
+        PlannedOrder(order, plan, plan_cost(plan, chain), bracketing(plan, chain.names)) for order, plan in plans
+    )
+    return Planning(spec, chain, planned, cost, calibration)
