@@ -12,6 +12,7 @@ from jacchain.jobs.analyze import analyze
 from jacchain.model.config import load_network
 from jacchain.model.network import MLP
 from jacchain.model.spec import make_spec
+from jacchain.run import blas
 from jacchain.training.data import load_dataset
 from jacchain.training.gradcheck import grad_check
 from jacchain.training.loop import train
@@ -241,15 +242,23 @@ def test_the_update_is_sgd_with_decay_and_momentum_as_written(monkeypatch, routi
 
 
 @pytest.mark.parametrize("decay", [0.0, 1e-3])
-def test_a_step_folding_the_weight_gradient_into_the_velocity_is_the_same_step(decay):
-    # step() with momentum writes dl/dW straight into the velocity (a gemm with beta); the
-    # step as written (gradients, then the update) must land on the same parameters
-    spec = make_spec((30, 20, 10), loss="cross_entropy", seed=4)
+@pytest.mark.parametrize(
+    "fold_min, folded_layers", [(0, [True, True, True]), (100, [True, False, True]), (10**9, [False] * 3)]
+)
+def test_a_step_folding_the_weight_gradient_into_the_velocity_is_the_same_step(
+    monkeypatch, decay, fold_min, folded_layers
+):
+    # step() with momentum writes dl/dW of layers with at least fold_min_weights weights straight
+    # into the velocity (a gemm with beta), and those lead the flat buffers; the step as written
+    # (gradients, then the update) must land on the same parameters whichever layers fold
+    monkeypatch.setattr(blas.Blas, "fold_min_weights", fold_min)
+    spec = make_spec((30, 20, 3, 40), loss="cross_entropy", seed=4)  # 600, 60 and 120 weights
     rng = np.random.default_rng(1)
     settings = TrainSettings(lr=0.1, momentum=0.9, weight_decay=decay)
     folded, written = Trainer(MLP.initialise(spec), settings), Trainer(MLP.initialise(spec), settings)
+    assert folded._folded == folded_layers
     for _ in range(4):
-        X, y = rng.standard_normal((8, 30)), rng.integers(0, 10, 8)
+        X, y = rng.standard_normal((8, 30)), rng.integers(0, 40, 8)
         value = folded.step(X, y)
         assert value == written.vjp_gradients(X, y)
         written.update()

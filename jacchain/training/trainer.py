@@ -57,7 +57,10 @@ class Trainer:
     """Holds the network, its gradient and momentum buffers, and the per-batch-size scratch.
 
     Parameters, gradients and velocities each live in one flat buffer (the network's W_i and
-    b_i become views into it), so the SGD update is a handful of whole-buffer operations."""
+    b_i become views into it), so the SGD update is a handful of whole-buffer operations. With
+    momentum, the weights of layers with at least the BLAS's `fold_min_weights` get their
+    velocity updated inside their gradient's product (a gemm with beta) and lead the buffers;
+    the other weights and the biases follow, and their velocity is one sweep."""
 
     network: MLP
     settings: TrainSettings
@@ -67,18 +70,26 @@ class Trainer:
     def __post_init__(self) -> None:
         network = self.network
         self.blas: Blas = backend(self.settings.blas)
-        parameters = network.weights + network.biases
-        size, dtype = sum(p.size for p in parameters), network.weights[0].dtype
-        self._params = np.empty(size, dtype=dtype)
-        views = flat_views(parameters, self._params)
         layers = len(network.weights)
-        network.weights[:], network.biases[:] = views[:layers], views[layers:]
+        folding = bool(self.settings.momentum) and self.settings.mode == "vjp"
+        self._folded = [folding and w.size >= self.blas.fold_min_weights for w in network.weights]
+        # the folded weights first, then the rest of the weights, then the biases
+        order = sorted(range(layers), key=lambda i: not self._folded[i])
+        parameters = [network.weights[i] for i in order] + network.biases
+        size, dtype = sum(p.size for p in parameters), network.weights[0].dtype
+
+        place = {layer: index for index, layer in enumerate(order)}
+
+        def in_layer_order(views: list[Array]) -> tuple[list[Array], list[Array]]:
+            return [views[place[layer]] for layer in range(layers)], views[layers:]
+
+        self._params = np.empty(size, dtype=dtype)
+        network.weights[:], network.biases[:] = in_layer_order(flat_views(parameters, self._params))
         self._grads = np.zeros(size, dtype=dtype)
-        grads = flat_views(parameters, self._grads)
-        self.grads_w, self.grads_b = grads[:layers], grads[layers:]
+        self.grads_w, self.grads_b = in_layer_order(flat_views(parameters, self._grads))
         self._velocity = np.zeros(size, dtype=dtype)
-        self._velocity_w = flat_views(network.weights, self._velocity, copy=False)
-        self._n_weights = sum(w.size for w in network.weights)  # the weights lead the flat buffers
+        self._velocity_w = in_layer_order(flat_views(parameters, self._velocity, copy=False))[0]
+        self._n_folded = sum(w.size for w, folded in zip(network.weights, self._folded) if folded)
         self._forward: dict[int, ForwardBuffers] = {}
         self._backward: dict[int, tuple[list[Array], list[Array]]] = {}
         self._explicit: tuple[Chain, Plan] | None = None
@@ -109,8 +120,8 @@ class Trainer:
 
         dl/dz_i is computed once per layer and reused for both dl/dW_i and dl/dz_{i-1}: the
         article's caching argument, for a whole batch at a time. With `fold` (the momentum),
-        dl/dW_i goes straight into the weights' velocity instead, v = dl/dW_i + fold v, in the
-        same product (a gemm with beta): grads_w are then left as they were.
+        dl/dW_i of a folded layer goes straight into its weights' velocity instead, v = dl/dW_i
+        + fold v, in the same product (a gemm with beta): its grads_w are then left as they were.
         """
         cache = self.forward(X, counter)
         value, dz = self.network.loss.value_and_gradient(cache.output, y)
@@ -121,10 +132,10 @@ class Trainer:
         for i in range(len(self.network.weights) - 1, -1, -1):
             activation = activations[i]
             delta = activation.vjp_into(cache.pre[i], cache.post[i + 1], dz, delta_buffers[i])
-            if fold is None:
-                self.blas.gemm(delta.T, cache.post[i], self.grads_w[i])
-            else:
+            if fold is not None and self._folded[i]:
                 self.blas.gemm(delta.T, cache.post[i], self._velocity_w[i], fold)
+            else:
+                self.blas.gemm(delta.T, cache.post[i], self.grads_w[i])
             np.sum(delta, axis=0, out=self.grads_b[i])
             if counter is not None:
                 if activation.name != "identity":
@@ -174,16 +185,17 @@ class Trainer:
     def update(self, counter: FlopCounter | None = None, folded: bool = False) -> None:
         """SGD with optional weight decay and momentum over the flat buffers, in place, each
         operation one sweep of level-1 BLAS on the step's BLAS's own threads (run/blas.py):
-        g += decay p; v = g + momentum v; p -= lr v. `folded`: the weights' velocity already
-        holds dl/dW + momentum v (vjp_gradients with fold), so only their decay is added."""
+        g += decay p; v = g + momentum v; p -= lr v. `folded`: the folded weights' velocity
+        already holds dl/dW + momentum v (vjp_gradients with fold), so only their decay is added."""
         lr, momentum, decay = self.settings.lr, self.settings.momentum, self.settings.weight_decay
         params, grads, velocity = self._params, self._grads, self._velocity
         if counter is not None:
             counter.phase = "update"
         if momentum:
-            rest = slice(self._n_weights if folded else 0, None)  # what still needs v = g + m v
-            if decay and folded:
-                self.blas.axpy(decay, params[: self._n_weights], velocity[: self._n_weights])
+            done = self._n_folded if folded else 0  # the folded weights lead the buffers
+            rest = slice(done, None)  # what still needs v = g + m v
+            if decay and done:
+                self.blas.axpy(decay, params[:done], velocity[:done])
             if decay:
                 self.blas.axpy(decay, params[rest], grads[rest])
             self.blas.axpby(1.0, grads[rest], momentum, velocity[rest])
