@@ -72,6 +72,28 @@ def test_the_blas_products_equal_numpy_s_for_every_operand_layout(monkeypatch, d
 
 
 @pytest.mark.parametrize("name", ["numpy", pytest.param("mkl", marks=needs_mkl)])
+@pytest.mark.parametrize("dtypes", [(">f8", ">f8"), (">f4", ">f4"), ("f4", "f8"), ("f8", "f4")])
+def test_operands_cblas_cannot_read_get_numpy_s_arithmetic(name, dtypes):
+    """Byte-swapped floats, or two dtypes in one call, are not handed to the routines (they
+    would read the bytes as native floats of the first operand's width)."""
+    library = blas.backend(name)
+    left, right = dtypes
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal(7).astype(left), rng.standard_normal(7).astype(right)
+    assert library._get("axpy", x, y) is None
+    want_axpy, want_axpby = y + 0.5 * x, 0.5 * x + 0.25 * y
+    library.axpy(0.5, x, after := y.copy())
+    np.testing.assert_allclose(after, want_axpy, rtol=1e-6)
+    library.axpby(0.5, x, 0.25, after := y.copy())
+    np.testing.assert_allclose(after, want_axpby, rtol=1e-6)
+    a, b = rng.standard_normal((3, 4)).astype(left), rng.standard_normal((4, 2)).astype(right)
+    out = rng.standard_normal((3, 2)).astype(right)
+    want = a.astype(np.float64) @ b + 0.5 * out
+    library.gemm(a, b, out, 0.5)
+    np.testing.assert_allclose(out, want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["numpy", pytest.param("mkl", marks=needs_mkl)])
 def test_operands_whose_shapes_do_not_fit_are_refused_as_numpy_refuses_them(name):
     library = blas.backend(name)
     a, b, out = np.ones((3, 4)), np.ones((5, 2)), np.zeros((3, 2))  # 4 columns against 5 rows
