@@ -46,10 +46,11 @@ def test_every_product_and_update_of_a_step_goes_to_the_step_s_blas(momentum):
     trainer.blas = recording = Recording()
     rng = np.random.default_rng(0)
     trainer.step(rng.standard_normal((5, 12)), rng.integers(0, 4, 5))
-    # three layers: three forward products, three weight gradients, two input gradients; the
-    # update as one axpy, and with momentum one axpby for the velocity of what is not folded
-    # into its gradient's product (here every layer: each is under fold_min_weights)
-    assert recording.calls == {"products": 8, "axpy": 1, "axpby": 1 if momentum else 0}
+    # three layers: three forward products, three weight gradients, three bias gradients (a
+    # row of ones times dl/da_i), two input gradients; the update as one axpy, and with
+    # momentum one axpby for the velocity of what is not folded into its gradient's product
+    # (here every layer: each is under fold_min_weights)
+    assert recording.calls == {"products": 11, "axpy": 1, "axpby": 1 if momentum else 0}
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

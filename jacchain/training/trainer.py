@@ -92,6 +92,7 @@ class Trainer:
         self._n_folded = sum(w.size for w, folded in zip(network.weights, self._folded) if folded)
         self._forward: dict[int, ForwardBuffers] = {}
         self._backward: dict[int, tuple[list[Array], list[Array]]] = {}
+        self._ones: dict[int, Array] = {}
         self._explicit: tuple[Chain, Plan] | None = None
 
     def forward(self, X: Array, counter: FlopCounter | None = None) -> ForwardCache:
@@ -105,6 +106,14 @@ class Trainer:
                 counter.matmul(z, weight.T)
                 counter.entries(a)  # the bias add
         return cache
+
+    def _ones_row(self, batch: int) -> Array:
+        """A 1 x batch row of ones: dl/db_i is its product with dl/da_i, the sum over the batch,
+        on the step's BLAS (2x faster than np.sum below a few hundred thousand entries here).
+        Counted as the sum it is: one FLOP per entry, the multiplications by one aside."""
+        if batch not in self._ones:
+            self._ones[batch] = np.ones((1, batch), dtype=self.network.spec.dtype)
+        return self._ones[batch]
 
     def _backward_buffers(self, batch: int) -> tuple[list[Array], list[Array]]:
         if batch not in self._backward:
@@ -128,6 +137,7 @@ class Trainer:
         if counter is not None:
             counter.phase = "backward"
         dz_buffers, delta_buffers = self._backward_buffers(X.shape[0])
+        ones = self._ones_row(X.shape[0])
         activations = self.network.activations
         for i in range(len(self.network.weights) - 1, -1, -1):
             activation = activations[i]
@@ -136,7 +146,7 @@ class Trainer:
                 self.blas.gemm(delta.T, cache.post[i], self._velocity_w[i], fold)
             else:
                 self.blas.gemm(delta.T, cache.post[i], self.grads_w[i])
-            np.sum(delta, axis=0, out=self.grads_b[i])
+            self.blas.matmul(ones, delta, out=self.grads_b[i].reshape(1, -1))  # dl/db_i: sum over the batch
             if counter is not None:
                 if activation.name != "identity":
                     counter.entries(delta)
