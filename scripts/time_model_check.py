@@ -49,11 +49,31 @@ def hit(predicted: float, measured: float) -> bool:
     return abs(predicted / measured - 1) <= TOLERANCE
 
 
+def system_cache_bytes() -> int | None:
+    """The largest CPU cache as Linux's sysfs reports it (what the model used before it
+    measured the cache's capacity), or None where it cannot be read."""
+    units = {"K": 2**10, "M": 2**20, "G": 2**30}
+    sizes = []
+    for entry in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
+        text = entry.read_text().strip()
+        if text[:-1].isdigit() and text[-1] in units:
+            sizes.append(int(text[:-1]) * units[text[-1]])
+    return max(sizes, default=None)
+
+
 # The model with parts of it taken out, priced on the same measurements as the whole: what each
 # part is worth, free of the machine's drift between runs.
 VARIANTS: dict[str, Callable[[Calibration], Calibration]] = {
     "without the run cost": lambda c: replace(c, run_s=0.0),
 }
+
+
+def with_cache_bytes(n_bytes: int) -> Callable[[Calibration], Calibration]:
+    return lambda c: replace(c, cache_bytes=n_bytes)
+
+
+if (SYSTEM_CACHE := system_cache_bytes()) is not None:
+    VARIANTS[f"with the system's cache size ({SYSTEM_CACHE / 2**20:.0f} MiB)"] = with_cache_bytes(SYSTEM_CACHE)
 
 
 def variant_hits(result: Analysis, calibration: Calibration, itemsize: int) -> dict[str, tuple[int, int, int, int]]:

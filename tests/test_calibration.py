@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from jacchain.cli import cli
 from jacchain.cost.machine import STALE_DAYS, Calibration
 from jacchain.run.calibrate import CACHE_SCHEMA, cache_path, cached, from_entry, store
+from jacchain.run.calibrate import measure as real_measure  # the fixtures replace the module's
 from jacchain.run.timing import blas_info
 
 GOOD = Calibration(
@@ -166,3 +167,23 @@ def test_analyze_says_when_every_order_misses_its_prediction_the_same_way(privat
     result = invoke("analyze", "64,32,8")
     assert result.exit_code == 0
     assert "than predicted; the machine has changed since it was calibrated" in result.output
+
+
+def test_the_cache_is_measured_where_streaming_stops_being_faster(monkeypatch):
+    """The cache's capacity and rate come from how fast matrices of 1 to 128 MiB stream, not
+    from what the system says its caches are (a virtual machine can say 480 MiB)."""
+    from jacchain.run import calibrate
+
+    def streaming(n_bytes, dtype, repeats):  # 40 GB/s up to 8 MiB, then memory's 20
+        return (40.0 if n_bytes <= 8 * 2**20 else 20.0), n_bytes
+
+    monkeypatch.setattr(calibrate, "_streaming_rate", streaming)
+    monkeypatch.setattr(calibrate, "gemm_rate", lambda dtype, rows, size=1024, repeats=15: 2.0 * rows**0.5)
+    monkeypatch.setattr(calibrate, "elementwise_rate", lambda dtype, n_bytes, repeats=15: 5.0)
+    monkeypatch.setattr(calibrate, "executor_costs", lambda dtype: (3e-6, 1e-6))
+    found = real_measure("float64")
+    assert (found.cache_bytes, found.cache_gbps, found.stream_gbps) == (8 * 2**20, 40.0, 20.0)
+    assert found.problems() == []
+    # no size streams faster than memory: the smallest swept is all the cache there is
+    monkeypatch.setattr(calibrate, "_streaming_rate", lambda n_bytes, dtype, repeats: (20.0, n_bytes))
+    assert real_measure("float64").cache_bytes == 2**20

@@ -20,8 +20,9 @@ Numeric = float | int | npt.NDArray[np.float64]
 @dataclass(frozen=True)
 class Calibration:
     """GFLOP/s of a large square GEMM; GB/s of a vector-matrix product streaming a matrix from
-    memory (far larger than the caches) and from cache (a quarter of the largest cache); and
-    the fixed time of one tiny product; for one BLAS, dtype and thread count."""
+    memory (far larger than the caches) and from cache (at a quarter of cache_bytes, the
+    largest matrix that streams markedly faster than from memory, both measured); and the
+    fixed time of one tiny product; for one BLAS, dtype and thread count."""
 
     blas: str
     dtype: str

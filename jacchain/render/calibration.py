@@ -9,7 +9,7 @@ from rich.text import Text
 
 from ..cost.machine import Calibration
 from ..cost.memory import human_bytes as human
-from ..run.calibrate import CalibrationRun
+from ..run.calibrate import CACHE_GAIN, CalibrationRun
 from .base import Renderer, register
 
 
@@ -19,7 +19,8 @@ def lines(run: CalibrationRun) -> list[str]:
         f"BLAS {c.blas}, {c.dtype}, {c.threads} thread(s)",
         f"matrix multiply ({c.gemm_size}^3): {c.gemm_gflops:.1f} GFLOP/s",
         f"vector-matrix streaming from memory ({c.stream_bytes / 2**20:.0f} MiB matrix): {c.stream_gbps:.1f} GB/s",
-        f"vector-matrix streaming from cache (up to {c.cache_bytes / 2**20:.0f} MiB): {c.cache_gbps:.1f} GB/s",
+        f"vector-matrix streaming from cache: {c.cache_gbps:.1f} GB/s, up to {human(c.cache_bytes)} "
+        f"(the largest matrix streaming {CACHE_GAIN}x faster than from memory)",
         f"fixed cost per product, as the executor runs them: {c.call_s * 1e6:.2f} us; per run: {c.run_s * 1e6:.2f} us",
         *(
             [

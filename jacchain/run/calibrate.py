@@ -16,15 +16,17 @@ from typing import Any
 
 import numpy as np
 
-from ..cost.machine import DEFAULT_CACHE_BYTES, Calibration, calibration_key
+from ..cost.machine import Calibration, calibration_key
 from ..errors import JacchainError
 from ..io import write_atomic
 from ..types import Progress
 from .timing import blas_info, blas_threads, time_call, usable_cores
 
-CACHE_SCHEMA = 8  # 8: figures are medians over rounds
+CACHE_SCHEMA = 9  # 8: figures are medians over rounds; 9: the cache's capacity measured
 GEMM_CURVE_SIZES = (2, 8, 32, 128, 512)
 ELEMENTWISE_BYTES = (2**14, 2**17, 2**20, 2**23, 2**26)  # bytes read and written
+CAPACITY_SWEEP = tuple(2**20 * 2**k for k in range(8))  # streamed matrices of 1 to 128 MiB
+CACHE_GAIN = 1.25  # a matrix streams from cache when it streams at least this much faster than from memory
 FOLD_PRODUCTS = (2, 16)  # the two plan lengths whose times give the executor's fixed costs
 AGREEMENT = 0.10  # two measurements of one figure within 10% of each other agree
 ROUNDS = 3  # each figure is measured once a round
@@ -57,17 +59,22 @@ def gemm_rate(dtype: str, rows: int, size: int = 1024, repeats: int = 15) -> flo
     return 2 * rows * size * size / seconds / 1e9
 
 
-def last_level_cache_bytes() -> int:
-    """The largest CPU cache (Linux sysfs), or 8 MiB when it cannot be read."""
-    sizes = []
-    for entry in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
-        text = entry.read_text().strip() if entry.is_file() else ""
-        units = {"K": 2**10, "M": 2**20, "G": 2**30}
-        if text[:-1].isdigit() and text[-1] in units:
-            sizes.append(int(text[:-1]) * units[text[-1]])
-        elif text.isdigit():
-            sizes.append(int(text))
-    return max(sizes) if sizes else DEFAULT_CACHE_BYTES
+def effective_cache(rates: dict[int, float], memory_gbps: float) -> tuple[int, float]:
+    """(capacity, GB/s) of the cache as the streaming products see it, from their rates by
+    matrix size: the capacity is the largest size that still streams CACHE_GAIN times faster
+    than memory (the smallest swept where none does), the rate the one at a quarter of it.
+    Measured, not read from the system: a virtual machine can report a cache of hundreds of
+    MiB, and threads share the last level with each other and with neighbours.
+
+    >>> effective_cache({1: 26.0, 2: 20.0, 4: 40.0, 8: 39.0, 16: 30.0, 32: 20.0}, 19.8)
+    (16, 40.0)
+    >>> effective_cache({1: 21.0, 2: 20.0}, 19.8)
+    (1, 21.0)
+    """
+    sizes = sorted(rates)
+    capacity = max((size for size in sizes if rates[size] >= CACHE_GAIN * memory_gbps), default=sizes[0])
+    quarter = max((size for size in sizes if size <= capacity // 4), default=sizes[0])
+    return capacity, rates[quarter]
 
 
 def elementwise_rate(dtype: str, n_bytes: int, repeats: int = 15) -> float:
@@ -116,6 +123,10 @@ def _streaming_rate(n_bytes: int, dtype: str, repeats: int) -> tuple[float, int]
     return matrix.nbytes / seconds / 1e9, int(matrix.nbytes)
 
 
+def _streaming_gbps(n_bytes: int, dtype: str, repeats: int) -> float:
+    return _streaming_rate(n_bytes, dtype, repeats)[0]
+
+
 def in_rounds(
     figures: dict[str, Callable[[], float]], rounds: int = ROUNDS, most: int = MAX_ROUNDS
 ) -> tuple[dict[str, float], list[str]]:
@@ -159,11 +170,10 @@ def measure(
     stream_bytes: int = 256 * 2**20,
     repeats: int = 15,
 ) -> Calibration:
-    """Time a gemm_size^3 GEMM, (1 x n)(n x n) products from memory and from cache, the
-    executor's fixed costs and the GEMM and elementwise curves, every figure once a round
-    (`in_rounds`), and again where its rounds disagree; record the load average it was taken
-    under."""
-    cache_bytes = last_level_cache_bytes()
+    """Time a gemm_size^3 GEMM, (1 x n)(n x n) products streaming matrices from memory and of
+    1 to 128 MiB (the cache's capacity and rate: `effective_cache`), the executor's fixed
+    costs and the GEMM and elementwise curves, every figure once a round (`in_rounds`), and
+    again where its rounds disagree; record the load average it was taken under."""
     load = load_average()
     executor: list[tuple[float, float]] = []
 
@@ -174,9 +184,10 @@ def measure(
     figures: dict[str, Callable[[], float]] = {
         "gemm_gflops": lambda: gemm_rate(dtype, gemm_size, gemm_size, repeats),
         "stream_gbps": lambda: _streaming_rate(stream_bytes, dtype, repeats)[0],
-        "cache_gbps": lambda: _streaming_rate(cache_bytes // 4, dtype, 4 * repeats)[0],
         "call_s": per_product,
     }
+    for size in CAPACITY_SWEEP:
+        figures[f"stream_curve[{size}]"] = functools.partial(_streaming_gbps, size, dtype, repeats)
     for rows in GEMM_CURVE_SIZES:
         figures[f"gemm_curve[{rows}]"] = functools.partial(gemm_rate, dtype, rows, gemm_size, repeats)
     for size in ELEMENTWISE_BYTES:
@@ -185,9 +196,9 @@ def measure(
         values, unsettled = in_rounds(figures)
         info = blas_info()
     streamed = _matrix_side(stream_bytes, dtype) ** 2 * np.dtype(dtype).itemsize
-    gemm, stream_gbps, cache_gbps, call_s = (
-        values[name] for name in ("gemm_gflops", "stream_gbps", "cache_gbps", "call_s")
-    )
+    gemm, stream_gbps, call_s = (values[name] for name in ("gemm_gflops", "stream_gbps", "call_s"))
+    swept = {size: values[f"stream_curve[{size}]"] for size in CAPACITY_SWEEP}
+    cache_bytes, cache_gbps = effective_cache(swept, stream_gbps)
     run_s = float(np.median([run for _, run in executor]))
     curve = tuple((rows, values[f"gemm_curve[{rows}]"]) for rows in GEMM_CURVE_SIZES)
     elementwise = tuple((size, values[f"elementwise_curve[{size}]"]) for size in ELEMENTWISE_BYTES)
