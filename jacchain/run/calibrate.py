@@ -183,7 +183,7 @@ def measure(
 
     figures: dict[str, Callable[[], float]] = {
         "gemm_gflops": lambda: gemm_rate(dtype, gemm_size, gemm_size, repeats),
-        "stream_gbps": lambda: _streaming_rate(stream_bytes, dtype, repeats)[0],
+        "stream_gbps": functools.partial(_streaming_gbps, stream_bytes, dtype, repeats),
         "call_s": per_product,
     }
     for size in CAPACITY_SWEEP:
