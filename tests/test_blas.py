@@ -30,13 +30,18 @@ class Recording(blas.Blas):
         self.calls["products"] += 1
         super()._cblas_gemm(a, b, c, beta)
 
-    def axpy(self, a, x, y):
-        self.calls["axpy"] += 1
-        super().axpy(a, x, y)
+    def bind_axpy(self, a, x, y):
+        return self._counted("axpy", super().bind_axpy(a, x, y))
 
-    def axpby(self, a, x, b, y):
-        self.calls["axpby"] += 1
-        super().axpby(a, x, b, y)
+    def bind_axpby(self, a, x, b, y):
+        return self._counted("axpby", super().bind_axpby(a, x, b, y))
+
+    def _counted(self, name, sweep):
+        def counted():
+            self.calls[name] += 1
+            sweep()
+
+        return counted
 
 
 @pytest.mark.parametrize("momentum", [0.0, 0.9])

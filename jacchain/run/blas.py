@@ -139,20 +139,39 @@ class Blas:
 
     def axpby(self, a: float, x: Array, b: float, y: Array) -> None:
         """y = a x + b y, in place (1-D, same length)."""
-        routine = self._vector("axpby", x, y)
-        if routine is None:
-            y *= b
-            y += a * x if a != 1 else x
-            return
-        routine(y.size, a, _address(x), 1, b, _address(y), 1)
+        self.bind_axpby(a, x, b, y)()
 
     def axpy(self, a: float, x: Array, y: Array) -> None:
         """y = a x + y, in place (1-D, same length)."""
+        self.bind_axpy(a, x, y)()
+
+    def bind_axpby(self, a: float, x: Array, b: float, y: Array) -> Callable[[], None]:
+        """axpby over these arrays, checked and addressed once: a call that does it again each
+        time (a training step's update sweeps the same buffers every step)."""
+        routine = self._vector("axpby", x, y)
+        n, x_at, y_at = (y.size, _address(x), _address(y)) if routine is not None else (0, 0, 0)
+
+        def sweep() -> None:  # holds x and y, so their addresses stay theirs
+            if routine is None:  # numpy's arithmetic
+                np.multiply(y, b, out=y)
+                np.add(y, a * x if a != 1 else x, out=y)
+            else:
+                routine(n, a, x_at, 1, b, y_at, 1)
+
+        return sweep
+
+    def bind_axpy(self, a: float, x: Array, y: Array) -> Callable[[], None]:
+        """axpy over these arrays, checked and addressed once (as bind_axpby)."""
         routine = self._vector("axpy", x, y)
-        if routine is None:
-            y += a * x
-            return
-        routine(y.size, a, _address(x), 1, _address(y), 1)
+        n, x_at, y_at = (y.size, _address(x), _address(y)) if routine is not None else (0, 0, 0)
+
+        def sweep() -> None:
+            if routine is None:
+                np.add(y, a * x, out=y)
+            else:
+                routine(n, a, x_at, 1, y_at, 1)
+
+        return sweep
 
     def gemm(self, a: Array, b: Array, c: Array, beta: float = 0.0) -> None:
         """C = A B + beta C, in place; A and B C-contiguous or transposed views of C-contiguous

@@ -4,6 +4,7 @@ an SGD update in place. Counts what it performs from its own arrays."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -93,6 +94,7 @@ class Trainer:
         self._forward: dict[int, ForwardBuffers] = {}
         self._backward: dict[int, tuple[list[Array], list[Array], Array]] = {}
         self._explicit: tuple[Chain, Plan] | None = None
+        self._sweeps: dict[bool, list[Callable[[], None]]] = {}
 
     def forward(self, X: Array, counter: FlopCounter | None = None) -> ForwardCache:
         """The network's own forward pass, into buffers kept per batch size."""
@@ -191,25 +193,35 @@ class Trainer:
         operation one sweep of level-1 BLAS on the step's BLAS's own threads (run/blas.py):
         g += decay p; v = g + momentum v; p -= lr v. `folded`: the folded weights' velocity
         already holds dl/dW + momentum v (vjp_gradients with fold), so only their decay is added."""
-        lr, momentum, decay = self.settings.lr, self.settings.momentum, self.settings.weight_decay
-        params, grads, velocity = self._params, self._grads, self._velocity
         if counter is not None:
             counter.phase = "update"
+        if folded not in self._sweeps:
+            self._sweeps[folded] = self._update_sweeps(folded)
+        for sweep in self._sweeps[folded]:
+            sweep()
+        if counter is not None:
+            decay, momentum = self.settings.weight_decay, self.settings.momentum
+            counter.entries(self._params, times=2 + (2 if decay else 0) + (2 if momentum else 0))
+
+    def _update_sweeps(self, folded: bool) -> list[Callable[[], None]]:
+        """The update's level-1 sweeps over the flat buffers, bound once (run/blas.py)."""
+        lr, momentum, decay = self.settings.lr, self.settings.momentum, self.settings.weight_decay
+        params, grads, velocity, blas = self._params, self._grads, self._velocity, self.blas
+        sweeps = []
         if momentum:
             done = self._n_folded if folded else 0  # the folded weights lead the buffers
             rest = slice(done, None)  # what still needs v = g + m v
             if decay and done:
-                self.blas.axpy(decay, params[:done], velocity[:done])
+                sweeps.append(blas.bind_axpy(decay, params[:done], velocity[:done]))
             if decay:
-                self.blas.axpy(decay, params[rest], grads[rest])
-            self.blas.axpby(1.0, grads[rest], momentum, velocity[rest])
-            self.blas.axpy(-lr, velocity, params)
+                sweeps.append(blas.bind_axpy(decay, params[rest], grads[rest]))
+            sweeps.append(blas.bind_axpby(1.0, grads[rest], momentum, velocity[rest]))
+            sweeps.append(blas.bind_axpy(-lr, velocity, params))
         else:
             if decay:
-                self.blas.axpy(decay, params, grads)
-            self.blas.axpy(-lr, grads, params)
-        if counter is not None:
-            counter.entries(params, times=2 + (2 if decay else 0) + (2 if momentum else 0))
+                sweeps.append(blas.bind_axpy(decay, params, grads))
+            sweeps.append(blas.bind_axpy(-lr, grads, params))
+        return sweeps
 
     def step(self, X: Array, y: Array, counter: FlopCounter | None = None) -> float:
         if self.settings.mode == "explicit":
