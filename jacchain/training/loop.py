@@ -93,10 +93,11 @@ def train(
     """Train with `settings`; the result carries the loss history, held-out figures, step
     times and the step's FLOPs (counted on the first step, equal to the model). A run whose
     modelled memory is over `max_memory` is refused before anything is allocated."""
-    check_train_memory(spec, settings.validated(), max_memory)
+    settings = settings.validated()
+    check_train_memory(spec, settings, max_memory)
     library = backend(settings.blas).library()  # loaded before the thread limit, so that it applies
     with blas_threads(threads):
-        result = _train(spec, data, settings.validated(), seed, progress or (lambda description, done, total: None))
+        result = _train(spec, data, settings, seed, progress or (lambda description, done, total: None))
         return replace(result, blas=blas_info(library))
 
 
