@@ -56,34 +56,32 @@ def median_step(step, steps: int) -> float:
     return statistics.median(samples)
 
 
-def jacchain_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int, blas: str = "numpy") -> dict:
-    from threadpoolctl import threadpool_limits
-
+def jacchain_trainer(sizes: list[int], batch: int, dtype: str, blas: str = "numpy"):
+    """jacchain's trainer for the benchmark's network (SGD with momentum 0.9) and its data."""
     from jacchain.model.network import MLP
     from jacchain.model.spec import make_spec
     from jacchain.training.settings import TrainSettings
-    from jacchain.training.step_cost import step_flops
     from jacchain.training.trainer import Trainer
 
     spec = make_spec(sizes, loss="cross_entropy", dtype=dtype)
-    X, y = data(sizes, batch, dtype)
-    trainer = Trainer(MLP.initialise(spec), TrainSettings(lr=0.01, momentum=0.9, blas=blas))
+    return Trainer(MLP.initialise(spec), TrainSettings(lr=0.01, momentum=0.9, blas=blas)), *data(sizes, batch, dtype)
+
+
+def jacchain_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int, blas: str = "numpy") -> dict:
+    from threadpoolctl import threadpool_limits
+
+    from jacchain.training.step_cost import step_flops
+
+    trainer, X, y = jacchain_trainer(sizes, batch, dtype, blas)
     with threadpool_limits(limits=threads, user_api="blas"):
         seconds = median_step(lambda: trainer.step(X, y), steps)
-    return {"seconds": seconds, "flops": step_flops(spec, batch, "vjp", 0.9, 0.0).total}
+    return {"seconds": seconds, "flops": step_flops(trainer.network.spec, batch, "vjp", 0.9, 0.0).total}
 
 
 def products_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int) -> dict:
     from threadpoolctl import threadpool_limits
 
-    from jacchain.model.network import MLP
-    from jacchain.model.spec import make_spec
-    from jacchain.training.settings import TrainSettings
-    from jacchain.training.trainer import Trainer
-
-    spec = make_spec(sizes, loss="cross_entropy", dtype=dtype)
-    X, y = data(sizes, batch, dtype)
-    trainer = Trainer(MLP.initialise(spec), TrainSettings(lr=0.01, momentum=0.9))
+    trainer, X, y = jacchain_trainer(sizes, batch, dtype)
     library, calls = trainer.blas, []
 
     class Recorder:
