@@ -250,7 +250,8 @@ def test_a_step_folding_the_weight_gradient_into_the_velocity_is_the_same_step(
 ):
     # step() with momentum writes dl/dW of layers with at least fold_min_weights weights straight
     # into the velocity (a gemm with beta), and those lead the flat buffers; the step as written
-    # (gradients, then the update) must land on the same parameters whichever layers fold
+    # (gradients, then the update) must land on the same parameters whichever layers fold (to
+    # rounding: the gemm adds beta v inside its kernel, the update's sweep after the product)
     monkeypatch.setattr(blas.Blas, "fold_min_weights", fold_min)
     spec = make_spec((30, 20, 3, 40), loss="cross_entropy", seed=4)  # 600, 60 and 120 weights
     rng = np.random.default_rng(1)
@@ -260,12 +261,29 @@ def test_a_step_folding_the_weight_gradient_into_the_velocity_is_the_same_step(
     for _ in range(4):
         X, y = rng.standard_normal((8, 30)), rng.integers(0, 40, 8)
         value = folded.step(X, y)
-        assert value == written.vjp_gradients(X, y)
+        assert value == pytest.approx(written.vjp_gradients(X, y), rel=1e-13)
         written.update()
     for got, want in zip(
         folded.network.weights + folded.network.biases, written.network.weights + written.network.biases
     ):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_the_trainer_keeps_each_weight_transposed_in_its_flat_buffers():
+    # the network's W_i become views into the trainer's parameter buffer, stored as W_i^T
+    # row-major (the forward product's operand as stored), with their values kept; the gradient
+    # and velocity buffers are laid out the same way, so the update's sweeps pair them up
+    spec = make_spec((30, 20, 3, 40), loss="cross_entropy", seed=4)
+    initial = MLP.initialise(spec)
+    copies = [w.copy() for w in initial.weights + initial.biases]
+    trainer = Trainer(initial, TrainSettings(lr=0.1, momentum=0.9))
+    for got, want in zip(trainer.network.weights + trainer.network.biases, copies):
+        np.testing.assert_array_equal(got, want)
+    for weight, grad, velocity in zip(trainer.network.weights, trainer.grads_w, trainer._velocity_w):
+        assert weight.T.flags.c_contiguous and grad.T.flags.c_contiguous and velocity.T.flags.c_contiguous
+        assert np.shares_memory(weight, trainer._params) and np.shares_memory(grad, trainer._grads)
+        offset = (weight.__array_interface__["data"][0] - trainer._params.__array_interface__["data"][0]) // 8
+        assert (grad.__array_interface__["data"][0] - trainer._grads.__array_interface__["data"][0]) // 8 == offset
 
 
 def test_a_batch_larger_than_the_data_is_clamped_and_said(tmp_path):

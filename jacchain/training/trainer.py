@@ -40,12 +40,13 @@ class FlopCounter(StepFlops):
         setattr(self, self.phase, getattr(self, self.phase) + flops)
 
 
-def flat_views(arrays: list[Array], flat: Array, copy: bool = True) -> list[Array]:
+def flat_views(arrays: list[Array], flat: Array, copy: bool = True, transposed: int = 0) -> list[Array]:
     """Views of consecutive slices of `flat`, shaped like `arrays` (which are copied in unless
-    `copy` is False)."""
+    `copy` is False); the first `transposed` of them stored transposed."""
     views, start = [], 0
-    for array in arrays:
-        view = flat[start : start + array.size].reshape(array.shape)
+    for index, array in enumerate(arrays):
+        piece = flat[start : start + array.size]
+        view = piece.reshape(array.shape[::-1]).T if index < transposed else piece.reshape(array.shape)
         if copy:
             view[...] = array
         views.append(view)
@@ -58,7 +59,11 @@ class Trainer:
     """Holds the network, its gradient and momentum buffers, and the per-batch-size scratch.
 
     Parameters, gradients and velocities each live in one flat buffer (the network's W_i and
-    b_i become views into it), so the SGD update is a handful of whole-buffer operations. With
+    b_i become views into it), so the SGD update is a handful of whole-buffer operations. Each
+    W_i is stored as its transpose, row-major (W_i a Fortran-ordered view): the forward product
+    z W_i^T then reads both operands as stored, as does dl/dW_i^T = z^T dl/da_i, and only
+    dl/da_i W_i reads one transposed (float32 steps 2-4.5% faster than W_i row-major here, from
+    64,128,64,10 b32 to 2048,2048,10 b256, timed against it in alternation; float64 the same). With
     momentum, the weights of layers with at least the BLAS's `fold_min_weights` get their
     velocity updated inside their gradient's product (a gemm with beta) and lead the buffers;
     the other weights and the biases follow, and their velocity is one sweep."""
@@ -85,11 +90,11 @@ class Trainer:
             return [views[place[layer]] for layer in range(layers)], views[layers:]
 
         self._params = np.empty(size, dtype=dtype)
-        network.weights[:], network.biases[:] = in_layer_order(flat_views(parameters, self._params))
+        network.weights[:], network.biases[:] = in_layer_order(flat_views(parameters, self._params, transposed=layers))
         self._grads = np.zeros(size, dtype=dtype)
-        self.grads_w, self.grads_b = in_layer_order(flat_views(parameters, self._grads))
+        self.grads_w, self.grads_b = in_layer_order(flat_views(parameters, self._grads, transposed=layers))
         self._velocity = np.zeros(size, dtype=dtype)
-        self._velocity_w = in_layer_order(flat_views(parameters, self._velocity, copy=False))[0]
+        self._velocity_w = in_layer_order(flat_views(parameters, self._velocity, copy=False, transposed=layers))[0]
         self._n_folded = sum(w.size for w, folded in zip(network.weights, self._folded) if folded)
         self._forward: dict[int, ForwardBuffers] = {}
         self._backward: dict[int, tuple[list[Array], list[Array], Array]] = {}
@@ -139,9 +144,9 @@ class Trainer:
             activation = activations[i]
             delta = activation.vjp_into(cache.pre[i], cache.post[i + 1], dz, delta_buffers[i])
             if fold is not None and self._folded[i]:
-                self.blas.gemm(delta.T, cache.post[i], self._velocity_w[i], fold)
+                self.blas.gemm(cache.post[i].T, delta, self._velocity_w[i].T, fold)
             else:
-                self.blas.gemm(delta.T, cache.post[i], self.grads_w[i])
+                self.blas.gemm(cache.post[i].T, delta, self.grads_w[i].T)
             self.blas.matmul(ones, delta, out=self.grads_b[i].reshape(1, -1))  # dl/db_i: sum over the batch
             if counter is not None:
                 if activation.name != "identity":
