@@ -5,6 +5,9 @@ Same widths, batch, dtype, loss (cross-entropy), optimiser (SGD, momentum 0.9) a
 count, set through each library's own control. Sides alternate round by round, each round a
 fresh process that warms up and then times `--steps` steps; the figure of a round is the
 median step. Per side: min / median / max over rounds, and the ratio of medians to jacchain.
+Under each size, the ratios the issue sets targets on and those that show where the step's
+time goes: the ratio of medians, and beside it the same two sides compared within each round
+(median and range of the per-round ratios), which a host that drifts between rounds moves less.
 
 The GEMM floor is the summed median time of the step's own dense products (forward, weight
 gradient, input gradient), each run alone with `np.matmul(..., out=...)` on numpy's BLAS; the
@@ -308,12 +311,14 @@ def main() -> None:
                 f"  {side:<16} {median * 1e3:9.3f} ms  (min {min(times[side]) * 1e3:.3f}, "
                 f"max {max(times[side]) * 1e3:.3f})  jacchain / this: {reference / median:5.2f}x"
             )
-        ratios = [
-            f"{side} / {against} {statistics.median(times[side]) / statistics.median(times[against]):.2f}x"
-            for side, against in TARGETS
-            if side in times and against in times
-        ]
-        print("  " + "; ".join(ratios))
+        for side, against in TARGETS:
+            if side in times and against in times:
+                paired = [mine / theirs for mine, theirs in zip(times[side], times[against])]
+                ratio = statistics.median(times[side]) / statistics.median(times[against])
+                print(
+                    f"  {side + ' / ' + against:<36} {ratio:5.2f}x"
+                    f"  (round by round: median {statistics.median(paired):.2f}x, {min(paired):.2f}-{max(paired):.2f}x)"
+                )
     hints = {"pytorch eager": "pip install torch==2.13.0", "jax jit": "pip install jax"}
     for side in missing:
         print(f"  {side}: not installed ({hints.get(side, 'pip install mkl')})")
