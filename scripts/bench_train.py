@@ -81,10 +81,9 @@ def jacchain_side(sizes: list[int], batch: int, dtype: str, threads: int, steps:
     return {"seconds": seconds, "flops": step_flops(trainer.network.spec, batch, "vjp", 0.9, 0.0).total}
 
 
-def products_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int) -> dict:
-    from threadpoolctl import threadpool_limits
-
-    trainer, X, y = jacchain_trainer(sizes, batch, dtype)
+def recorded_products(trainer, X, y) -> list[tuple]:
+    """The BLAS calls one real step of `trainer` makes, in order, as (routine, operands): its
+    own operands (buffers are kept per batch size), layouts and momentum fold."""
     library, calls = trainer.blas, []
 
     class Recorder:
@@ -101,8 +100,18 @@ def products_side(sizes: list[int], batch: int, dtype: str, threads: int, steps:
             calls.append((library.gemm, (a, b, c, beta)))
             library.gemm(a, b, c, beta)
 
-    trainer.blas = Recorder()  # type: ignore[assignment]
-    trainer.step(X, y)  # buffers are kept per batch size, so the recorded operands are the step's own
+    trainer.blas = Recorder()
+    try:
+        trainer.step(X, y)
+    finally:
+        trainer.blas = library
+    return calls
+
+
+def products_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int) -> dict:
+    from threadpoolctl import threadpool_limits
+
+    calls = recorded_products(*jacchain_trainer(sizes, batch, dtype))
 
     def replay() -> None:
         for call, operands in calls:

@@ -1,0 +1,78 @@
+"""Where the training step's products lose against the GEMM floor: each BLAS call one real
+step makes (scripts/bench_train.py's `step's products`), timed three ways in one process.
+
+- warm: the call repeated on its own operands, as the floor repeats its products;
+- floor form: the same (m, k) x (k, n) product on fresh C-contiguous operands with
+  `np.matmul(..., out=...)`, as bench_train's floor times it;
+- in the step: the call right after the one before it in the step, the whole step's
+  products replayed in order (so its operands may have been evicted by the others).
+
+Then the sums, and the step's products replayed as a whole. Every figure is a median over
+`--repetitions`; a single process and one BLAS, so no thread pools fight.
+
+    python scripts/bench_step_products.py [--sizes 784,512,256,10:128] [--dtype float32] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import statistics
+import time
+
+import numpy as np
+from bench_train import jacchain_trainer, median_step, parse_size, recorded_products
+from threadpoolctl import threadpool_limits
+
+
+def describe(array) -> str:
+    stored = "" if array.flags.c_contiguous else "^T"
+    return f"{array.shape[0]}x{array.shape[1]}{stored}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="784,512,256,10:128", help="WIDTHS:BATCH")
+    parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repetitions", type=int, default=200)
+    parser.add_argument("--quick", action="store_true", help="a small network, few repetitions (seconds)")
+    args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.repetitions = "64,128,64,10:32", 10
+    widths, sizes, batch = parse_size(args.sizes)
+    calls = recorded_products(*jacchain_trainer(sizes, batch, args.dtype))
+    with threadpool_limits(limits=args.threads, user_api="blas"):
+        warm, floor = [], []
+        for call, operands in calls:
+            warm.append(median_step(lambda call=call, operands=operands: call(*operands), args.repetitions))
+            (m, k), n = operands[0].shape, operands[1].shape[1]
+            left, right = np.full((m, k), 0.5, dtype=args.dtype), np.full((k, n), 0.5, dtype=args.dtype)
+            out = np.empty((m, n), dtype=args.dtype)
+            product = functools.partial(np.matmul, left, right, out=out)
+            floor.append(median_step(product, args.repetitions))
+        in_step: list[list[float]] = [[] for _ in calls]
+        for _ in range(args.repetitions):
+            for index, (call, operands) in enumerate(calls):
+                start = time.perf_counter()
+                call(*operands)
+                in_step[index].append(time.perf_counter() - start)
+        whole = median_step(lambda: [call(*operands) for call, operands in calls], args.repetitions)
+    step = [statistics.median(samples) for samples in in_step]
+    print(f"{widths}, batch {batch}, {args.dtype}, {args.threads} BLAS thread(s); medians of {args.repetitions}")
+    header = f"{'product (^T: read transposed)':<34} {'warm':>9} {'floor form':>11} {'in the step':>12}"
+    print(f"  {header}  warm/floor  step/warm")
+    for (_, operands), w, f, t in zip(calls, warm, floor, step):
+        beta = f", beta {operands[3]}" if len(operands) > 3 and operands[3] else ""
+        name = f"{describe(operands[0])} x {describe(operands[1])}{beta}"
+        print(f"  {name:<34} {w * 1e6:7.1f}us {f * 1e6:9.1f}us {t * 1e6:10.1f}us  {w / f:9.2f}x {t / w:9.2f}x")
+    total_warm, total_floor, total_step = sum(warm), sum(floor), sum(step)
+    print(
+        f"  {'sum':<34} {total_warm * 1e6:7.0f}us {total_floor * 1e6:9.0f}us {total_step * 1e6:10.0f}us  "
+        f"{total_warm / total_floor:9.2f}x {total_step / total_warm:9.2f}x"
+    )
+    print(f"  the step's products replayed whole: {whole * 1e6:.0f}us, {whole / total_floor:.2f}x the floor")
+
+
+if __name__ == "__main__":
+    main()
