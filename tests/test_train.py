@@ -282,8 +282,8 @@ def test_the_trainer_keeps_each_weight_transposed_in_its_flat_buffers():
     for weight, grad, velocity in zip(trainer.network.weights, trainer.grads_w, trainer._velocity_w):
         assert weight.T.flags.c_contiguous and grad.T.flags.c_contiguous and velocity.T.flags.c_contiguous
         assert np.shares_memory(weight, trainer._params) and np.shares_memory(grad, trainer._grads)
-        offset = (weight.__array_interface__["data"][0] - trainer._params.__array_interface__["data"][0]) // 8
-        assert (grad.__array_interface__["data"][0] - trainer._grads.__array_interface__["data"][0]) // 8 == offset
+        offset = weight.__array_interface__["data"][0] - trainer._params.__array_interface__["data"][0]
+        assert grad.__array_interface__["data"][0] - trainer._grads.__array_interface__["data"][0] == offset
 
 
 def test_a_batch_larger_than_the_data_is_clamped_and_said(tmp_path):

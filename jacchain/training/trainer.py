@@ -86,15 +86,17 @@ class Trainer:
 
         place = {layer: index for index, layer in enumerate(order)}
 
-        def in_layer_order(views: list[Array]) -> tuple[list[Array], list[Array]]:
+        def views_of(flat: Array, copy: bool = True) -> tuple[list[Array], list[Array]]:
+            """The weights' views (stored transposed) in layer order, and the biases'."""
+            views = flat_views(parameters, flat, copy, transposed=layers)
             return [views[place[layer]] for layer in range(layers)], views[layers:]
 
         self._params = np.empty(size, dtype=dtype)
-        network.weights[:], network.biases[:] = in_layer_order(flat_views(parameters, self._params, transposed=layers))
+        network.weights[:], network.biases[:] = views_of(self._params)
         self._grads = np.zeros(size, dtype=dtype)
-        self.grads_w, self.grads_b = in_layer_order(flat_views(parameters, self._grads, transposed=layers))
+        self.grads_w, self.grads_b = views_of(self._grads)
         self._velocity = np.zeros(size, dtype=dtype)
-        self._velocity_w = in_layer_order(flat_views(parameters, self._velocity, copy=False, transposed=layers))[0]
+        self._velocity_w = views_of(self._velocity, copy=False)[0]
         self._n_folded = sum(w.size for w, folded in zip(network.weights, self._folded) if folded)
         self._forward: dict[int, ForwardBuffers] = {}
         self._backward: dict[int, tuple[list[Array], list[Array], Array]] = {}
