@@ -8,6 +8,8 @@ median step. Per side: min / median / max over rounds, and the ratio of medians 
 Under each size, the ratios the issue sets targets on and those that show where the step's
 time goes: the ratio of medians, and beside it the same two sides compared within each round
 (median and range of the per-round ratios), which a host that drifts between rounds moves less.
+Last, jacchain against the GEMM floor alternated within one process (both on numpy's one BLAS,
+so no thread pools fight), a few pairs a round, each pair measured within seconds.
 
 The GEMM floor is the summed median time of the step's own dense products (forward, weight
 gradient, input gradient), each run alone with `np.matmul(..., out=...)` on numpy's BLAS; the
@@ -182,27 +184,48 @@ def jax_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int)
     return {"seconds": median_step(step, steps)}
 
 
-def floor_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int, blas: str = "numpy") -> dict:
+def floor_products(sizes: list[int], batch: int, dtype: str, blas: str = "numpy") -> list:
+    """Every dense product of one step, (m, k) x (k, n), as a call on fresh operands."""
     import numpy as np
-    from threadpoolctl import threadpool_limits
 
     from jacchain.run.blas import backend
 
-    matmul = backend(blas).matmul  # loaded before the limit, so that the limit reaches it
-
-    products = []  # (m, k) x (k, n) of every dense product of one step
+    matmul = backend(blas).matmul  # loaded before any thread limit, so that the limit reaches it
+    shapes = []
     for layer, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
-        products.append((batch, n_in, n_out))  # forward: z W^T
-        products.append((n_out, batch, n_in))  # weight gradient: delta^T z
+        shapes.append((batch, n_in, n_out))  # forward: z W^T
+        shapes.append((n_out, batch, n_in))  # weight gradient: delta^T z
         if layer > 0:
-            products.append((batch, n_out, n_in))  # input gradient: delta W
-    total = 0.0
+            shapes.append((batch, n_out, n_in))  # input gradient: delta W
+    calls = []
+    for m, k, n in shapes:
+        left, right = np.full((m, k), 0.5, dtype=dtype), np.full((k, n), 0.5, dtype=dtype)
+        calls.append(functools.partial(matmul, left, right, out=np.empty((m, n), dtype=dtype)))
+    return calls
+
+
+def floor_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int, blas: str = "numpy") -> dict:
+    from threadpoolctl import threadpool_limits
+
+    products = floor_products(sizes, batch, dtype, blas)
     with threadpool_limits(limits=threads, user_api="blas"):
-        for m, k, n in products:
-            left, right = np.full((m, k), 0.5, dtype=dtype), np.full((k, n), 0.5, dtype=dtype)
-            out = np.empty((m, n), dtype=dtype)
-            total += median_step(lambda left=left, right=right, out=out: matmul(left, right, out=out), steps)
-    return {"seconds": total}
+        return {"seconds": sum(median_step(product, steps) for product in products)}
+
+
+def paired_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int) -> dict:
+    """jacchain's step against the GEMM floor in one process, alternating PAIRS times: both
+    on numpy's one BLAS (no second thread pool), each pair measured within seconds, so that a
+    host whose speed drifts between processes moves the ratio less."""
+    from threadpoolctl import threadpool_limits
+
+    trainer, X, y = jacchain_trainer(sizes, batch, dtype)
+    products = floor_products(sizes, batch, dtype)
+    ratios = []
+    with threadpool_limits(limits=threads, user_api="blas"):
+        for _ in range(PAIRS):
+            step = median_step(lambda: trainer.step(X, y), steps)
+            ratios.append(step / sum(median_step(product, steps) for product in products))
+    return {"ratio": statistics.median(ratios)}
 
 
 WORKERS = {
@@ -213,7 +236,9 @@ WORKERS = {
     "step's products": products_side,
     "gemm floor": floor_side,
     "mkl floor": functools.partial(floor_side, blas="mkl"),
+    "paired": paired_side,
 }
+PAIRS = 3  # step / floor pairs per round in the paired worker
 # The ratios printed under each size, (side, against): those the issue sets targets on, and
 # where the step's time goes (the step against its products alone, those against the floor).
 TARGETS = (
@@ -288,7 +313,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=50, help="timed steps per round (their median is the round's)")
     parser.add_argument("--quick", action="store_true", help="one small size, one round, few steps (for CI)")
-    parser.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         _, widths, batch = parse_size(args.sizes[0])
@@ -305,11 +330,16 @@ def main() -> None:
     for text in args.sizes:
         widths, _, batch = parse_size(text)
         times: dict[str, list[float]] = {side: [] for side in sides}
+        in_one_process: list[float] = []
         flops = 0
         for round_index in range(args.rounds):
-            order = sides[round_index % len(sides) :] + sides[: round_index % len(sides)]
+            rotation = [*sides, "paired"]
+            order = rotation[round_index % len(rotation) :] + rotation[: round_index % len(rotation)]
             for side in order:
                 result = run_side(side, widths, batch, args)
+                if side == "paired":
+                    in_one_process.append(result["ratio"])
+                    continue
                 times[side].append(result["seconds"])
                 flops = result.get("flops", flops)
         reference = statistics.median(times["jacchain"])
@@ -328,6 +358,10 @@ def main() -> None:
                     f"  {side + ' / ' + against:<36} {ratio:5.2f}x"
                     f"  (round by round: median {statistics.median(paired):.2f}x, {min(paired):.2f}-{max(paired):.2f}x)"
                 )
+        print(
+            f"  {'jacchain / gemm floor, one process':<36} {statistics.median(in_one_process):5.2f}x  (alternated "
+            f"{PAIRS} times a round: median of the rounds, {min(in_one_process):.2f}-{max(in_one_process):.2f}x)"
+        )
     hints = {"pytorch eager": "pip install torch==2.13.0", "jax jit": "pip install jax"}
     for side in missing:
         print(f"  {side}: not installed ({hints.get(side, 'pip install mkl')})")
