@@ -119,10 +119,12 @@ class Relu(Elementwise):
         return np.maximum(a, constant_row(a.shape[-1], a.dtype, 0), out=out)
 
     def vjp_into(self, a: Array, z: Array, v: Array, out: Array) -> Array:
-        # z = max(a, 0) >= 0, so sign(z) is exactly the 0/1 derivative, with no allocation.
-        # (An integer mask over the floats' bits, or a boolean mask, measured no faster in a
-        # training step, where these sweeps wait on memory rather than on arithmetic.)
-        np.sign(z, out=out)
+        # The 0/1 derivative [z > 0] written straight into the float buffer, then one multiply:
+        # no allocation, and 0.55x the time of np.sign (a branching loop here) and the multiply
+        # at 256 x 2048 float32; in the step, alternated with it in one process, 0.988x at
+        # 784,512,256,10 b128 and 0.983x at 2048,2048,10 b256, 1.013x at 64,128,64,10 b32 (the
+        # cast's setup, about 2 us a call). A NaN in z gives 0 here, but the loss is NaN then.
+        np.greater(z, 0, out=out, casting="unsafe")
         return np.multiply(out, v, out=out)
 
 
