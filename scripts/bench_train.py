@@ -352,12 +352,10 @@ def main() -> None:
             )
         for side, against in TARGETS:
             if side in times and against in times:
-                paired = [mine / theirs for mine, theirs in zip(times[side], times[against])]
+                per_round = [mine / theirs for mine, theirs in zip(times[side], times[against])]
                 ratio = statistics.median(times[side]) / statistics.median(times[against])
-                print(
-                    f"  {side + ' / ' + against:<36} {ratio:5.2f}x"
-                    f"  (round by round: median {statistics.median(paired):.2f}x, {min(paired):.2f}-{max(paired):.2f}x)"
-                )
+                spread = f"median {statistics.median(per_round):.2f}x, {min(per_round):.2f}-{max(per_round):.2f}x"
+                print(f"  {side + ' / ' + against:<36} {ratio:5.2f}x  (round by round: {spread})")
         print(
             f"  {'jacchain / gemm floor, one process':<36} {statistics.median(in_one_process):5.2f}x  (alternated "
             f"{PAIRS} times a round: median of the rounds, {min(in_one_process):.2f}-{max(in_one_process):.2f}x)"
