@@ -217,8 +217,6 @@ def test_float32_training_keeps_float32_and_learns():
 @pytest.mark.parametrize("routines", [True, False])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_the_update_is_sgd_with_decay_and_momentum_as_written(monkeypatch, routines, dtype):
-    import jacchain.run.blas as blas
-
     if not routines:  # numpy's own arithmetic where the BLAS routines cannot be found
         monkeypatch.setattr(blas.Blas, "_routines", lambda self, name, char: None)
     spec = make_spec((30, 20, 10), loss="cross_entropy", seed=2, dtype=dtype)
