@@ -93,6 +93,17 @@ def variant_hits(result: Analysis, calibration: Calibration, itemsize: int) -> d
     return found
 
 
+def describe(calibration: Calibration) -> str:
+    """The figures the predictions lean on most, to see which one moved in a run that missed."""
+    c = calibration
+    curve = " ".join(f"{rows}:{rate:.0f}" for rows, rate in c.gemm_curve)
+    return (
+        f"{c.dtype}: GEMM {c.gemm_gflops:.1f} GFLOP/s (curve {curve}), stream {c.stream_gbps:.1f} GB/s, "
+        f"cache {c.cache_bytes / 2**20:.0f} MiB at {c.cache_gbps:.1f} GB/s, call {c.call_s * 1e6:.2f} us, "
+        f"run {c.run_s * 1e6:.2f} us, load {c.load_average}"
+    )
+
+
 def one_run(specs: list[NetworkSpec], fresh: bool, verbose: bool) -> tuple[int, int, int, int, dict[str, list[int]]]:
     """(order hits, orders, ratio hits, ratios) of the whole model, and the same per variant."""
     calibrations = {}
@@ -101,6 +112,8 @@ def one_run(specs: list[NetworkSpec], fresh: bool, verbose: bool) -> tuple[int, 
     for spec in specs:
         if spec.dtype not in calibrations:
             calibrations[spec.dtype] = measure(spec.dtype) if fresh else load_or_measure(spec.dtype)
+            if verbose and (taken := calibrations[spec.dtype]) is not None:
+                print(f"  calibration {describe(taken)}")
         result = analyze(spec, calibration=calibrations[spec.dtype])
         calibration = calibrations[spec.dtype]
         if calibration is not None:
