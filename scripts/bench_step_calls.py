@@ -5,7 +5,7 @@ Each call of the step is timed as it runs in the step (not repeated alone, as
 bench_step_products.py's `warm` column is), and so is the time between two timed calls: the
 bias adds, which are inline numpy in the layer's forward, and the interpreter's own work.
 The step is deterministic, so the k-th call of one step is the k-th of the next: each line is
-a median over `--steps` steps, with its share of the median step, then the lines summed by
+a median over `--repetitions` steps, with its share of the median step, then the lines summed by
 kind. The wrapped and the plain step are both printed, so what the timers add shows (a few
 microseconds a call, most of it in the lines between calls).
 
@@ -14,14 +14,13 @@ microseconds a call, most of it in the lines between calls).
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from collections.abc import Callable
 from typing import Any
 
-from bench_step_products import describe
-from bench_train import jacchain_trainer, median_step, parse_size
+from bench_step_products import describe, one_step_options
+from bench_train import jacchain_trainer, median_step
 from threadpoolctl import threadpool_limits
 
 from jacchain.model.network import MLP
@@ -34,7 +33,7 @@ class Clock:
 
     def __init__(self) -> None:
         self.events: list[Event] = []
-        self.labelling = True  # the labels are made in the first steps only (they cost microseconds)
+        self.labelling = True  # labels are made in the first step only (they cost microseconds)
 
     def timed(self, kind: str, label: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         start = time.perf_counter()
@@ -127,20 +126,11 @@ def step_events(step: Callable[[], None], clock: Clock) -> list[tuple[str, str, 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="784,512,256,10:128", help="WIDTHS:BATCH")
-    parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--quick", action="store_true", help="a small network, few steps (seconds)")
-    args = parser.parse_args()
-    if args.quick:
-        args.sizes, args.steps = "64,128,64,10:32", 10
-    widths, sizes, batch = parse_size(args.sizes)
+    args, widths, sizes, batch = one_step_options(__doc__.splitlines()[0])
     trainer, X, y = jacchain_trainer(sizes, batch, args.dtype)
     plain_network, plain_blas, clock = trainer.network, trainer.blas, Clock()
     with threadpool_limits(limits=args.threads, user_api="blas"):
-        plain = median_step(lambda: trainer.step(X, y), args.steps)
+        plain = median_step(lambda: trainer.step(X, y), args.repetitions)
         trainer.network, trainer.blas = timed_network(plain_network, clock), TimedBlas(plain_blas, clock)
         original_update = trainer.update
         trainer.update = lambda *a, **k: clock.timed("update", "update", original_update, *a, **k)  # type: ignore[method-assign]
@@ -148,10 +138,10 @@ def main() -> None:
         clock.labelling = False
         for _ in range(5):
             step_events(lambda: trainer.step(X, y), clock)
-        steps = [step_events(lambda: trainer.step(X, y), clock) for _ in range(args.steps)]
+        steps = [step_events(lambda: trainer.step(X, y), clock) for _ in range(args.repetitions)]
     totals = [sum(seconds for _, _, seconds in lines) for lines in steps]
     step = statistics.median(totals)
-    print(f"{widths}, batch {batch}, {args.dtype}, {args.threads} BLAS thread(s); medians of {args.steps} steps")
+    print(f"{widths}, batch {batch}, {args.dtype}, {args.threads} BLAS thread(s); medians of {args.repetitions} steps")
     print(f"  the step: {plain * 1e6:.0f} us plain, {step * 1e6:.0f} us with the timers")
     kinds: dict[str, float] = {}
     for index, (kind, label, _) in enumerate(labelled):

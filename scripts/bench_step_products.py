@@ -30,8 +30,10 @@ def describe(array) -> str:
     return f"{array.shape[0]}x{array.shape[1]}{stored}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def one_step_options(description: str) -> tuple[argparse.Namespace, str, list[int], int]:
+    """The options of a script that takes one training step apart (this one and
+    bench_step_calls.py), parsed: (options, the widths as given, the widths, the batch)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--sizes", default="784,512,256,10:128", help="WIDTHS:BATCH")
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     parser.add_argument("--threads", type=int, default=2)
@@ -40,7 +42,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.repetitions = "64,128,64,10:32", 10
-    widths, sizes, batch = parse_size(args.sizes)
+    return args, *parse_size(args.sizes)
+
+
+def main() -> None:
+    args, widths, sizes, batch = one_step_options(__doc__.splitlines()[0])
     calls = recorded_products(*jacchain_trainer(sizes, batch, args.dtype))
     with threadpool_limits(limits=args.threads, user_api="blas"):
         warm, floor = [], []
