@@ -97,7 +97,9 @@ def test_the_training_steps_cross_entropy_is_its_value_and_its_gradient(batch, c
     z = (rng.standard_normal((batch, classes)) * scale).astype(dtype)
     y = rng.integers(0, classes, batch)
     loss = LOSSES.get("cross_entropy")
+    logits = z.copy()
     value, gradient = loss.value_and_gradient(z, y)
+    np.testing.assert_array_equal(z, logits)  # worked on a copy, even where z.T is contiguous
     tolerance = 1e-5 if dtype == "float32" else 1e-12
     assert gradient.shape == z.shape and gradient.dtype == z.dtype
     assert np.isfinite(value) and value == pytest.approx(loss.value(z, y), rel=tolerance, abs=tolerance)
