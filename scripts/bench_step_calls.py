@@ -42,59 +42,51 @@ class Clock:
         return result
 
 
-class TimedBlas:
-    """The step's BLAS, each product timed."""
+class Timed:
+    """A stand-in for one of the step's objects: what it does not time, the object does."""
 
-    def __init__(self, blas: Any, clock: Clock) -> None:
-        self._blas, self._clock = blas, clock
+    def __init__(self, inner: Any, clock: Clock) -> None:
+        self._inner, self._clock = inner, clock
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._blas, name)
+        return getattr(self._inner, name)
+
+
+class TimedBlas(Timed):
+    """The step's BLAS, each product timed."""
 
     def matmul(self, a, b, out):
         label = f"product {describe(a)} x {describe(b)}" if self._clock.labelling else ""
-        return self._clock.timed("products", label, self._blas.matmul, a, b, out)
+        return self._clock.timed("products", label, self._inner.matmul, a, b, out)
 
     def gemm(self, a, b, c, beta=0.0):
         label = ""
         if self._clock.labelling:
             label = f"product {describe(a)} x {describe(b)}" + (f", beta {beta:g}" if beta else "")
-        return self._clock.timed("products", label, self._blas.gemm, a, b, c, beta)
+        return self._clock.timed("products", label, self._inner.gemm, a, b, c, beta)
 
 
-class TimedActivation:
+class TimedActivation(Timed):
     """One layer's activation, its forward and its VJP timed."""
 
-    def __init__(self, activation: Any, clock: Clock) -> None:
-        self._activation, self._clock = activation, clock
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._activation, name)
-
     def value_into(self, a, out):
-        label = f"{self._activation.name} {a.shape[0]}x{a.shape[1]}" if self._clock.labelling else ""
-        return self._clock.timed("activations", label, self._activation.value_into, a, out)
+        label = f"{self._inner.name} {a.shape[0]}x{a.shape[1]}" if self._clock.labelling else ""
+        return self._clock.timed("activations", label, self._inner.value_into, a, out)
 
     def vjp_into(self, a, z, v, out):
-        label = f"{self._activation.name} VJP {a.shape[0]}x{a.shape[1]}" if self._clock.labelling else ""
-        return self._clock.timed("activations", label, self._activation.vjp_into, a, z, v, out)
+        label = f"{self._inner.name} VJP {a.shape[0]}x{a.shape[1]}" if self._clock.labelling else ""
+        return self._clock.timed("activations", label, self._inner.vjp_into, a, z, v, out)
 
 
-class TimedLoss:
-    def __init__(self, loss: Any, clock: Clock) -> None:
-        self._loss, self._clock = loss, clock
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._loss, name)
-
+class TimedLoss(Timed):
     def value_and_gradient(self, z, y):
         label = f"loss {z.shape[0]}x{z.shape[1]}" if self._clock.labelling else ""
-        return self._clock.timed("loss", label, self._loss.value_and_gradient, z, y)
+        return self._clock.timed("loss", label, self._inner.value_and_gradient, z, y)
 
 
 def timed_network(network: MLP, clock: Clock) -> MLP:
     """The same network (its weights and biases the trainer's views), its activations and
-    loss timed (the wrappers made once, as the network's own are registry look-ups)."""
+    loss timed (the wrappers made once, as the network caches its own)."""
     activations = [TimedActivation(activation, clock) for activation in network.activations]
     loss = TimedLoss(network.loss, clock)
 
@@ -118,7 +110,8 @@ def step_events(step: Callable[[], None], clock: Clock) -> list[tuple[str, str, 
     end = time.perf_counter()
     lines, previous_end, previous = [], start, "the step's start"
     for kind, label, begin, finish in [*clock.events, ("", "the step's end", end, end)]:
-        lines.append(("between", f"between {previous} and {label}", begin - previous_end))
+        between = f"between {previous} and {label}" if clock.labelling else ""
+        lines.append(("between", between, begin - previous_end))
         if kind:
             lines.append((kind, label, finish - begin))
         previous_end, previous = finish, label

@@ -332,8 +332,8 @@ def main() -> None:
         times: dict[str, list[float]] = {side: [] for side in sides}
         in_one_process: list[float] = []
         flops = 0
+        rotation = [*sides, "paired"]
         for round_index in range(args.rounds):
-            rotation = [*sides, "paired"]
             order = rotation[round_index % len(rotation) :] + rotation[: round_index % len(rotation)]
             for side in order:
                 result = run_side(side, widths, batch, args)
