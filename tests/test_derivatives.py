@@ -46,6 +46,33 @@ def test_activation_vjp_works_on_a_batch_of_rows(name):
     np.testing.assert_allclose(activation.vjp(batch, z, v), np.stack(rows), atol=1e-12)
 
 
+@pytest.mark.parametrize("name", ACTIVATIONS.names())
+def test_an_activation_that_does_not_read_its_input_gives_the_same_handed_its_output(name):
+    # The trainer writes z over a where `reads_input` is False (model/network.py); every
+    # derivative must then come out the same from (z, z) as from (a, z), value_into must be
+    # able to write over its own input, and where the flag is True a must really be read.
+    activation = ACTIVATIONS.get(name)
+    a = np.concatenate([RNG.standard_normal((4, 6)), np.zeros((1, 6)), np.full((1, 6), -2.0)])
+    v, t = RNG.standard_normal(a.shape), RNG.standard_normal(a.shape)
+    z = activation.value(a)
+    from_output = [
+        activation.vjp(z, z, v),
+        activation.jvp(z, z, t),
+        activation.vjp_into(z, z, v, np.empty_like(a)),
+        *[activation.jacobian(z[i], z[i]) for i in range(len(a))],
+    ]
+    from_input = [
+        activation.vjp(a, z, v),
+        activation.jvp(a, z, t),
+        activation.vjp_into(a, z, v, np.empty_like(a)),
+        *[activation.jacobian(a[i], z[i]) for i in range(len(a))],
+    ]
+    same = all(np.array_equal(got, want) for got, want in zip(from_output, from_input))
+    assert same is not activation.reads_input
+    overwritten = a.copy()
+    np.testing.assert_array_equal(activation.value_into(overwritten, overwritten), z)
+
+
 def _target(name, width):
     return np.asarray(3) if name == "cross_entropy" else RNG.standard_normal(width)
 

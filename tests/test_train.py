@@ -1,6 +1,7 @@
 """Training: VJP vs explicit gradients, finite differences, learning, bad data, divergence."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,7 @@ def test_batched_vjp_and_explicit_jacobian_gradients_agree(activation, loss):
         np.testing.assert_allclose(a, b, atol=1e-12)
 
 
-@pytest.mark.parametrize("activation", ["relu", "tanh", "softmax"])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "softmax", "gelu"])
 def test_gradient_check_below_one_in_a_million(activation):
     spec = make_spec((10, 8, 6, 3), activation=activation, loss="cross_entropy", seed=1)
     data = load_dataset("synthetic", spec)
@@ -282,6 +283,24 @@ def test_the_trainer_keeps_each_weight_transposed_in_its_flat_buffers():
         assert np.shares_memory(weight, trainer._params) and np.shares_memory(grad, trainer._grads)
         offset = weight.__array_interface__["data"][0] - trainer._params.__array_interface__["data"][0]
         assert grad.__array_interface__["data"][0] - trainer._grads.__array_interface__["data"][0] == offset
+
+
+def test_the_trainer_writes_each_activation_over_its_input_only_where_it_is_not_read_again():
+    # relu's z overwrites its a (its VJP reads only z's sign); gelu's derivative needs a, so
+    # gelu keeps two buffers; the step's gradients are those of a network with two buffers
+    # everywhere, to the bit
+    spec = make_spec((12, 9, 8, 7, 4), loss="cross_entropy", seed=4)
+    spec = replace(spec, activations=("relu", "gelu", "tanh", "identity"))
+    X, y = np.random.default_rng(2).standard_normal((16, 12)), np.arange(16) % 4
+    trainer = Trainer(MLP.initialise(spec), TrainSettings())
+    trainer.vjp_gradients(X, y)
+    buffers = trainer._forward[16]
+    assert [a is z for a, z in zip(buffers.pre, buffers.post)] == [True, False, True, True]
+    plain = Trainer(MLP.initialise(spec), TrainSettings())
+    plain._forward[16] = type(buffers)([np.empty_like(a) for a in buffers.pre], [np.empty_like(a) for a in buffers.pre])
+    plain.vjp_gradients(X, y)
+    for got, want in zip(trainer.grads_w + trainer.grads_b, plain.grads_w + plain.grads_b):
+        np.testing.assert_array_equal(got, want)
 
 
 def test_a_batch_larger_than_the_data_is_clamped_and_said(tmp_path):

@@ -29,6 +29,12 @@ class Activation(ABC):
 
     name: str = ""
     elementwise: bool = False
+    # Whether its Jacobian, VJP and JVP read a itself. Where they do not (they read z, or only
+    # the sign of a, which relu's z = max(a, 0) keeps), they give the same handed z in place of
+    # a, and the trainer writes z over a: one buffer a layer less, and the activation's pass
+    # writes where the product has just written (0.97-0.98x the step time at 784,512,256,10
+    # b128 with relu, alternated with separate buffers in one process; no change at 64 or 2048).
+    reads_input: bool = True
 
     @abstractmethod
     def value(self, a: Array) -> Array:
@@ -83,6 +89,7 @@ class Elementwise(Activation):
 
 class Identity(Elementwise):
     name = "identity"
+    reads_input = False
 
     def value(self, a: Array) -> Array:
         return a
@@ -105,6 +112,7 @@ class Identity(Elementwise):
 
 class Relu(Elementwise):
     name = "relu"
+    reads_input = False
 
     def value(self, a: Array) -> Array:
         return np.maximum(a, 0)
@@ -130,6 +138,7 @@ class Relu(Elementwise):
 
 class Tanh(Elementwise):
     name = "tanh"
+    reads_input = False
 
     def value(self, a: Array) -> Array:
         return np.tanh(a)
@@ -140,6 +149,7 @@ class Tanh(Elementwise):
 
 class Sigmoid(Elementwise):
     name = "sigmoid"
+    reads_input = False
 
     def value(self, a: Array) -> Array:
         # Two-sided form: exp of a non-positive number never overflows.
@@ -167,6 +177,7 @@ class Gelu(Elementwise):
 class Softmax(Activation):
     name = "softmax"
     elementwise = False
+    reads_input = False
 
     def value(self, a: Array) -> Array:
         shifted = np.exp(a - a.max(axis=-1, keepdims=True))

@@ -19,7 +19,8 @@ Matmul = Callable[..., Array]  # np.matmul(a, b, out=...), or a BLAS's equivalen
 
 @dataclass(frozen=True)
 class ForwardCache:
-    """Pre-activations a_1..a_L and activations z_0..z_L of one forward pass."""
+    """Pre-activations a_1..a_L and activations z_0..z_L of one forward pass (in the trainer's
+    buffers, a_i is z_i itself where the activation does not read a: `reads_input`)."""
 
     pre: tuple[Array, ...]
     post: tuple[Array, ...]
@@ -31,17 +32,19 @@ class ForwardCache:
 
 @dataclass(frozen=True)
 class ForwardBuffers:
-    """Preallocated a_i and z_i for a batch of one size, reused step after step."""
+    """Preallocated a_i and z_i for a batch of one size, reused step after step; one buffer
+    for both where the layer's activation does not read a_i after the pass."""
 
     pre: Sequence[Array]
     post: Sequence[Array]
 
     @classmethod
     def allocate(cls, spec: NetworkSpec, batch: int) -> ForwardBuffers:
-        def make() -> list[Array]:
-            return [np.empty((batch, n), dtype=spec.dtype) for n in spec.sizes[1:]]
-
-        return cls(make(), make())
+        pre = [np.empty((batch, n), dtype=spec.dtype) for n in spec.sizes[1:]]
+        post = [
+            a if not ACTIVATIONS.get(name).reads_input else np.empty_like(a) for a, name in zip(pre, spec.activations)
+        ]
+        return cls(pre, post)
 
 
 def layer_forward(
