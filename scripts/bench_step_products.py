@@ -5,7 +5,12 @@ step makes (scripts/bench_train.py's `step's products`), timed three ways in one
 - floor form: the same (m, k) x (k, n) product on fresh C-contiguous operands with
   `np.matmul(..., out=...)`, as bench_train's floor times it;
 - in the step: the call right after the one before it in the step, the whole step's
-  products replayed in order (so its operands may have been evicted by the others).
+  products replayed in order (so its operands may have been evicted by the others);
+- after eviction: the call repeated on its own operands, each time right after both cores
+  have swept `--evict` MiB of other memory (a two-thread axpy on the step's BLAS): what
+  the call costs once its operands have left the cores' own caches (1 MiB of L2 a core
+  here) but not the shared last level. Near `in the step`, it says the products lose to
+  the floor by where their operands are, not by anything the step does between them.
 
 Then the sums, and the step's products replayed as a whole. Every figure is a median over
 `--repetitions`; a single process and one BLAS, so no thread pools fight.
@@ -24,30 +29,47 @@ import numpy as np
 from bench_train import jacchain_trainer, median_step, parse_size, recorded_products
 from threadpoolctl import threadpool_limits
 
+from jacchain.run.blas import backend
+
 
 def describe(array) -> str:
     stored = "" if array.flags.c_contiguous else "^T"
     return f"{array.shape[0]}x{array.shape[1]}{stored}"
 
 
-def one_step_options(description: str) -> tuple[argparse.Namespace, str, list[int], int]:
-    """The options of a script that takes one training step apart (this one and
-    bench_step_calls.py), parsed: (options, the widths as given, the widths, the batch)."""
+def one_step_options(description: str, evict: bool = False) -> tuple[argparse.Namespace, str, list[int], int]:
+    """The options of a script that takes one training step apart (this one, with `evict`,
+    and bench_step_calls.py), parsed: (options, the widths as given, the widths, the batch)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--sizes", default="784,512,256,10:128", help="WIDTHS:BATCH")
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repetitions", type=int, default=200)
     parser.add_argument("--quick", action="store_true", help="a small network, few repetitions (seconds)")
+    if evict:
+        parser.add_argument("--evict", type=float, default=4.0, help="MiB swept before each evicted call")
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.repetitions = "64,128,64,10:32", 10
     return args, *parse_size(args.sizes)
 
 
+def evicted_median(call, operands, evict, repetitions: int) -> float:
+    """The call's median over `repetitions`, each timed right after `evict` (not timed)."""
+    samples = []
+    for _ in range(repetitions + 5):
+        evict()
+        start = time.perf_counter()
+        call(*operands)
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples[5:])
+
+
 def main() -> None:
-    args, widths, sizes, batch = one_step_options(__doc__.splitlines()[0])
+    args, widths, sizes, batch = one_step_options(__doc__.splitlines()[0], evict=True)
     calls = recorded_products(*jacchain_trainer(sizes, batch, args.dtype))
+    other = np.ones(int(args.evict * 2**20) // 8, dtype=np.float32)  # two halves of evict/2 MiB
+    evict = backend("numpy").bind_axpy(1e-30, other[: other.size // 2], other[other.size // 2 :])
     with threadpool_limits(limits=args.threads, user_api="blas"):
         warm, floor = [], []
         for call, operands in calls:
@@ -64,18 +86,26 @@ def main() -> None:
                 call(*operands)
                 in_step[index].append(time.perf_counter() - start)
         whole = median_step(lambda: [call(*operands) for call, operands in calls], args.repetitions)
+        evicted = [evicted_median(call, operands, evict, args.repetitions) for call, operands in calls]
     step = [statistics.median(samples) for samples in in_step]
-    print(f"{widths}, batch {batch}, {args.dtype}, {args.threads} BLAS thread(s); medians of {args.repetitions}")
-    header = f"{'product (^T: read transposed)':<34} {'warm':>9} {'floor form':>11} {'in the step':>12}"
-    print(f"  {header}  warm/floor  step/warm")
-    for (_, operands), w, f, t in zip(calls, warm, floor, step):
+    print(
+        f"{widths}, batch {batch}, {args.dtype}, {args.threads} BLAS thread(s); medians of {args.repetitions};"
+        f" eviction sweeps {args.evict:g} MiB"
+    )
+    header = f"{'product (^T: read transposed)':<34} {'warm':>9} {'floor form':>11} {'in the step':>12} {'evicted':>9}"
+    print(f"  {header}  warm/floor  step/warm  evicted/warm")
+    for (_, operands), w, f, t, e in zip(calls, warm, floor, step, evicted):
         beta = f", beta {operands[3]}" if len(operands) > 3 and operands[3] else ""
         name = f"{describe(operands[0])} x {describe(operands[1])}{beta}"
-        print(f"  {name:<34} {w * 1e6:7.1f}us {f * 1e6:9.1f}us {t * 1e6:10.1f}us  {w / f:9.2f}x {t / w:9.2f}x")
-    total_warm, total_floor, total_step = sum(warm), sum(floor), sum(step)
+        print(
+            f"  {name:<34} {w * 1e6:7.1f}us {f * 1e6:9.1f}us {t * 1e6:10.1f}us {e * 1e6:7.1f}us"
+            f"  {w / f:9.2f}x {t / w:9.2f}x {e / w:12.2f}x"
+        )
+    total_warm, total_floor, total_step, total_evicted = sum(warm), sum(floor), sum(step), sum(evicted)
     print(
-        f"  {'sum':<34} {total_warm * 1e6:7.0f}us {total_floor * 1e6:9.0f}us {total_step * 1e6:10.0f}us  "
-        f"{total_warm / total_floor:9.2f}x {total_step / total_warm:9.2f}x"
+        f"  {'sum':<34} {total_warm * 1e6:7.0f}us {total_floor * 1e6:9.0f}us {total_step * 1e6:10.0f}us"
+        f" {total_evicted * 1e6:7.0f}us  {total_warm / total_floor:9.2f}x {total_step / total_warm:9.2f}x"
+        f" {total_evicted / total_warm:12.2f}x"
     )
     print(f"  the step's products replayed whole: {whole * 1e6:.0f}us, {whole / total_floor:.2f}x the floor")
 
