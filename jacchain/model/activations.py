@@ -32,8 +32,8 @@ class Activation(ABC):
     # Whether its Jacobian, VJP and JVP read a itself. Where they do not (they read z, or only
     # the sign of a, which relu's z = max(a, 0) keeps), they give the same handed z in place of
     # a, and the trainer writes z over a: one buffer a layer less, and the activation's pass
-    # writes where the product has just written (0.97-0.98x the step time at 784,512,256,10
-    # b128 with relu, alternated with separate buffers in one process; no change at 64 or 2048).
+    # writes where the product has just written (the step's time within a few percent either
+    # way, timed against two buffers a layer: README, `jacchain train`).
     reads_input: bool = True
 
     @abstractmethod
