@@ -8,9 +8,9 @@ step makes (scripts/bench_train.py's `step's products`), timed three ways in one
   products replayed in order (so its operands may have been evicted by the others);
 - after eviction: the call repeated on its own operands, each time right after both cores
   have swept `--evict` MiB of other memory (a two-thread axpy on the step's BLAS): what
-  the call costs once its operands have left the cores' own caches (1 MiB of L2 a core
-  here) but not the shared last level. Near `in the step`, it says the products lose to
-  the floor by where their operands are, not by anything the step does between them.
+  the call costs once its operands have been pushed out of the caches that far. Near `in
+  the step`, it says the products lose to the floor by where their operands are, not by
+  anything the step does between them.
 
 Then the sums, and the step's products replayed as a whole. Every figure is a median over
 `--repetitions`; a single process and one BLAS, so no thread pools fight.
@@ -47,7 +47,7 @@ def one_step_options(description: str, evict: bool = False) -> tuple[argparse.Na
     parser.add_argument("--repetitions", type=int, default=200)
     parser.add_argument("--quick", action="store_true", help="a small network, few repetitions (seconds)")
     if evict:
-        parser.add_argument("--evict", type=float, default=4.0, help="MiB swept before each evicted call")
+        parser.add_argument("--evict", type=float, default=16.0, help="MiB swept before each evicted call")
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.repetitions = "64,128,64,10:32", 10
@@ -68,7 +68,7 @@ def evicted_median(call, operands, evict, repetitions: int) -> float:
 def main() -> None:
     args, widths, sizes, batch = one_step_options(__doc__.splitlines()[0], evict=True)
     calls = recorded_products(*jacchain_trainer(sizes, batch, args.dtype))
-    other = np.ones(int(args.evict * 2**20) // 8, dtype=np.float32)  # two halves of evict/2 MiB
+    other = np.ones(int(args.evict * 2**20) // 4, dtype=np.float32)  # x and y of the sweep: evict MiB
     evict = backend("numpy").bind_axpy(1e-30, other[: other.size // 2], other[other.size // 2 :])
     with threadpool_limits(limits=args.threads, user_api="blas"):
         warm, floor = [], []
