@@ -6,14 +6,15 @@ step makes (scripts/bench_train.py's `step's products`), timed three ways in one
   `np.matmul(..., out=...)`, as bench_train's floor times it;
 - in the step: the call right after the one before it in the step, the whole step's
   products replayed in order (so its operands may have been evicted by the others);
-- after eviction: the call repeated on its own operands, each time right after both cores
-  have swept `--evict` MiB of other memory (a two-thread axpy on the step's BLAS): what
-  the call costs once its operands have been pushed out of the caches that far. Near `in
+- after eviction: the call run on its own operands, then both cores sweeping `--evict` MiB
+  of other memory (a two-thread axpy on the step's BLAS), then the call timed: what it costs
+  once its operands have been pushed out of the caches that far. Near `in
   the step`, it says the products lose to the floor by where their operands are, not by
   anything the step does between them.
 
 Then the sums, and the step's products replayed as a whole. Every figure is a median over
-`--repetitions`; a single process and one BLAS, so no thread pools fight.
+`--repetitions`, each repetition measuring every column once, so that a host drifting within
+the run moves them alike; a single process and one BLAS, so no thread pools fight.
 
     python scripts/bench_step_products.py [--sizes 784,512,256,10:128] [--dtype float32] [--threads 2]
 """
@@ -26,10 +27,13 @@ import statistics
 import time
 
 import numpy as np
-from bench_train import jacchain_trainer, median_step, parse_size, recorded_products
+from bench_train import jacchain_trainer, parse_size, recorded_products
 from threadpoolctl import threadpool_limits
 
 from jacchain.run.blas import backend
+
+WARM_UP = 5  # repetitions run before the timed ones
+COLUMNS = ("in the step", "warm", "floor form", "evicted")  # in the order each repetition times them
 
 
 def describe(array) -> str:
@@ -47,47 +51,56 @@ def one_step_options(description: str, evict: bool = False) -> tuple[argparse.Na
     parser.add_argument("--repetitions", type=int, default=200)
     parser.add_argument("--quick", action="store_true", help="a small network, few repetitions (seconds)")
     if evict:
-        parser.add_argument("--evict", type=float, default=16.0, help="MiB swept before each evicted call")
+        parser.add_argument("--evict", type=float, default=8.0, help="MiB swept before each evicted call")
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.repetitions = "64,128,64,10:32", 10
     return args, *parse_size(args.sizes)
 
 
-def evicted_median(call, operands, evict, repetitions: int) -> float:
-    """The call's median over `repetitions`, each timed right after `evict` (not timed)."""
-    samples = []
-    for _ in range(repetitions + 5):
-        evict()
-        start = time.perf_counter()
-        call(*operands)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples[5:])
+def timed(call, *operands) -> float:
+    start = time.perf_counter()
+    call(*operands)
+    return time.perf_counter() - start
 
 
 def main() -> None:
     args, widths, sizes, batch = one_step_options(__doc__.splitlines()[0], evict=True)
     calls = recorded_products(*jacchain_trainer(sizes, batch, args.dtype))
+    floor_forms = []
+    for _, operands in calls:
+        (m, k), n = operands[0].shape, operands[1].shape[1]
+        left, right = np.full((m, k), 0.5, dtype=args.dtype), np.full((k, n), 0.5, dtype=args.dtype)
+        floor_forms.append(functools.partial(np.matmul, left, right, out=np.empty((m, n), dtype=args.dtype)))
     other = np.ones(int(args.evict * 2**20) // 4, dtype=np.float32)  # x and y of the sweep: evict MiB
     evict = backend("numpy").bind_axpy(1e-30, other[: other.size // 2], other[other.size // 2 :])
-    with threadpool_limits(limits=args.threads, user_api="blas"):
-        warm, floor = [], []
+
+    def replay() -> None:
         for call, operands in calls:
-            warm.append(median_step(lambda call=call, operands=operands: call(*operands), args.repetitions))
-            (m, k), n = operands[0].shape, operands[1].shape[1]
-            left, right = np.full((m, k), 0.5, dtype=args.dtype), np.full((k, n), 0.5, dtype=args.dtype)
-            out = np.empty((m, n), dtype=args.dtype)
-            product = functools.partial(np.matmul, left, right, out=out)
-            floor.append(median_step(product, args.repetitions))
-        in_step: list[list[float]] = [[] for _ in calls]
-        for _ in range(args.repetitions):
-            for index, (call, operands) in enumerate(calls):
-                start = time.perf_counter()
-                call(*operands)
-                in_step[index].append(time.perf_counter() - start)
-        whole = median_step(lambda: [call(*operands) for call, operands in calls], args.repetitions)
-        evicted = [evicted_median(call, operands, evict, args.repetitions) for call, operands in calls]
-    step = [statistics.median(samples) for samples in in_step]
+            call(*operands)
+
+    # Every column is measured in every repetition, one after the other, so that a host whose
+    # speed drifts within the run moves them all alike; the first repetitions warm up.
+    samples: dict[str, list[list[float]]] = {column: [[] for _ in calls] for column in COLUMNS}
+    wholes = []
+    with threadpool_limits(limits=args.threads, user_api="blas"):
+        for repetition in range(WARM_UP + args.repetitions):
+            replay()
+            whole = timed(replay)
+            times = {
+                "in the step": [timed(call, *operands) for call, operands in calls],
+                "warm": [(call(*operands), timed(call, *operands))[1] for call, operands in calls],
+                "floor form": [(product(), timed(product))[1] for product in floor_forms],
+                "evicted": [(call(*operands), evict(), timed(call, *operands))[2] for call, operands in calls],
+            }
+            if repetition >= WARM_UP:
+                wholes.append(whole)
+                for column, per_call in times.items():
+                    for kept, sample in zip(samples[column], per_call):
+                        kept.append(sample)
+    medians = {column: [statistics.median(kept) for kept in per_call] for column, per_call in samples.items()}
+    warm, floor, step, evicted = (medians[column] for column in ("warm", "floor form", "in the step", "evicted"))
+    whole = statistics.median(wholes)
     print(
         f"{widths}, batch {batch}, {args.dtype}, {args.threads} BLAS thread(s); medians of {args.repetitions};"
         f" eviction sweeps {args.evict:g} MiB"
