@@ -18,6 +18,7 @@ from jacchain.training.data import load_dataset
 from jacchain.training.gradcheck import grad_check
 from jacchain.training.loop import train
 from jacchain.training.settings import TrainSettings
+from jacchain.training.step_cost import batch_entries
 from jacchain.training.trainer import Trainer
 
 ROOT = Path(__file__).parent.parent
@@ -301,6 +302,18 @@ def test_the_trainer_writes_each_activation_over_its_input_only_where_it_is_not_
     plain.vjp_gradients(X, y)
     for got, want in zip(trainer.grads_w + trainer.grads_b, plain.grads_w + plain.grads_b):
         np.testing.assert_array_equal(got, want)
+
+
+def test_the_memory_model_holds_the_trainers_batch_buffers_to_the_byte():
+    # train_memory's per-batch part is what a trainer allocates for a batch, each buffer once
+    # (a relu layer's a_i and z_i are one), so the model follows the buffers it prices
+    spec = make_spec((12, 9, 8, 7, 4), loss="cross_entropy", dtype="float32", seed=4)
+    spec = replace(spec, activations=("relu", "gelu", "tanh", "identity"))
+    trainer = Trainer(MLP.initialise(spec), TrainSettings())
+    trainer.vjp_gradients(np.ones((16, 12), dtype=np.float32), np.arange(16) % 4)
+    forward, (dz, delta, ones) = trainer._forward[16], trainer._backward[16]
+    held = {id(a): a.nbytes for a in [*forward.pre, *forward.post, *dz, *delta, ones]}
+    assert sum(held.values()) == batch_entries(spec, 16) * 4 == (16 * (9 + 2 * 8 + 7 + 4) + 16 * 2 * 28 + 16) * 4
 
 
 def test_a_batch_larger_than_the_data_is_clamped_and_said(tmp_path):

@@ -41,10 +41,18 @@ class ForwardBuffers:
     @classmethod
     def allocate(cls, spec: NetworkSpec, batch: int) -> ForwardBuffers:
         pre = [np.empty((batch, n), dtype=spec.dtype) for n in spec.sizes[1:]]
-        post = [
-            a if not ACTIVATIONS.get(name).reads_input else np.empty_like(a) for a, name in zip(pre, spec.activations)
-        ]
+        post = [a if _one_buffer(name) else np.empty_like(a) for a, name in zip(pre, spec.activations)]
         return cls(pre, post)
+
+    @staticmethod
+    def entries(spec: NetworkSpec, batch: int) -> int:
+        """How many numbers `allocate` holds for a batch of this size."""
+        return batch * sum(n * (1 if _one_buffer(name) else 2) for n, name in zip(spec.sizes[1:], spec.activations))
+
+
+def _one_buffer(activation: str) -> bool:
+    """Whether a layer's z_i is written over its a_i: its activation never reads a again."""
+    return not ACTIVATIONS.get(activation).reads_input
 
 
 def layer_forward(

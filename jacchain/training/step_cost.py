@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from ..chain.factors import build_chain
 from ..cost.plan_cost import plan_cost
 from ..cost.product import ProductKind
+from ..model.network import ForwardBuffers
 from ..model.spec import NetworkSpec
 from ..planners.params import input_first_params, loss_first_params
 from ..types import TrainMode
@@ -83,13 +84,19 @@ def input_first_step_flops(spec: NetworkSpec, batch: int, momentum: float, weigh
 EVAL_CHUNK = 4096  # samples per forward pass when the loss and accuracy are evaluated
 
 
+def batch_entries(spec: NetworkSpec, batch: int) -> int:
+    """The numbers a trainer holds per batch size: the forward buffers (a_i and z_i, one buffer
+    where z_i is written over a_i), dl/dz_i and dl/da_i per layer, and a row of ones."""
+    return ForwardBuffers.entries(spec, batch) + 2 * batch * sum(spec.sizes[1:]) + batch
+
+
 def train_memory(spec: NetworkSpec, batch: int, mode: TrainMode, samples: int = 0) -> int:
     """Modelled peak bytes of a training run, before anything is allocated: the parameters as
-    initialised plus the flat parameter, gradient and velocity buffers; forward and backward
-    buffers of one batch and of one evaluation chunk; `samples` rows of data (input and
-    target); in explicit mode each sample's factors and a gradient row."""
+    initialised plus the flat parameter, gradient and velocity buffers; the trainer's buffers
+    for one batch and the forward pass of one evaluation chunk; `samples` rows of data (input
+    and target); in explicit mode each sample's factors and a gradient row."""
     widths = sum(spec.sizes)
-    entries = 4 * spec.n_params + 4 * batch * widths + 2 * EVAL_CHUNK * widths
+    entries = 4 * spec.n_params + batch_entries(spec, batch) + 2 * EVAL_CHUNK * widths
     entries += samples * (spec.sizes[0] + spec.sizes[-1])
     total = entries * spec.itemsize
     if mode == "explicit":
