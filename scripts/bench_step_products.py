@@ -58,10 +58,19 @@ def one_step_options(description: str, evict: bool = False) -> tuple[argparse.Na
     return args, *parse_size(args.sizes)
 
 
-def timed(call, *operands) -> float:
+def timed(call, *operands, after=None) -> float:
+    """The call's time, right after `after()` (not timed) where given."""
+    if after is not None:
+        after()
     start = time.perf_counter()
     call(*operands)
     return time.perf_counter() - start
+
+
+def run_then(call, operands, then) -> None:
+    """The call on its operands, then `then()`: what an evicted sample runs before it is timed."""
+    call(*operands)
+    then()
 
 
 def main() -> None:
@@ -89,9 +98,12 @@ def main() -> None:
             whole = timed(replay)
             times = {
                 "in the step": [timed(call, *operands) for call, operands in calls],
-                "warm": [(call(*operands), timed(call, *operands))[1] for call, operands in calls],
-                "floor form": [(product(), timed(product))[1] for product in floor_forms],
-                "evicted": [(call(*operands), evict(), timed(call, *operands))[2] for call, operands in calls],
+                "warm": [timed(call, *operands, after=functools.partial(call, *operands)) for call, operands in calls],
+                "floor form": [timed(product, after=product) for product in floor_forms],
+                "evicted": [
+                    timed(call, *operands, after=functools.partial(run_then, call, operands, evict))
+                    for call, operands in calls
+                ],
             }
             if repetition >= WARM_UP:
                 wholes.append(whole)

@@ -17,6 +17,7 @@ from ..model.network import ForwardBuffers
 from ..model.spec import NetworkSpec
 from ..planners.params import input_first_params, loss_first_params
 from ..types import TrainMode
+from .buffers import BackwardBuffers
 
 
 @dataclass
@@ -87,7 +88,7 @@ EVAL_CHUNK = 4096  # samples per forward pass when the loss and accuracy are eva
 def batch_entries(spec: NetworkSpec, batch: int) -> int:
     """The numbers a trainer holds per batch size: the forward buffers (a_i and z_i, one buffer
     where z_i is written over a_i), dl/dz_i and dl/da_i per layer, and a row of ones."""
-    return ForwardBuffers.entries(spec, batch) + 2 * batch * sum(spec.sizes[1:]) + batch
+    return ForwardBuffers.entries(spec, batch) + BackwardBuffers.entries(spec, batch)
 
 
 def train_memory(spec: NetworkSpec, batch: int, mode: TrainMode, samples: int = 0) -> int:

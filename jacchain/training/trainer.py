@@ -17,6 +17,7 @@ from ..run.blas import Blas, backend
 from ..run.execute import compile_plan, run_counted
 from ..run.jacobians import build_factors
 from ..types import Array
+from .buffers import BackwardBuffers
 from .settings import TrainSettings
 from .step_cost import StepFlops
 
@@ -99,7 +100,7 @@ class Trainer:
         self._velocity_w = views_of(self._velocity, copy=False)[0]
         self._n_folded = sum(w.size for w, folded in zip(network.weights, self._folded) if folded)
         self._forward: dict[int, ForwardBuffers] = {}
-        self._backward: dict[int, tuple[list[Array], list[Array], Array]] = {}
+        self._backward: dict[int, BackwardBuffers] = {}
         self._explicit: tuple[Chain, Plan] | None = None
         self._sweeps: dict[bool, list[Callable[[], None]]] = {}
 
@@ -115,17 +116,9 @@ class Trainer:
                 counter.entries(a)  # the bias add
         return cache
 
-    def _backward_buffers(self, batch: int) -> tuple[list[Array], list[Array], Array]:
-        """dl/dz_i and dl/da_i per layer, and a 1 x batch row of ones: dl/db_i is its product
-        with dl/da_i, the sum over the batch, on the step's BLAS (2x faster than np.sum below a
-        few hundred thousand entries here); counted as the sum it is, one FLOP per entry."""
+    def _backward_buffers(self, batch: int) -> BackwardBuffers:
         if batch not in self._backward:
-            dtype, sizes = self.network.spec.dtype, self.network.spec.sizes
-            self._backward[batch] = (
-                [np.empty((batch, n), dtype=dtype) for n in sizes[1:]],
-                [np.empty((batch, n), dtype=dtype) for n in sizes[1:]],
-                np.ones((1, batch), dtype=dtype),
-            )
+            self._backward[batch] = BackwardBuffers.allocate(self.network.spec, batch)
         return self._backward[batch]
 
     def vjp_gradients(self, X: Array, y: Array, counter: FlopCounter | None = None, fold: float | None = None) -> float:
