@@ -1,5 +1,5 @@
 """What a small numpy call costs right after a large product, against the same call repeated:
-where the training step's time above its GEMM floor goes (README, Benchmarks).
+where the training step's time above its GEMM floor goes (README, Benchmarks; docs/performance.md).
 
 The probe is a column sum of a 128 x 10 float32 batch (the size of the seed network's
 logits), called four times in a row after each of: nothing (back to back), the seed

@@ -33,7 +33,7 @@ class Activation(ABC):
     # the sign of a, which relu's z = max(a, 0) keeps), they give the same handed z in place of
     # a, and the trainer writes z over a: one buffer a layer less, and the activation's pass
     # writes where the product has just written (the step's time within a few percent either
-    # way, timed against two buffers a layer: README, `jacchain train`).
+    # way, timed against two buffers a layer: docs/performance.md).
     reads_input: bool = True
 
     @abstractmethod
