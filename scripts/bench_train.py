@@ -251,6 +251,34 @@ TARGETS = (
     ("jacchain mkl", "pytorch eager"),
 )
 
+# The issue's targets, per size: (side, against, at most), each as a ratio of medians of
+# sides measured in processes of their own.
+GOALS = {
+    "64,128,64,10:32": (("jacchain", "pytorch eager", 0.6),),
+    "784,512,256,10:128": (("jacchain", "gemm floor", 1.25), ("jacchain", "pytorch eager", 1.0)),
+    "2048,2048,10:256": (("jacchain", "gemm floor", 1.15),),
+}
+
+
+def goal_lines(size: str, medians: dict[str, float]) -> list[str]:
+    """One line per target this size has: met or missed, with the ratio; or why not judged.
+
+    >>> goal_lines("2048,2048,10:256", {"jacchain": 1.2, "gemm floor": 1.0})
+    ['  goal: jacchain / gemm floor at most 1.15x: missed (1.20x)']
+    >>> goal_lines("64,128,64,10:32", {"jacchain": 1.0})
+    ['  goal: jacchain / pytorch eager at most 0.60x: not judged (pytorch eager not measured)']
+    """
+    lines = []
+    for side, against, limit in GOALS.get(size, ()):
+        label = f"  goal: {side} / {against} at most {limit:.2f}x"
+        if side not in medians or against not in medians:
+            absent = side if side not in medians else against
+            lines.append(f"{label}: not judged ({absent} not measured)")
+            continue
+        ratio = medians[side] / medians[against]
+        lines.append(f"{label}: {'met' if ratio <= limit else 'missed'} ({ratio:.2f}x)")
+    return lines
+
 
 def environment(side: str, threads: int) -> dict[str, str]:
     """Each side's thread count through its own control; the other pools held to one thread."""
@@ -360,6 +388,9 @@ def main() -> None:
             f"  {'jacchain / gemm floor, one process':<36} {statistics.median(in_one_process):5.2f}x  (alternated "
             f"{PAIRS} times a round: median of the rounds, {min(in_one_process):.2f}-{max(in_one_process):.2f}x)"
         )
+        medians = {side: statistics.median(values) for side, values in times.items()}
+        for line in goal_lines(f"{widths}:{batch}", medians):
+            print(line)
     hints = {"pytorch eager": "pip install torch==2.13.0", "jax jit": "pip install jax"}
     for side in missing:
         print(f"  {side}: not installed ({hints.get(side, 'pip install mkl')})")
