@@ -73,12 +73,11 @@ def jacchain_trainer(sizes: list[int], batch: int, dtype: str, blas: str = "nump
 
 
 def jacchain_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int, blas: str = "numpy") -> dict:
-    from threadpoolctl import threadpool_limits
-
+    from jacchain.run.timing import blas_threads
     from jacchain.training.step_cost import step_flops
 
     trainer, X, y = jacchain_trainer(sizes, batch, dtype, blas)
-    with threadpool_limits(limits=threads, user_api="blas"):
+    with blas_threads(threads, trainer.blas.library()):  # the other BLAS held to one thread
         seconds = median_step(lambda: trainer.step(X, y), steps)
     return {"seconds": seconds, "flops": step_flops(trainer.network.spec, batch, "vjp", 0.9, 0.0).total}
 
@@ -111,7 +110,7 @@ def recorded_products(trainer, X, y) -> list[tuple]:
 
 
 def products_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int) -> dict:
-    from threadpoolctl import threadpool_limits
+    from jacchain.run.timing import blas_threads
 
     calls = recorded_products(*jacchain_trainer(sizes, batch, dtype))
 
@@ -119,7 +118,7 @@ def products_side(sizes: list[int], batch: int, dtype: str, threads: int, steps:
         for call, operands in calls:
             call(*operands)
 
-    with threadpool_limits(limits=threads, user_api="blas"):
+    with blas_threads(threads):
         seconds = median_step(replay, steps)
     return {"seconds": seconds, "products": len(calls)}
 
@@ -205,10 +204,11 @@ def floor_products(sizes: list[int], batch: int, dtype: str, blas: str = "numpy"
 
 
 def floor_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int, blas: str = "numpy") -> dict:
-    from threadpoolctl import threadpool_limits
+    from jacchain.run.blas import backend
+    from jacchain.run.timing import blas_threads
 
     products = floor_products(sizes, batch, dtype, blas)
-    with threadpool_limits(limits=threads, user_api="blas"):
+    with blas_threads(threads, backend(blas).library()):  # the other BLAS held to one thread
         return {"seconds": sum(median_step(product, steps) for product in products)}
 
 
@@ -216,12 +216,12 @@ def paired_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: i
     """jacchain's step against the GEMM floor in one process, alternating PAIRS times: both
     on numpy's one BLAS (no second thread pool), each pair measured within seconds, so that a
     host whose speed drifts between processes moves the ratio less."""
-    from threadpoolctl import threadpool_limits
+    from jacchain.run.timing import blas_threads
 
     trainer, X, y = jacchain_trainer(sizes, batch, dtype)
     products = floor_products(sizes, batch, dtype)
     ratios = []
-    with threadpool_limits(limits=threads, user_api="blas"):
+    with blas_threads(threads):
         for _ in range(PAIRS):
             step = median_step(lambda: trainer.step(X, y), steps)
             ratios.append(step / sum(median_step(product, steps) for product in products))

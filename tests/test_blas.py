@@ -177,3 +177,51 @@ def test_mkl_is_called_with_32_bit_integers_whatever_the_environment_asks(tmp_pa
     )
     assert done.returncode == 0, done.stderr
     assert '"library": "mkl' in done.stdout
+
+
+def _threads_of(path):
+    """The thread count threadpoolctl reports for the BLAS loaded from `path`."""
+    import os
+
+    from threadpoolctl import threadpool_info
+
+    pools = [p for p in threadpool_info() if p["user_api"] == "blas"]
+    return next(p["num_threads"] for p in pools if os.path.realpath(p["filepath"]) == os.path.realpath(path))
+
+
+@needs_mkl
+def test_blas_threads_gives_the_working_blas_its_threads_and_holds_the_idle_one_to_one():
+    # numpy's OpenBLAS raised from one thread to two beside MKL took MKL's products from
+    # 0.03 ms to 4 ms each for a while: the idle pool's threads spun on the cores
+    from jacchain.run.timing import blas_threads, usable_cores
+
+    on_mkl, on_numpy = blas.backend("mkl").library(), blas.numpy_blas_path()
+    before = (_threads_of(on_mkl), _threads_of(on_numpy))
+    want = min(2, usable_cores())
+    with blas_threads(2, on_mkl):
+        assert (_threads_of(on_mkl), _threads_of(on_numpy)) == (want, 1)
+    with blas_threads(2, on_numpy):
+        assert (_threads_of(on_mkl), _threads_of(on_numpy)) == (1, want)
+    with blas_threads(2):  # no library named: every BLAS alike
+        assert (_threads_of(on_mkl), _threads_of(on_numpy)) == (want, want)
+    assert (_threads_of(on_mkl), _threads_of(on_numpy)) == before
+
+
+@needs_mkl
+def test_train_on_mkl_holds_numpy_s_blas_to_one_thread(monkeypatch):
+    import jacchain.training.loop as loop
+    from jacchain.run.timing import usable_cores
+    from jacchain.training.data import load_dataset
+
+    seen = []
+    real = loop._train
+
+    def recording(*args, **kwargs):
+        seen.append((_threads_of(blas.mkl_path()), _threads_of(blas.numpy_blas_path())))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "_train", recording)
+    spec = make_spec((16, 8, 4), loss="cross_entropy")
+    settings = TrainSettings(lr=0.1, batch=8, steps=2, blas="mkl")
+    loop.train(spec, load_dataset("synthetic", spec, seed=0), settings, threads=2)
+    assert seen == [(min(2, usable_cores()), 1)]

@@ -126,13 +126,30 @@ def usable_cores() -> int:
 
 
 @contextmanager
-def blas_threads(threads: int | None) -> Iterator[None]:
+def blas_threads(threads: int | None, library: str | None = None) -> Iterator[None]:
     """Limit BLAS to `threads` (at most the usable cores: more only fight over them) inside the
-    block; None leaves it as it is."""
+    block; None leaves it as it is.
+
+    With `library` (the file of the one BLAS the work runs on), only that one gets `threads`,
+    and every other BLAS in the process is held to one thread. An idle pool raised to more
+    threads starts them spinning, and they take the cores from the working one: here MKL's
+    products took 4 ms instead of 0.03 ms each for the first 0.1 s after numpy's OpenBLAS,
+    idle beside it, had been raised from one thread to two."""
     if threads is None:
         yield
         return
-    from threadpoolctl import threadpool_limits
+    import os
 
-    with threadpool_limits(limits=min(threads, usable_cores()), user_api="blas"):
+    from threadpoolctl import ThreadpoolController
+
+    pools = ThreadpoolController().select(user_api="blas")
+    if library is None:
+        with pools.limit(limits=min(threads, usable_cores())):
+            yield
+        return
+    paths = [pool.filepath for pool in pools.lib_controllers]
+    ours = [path for path in paths if os.path.realpath(path) == os.path.realpath(library)]
+    others = [path for path in paths if path not in ours]
+    working, idle = pools.select(filepath=ours), pools.select(filepath=others)
+    with working.limit(limits=min(threads, usable_cores())), idle.limit(limits=1):
         yield

@@ -96,7 +96,7 @@ def train(
     settings = settings.validated()
     check_train_memory(spec, settings, max_memory)
     library = backend(settings.blas).library()  # loaded before the thread limit, so that it applies
-    with blas_threads(threads):
+    with blas_threads(threads, library):
         result = _train(spec, data, settings, seed, progress or (lambda description, done, total: None))
         return replace(result, blas=blas_info(library))
 
