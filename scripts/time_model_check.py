@@ -116,7 +116,7 @@ def describe(calibration: Calibration) -> str:
     )
 
 
-def shifts(misses: dict[tuple[str, str], list[float]]) -> tuple[str, int]:
+def shifts(ratios: dict[tuple[str, str], list[float]]) -> tuple[str, int]:
     """A run's measured / predicted times by dtype and order, as medians, and how many orders
     hit once each dtype's median over all its orders is taken out.
 
@@ -126,8 +126,8 @@ def shifts(misses: dict[tuple[str, str], list[float]]) -> tuple[str, int]:
     The input-first / loss-first ratios need no such line: a shift common to a dtype cancels
     in them."""
     line, hits = [], 0
-    for dtype in sorted({dtype for dtype, _ in misses}):
-        by_order = {order: values for (kind, order), values in misses.items() if kind == dtype}
+    for dtype in sorted({dtype for dtype, _ in ratios}):
+        by_order = {order: values for (kind, order), values in ratios.items() if kind == dtype}
         every = [value for values in by_order.values() for value in values]
         shift = statistics.median(every)
         hits += sum(abs(value / shift - 1) <= TOLERANCE for value in every)

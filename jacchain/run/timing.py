@@ -92,7 +92,6 @@ def _repeats(warm_up: float, repeats: int | None, target_s: float | None) -> int
 def blas_info(library: str | None = None) -> BlasInfo:
     """The BLAS numpy calls (or the one loaded from `library`, a file) and its current thread
     count, as threadpoolctl reports them."""
-    import os
 
     from threadpoolctl import threadpool_info
 
@@ -104,7 +103,7 @@ def blas_info(library: str | None = None) -> BlasInfo:
         path = str(pool.get("filepath", ""))
         if library is None:  # SciPy (pulled in by scikit-learn) may load a BLAS of its own
             return "numpy" in path
-        return os.path.realpath(path) == os.path.realpath(library)
+        return same_file(path, library)
 
     pool = next((p for p in pools if chosen(p)), pools[0])
     name = pool.get("internal_api", "blas")
@@ -138,18 +137,22 @@ def blas_threads(threads: int | None, library: str | None = None) -> Iterator[No
     if threads is None:
         yield
         return
-    import os
-
     from threadpoolctl import ThreadpoolController
 
-    pools = ThreadpoolController().select(user_api="blas")
+    pools, limit = ThreadpoolController().select(user_api="blas"), min(threads, usable_cores())
     if library is None:
-        with pools.limit(limits=min(threads, usable_cores())):
+        with pools.limit(limits=limit):
             yield
         return
     paths = [pool.filepath for pool in pools.lib_controllers]
-    ours = [path for path in paths if os.path.realpath(path) == os.path.realpath(library)]
-    others = [path for path in paths if path not in ours]
-    working, idle = pools.select(filepath=ours), pools.select(filepath=others)
-    with working.limit(limits=min(threads, usable_cores())), idle.limit(limits=1):
+    ours = [path for path in paths if same_file(path, library)]
+    working, idle = pools.select(filepath=ours), pools.select(filepath=[p for p in paths if p not in ours])
+    with working.limit(limits=limit), idle.limit(limits=1):
         yield
+
+
+def same_file(path: str, other: str) -> bool:
+    """Whether two paths name one library file (threadpoolctl and the loaders spell them apart)."""
+    import os
+
+    return os.path.realpath(path) == os.path.realpath(other)
