@@ -21,9 +21,9 @@ from typing import Any
 
 from bench_step_products import describe, one_step_options
 from bench_train import jacchain_trainer, median_step
-from threadpoolctl import threadpool_limits
 
 from jacchain.model.network import MLP
+from jacchain.run.timing import blas_threads
 
 Event = tuple[str, str, float, float]  # kind, label, start, end
 
@@ -122,7 +122,7 @@ def main() -> None:
     args, widths, sizes, batch = one_step_options(__doc__.splitlines()[0])
     trainer, X, y = jacchain_trainer(sizes, batch, args.dtype)
     plain_network, plain_blas, clock = trainer.network, trainer.blas, Clock()
-    with threadpool_limits(limits=args.threads, user_api="blas"):
+    with blas_threads(args.threads):
         plain = median_step(lambda: trainer.step(X, y), args.repetitions)
         trainer.network, trainer.blas = timed_network(plain_network, clock), TimedBlas(plain_blas, clock)
         original_update = trainer.update

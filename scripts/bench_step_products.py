@@ -28,9 +28,9 @@ import time
 
 import numpy as np
 from bench_train import jacchain_trainer, parse_size, recorded_products
-from threadpoolctl import threadpool_limits
 
 from jacchain.run.blas import backend
+from jacchain.run.timing import blas_threads
 
 WARM_UP = 5  # repetitions run before the timed ones
 COLUMNS = ("in the step", "warm", "floor form", "evicted")  # in the order each repetition times them
@@ -92,7 +92,7 @@ def main() -> None:
     # speed drifts within the run moves them all alike; the first repetitions warm up.
     samples: dict[str, list[list[float]]] = {column: [[] for _ in calls] for column in COLUMNS}
     wholes = []
-    with threadpool_limits(limits=args.threads, user_api="blas"):
+    with blas_threads(args.threads):
         for repetition in range(WARM_UP + args.repetitions):
             replay()
             whole = timed(replay)

@@ -17,7 +17,8 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+
+from jacchain.run.timing import blas_threads
 
 CALLS = 4
 
@@ -40,7 +41,7 @@ def main() -> None:
     clock = time.perf_counter_ns
     print(f"float32 column sum of 128 x 10, {args.threads} BLAS thread(s); median of {args.repetitions}, in us")
     print(f"{'':36}" + "".join(f"{f'call {k + 1}':>9}" for k in range(CALLS)))
-    with threadpool_limits(limits=args.threads, user_api="blas"):
+    with blas_threads(args.threads):
         for name, work in before.items():
             samples: list[list[int]] = [[] for _ in range(CALLS)]
             for _ in range(args.repetitions):
