@@ -181,12 +181,12 @@ def test_mkl_is_called_with_32_bit_integers_whatever_the_environment_asks(tmp_pa
 
 def _threads_of(path):
     """The thread count threadpoolctl reports for the BLAS loaded from `path`."""
-    import os
-
     from threadpoolctl import threadpool_info
 
+    from jacchain.run.timing import same_file
+
     pools = [p for p in threadpool_info() if p["user_api"] == "blas"]
-    return next(p["num_threads"] for p in pools if os.path.realpath(p["filepath"]) == os.path.realpath(path))
+    return next(p["num_threads"] for p in pools if same_file(p["filepath"], path))
 
 
 @needs_mkl

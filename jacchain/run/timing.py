@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -92,7 +93,6 @@ def _repeats(warm_up: float, repeats: int | None, target_s: float | None) -> int
 def blas_info(library: str | None = None) -> BlasInfo:
     """The BLAS numpy calls (or the one loaded from `library`, a file) and its current thread
     count, as threadpoolctl reports them."""
-
     from threadpoolctl import threadpool_info
 
     pools = [pool for pool in threadpool_info() if pool.get("user_api") == "blas"]
@@ -116,8 +116,6 @@ def blas_info(library: str | None = None) -> BlasInfo:
 
 def usable_cores() -> int:
     """The cores this process may run on (its CPU affinity where the system reports it)."""
-    import os
-
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - platforms without affinity
@@ -153,6 +151,4 @@ def blas_threads(threads: int | None, library: str | None = None) -> Iterator[No
 
 def same_file(path: str, other: str) -> bool:
     """Whether two paths name one library file (threadpoolctl and the loaders spell them apart)."""
-    import os
-
     return os.path.realpath(path) == os.path.realpath(other)
