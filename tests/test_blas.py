@@ -100,13 +100,33 @@ def test_operands_cblas_cannot_read_get_numpy_s_arithmetic(name, dtypes):
 
 
 @pytest.mark.parametrize("name", ["numpy", pytest.param("mkl", marks=needs_mkl)])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_bound_sweeps_run_the_routine_on_their_arrays_at_every_call(name, dtype):
+    """A bound sweep's arguments are made ctypes values once; each call sweeps again."""
+    library = blas.backend(name)
+    rng = np.random.default_rng(6)
+    x, y = rng.standard_normal(1001).astype(dtype), rng.standard_normal(1001).astype(dtype)
+    assert library._vector("axpy", x, y) is not None and library._vector("axpby", x, y) is not None
+    tolerance = 1e-12 if dtype == "float64" else 1e-5
+    want, after = y.astype(np.float64), y.copy()
+    axpy, axpby = library.bind_axpy(0.5, x, after), library.bind_axpby(0.25, x, -0.75, after)
+    for _ in range(2):
+        axpy()
+        want = want + 0.5 * x
+        axpby()
+        want = 0.25 * x - 0.75 * want
+        np.testing.assert_allclose(after, want, rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("name", ["numpy", pytest.param("mkl", marks=needs_mkl)])
 def test_operands_whose_shapes_do_not_fit_are_refused_as_numpy_refuses_them(name):
     library = blas.backend(name)
-    a, b, out = np.ones((3, 4)), np.ones((5, 2)), np.zeros((3, 2))  # 4 columns against 5 rows
+    a, b = np.ones((3, 4)), np.ones((5, 2))  # 4 columns against 5 rows
+    out = np.arange(1.0, 7.0).reshape(3, 2)
     for beta in (0.0, 0.5):
         with pytest.raises(ValueError):
             library.gemm(a, b, out, beta)
-    assert not out.any()
+        np.testing.assert_array_equal(out, np.arange(1.0, 7.0).reshape(3, 2))  # not scaled by beta
 
 
 def test_an_operand_s_address_is_its_data_s_writable_or_not():
