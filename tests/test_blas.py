@@ -122,11 +122,12 @@ def test_bound_sweeps_run_the_routine_on_their_arrays_at_every_call(name, dtype)
 def test_operands_whose_shapes_do_not_fit_are_refused_as_numpy_refuses_them(name):
     library = blas.backend(name)
     a, b = np.ones((3, 4)), np.ones((5, 2))  # 4 columns against 5 rows
-    out = np.arange(1.0, 7.0).reshape(3, 2)
+    start = np.arange(1.0, 7.0).reshape(3, 2)
+    out = start.copy()
     for beta in (0.0, 0.5):
         with pytest.raises(ValueError):
             library.gemm(a, b, out, beta)
-        np.testing.assert_array_equal(out, np.arange(1.0, 7.0).reshape(3, 2))  # not scaled by beta
+        np.testing.assert_array_equal(out, start)  # not scaled by beta
 
 
 def test_an_operand_s_address_is_its_data_s_writable_or_not():
