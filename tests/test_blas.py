@@ -1,6 +1,8 @@
 """The training step's BLAS (issue 11): numpy's own by default, or MKL (`--blas mkl`, the
 optional `mkl` extra) for every product of the step, landing on the same parameters."""
 
+import ctypes
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -116,6 +118,37 @@ def test_bound_sweeps_run_the_routine_on_their_arrays_at_every_call(name, dtype)
         axpby()
         want = 0.25 * x - 0.75 * want
         np.testing.assert_allclose(after, want, rtol=tolerance, atol=tolerance)
+
+
+class NarrowRoutine:
+    """An axpy whose integers hold at most 100, as MKL's 32-bit ones hold at most 2^31 - 1."""
+
+    argtypes = (ctypes.c_int, ctypes.c_double, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int)
+    largest = 100
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, *arguments):
+        self.calls += 1
+
+
+@pytest.mark.parametrize("size, handed", [(100, True), (101, False)])
+def test_an_operand_past_the_routine_s_integers_gets_numpy_s_arithmetic(monkeypatch, size, handed):
+    routine = NarrowRoutine()
+    monkeypatch.setattr(blas.Blas, "_routines", lambda self, name, char: routine)
+    x, y = np.arange(float(size)), np.ones(size)
+    blas.Blas().axpy(2.0, x, y)
+    assert routine.calls == (1 if handed else 0)
+    if not handed:  # the routine never saw it; numpy did the arithmetic
+        np.testing.assert_array_equal(y, 1 + 2 * np.arange(float(size)))
+
+
+@needs_mkl
+def test_mkl_s_routines_know_their_integers_are_32_bit_and_numpy_s_are_not():
+    x = np.ones(3)
+    assert blas.backend("mkl")._get("axpy", x, x).largest == 2**31 - 1
+    assert not hasattr(blas.NUMPY._get("axpy", x, x), "largest")
 
 
 @pytest.mark.parametrize("name", ["numpy", pytest.param("mkl", marks=needs_mkl)])

@@ -62,6 +62,8 @@ def _routine(path: str, name: str, letter: str) -> Callable[..., None] | None:
             enum = ctypes.c_int
             function.argtypes = (enum, enum, enum, integer, integer, integer, real, *vector, *vector, real, *vector)
         function.restype = None
+        if ctypes.sizeof(integer) < 8:  # MKL's 32-bit interface: a larger size would wrap silently
+            function.largest = 2 ** (8 * ctypes.sizeof(integer) - 1) - 1
         return function
     return None
 
@@ -129,14 +131,21 @@ class Blas:
 
     def _get(self, name: str, *arrays: Array) -> Callable[..., None] | None:
         """The routine for these arrays, when they suit it: one native float dtype, no empty
-        array. (Written for speed: it runs before every call, which takes a few microseconds.)"""
+        array, no dimension past the routine's integers (`largest`, set for 32-bit ones:
+        ctypes would pass 2^31 + 5 as -2^31 + 5, and the routine would do nothing or the
+        wrong thing). (Written for speed: it runs before every call, which takes a few
+        microseconds.)"""
         dtype = arrays[0].dtype
         if dtype not in FLOATS:
             return None
         for array in arrays:
             if array.dtype != dtype or not array.size:
                 return None
-        return self._routines(name, dtype.char)
+        routine = self._routines(name, dtype.char)
+        largest = getattr(routine, "largest", None)
+        if largest is not None and any(max(array.shape) > largest for array in arrays):
+            return None
+        return routine
 
     @functools.cached_property
     def _found(self) -> dict[tuple[str, str], Callable[..., None] | None]:
