@@ -34,6 +34,8 @@ def read_text(path: str, missing: str) -> str:
         return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise JacchainError(missing) from None
+    except IsADirectoryError:
+        raise JacchainError(f"{path}: is a folder, not a file") from None
     except (OSError, UnicodeDecodeError) as error:
         raise JacchainError(f"{path}: cannot read: {_reason(error)}") from None
 

@@ -122,6 +122,11 @@ def test_order_selection_accepts_article_words_and_ad_names():
             "Error: memory size must be a number with an optional unit (B, kB, MB, GB, KiB, MiB, GiB), got 'lots'",
         ),
         (["missing.yaml"], "Error: missing.yaml: no such file; SPEC is a YAML file or a size list like 784,512,10"),
+        # A path without .yaml is still a path, not a malformed size list.
+        (
+            ["configs/missing"],
+            "Error: configs/missing: no such file; SPEC is a YAML file or a size list like 784,512,10",
+        ),
     ],
 )
 def test_bad_input_is_one_clear_line_with_exit_code_2(args, message):
@@ -129,6 +134,13 @@ def test_bad_input_is_one_clear_line_with_exit_code_2(args, message):
     assert result.exit_code == 2
     assert result.output.strip() == message
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", ["analyze", "explain", "train"])
+def test_a_folder_given_as_spec_is_named_as_a_folder(tmp_path, command):
+    result = invoke(command, str(tmp_path))
+    assert result.exit_code == 2
+    assert result.output.strip() == f"Error: {tmp_path}: is a folder, not a file"
 
 
 def test_memory_guard_refuses_before_allocating_and_points_to_analytic(tmp_path):
