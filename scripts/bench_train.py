@@ -276,8 +276,20 @@ def goal_lines(size: str, medians: dict[str, float]) -> list[str]:
             lines.append(f"{label}: not judged ({absent} not measured)")
             continue
         ratio = medians[side] / medians[against]
-        lines.append(f"{label}: {'met' if ratio <= limit else 'missed'} ({ratio:.2f}x)")
+        lines.append(f"{label}: {'met' if ratio <= limit else 'missed'} ({shown(ratio, limit)}x)")
     return lines
+
+
+def shown(ratio: float, limit: float) -> str:
+    """The ratio to two decimals, or to as many more as it takes to tell it from the limit.
+
+    >>> shown(1.1512, 1.15), shown(1.1498, 1.15), shown(1.2, 1.15), shown(1.15, 1.15)
+    ('1.151', '1.1498', '1.20', '1.15')
+    """
+    digits = 2
+    while ratio != limit and f"{ratio:.{digits}f}" == f"{limit:.{digits}f}" and digits < 6:
+        digits += 1
+    return f"{ratio:.{digits}f}"
 
 
 def environment(side: str, threads: int) -> dict[str, str]:
