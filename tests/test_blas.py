@@ -144,6 +144,20 @@ def test_an_operand_past_the_routine_s_integers_gets_numpy_s_arithmetic(monkeypa
         np.testing.assert_array_equal(y, 1 + 2 * np.arange(float(size)))
 
 
+@pytest.mark.parametrize("size, handed", [(100, True), (101, False)])
+@pytest.mark.parametrize("where", ["m", "k", "n"])
+def test_a_product_with_a_size_past_the_routine_s_integers_gets_numpy_s_arithmetic(monkeypatch, size, handed, where):
+    routine = NarrowRoutine()
+    monkeypatch.setattr(blas.Blas, "_routines", lambda self, name, char: routine)
+    m, k, n = (size if where == dimension else 2 for dimension in "mkn")
+    a, b = np.arange(float(m * k)).reshape(m, k), np.ones((k, n))
+    c = np.ones((m, n))
+    blas.Blas().gemm(a, b, c, beta=0.5)
+    assert routine.calls == (1 if handed else 0)
+    if not handed:
+        np.testing.assert_array_equal(c, a @ b + 0.5)
+
+
 @needs_mkl
 def test_mkl_s_routines_know_their_integers_are_32_bit_and_numpy_s_are_not():
     x = np.ones(3)

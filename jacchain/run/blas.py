@@ -104,6 +104,13 @@ def _bound(routine: Any, *values: Any) -> tuple[Any, ...]:
     return tuple(kind(value) for kind, value in zip(routine.argtypes, values, strict=True))
 
 
+def _fits(routine: Any, *sizes: int) -> bool:
+    """Whether every size fits the routine's integers: `largest`, set for 32-bit ones (ctypes
+    would pass 2^31 + 5 as -2^31 + 5, and the routine would do nothing or the wrong thing)."""
+    largest = getattr(routine, "largest", None)
+    return largest is None or max(sizes) <= largest
+
+
 def _numpy_gemm(a: Array, b: Array, c: Array, beta: float) -> None:
     """C = A B + beta C in numpy's arithmetic, where no cblas routine can take the operands;
     the product first, so that C is left as it was when numpy refuses the shapes."""
@@ -131,10 +138,7 @@ class Blas:
 
     def _get(self, name: str, *arrays: Array) -> Callable[..., None] | None:
         """The routine for these arrays, when they suit it: one native float dtype, no empty
-        array, no dimension past the routine's integers (`largest`, set for 32-bit ones:
-        ctypes would pass 2^31 + 5 as -2^31 + 5, and the routine would do nothing or the
-        wrong thing). (Written for speed: it runs before every call, which takes a few
-        microseconds.)"""
+        array, no dimension past the routine's integers (`_fits`)."""
         dtype = arrays[0].dtype
         if dtype not in FLOATS:
             return None
@@ -142,10 +146,7 @@ class Blas:
             if array.dtype != dtype or not array.size:
                 return None
         routine = self._routines(name, dtype.char)
-        largest = getattr(routine, "largest", None)
-        if largest is not None and any(max(array.shape) > largest for array in arrays):
-            return None
-        return routine
+        return routine if _fits(routine, *(max(array.shape) for array in arrays)) else None
 
     @functools.cached_property
     def _found(self) -> dict[tuple[str, str], Callable[..., None] | None]:
@@ -153,11 +154,13 @@ class Blas:
 
     def _routines(self, name: str, char: str) -> Callable[..., None] | None:
         """The library's routine `name` for the dtype `char`, looked up once per instance."""
-        key = (name, char)
-        if key not in self._found:
+        found, key = self._found, (name, char)
+        try:
+            return found[key]
+        except KeyError:
             path = self.library()
-            self._found[key] = None if path is None else _routine(path, name, "s" if char == "f" else "d")
-        return self._found[key]
+            routine = found[key] = None if path is None else _routine(path, name, "s" if char == "f" else "d")
+            return routine
 
     def _vector(self, name: str, x: Array, y: Array) -> Callable[..., None] | None:
         if not (x.ndim == y.ndim == 1 and x.size == y.size and x.flags.c_contiguous and y.flags.c_contiguous):
@@ -209,18 +212,33 @@ class Blas:
             self.matmul(a, b, out=c)
 
     def _cblas_gemm(self, a: Array, b: Array, c: Array, beta: float) -> None:
-        routine = left = right = None
-        shapes_fit = (
-            a.ndim == b.ndim == c.ndim == 2 and a.shape[1] == b.shape[0] and c.shape == (a.shape[0], b.shape[1])
-        )
-        if shapes_fit and c.flags.c_contiguous:
+        """C = A B + beta C through cblas when the operands suit it (those `_get` takes, each
+        `_stored`), else numpy's arithmetic. Every MKL product comes this way, so it is written
+        for speed: the checks inline, the sizes checked once as m, n and k. A 64 x 32 x 10
+        float32 gemm with beta took 22 us on MKL here against 27 us through `_get` (19.5
+        against 21 on numpy's BLAS), the routine's own call about 9 of them."""
+        dtype = c.dtype
+        shape_a, shape_b, shape_c = a.shape, b.shape, c.shape
+        routine = None
+        if (
+            dtype in FLOATS
+            and a.dtype == dtype
+            and b.dtype == dtype
+            and len(shape_a) == len(shape_b) == 2
+            and shape_c == (shape_a[0], shape_b[1])
+            and shape_a[1] == shape_b[0]
+            and a.size
+            and b.size
+            and c.flags.c_contiguous
+        ):
             left, right = _stored(a), _stored(b)
-            routine = self._get("gemm", a, b, c) if left and right else None
-        if routine is None or left is None or right is None:
+            if left is not None and right is not None:
+                routine = self._routines("gemm", dtype.char)
+        if routine is None or not _fits(routine, *shape_a, shape_b[1]):
             _numpy_gemm(a, b, c, beta)
             return
-        (m, k), n = a.shape, b.shape[1]
-        (trans_a, lda), (trans_b, ldb) = left, right
+        (m, k), n = shape_a, shape_b[1]
+        (trans_a, lda), (trans_b, ldb) = left, right  # type: ignore[misc]  # both checked above
         a_data, b_data = _address(a.T if trans_a else a), _address(b.T if trans_b else b)
         order = (ROW_MAJOR, TRANS if trans_a else NO_TRANS, TRANS if trans_b else NO_TRANS)
         routine(*order, m, n, k, 1.0, a_data, lda, b_data, ldb, beta, _address(c), n)
