@@ -219,7 +219,7 @@ class Blas:
         against 21 on numpy's BLAS), the routine's own call about 9 of them."""
         dtype = c.dtype
         shape_a, shape_b, shape_c = a.shape, b.shape, c.shape
-        routine = None
+        routine = left = right = None
         if (
             dtype in FLOATS
             and a.dtype == dtype
@@ -234,11 +234,11 @@ class Blas:
             left, right = _stored(a), _stored(b)
             if left is not None and right is not None:
                 routine = self._routines("gemm", dtype.char)
-        if routine is None or not _fits(routine, *shape_a, shape_b[1]):
+        if routine is None or left is None or right is None or not _fits(routine, *shape_a, shape_b[1]):
             _numpy_gemm(a, b, c, beta)
             return
         (m, k), n = shape_a, shape_b[1]
-        (trans_a, lda), (trans_b, ldb) = left, right  # type: ignore[misc]  # both checked above
+        (trans_a, lda), (trans_b, ldb) = left, right
         a_data, b_data = _address(a.T if trans_a else a), _address(b.T if trans_b else b)
         order = (ROW_MAJOR, TRANS if trans_a else NO_TRANS, TRANS if trans_b else NO_TRANS)
         routine(*order, m, n, k, 1.0, a_data, lda, b_data, ldb, beta, _address(c), n)
