@@ -24,7 +24,7 @@ from jacchain.cost.time_model import plan_time
 from jacchain.jobs.analyze import Analysis, analyze
 from jacchain.model.config import load_network
 from jacchain.model.spec import NetworkSpec, make_spec
-from jacchain.run.calibrate import load_or_measure, measure
+from jacchain.run.calibrate import effective_cache, load_or_measure, measure
 
 TOLERANCE = 0.30
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "identity")
@@ -68,6 +68,17 @@ def system_cache_bytes() -> int | None:
 VARIANTS: dict[str, Callable[[Calibration], Calibration]] = {
     "without the run cost": lambda c: replace(c, run_s=0.0),
 }
+
+
+def quarter_rule(c: Calibration) -> Calibration:
+    """The cache's rate read at a quarter of its capacity whatever the BLAS's threads there (the
+    rule before the rate came to be read where the BLAS streams on all its threads)."""
+    if not c.stream_curve:
+        return c
+    return replace(c, cache_gbps=effective_cache(dict(c.stream_curve), c.stream_gbps)[1])
+
+
+VARIANTS["with the rate at a quarter of the cache"] = quarter_rule
 
 
 def with_cache_bytes(n_bytes: int) -> Callable[[Calibration], Calibration]:

@@ -31,6 +31,7 @@ GOOD = Calibration(
     run_s=2e-6,
     load_average=0.1,
     cores=2,
+    stream_curve=((2**20, 40.0), (2**21, 39.0), (2**22, 12.0)),
 )
 
 
@@ -87,6 +88,7 @@ def test_stale_loaded_or_unsettled_figures_are_noted():
         GOOD.to_dict() | {"gemm_gflops": 0},
         GOOD.to_dict() | {"gemm_curve": [[2, "x"]]},
         GOOD.to_dict() | {"gemm_curve": 7},
+        GOOD.to_dict() | {"stream_curve": [[2**20, -1.0]]},
         GOOD.to_dict() | {"blas": 3},
         GOOD.to_dict() | {"surprise": 1},
     ],
@@ -187,3 +189,34 @@ def test_the_cache_is_measured_where_streaming_stops_being_faster(monkeypatch):
     # no size streams faster than memory: the smallest swept is all the cache there is
     monkeypatch.setattr(calibrate, "_streaming_rate", lambda n_bytes, dtype, repeats: (20.0, n_bytes))
     assert real_measure("float64").cache_bytes == 2**20
+
+
+@pytest.mark.parametrize(
+    "library, threads, rate",
+    [
+        ("openblas 0.3.31.188.0 (SkylakeX)", 2, 40.0),  # 4 MiB: the first size OpenBLAS streams on both threads
+        ("openblas 0.3.31.188.0 (SkylakeX)", 1, 20.0),  # one thread at every size: a quarter of the cache
+        ("mkl 2026.2", 2, 20.0),  # its rule not known here: a quarter of the cache
+    ],
+)
+def test_the_cache_rate_is_read_where_the_blas_streams_on_all_its_threads(monkeypatch, library, threads, rate):
+    """OpenBLAS streams a float64 matrix of under 460,800 entries (3.5 MiB) on one thread: the
+    2 MiB matrix at a quarter of an 8 MiB cache measures one core's rate, which is not the rate
+    of the products the BLAS runs on all its threads."""
+    from jacchain.run import calibrate
+    from jacchain.run.timing import BlasInfo
+
+    swept = {1: 30.0, 2: 20.0, 4: 40.0, 8: 38.0, 16: 15.0, 32: 15.0, 64: 15.0, 128: 15.0, 256: 15.0}
+
+    def streaming(n_bytes, dtype, repeats):
+        return swept[n_bytes // 2**20], n_bytes
+
+    monkeypatch.setattr(calibrate, "_streaming_rate", streaming)
+    monkeypatch.setattr(calibrate, "gemm_rate", lambda dtype, rows, size=1024, repeats=15: 2.0 * rows**0.5)
+    monkeypatch.setattr(calibrate, "elementwise_rate", lambda dtype, n_bytes, repeats=15: 5.0)
+    monkeypatch.setattr(calibrate, "executor_costs", lambda dtype: (3e-6, 1e-6))
+    monkeypatch.setattr(calibrate, "blas_info", lambda: BlasInfo(library, threads))
+    found = real_measure("float64")
+    assert (found.cache_bytes, found.cache_gbps, found.stream_gbps) == (8 * 2**20, rate, 15.0)
+    assert found.stream_curve == tuple((size, swept[size // 2**20]) for size in calibrate.CAPACITY_SWEEP)
+    assert found.problems() == []

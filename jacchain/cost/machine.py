@@ -21,8 +21,9 @@ Numeric = float | int | npt.NDArray[np.float64]
 class Calibration:
     """GFLOP/s of a large square GEMM; GB/s of a vector-matrix product streaming a matrix from
     memory (far larger than the caches) and from cache (at a quarter of cache_bytes, the
-    largest matrix that streams markedly faster than from memory, both measured); and the
-    fixed time of one tiny product; for one BLAS, dtype and thread count."""
+    largest matrix that streams markedly faster than from memory, or at the smallest matrix
+    the BLAS streams on all its threads where that is larger; both measured); and the fixed
+    time of one tiny product; for one BLAS, dtype and thread count."""
 
     blas: str
     dtype: str
@@ -47,6 +48,9 @@ class Calibration:
     elementwise_curve: tuple[tuple[int, float], ...] = ()
     # The fixed cost of running a plan at all, over its products' (the executor's loop).
     run_s: float = 0.0
+    # GB/s of the vector-matrix product by matrix bytes (1 to 128 MiB): where the cache's
+    # capacity and rate were read.
+    stream_curve: tuple[tuple[int, float], ...] = ()
 
     def problems(self) -> list[str]:
         """Why these figures cannot be right (empty when they are plausible): non-finite or
@@ -62,6 +66,7 @@ class Calibration:
             found.append(f"cache_bytes = {self.cache_bytes!r}")
         found += self._curve_problems()
         found += _points_problems("elementwise_curve", self.elementwise_curve, "(bytes, positive GB/s)")
+        found += _points_problems("stream_curve", self.stream_curve, "(bytes, positive GB/s)")
         if not found and self.dtype in ("float32", "float64"):
             streaming_flops = 2 * self.stream_gbps / np.dtype(self.dtype).itemsize
             if self.gemm_gflops < streaming_flops:

@@ -21,6 +21,14 @@ def lines(run: CalibrationRun) -> list[str]:
         f"vector-matrix streaming from memory ({c.stream_bytes / 2**20:.0f} MiB matrix): {c.stream_gbps:.1f} GB/s",
         f"vector-matrix streaming from cache: {c.cache_gbps:.1f} GB/s, up to {human(c.cache_bytes)} "
         f"(the largest matrix streaming {CACHE_GAIN}x faster than from memory)",
+        *(
+            [
+                "vector-matrix streaming, GB/s by matrix size: "
+                + ", ".join(f"{human(size)} {rate:.1f}" for size, rate in c.stream_curve)
+            ]
+            if c.stream_curve
+            else []
+        ),
         f"fixed cost per product, as the executor runs them: {c.call_s * 1e6:.2f} us; per run: {c.run_s * 1e6:.2f} us",
         *(
             [

@@ -22,7 +22,7 @@ from ..io import write_atomic
 from ..types import Progress
 from .timing import blas_info, blas_threads, time_call, usable_cores
 
-CACHE_SCHEMA = 9  # 8: figures are medians over rounds; 9: the cache's capacity measured
+CACHE_SCHEMA = 10  # 8: medians over rounds; 9: the cache's capacity measured; 10: its rate where all threads stream
 GEMM_CURVE_SIZES = (2, 8, 32, 128, 512)
 ELEMENTWISE_BYTES = (2**14, 2**17, 2**20, 2**23, 2**26)  # bytes read and written
 CAPACITY_SWEEP = tuple(2**20 * 2**k for k in range(8))  # streamed matrices of 1 to 128 MiB
@@ -31,6 +31,13 @@ FOLD_PRODUCTS = (2, 16)  # the two plan lengths whose times give the executor's 
 AGREEMENT = 0.10  # two measurements of one figure within 10% of each other agree
 ROUNDS = 3  # each figure is measured once a round
 MAX_ROUNDS = 5  # ... and a figure whose rounds disagree at most this often
+# OpenBLAS runs a vector-matrix product (gemv) on one thread below 115,200 x its build's
+# GEMM_MULTITHREAD_THRESHOLD (4 unless built otherwise) matrix entries, from 0.3.26 on (its
+# pull request 4441; 2,304 x before). Measured here: (1 x 460)(460 x 1001) streams at one
+# core's rate, (1 x 460)(460 x 1002) at two cores'.
+OPENBLAS_GEMV_THREADED_FROM = 115_200 * 4
+OPENBLAS_GEMV_THREADED_BEFORE = 2_304 * 4
+OPENBLAS_GEMV_SINCE = (0, 3, 26)
 
 
 @dataclass(frozen=True)
@@ -59,22 +66,43 @@ def gemm_rate(dtype: str, rows: int, size: int = 1024, repeats: int = 15) -> flo
     return 2 * rows * size * size / seconds / 1e9
 
 
-def effective_cache(rates: dict[int, float], memory_gbps: float) -> tuple[int, float]:
+def effective_cache(rates: dict[int, float], memory_gbps: float, threaded_from: int = 0) -> tuple[int, float]:
     """(capacity, GB/s) of the cache as the streaming products see it, from their rates by
     matrix size: the capacity is the largest size that still streams CACHE_GAIN times faster
-    than memory (the smallest swept where none does), the rate the one at a quarter of it.
-    Measured, not read from the system: a virtual machine can report a cache of hundreds of
-    MiB, and threads share the last level with each other and with neighbours.
+    than memory (the smallest swept where none does), the rate the one at a quarter of it, or
+    at the smallest size from `threaded_from` on (the smallest matrix the BLAS streams on all
+    its threads) where that is larger and still within the capacity. Measured, not read from
+    the system: a virtual machine can report a cache of hundreds of MiB, and threads share
+    the last level with each other and with neighbours.
 
     >>> effective_cache({1: 26.0, 2: 20.0, 4: 40.0, 8: 39.0, 16: 30.0, 32: 20.0}, 19.8)
     (16, 40.0)
     >>> effective_cache({1: 21.0, 2: 20.0}, 19.8)
     (1, 21.0)
+    >>> effective_cache({1: 26.0, 2: 20.0, 4: 40.0, 8: 30.0, 16: 20.0}, 19.8, threaded_from=3)
+    (8, 40.0)
     """
     sizes = sorted(rates)
     capacity = max((size for size in sizes if rates[size] >= CACHE_GAIN * memory_gbps), default=sizes[0])
     quarter = max((size for size in sizes if size <= capacity // 4), default=sizes[0])
-    return capacity, rates[quarter]
+    threaded = min((size for size in sizes if threaded_from <= size <= capacity), default=quarter)
+    return capacity, rates[max(quarter, threaded)]
+
+
+def threaded_gemv_from(library: str, threads: int) -> int:
+    """The matrix entries from which this BLAS streams a vector-matrix product on all its
+    threads, smaller ones on one (0 where it has one thread, or its rule is not known).
+
+    >>> threaded_gemv_from("openblas 0.3.31.188.0 (SkylakeX)", 2), threaded_gemv_from("openblas 0.3.31", 1)
+    (460800, 0)
+    >>> threaded_gemv_from("openblas 0.3.21", 2), threaded_gemv_from("mkl 2026.2", 2)
+    (9216, 0)
+    """
+    name, _, rest = library.partition(" ")
+    if name != "openblas" or threads <= 1:
+        return 0
+    version = tuple(int(part) for part in rest.split(" ")[0].split(".")[:3] if part.isdigit())
+    return OPENBLAS_GEMV_THREADED_FROM if version >= OPENBLAS_GEMV_SINCE else OPENBLAS_GEMV_THREADED_BEFORE
 
 
 def elementwise_rate(dtype: str, n_bytes: int, repeats: int = 15) -> float:
@@ -176,6 +204,7 @@ def measure(
     again where its rounds disagree; record the load average it was taken under."""
     load = load_average()
     executor: list[tuple[float, float]] = []
+    itemsize = np.dtype(dtype).itemsize
 
     def per_product() -> float:
         executor.append(executor_costs(dtype))
@@ -195,10 +224,11 @@ def measure(
     with blas_threads(threads):
         values, unsettled = in_rounds(figures)
         info = blas_info()
-    streamed = _matrix_side(stream_bytes, dtype) ** 2 * np.dtype(dtype).itemsize
+    streamed = _matrix_side(stream_bytes, dtype) ** 2 * itemsize
     gemm, stream_gbps, call_s = (values[name] for name in ("gemm_gflops", "stream_gbps", "call_s"))
     swept = {size: values[f"stream_curve[{size}]"] for size in CAPACITY_SWEEP}
-    cache_bytes, cache_gbps = effective_cache(swept, stream_gbps)
+    threaded_from = threaded_gemv_from(info.library, info.threads) * itemsize
+    cache_bytes, cache_gbps = effective_cache(swept, stream_gbps, threaded_from)
     run_s = float(np.median([run for _, run in executor]))
     curve = tuple((rows, values[f"gemm_curve[{rows}]"]) for rows in GEMM_CURVE_SIZES)
     elementwise = tuple((size, values[f"elementwise_curve[{size}]"]) for size in ELEMENTWISE_BYTES)
@@ -220,6 +250,7 @@ def measure(
         load_average=load,
         cores=usable_cores(),
         unsettled=tuple(unsettled),
+        stream_curve=tuple((size, swept[size]) for size in CAPACITY_SWEEP),
     )
 
 
@@ -259,14 +290,12 @@ def from_entry(entry: Any) -> Calibration | None:
     if not isinstance(entry, dict):
         return None
     try:
-        curve = entry.get("gemm_curve", ())
-        elementwise = entry.get("elementwise_curve", ())
+        curves = {name: entry.get(name, ()) for name in ("gemm_curve", "elementwise_curve", "stream_curve")}
         unsettled = entry.get("unsettled", ())
         calibration = Calibration(
             **dict(
                 entry,
-                gemm_curve=tuple(tuple(point) for point in curve),
-                elementwise_curve=tuple(tuple(point) for point in elementwise),
+                **{name: tuple(tuple(point) for point in curve) for name, curve in curves.items()},
                 unsettled=tuple(unsettled),
             )
         )
