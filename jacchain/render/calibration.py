@@ -13,6 +13,11 @@ from ..run.calibrate import CACHE_GAIN, CalibrationRun
 from .base import Renderer, register
 
 
+def curve_line(label: str, points: tuple[tuple[int, float], ...]) -> list[str]:
+    """One line of a measured curve's points (size, GB/s); none when it was not measured."""
+    return [f"{label}: " + ", ".join(f"{human(size)} {rate:.1f}" for size, rate in points)] if points else []
+
+
 def lines(run: CalibrationRun) -> list[str]:
     c = run.calibration
     return [
@@ -21,23 +26,9 @@ def lines(run: CalibrationRun) -> list[str]:
         f"vector-matrix streaming from memory ({c.stream_bytes / 2**20:.0f} MiB matrix): {c.stream_gbps:.1f} GB/s",
         f"vector-matrix streaming from cache: {c.cache_gbps:.1f} GB/s, up to {human(c.cache_bytes)} "
         f"(the largest matrix streaming {CACHE_GAIN}x faster than from memory)",
-        *(
-            [
-                "vector-matrix streaming, GB/s by matrix size: "
-                + ", ".join(f"{human(size)} {rate:.1f}" for size, rate in c.stream_curve)
-            ]
-            if c.stream_curve
-            else []
-        ),
+        *curve_line("vector-matrix streaming, GB/s by matrix size", c.stream_curve),
         f"fixed cost per product, as the executor runs them: {c.call_s * 1e6:.2f} us; per run: {c.run_s * 1e6:.2f} us",
-        *(
-            [
-                "numpy scaling rows (structured products), GB/s by bytes moved: "
-                + ", ".join(f"{human(size)} {rate:.1f}" for size, rate in c.elementwise_curve)
-            ]
-            if c.elementwise_curve
-            else []
-        ),
+        *curve_line("numpy scaling rows (structured products), GB/s by bytes moved", c.elementwise_curve),
         f"cached in {run.cache}",
         *(f"note: {note}" for note in c.notes(time.time())),
     ]
