@@ -63,13 +63,6 @@ def system_cache_bytes() -> int | None:
     return max(sizes, default=None)
 
 
-# The model with parts of it taken out, priced on the same measurements as the whole: what each
-# part is worth, free of the machine's drift between runs.
-VARIANTS: dict[str, Callable[[Calibration], Calibration]] = {
-    "without the run cost": lambda c: replace(c, run_s=0.0),
-}
-
-
 def quarter_rule(c: Calibration) -> Calibration:
     """The cache's rate read at a quarter of its capacity whatever the BLAS's threads there (the
     rule before the rate came to be read where the BLAS streams on all its threads)."""
@@ -78,7 +71,12 @@ def quarter_rule(c: Calibration) -> Calibration:
     return replace(c, cache_gbps=effective_cache(dict(c.stream_curve), c.stream_gbps)[1])
 
 
-VARIANTS["with the rate at a quarter of the cache"] = quarter_rule
+# The model with parts of it taken out or changed, priced on the same measurements as the whole:
+# what each part is worth, free of the machine's drift between runs.
+VARIANTS: dict[str, Callable[[Calibration], Calibration]] = {
+    "without the run cost": lambda c: replace(c, run_s=0.0),
+    "with the rate at a quarter of the cache": quarter_rule,
+}
 
 
 def with_cache_bytes(n_bytes: int) -> Callable[[Calibration], Calibration]:
