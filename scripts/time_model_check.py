@@ -20,11 +20,12 @@ from pathlib import Path
 
 from jacchain.chain.config import is_chain_config
 from jacchain.cost.machine import Calibration
-from jacchain.cost.time_model import plan_time
+from jacchain.cost.product import ProductCount
+from jacchain.cost.time_model import plan_time, product_time
 from jacchain.jobs.analyze import Analysis, analyze
 from jacchain.model.config import load_network
 from jacchain.model.spec import NetworkSpec, make_spec
-from jacchain.run.calibrate import effective_cache, load_or_measure, measure
+from jacchain.run.calibrate import load_or_measure, measure
 
 TOLERANCE = 0.30
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "identity")
@@ -63,37 +64,40 @@ def system_cache_bytes() -> int | None:
     return max(sizes, default=None)
 
 
-def quarter_rule(c: Calibration) -> Calibration:
-    """The cache's rate read at a quarter of its capacity whatever the BLAS's threads there (the
-    rule before the rate came to be read where the BLAS streams on all its threads)."""
-    if not c.stream_curve:
-        return c
-    return replace(c, cache_gbps=effective_cache(dict(c.stream_curve), c.stream_gbps)[1])
+Pricing = Callable[[list[ProductCount], Calibration, int], float]
+
+
+def own_bytes(products: list[ProductCount], calibration: Calibration, itemsize: int) -> float:
+    """The plan's time with each product's transfer priced where the caches hold its own bytes
+    alone, not everything the timed pass moves (the rule before)."""
+    return calibration.run_s + sum(product_time(product, calibration, itemsize) for product in products)
+
+
+def changed(change: Callable[[Calibration], Calibration]) -> Pricing:
+    return lambda products, calibration, itemsize: plan_time(products, change(calibration), itemsize)
 
 
 # The model with parts of it taken out or changed, priced on the same measurements as the whole:
 # what each part is worth, free of the machine's drift between runs.
-VARIANTS: dict[str, Callable[[Calibration], Calibration]] = {
-    "without the run cost": lambda c: replace(c, run_s=0.0),
-    "with the rate at a quarter of the cache": quarter_rule,
+VARIANTS: dict[str, Pricing] = {
+    "without the run cost": changed(lambda c: replace(c, run_s=0.0)),
+    "with each product's own bytes held": own_bytes,
+    "without the one-thread sweep": changed(lambda c: replace(c, stream_curve_one=())),
+    "with one cache level (no sweep)": changed(lambda c: replace(c, stream_curve=())),
 }
-
-
-def with_cache_bytes(n_bytes: int) -> Callable[[Calibration], Calibration]:
-    return lambda c: replace(c, cache_bytes=n_bytes)
-
-
 if (SYSTEM_CACHE := system_cache_bytes()) is not None:
-    VARIANTS[f"with the system's cache size ({SYSTEM_CACHE / 2**20:.0f} MiB)"] = with_cache_bytes(SYSTEM_CACHE)
+    system_cache: int = SYSTEM_CACHE
+    VARIANTS[f"with one level of the system's cache size ({system_cache / 2**20:.0f} MiB)"] = changed(
+        lambda c: replace(c, cache_bytes=system_cache, stream_curve=())
+    )
 
 
 def variant_hits(result: Analysis, calibration: Calibration, itemsize: int) -> dict[str, tuple[int, int, int, int]]:
     """Per variant: (order hits, orders, ratio hits, ratios) on this analysis's measurements."""
     timed = {r.order.name: r.time.median for r in result.orders if r.time}
     found = {}
-    for variant, change in VARIANTS.items():
-        machine = change(calibration)
-        predicted = {r.order.name: plan_time(r.cost.products, machine, itemsize) for r in result.orders if r.time}
+    for variant, price in VARIANTS.items():
+        predicted = {r.order.name: price(list(r.cost.products), calibration, itemsize) for r in result.orders if r.time}
         hits = sum(hit(predicted[order], measured) for order, measured in timed.items())
         ratio = ratio_hit = 0
         if "input-first" in timed and "loss-first" in timed:
@@ -237,7 +241,7 @@ def main() -> None:
         for name, (hits, total, ratios_hit, ratios) in variants.items():
             if total and ratios:
                 rates = f"per-order {hits / total:4.0%}, ratios {ratios_hit / ratios:4.0%}"
-                print(f"  the model {name + ':':<26} {rates}")
+                print(f"  the model {name + ':':<36} {rates}")
         medians, shifted_hits = shifts(drift)
         print(f"  measured / predicted, median by dtype (and order): {medians}")
         shifted = f"per-order {shifted_hits / order_total:4.0%}"

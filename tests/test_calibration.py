@@ -163,6 +163,7 @@ def test_analyze_says_when_every_order_misses_its_prediction_the_same_way(privat
         cache_gbps=4e4,
         call_s=1e-9,
         gemm_curve=tuple((rows, rate * 1000) for rows, rate in GOOD.gemm_curve),
+        stream_curve=tuple((size, rate * 1000) for size, rate in GOOD.stream_curve),
     )
     assert fast.problems() == []
     store(fast)  # a machine a thousand times faster than this one
@@ -172,8 +173,8 @@ def test_analyze_says_when_every_order_misses_its_prediction_the_same_way(privat
 
 
 def test_the_cache_is_measured_where_streaming_stops_being_faster(monkeypatch):
-    """The cache's capacity and rate come from how fast matrices of 1 to 128 MiB stream, not
-    from what the system says its caches are (a virtual machine can say 480 MiB)."""
+    """The cache's capacity and rate come from how fast matrices of 64 KiB to 128 MiB stream,
+    not from what the system says its caches are (a virtual machine can say 480 MiB)."""
     from jacchain.run import calibrate
 
     def streaming(n_bytes, dtype, repeats):  # 40 GB/s up to 8 MiB, then memory's 20
@@ -188,28 +189,31 @@ def test_the_cache_is_measured_where_streaming_stops_being_faster(monkeypatch):
     assert found.problems() == []
     # no size streams faster than memory: the smallest swept is all the cache there is
     monkeypatch.setattr(calibrate, "_streaming_rate", lambda n_bytes, dtype, repeats: (20.0, n_bytes))
-    assert real_measure("float64").cache_bytes == 2**20
+    assert real_measure("float64").cache_bytes == calibrate.CAPACITY_SWEEP[0] == 2**16
 
 
 @pytest.mark.parametrize(
-    "library, threads, rate",
+    "library, threads, rate, one_thread",
     [
-        ("openblas 0.3.31.188.0 (SkylakeX)", 2, 40.0),  # 4 MiB: the first size OpenBLAS streams on both threads
-        ("openblas 0.3.31.188.0 (SkylakeX)", 1, 20.0),  # one thread at every size: a quarter of the cache
-        ("mkl 2026.2", 2, 20.0),  # its rule not known here: a quarter of the cache
+        ("openblas 0.3.31.188.0 (SkylakeX)", 2, 40.0, 460_800),  # 4 MiB: the first size on both threads
+        ("openblas 0.3.31.188.0 (SkylakeX)", 1, 20.0, 0),  # one thread at every size: a quarter of the cache
+        ("mkl 2026.2", 2, 20.0, 0),  # its rule not known here: a quarter of the cache
     ],
 )
-def test_the_cache_rate_is_read_where_the_blas_streams_on_all_its_threads(monkeypatch, library, threads, rate):
+def test_the_cache_rate_is_read_where_the_blas_streams_on_all_its_threads(
+    monkeypatch, library, threads, rate, one_thread
+):
     """OpenBLAS streams a float64 matrix of under 460,800 entries (3.5 MiB) on one thread: the
     2 MiB matrix at a quarter of an 8 MiB cache measures one core's rate, which is not the rate
-    of the products the BLAS runs on all its threads."""
+    of the products the BLAS runs on all its threads. Where the BLAS does that, the sweep is
+    measured on one thread too, for the products it streams there."""
     from jacchain.run import calibrate
     from jacchain.run.timing import BlasInfo
 
     swept = {1: 30.0, 2: 20.0, 4: 40.0, 8: 38.0, 16: 15.0, 32: 15.0, 64: 15.0, 128: 15.0, 256: 15.0}
 
     def streaming(n_bytes, dtype, repeats):
-        return swept[n_bytes // 2**20], n_bytes
+        return swept[max(n_bytes // 2**20, 1)], n_bytes
 
     monkeypatch.setattr(calibrate, "_streaming_rate", streaming)
     monkeypatch.setattr(calibrate, "gemm_rate", lambda dtype, rows, size=1024, repeats=15: 2.0 * rows**0.5)
@@ -218,5 +222,7 @@ def test_the_cache_rate_is_read_where_the_blas_streams_on_all_its_threads(monkey
     monkeypatch.setattr(calibrate, "blas_info", lambda: BlasInfo(library, threads))
     found = real_measure("float64")
     assert (found.cache_bytes, found.cache_gbps, found.stream_gbps) == (8 * 2**20, rate, 15.0)
-    assert found.stream_curve == tuple((size, swept[size // 2**20]) for size in calibrate.CAPACITY_SWEEP)
+    assert found.stream_curve == tuple((size, swept[max(size // 2**20, 1)]) for size in calibrate.CAPACITY_SWEEP)
+    assert found.threaded_from == one_thread
+    assert found.stream_curve_one == (found.stream_curve if one_thread else ())
     assert found.problems() == []

@@ -131,6 +131,63 @@ def test_product_time_by_hand():
     assert product_time(small, calibration, 8) == pytest.approx(1e-6 + (100 + 10_000 + 100) * 8 / 40e9)
 
 
+def test_a_matrix_vector_product_is_priced_by_the_bytes_it_streams():
+    """A product whose result is one row or one column runs as BLAS's gemv, streaming its
+    matrix once: the GEMM curve's rate at its fewest rows (a gemm, 1.3-3x slower here) does
+    not price it. A two-row product still does."""
+    calibration = Calibration(**FAKE, gemm_curve=((2, 0.5), (512, 100.0)), stream_curve=((2**16, 40.0), (2**24, 40.0)))
+    row = product_count((1, 256, DENSE), (256, 512, DENSE))
+    column = product_count((512, 256, DENSE), (256, 1, DENSE))
+    for vector in (row, column):
+        entries = 256 + 256 * 512 + 512
+        assert product_time(vector, calibration, 8) == pytest.approx(1e-6 + entries * 8 / 40e9)
+    two_rows = product_count((2, 256, DENSE), (256, 512, DENSE))
+    assert product_time(two_rows, calibration, 8) == pytest.approx(1e-6 + 2 * 2 * 256 * 512 / 0.5e9)
+
+
+def test_a_plan_streams_at_the_rate_where_the_caches_hold_its_whole_pass():
+    """The timed repeats of a plan run all its products in turn: a small product's matrix is
+    evicted by the large one's before it runs again, so it streams at the rate of the bytes
+    the whole pass moves, not of its own."""
+    calibration = Calibration(**FAKE, stream_curve=((2**16, 80.0), (2**20, 80.0), (2**21, 20.0), (2**24, 20.0)))
+    small = product_count((1, 64, DENSE), (64, 64, DENSE))
+    big = product_count((1, 1024, DENSE), (1024, 1024, DENSE))
+    small_bytes, big_bytes = (64 + 64 * 64 + 64) * 8, (1024 + 1024 * 1024 + 1024) * 8
+    assert product_time(small, calibration, 8) == pytest.approx(1e-6 + small_bytes / 80e9)
+    assert plan_time([small], calibration, 8) == pytest.approx(1e-6 + small_bytes / 80e9)
+    both = plan_time([small, big], calibration, 8)
+    assert both == pytest.approx(2 * 1e-6 + (small_bytes + big_bytes) / 20e9)
+
+
+def test_a_product_the_blas_streams_on_one_thread_is_priced_on_the_one_thread_sweep():
+    """OpenBLAS streams a matrix of fewer than its threshold's entries on one thread."""
+    calibration = Calibration(
+        **FAKE,
+        stream_curve=((2**16, 40.0), (2**24, 40.0)),
+        stream_curve_one=((2**16, 25.0), (2**24, 25.0)),
+        threaded_from=100_000,
+    )
+    below = product_count((1, 256, DENSE), (256, 256, DENSE))  # 65,536 entries
+    above = product_count((1, 512, DENSE), (512, 512, DENSE))  # 262,144
+    assert product_time(below, calibration, 8) == pytest.approx(1e-6 + (256 + 65_536 + 256) * 8 / 25e9)
+    assert product_time(above, calibration, 8) == pytest.approx(1e-6 + (512 + 262_144 + 512) * 8 / 40e9)
+    without = Calibration(**FAKE, stream_curve=calibration.stream_curve, stream_curve_one=calibration.stream_curve_one)
+    assert product_time(below, without, 8) == pytest.approx(1e-6 + (256 + 65_536 + 256) * 8 / 40e9)
+
+
+def test_the_streaming_rate_is_of_the_transfer_alone(monkeypatch):
+    """The sweep's time less a tiny product's: the model adds each product's call once."""
+    from jacchain.run import calibrate
+    from jacchain.run.timing import Timing
+
+    medians = iter([10e-6, 2e-6, 10e-6, 9e-6])
+    monkeypatch.setattr(calibrate, "time_call", lambda function, repeats: Timing(next(medians), 0.0, 0.0, repeats))
+    side = int((2**20 / 8) ** 0.5)
+    assert calibrate._streaming_rate(2**20, "float64", 3) == (pytest.approx(side * side * 8 / 8e-6 / 1e9), side**2 * 8)
+    # a call that measured nearly as long as the product: at most a quarter of it is taken
+    assert calibrate._streaming_rate(2**20, "float64", 3)[0] == pytest.approx(side * side * 8 / 2.5e-6 / 1e9)
+
+
 def test_plan_time_is_the_sum_over_products():
     calibration = Calibration(**FAKE)
     result = analyze(make_spec((50, 40, 30, 20)), analytic=True, calibration=calibration)

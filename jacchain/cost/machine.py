@@ -48,9 +48,14 @@ class Calibration:
     elementwise_curve: tuple[tuple[int, float], ...] = ()
     # The fixed cost of running a plan at all, over its products' (the executor's loop).
     run_s: float = 0.0
-    # GB/s of the vector-matrix product by matrix bytes (1 to 128 MiB): where the cache's
-    # capacity and rate were read.
+    # GB/s of the vector-matrix product by matrix bytes (64 KiB to 128 MiB), the time of a
+    # tiny product's call taken out: what a product moves its bytes at, by how many bytes the
+    # caches must hold (the cache's capacity and rate above are read off it).
     stream_curve: tuple[tuple[int, float], ...] = ()
+    # The same sweep on one thread, and the matrix entries below which the BLAS streams a
+    # vector-matrix product on one thread (0: on all of them at every size; no second sweep).
+    stream_curve_one: tuple[tuple[int, float], ...] = ()
+    threaded_from: int = 0
 
     def problems(self) -> list[str]:
         """Why these figures cannot be right (empty when they are plausible): non-finite or
@@ -67,6 +72,7 @@ class Calibration:
         found += self._curve_problems()
         found += _points_problems("elementwise_curve", self.elementwise_curve, "(bytes, positive GB/s)")
         found += _points_problems("stream_curve", self.stream_curve, "(bytes, positive GB/s)")
+        found += _points_problems("stream_curve_one", self.stream_curve_one, "(bytes, positive GB/s)")
         if not found and self.dtype in ("float32", "float64"):
             streaming_flops = 2 * self.stream_gbps / np.dtype(self.dtype).itemsize
             if self.gemm_gflops < streaming_flops:
@@ -113,12 +119,25 @@ class Calibration:
         product with a structured operand (no GEMM runs there; one multiply per entry)."""
         return np.where(dense, self.gemm_rate(smallest), self.gemm_gflops * 1e9)
 
-    def transfer_seconds(self, n_bytes: Numeric) -> Any:
-        """Seconds to move n_bytes: from cache if they fit in it (the timed repeats reuse the
-        same arrays, so what fits stays resident), from memory otherwise."""
-        in_cache = (np.asarray(n_bytes) <= self.cache_bytes) & (self.cache_gbps > 0)
-        cache_rate = self.cache_gbps if self.cache_gbps > 0 else self.stream_gbps
-        return np.where(in_cache, n_bytes / (cache_rate * 1e9), n_bytes / (self.stream_gbps * 1e9))
+    def transfer_seconds(self, n_bytes: Numeric, resident: Numeric = 0, entries: Numeric = 0) -> Any:
+        """Seconds to move n_bytes at the rate the streaming sweep measured where the caches
+        hold `resident` bytes (a product's own, or more: everything a timed pass moves before
+        the product runs again), log-interpolated between the sweep's sizes and at memory's
+        rate past them; on the one-thread sweep for a vector-matrix product whose matrix has
+        fewer `entries` than the BLAS streams on all its threads. Without a sweep, from cache
+        if the bytes fit in it, from memory otherwise."""
+        moved = np.asarray(n_bytes, dtype=np.float64)  # counts beyond int64 too (the DP's exact ints)
+        held = np.maximum(moved, np.asarray(resident, dtype=np.float64))
+        if not self.stream_curve:
+            in_cache = (held <= self.cache_bytes) & (self.cache_gbps > 0)
+            cache_rate = self.cache_gbps if self.cache_gbps > 0 else self.stream_gbps
+            return np.where(in_cache, moved / (cache_rate * 1e9), moved / (self.stream_gbps * 1e9))
+        memory = (max(self.stream_bytes, self.stream_curve[-1][0] + 1), self.stream_gbps)
+        rate = _log_interp((*self.stream_curve, memory), held)
+        if self.stream_curve_one and self.threaded_from:
+            one = np.asarray(entries, dtype=np.float64) < self.threaded_from
+            rate = np.where(one, _log_interp(self.stream_curve_one, held), rate)
+        return moved / (rate * 1e9)
 
     def structured_seconds(self, n_bytes: Numeric) -> Any:
         """Seconds numpy takes over a structured product moving n_bytes (log-interpolated on

@@ -87,6 +87,11 @@ class ProductCount:
         return min(self.left[0], self.left[1], self.right[1])
 
     @property
+    def vector(self) -> bool:
+        """Whether the result is a row or a column (a matrix-vector product)."""
+        return self.left[0] == 1 or self.right[1] == 1
+
+    @property
     def dense(self) -> bool:
         return self.left_structure == self.right_structure == Structure.DENSE
 

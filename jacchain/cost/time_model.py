@@ -23,16 +23,24 @@ class TimeObjective:
 
     machine: Calibration
     itemsize: int
+    resident: int = 0  # the bytes a whole pass moves, what the caches must hold between repeats
 
-    def seconds(self, flops: Any, n_bytes: Any, smallest: Any, dense: Any) -> Any:
+    def seconds(self, flops: Any, n_bytes: Any, smallest: Any, dense: Any, vector: Any = False) -> Any:
         """max(FLOPs / rate, bytes / bandwidth), elementwise over numpy arrays too; a structured
-        product moves its bytes at numpy's measured elementwise rate, not BLAS's."""
-        compute = flops / self.machine.compute_rate(smallest, dense)
-        transfer = np.where(dense, self.machine.transfer_seconds(n_bytes), self.machine.structured_seconds(n_bytes))
+        product moves its bytes at numpy's measured elementwise rate, not BLAS's. A dense
+        product whose result is a row or a column (`vector`) is a matrix-vector product (BLAS's
+        gemv, not its gemm): it streams its matrix once at two FLOPs an entry, so its bytes alone
+        price it (the GEMM curve's fewest rows, a gemm, ran 1.3-3x slower than gemv here)."""
+        gemv = np.asarray(vector) & dense
+        compute = np.where(gemv, 0.0, flops / self.machine.compute_rate(smallest, dense))
+        # a gemv's matrix has flops / 2 entries; a gemm streams on all threads
+        entries = np.where(gemv, flops / 2, np.inf)
+        streamed = self.machine.transfer_seconds(n_bytes, self.resident, entries)
+        transfer = np.where(dense, streamed, self.machine.structured_seconds(n_bytes))
         return np.maximum(compute, transfer)
 
 
-def product_time(product: ProductCount, calibration: Calibration, itemsize: int) -> float:
+def product_time(product: ProductCount, calibration: Calibration, itemsize: int, resident: int = 0) -> float:
     """call + max(FLOPs / rate, bytes / bandwidth), in seconds. A dense product runs at the
     GEMM rate measured at its smallest dimension, with the bandwidth of the cache when the
     bytes moved fit in it and of memory otherwise; a structured one (a diagonal or Kronecker
@@ -52,12 +60,16 @@ def product_time(product: ProductCount, calibration: Calibration, itemsize: int)
     """
     if max(product.flops, product.bytes_moved(itemsize)) >= FLOAT_MAX:
         return math.inf  # beyond any machine: no finite prediction
-    objective = TimeObjective(calibration, itemsize)
-    seconds = objective.seconds(product.flops, product.bytes_moved(itemsize), product.smallest_dim, product.dense)
+    objective = TimeObjective(calibration, itemsize, resident)
+    seconds = objective.seconds(
+        product.flops, product.bytes_moved(itemsize), product.smallest_dim, product.dense, product.vector
+    )
     return calibration.call_s + float(seconds)
 
 
 def plan_time(products: Iterable[ProductCount], calibration: Calibration, itemsize: int) -> float:
     """Predicted seconds of a plan: the fixed cost of a run plus the sum over its products
     (inf where a count is beyond a float)."""
-    return calibration.run_s + sum(product_time(product, calibration, itemsize) for product in products)
+    products = list(products)
+    resident = sum(product.bytes_moved(itemsize) for product in products)
+    return calibration.run_s + sum(product_time(product, calibration, itemsize, resident) for product in products)

@@ -76,7 +76,10 @@ def plan_orders(
         raise JacchainError(
             "--cost time prices products in floating point; these counts are beyond it: use --cost flops"
         )
-    objective = TimeObjective(calibration, chain.itemsize) if cost == "time" and calibration else None
+    # every plan reads all the factors in a pass: the least the caches hold between repeats
+    objective = (
+        TimeObjective(calibration, chain.itemsize, chain.factor_bytes) if cost == "time" and calibration else None
+    )
     # Every plan first: an order refused up front (the optimal one over too long a chain) is
     # refused before the others are costed.
     plans = [(order, order.build(chain, objective)) for order in resolve_orders(list(orders) if orders else None)]

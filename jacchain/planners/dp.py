@@ -181,8 +181,9 @@ class _DynamicProgram:
         dense = Structure.DENSE
         entries = stored_entries(m, mid, dense) + stored_entries(mid, k, dense) + stored_entries(m, k, dense)
         smallest = np.minimum(np.minimum(m, mid), k)
+        vector = (m == 1) | (k == 1)
         product[...] = objective.seconds(
-            ProductKind.DENSE.flops(m, mid, k), entries * objective.itemsize, smallest, True
+            ProductKind.DENSE.flops(m, mid, k), entries * objective.itemsize, smallest, True, vector
         )
         if not self.any_diagonal:
             return

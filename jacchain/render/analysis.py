@@ -150,6 +150,20 @@ def footer_lines(analysis: Analysis) -> list[str]:
     return lines
 
 
+def transfer_text(c: Calibration) -> str:
+    """How the model prices a product's bytes with these figures."""
+    if not c.stream_curve:
+        return (
+            f"bytes / {c.cache_gbps:.1f} GB/s from cache (up to {human_bytes(c.cache_bytes)}) "
+            f"or {c.stream_gbps:.1f} GB/s from memory"
+        )
+    rates = [rate for _, rate in c.stream_curve + c.stream_curve_one] + [c.stream_gbps]
+    return (
+        f"bytes / {min(rates):.1f}-{max(rates):.1f} GB/s, the streaming rate measured where the caches "
+        "hold what the whole order moves"
+    )
+
+
 def time_model_lines(analysis: Analysis) -> list[str]:
     """The machine's limits used, and predicted against measured ratios of the classic orders."""
     c = analysis.calibration
@@ -157,8 +171,7 @@ def time_model_lines(analysis: Analysis) -> list[str]:
         return []
     lines = [
         f"time model per product: {seconds_text(c.call_s)} + max(FLOPs / {c.gemm_gflops:.1f} GFLOP/s, "
-        f"bytes / {c.cache_gbps:.1f} GB/s from cache "
-        f"(up to {human_bytes(c.cache_bytes)}) or {c.stream_gbps:.1f} GB/s from memory), "
+        f"{transfer_text(c)}; a matrix-vector product by its bytes alone), "
         f"plus {seconds_text(c.run_s)} per run, "
         f"from `jacchain calibrate` ({c.dtype}, {c.threads} thread(s))"
         + ("; optimal minimises predicted time (--cost time)" if analysis.cost == "time" else "")

@@ -26,7 +26,10 @@ def lines(run: CalibrationRun) -> list[str]:
         f"vector-matrix streaming from memory ({c.stream_bytes / 2**20:.0f} MiB matrix): {c.stream_gbps:.1f} GB/s",
         f"vector-matrix streaming from cache: {c.cache_gbps:.1f} GB/s, up to {human(c.cache_bytes)} "
         f"(the largest matrix streaming {CACHE_GAIN}x faster than from memory)",
-        *curve_line("vector-matrix streaming, GB/s by matrix size", c.stream_curve),
+        *curve_line("vector-matrix streaming, GB/s by matrix size (the call's time taken out)", c.stream_curve),
+        *curve_line(
+            f"the same on one thread (the BLAS's below {c.threaded_from:,} matrix entries)", c.stream_curve_one
+        ),
         f"fixed cost per product, as the executor runs them: {c.call_s * 1e6:.2f} us; per run: {c.run_s * 1e6:.2f} us",
         *curve_line("numpy scaling rows (structured products), GB/s by bytes moved", c.elementwise_curve),
         f"cached in {run.cache}",

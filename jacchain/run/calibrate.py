@@ -22,10 +22,11 @@ from ..io import write_atomic
 from ..types import Progress
 from .timing import blas_info, blas_threads, time_call, usable_cores
 
-CACHE_SCHEMA = 10  # 8: medians over rounds; 9: the cache's capacity measured; 10: its rate where all threads stream
+CACHE_SCHEMA = 11  # 8: medians over rounds; 9: the cache's capacity measured; 10: its rate where all threads stream;
+# 11: the sweep from 64 KiB, on one thread too, the call's time taken out
 GEMM_CURVE_SIZES = (2, 8, 32, 128, 512)
 ELEMENTWISE_BYTES = (2**14, 2**17, 2**20, 2**23, 2**26)  # bytes read and written
-CAPACITY_SWEEP = tuple(2**20 * 2**k for k in range(8))  # streamed matrices of 1 to 128 MiB
+CAPACITY_SWEEP = tuple(2**16 * 2**k for k in range(12))  # streamed matrices of 64 KiB to 128 MiB
 CACHE_GAIN = 1.25  # a matrix streams from cache when it streams at least this much faster than from memory
 FOLD_PRODUCTS = (2, 16)  # the two plan lengths whose times give the executor's fixed costs
 AGREEMENT = 0.10  # two measurements of one figure within 10% of each other agree
@@ -141,18 +142,28 @@ def _matrix_side(n_bytes: int, dtype: str) -> int:
 
 
 def _streaming_rate(n_bytes: int, dtype: str, repeats: int) -> tuple[float, int]:
-    """GB/s of a (1 x n)(n x n) product over an n x n matrix of about n_bytes."""
+    """GB/s of a (1 x n)(n x n) product over an n x n matrix of about n_bytes, on the time it
+    takes less that of a (1 x 8)(8 x 8) one: the transfer alone, since the model adds each
+    product's fixed cost (`call_s`) once (a 64 KiB matrix streamed in about 2 us here, and a
+    call took 1-2 us)."""
     side = _matrix_side(n_bytes, dtype)
     # The values do not matter for the timing; filling is much faster than drawing.
     matrix = np.full((side, side), 0.5, dtype=dtype)
     row = np.full((1, side), 0.25, dtype=dtype)
     result = np.empty((1, side), dtype=dtype)
     seconds = time_call(lambda: np.matmul(row, matrix, out=result), repeats=repeats).median
-    return matrix.nbytes / seconds / 1e9, int(matrix.nbytes)
+    tiny, tiny_row, tiny_result = np.full((8, 8), 0.5, dtype=dtype), row[:, :8], result[:, :8]
+    fixed = time_call(lambda: np.matmul(tiny_row, tiny, out=tiny_result), repeats=repeats).median
+    return matrix.nbytes / max(seconds - fixed, seconds / 4) / 1e9, int(matrix.nbytes)
 
 
 def _streaming_gbps(n_bytes: int, dtype: str, repeats: int) -> float:
     return _streaming_rate(n_bytes, dtype, repeats)[0]
+
+
+def _one_thread_gbps(n_bytes: int, dtype: str, repeats: int) -> float:
+    with blas_threads(1):
+        return _streaming_rate(n_bytes, dtype, repeats)[0]
 
 
 def in_rounds(
@@ -215,20 +226,24 @@ def measure(
         "stream_gbps": functools.partial(_streaming_gbps, stream_bytes, dtype, repeats),
         "call_s": per_product,
     }
+    with blas_threads(threads):
+        info = blas_info()
+    threaded_from = threaded_gemv_from(info.library, info.threads)
     for size in CAPACITY_SWEEP:
         figures[f"stream_curve[{size}]"] = functools.partial(_streaming_gbps, size, dtype, repeats)
+        if threaded_from:  # products of fewer entries stream on one thread: their own sweep
+            figures[f"stream_curve_one[{size}]"] = functools.partial(_one_thread_gbps, size, dtype, repeats)
     for rows in GEMM_CURVE_SIZES:
         figures[f"gemm_curve[{rows}]"] = functools.partial(gemm_rate, dtype, rows, gemm_size, repeats)
     for size in ELEMENTWISE_BYTES:
         figures[f"elementwise_curve[{size}]"] = functools.partial(elementwise_rate, dtype, size, repeats)
     with blas_threads(threads):
         values, unsettled = in_rounds(figures)
-        info = blas_info()
     streamed = _matrix_side(stream_bytes, dtype) ** 2 * itemsize
     gemm, stream_gbps, call_s = (values[name] for name in ("gemm_gflops", "stream_gbps", "call_s"))
     swept = {size: values[f"stream_curve[{size}]"] for size in CAPACITY_SWEEP}
-    threaded_from = threaded_gemv_from(info.library, info.threads) * itemsize
-    cache_bytes, cache_gbps = effective_cache(swept, stream_gbps, threaded_from)
+    one = tuple((size, values[f"stream_curve_one[{size}]"]) for size in CAPACITY_SWEEP) if threaded_from else ()
+    cache_bytes, cache_gbps = effective_cache(swept, stream_gbps, threaded_from * itemsize)
     run_s = float(np.median([run for _, run in executor]))
     curve = tuple((rows, values[f"gemm_curve[{rows}]"]) for rows in GEMM_CURVE_SIZES)
     elementwise = tuple((size, values[f"elementwise_curve[{size}]"]) for size in ELEMENTWISE_BYTES)
@@ -251,6 +266,8 @@ def measure(
         cores=usable_cores(),
         unsettled=tuple(unsettled),
         stream_curve=tuple((size, swept[size]) for size in CAPACITY_SWEEP),
+        stream_curve_one=one,
+        threaded_from=threaded_from,
     )
 
 
@@ -290,7 +307,10 @@ def from_entry(entry: Any) -> Calibration | None:
     if not isinstance(entry, dict):
         return None
     try:
-        curves = {name: entry.get(name, ()) for name in ("gemm_curve", "elementwise_curve", "stream_curve")}
+        curves = {
+            name: entry.get(name, ())
+            for name in ("gemm_curve", "elementwise_curve", "stream_curve", "stream_curve_one")
+        }
         unsettled = entry.get("unsettled", ())
         calibration = Calibration(
             **dict(
