@@ -42,9 +42,11 @@ class TimeObjective:
 
 def product_time(product: ProductCount, calibration: Calibration, itemsize: int, resident: int = 0) -> float:
     """call + max(FLOPs / rate, bytes / bandwidth), in seconds. A dense product runs at the
-    GEMM rate measured at its smallest dimension, with the bandwidth of the cache when the
-    bytes moved fit in it and of memory otherwise; a structured one (a diagonal or Kronecker
-    operand) at numpy's measured elementwise rate for that many bytes.
+    GEMM rate measured at its smallest dimension (a matrix-vector one by its bytes alone),
+    with the bandwidth the calibration's sweep measured where the caches hold `resident`
+    bytes (at least its own; without a sweep, the cache's when they fit in it, memory's
+    otherwise); a structured one (a diagonal or Kronecker operand) at numpy's measured
+    elementwise rate for that many bytes.
 
     >>> from jacchain.cost.product import product_count
     >>> from jacchain.types import Structure
@@ -69,7 +71,9 @@ def product_time(product: ProductCount, calibration: Calibration, itemsize: int,
 
 def plan_time(products: Iterable[ProductCount], calibration: Calibration, itemsize: int) -> float:
     """Predicted seconds of a plan: the fixed cost of a run plus the sum over its products
-    (inf where a count is beyond a float)."""
+    (inf where a count is beyond a float), each product's bytes moved at the rate where the
+    caches hold everything the pass moves: a plan is timed by running it over and over, so a
+    product's operands have been through the others' before it runs again."""
     products = list(products)
     resident = sum(product.bytes_moved(itemsize) for product in products)
     return calibration.run_s + sum(product_time(product, calibration, itemsize, resident) for product in products)
