@@ -21,7 +21,7 @@ from pathlib import Path
 from jacchain.chain.config import is_chain_config
 from jacchain.cost.machine import Calibration
 from jacchain.cost.product import ProductCount
-from jacchain.cost.time_model import plan_time, product_time
+from jacchain.cost.time_model import TimeObjective, plan_time, product_time
 from jacchain.jobs.analyze import Analysis, analyze
 from jacchain.model.config import load_network
 from jacchain.model.spec import NetworkSpec, make_spec
@@ -73,6 +73,16 @@ def own_bytes(products: list[ProductCount], calibration: Calibration, itemsize: 
     return calibration.run_s + sum(product_time(product, calibration, itemsize) for product in products)
 
 
+def gemv_as_gemm(products: list[ProductCount], calibration: Calibration, itemsize: int) -> float:
+    """The plan's time with its matrix-vector products priced as any other: off the GEMM curve
+    at their smallest dimension, as much as by their bytes (the rule before)."""
+    objective = TimeObjective(calibration, itemsize, sum(p.bytes_moved(itemsize) for p in products))
+    return calibration.run_s + sum(
+        calibration.call_s + float(objective.seconds(p.flops, p.bytes_moved(itemsize), p.smallest_dim, p.dense))
+        for p in products
+    )
+
+
 def changed(change: Callable[[Calibration], Calibration]) -> Pricing:
     return lambda products, calibration, itemsize: plan_time(products, change(calibration), itemsize)
 
@@ -82,6 +92,7 @@ def changed(change: Callable[[Calibration], Calibration]) -> Pricing:
 VARIANTS: dict[str, Pricing] = {
     "without the run cost": changed(lambda c: replace(c, run_s=0.0)),
     "with each product's own bytes held": own_bytes,
+    "with gemv priced as a gemm": gemv_as_gemm,
     "without the one-thread sweep": changed(lambda c: replace(c, stream_curve_one=())),
     "with one cache level (no sweep)": changed(lambda c: replace(c, stream_curve=())),
 }
