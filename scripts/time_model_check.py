@@ -21,7 +21,7 @@ from pathlib import Path
 from jacchain.chain.config import is_chain_config
 from jacchain.cost.machine import Calibration
 from jacchain.cost.product import ProductCount
-from jacchain.cost.time_model import TimeObjective, plan_time, product_time
+from jacchain.cost.time_model import TimeObjective, pass_bytes, plan_time, product_time
 from jacchain.jobs.analyze import Analysis, analyze
 from jacchain.model.config import load_network
 from jacchain.model.spec import NetworkSpec, make_spec
@@ -76,7 +76,7 @@ def own_bytes(products: list[ProductCount], calibration: Calibration, itemsize: 
 def gemv_as_gemm(products: list[ProductCount], calibration: Calibration, itemsize: int) -> float:
     """The plan's time with its matrix-vector products priced as any other: off the GEMM curve
     at their smallest dimension, as much as by their bytes (the rule before)."""
-    objective = TimeObjective(calibration, itemsize, sum(p.bytes_moved(itemsize) for p in products))
+    objective = TimeObjective(calibration, itemsize, pass_bytes(products, itemsize))
     return calibration.run_s + sum(
         calibration.call_s + float(objective.seconds(p.flops, p.bytes_moved(itemsize), p.smallest_dim, p.dense))
         for p in products

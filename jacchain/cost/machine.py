@@ -119,7 +119,7 @@ class Calibration:
         product with a structured operand (no GEMM runs there; one multiply per entry)."""
         return np.where(dense, self.gemm_rate(smallest), self.gemm_gflops * 1e9)
 
-    def transfer_seconds(self, n_bytes: Numeric, resident: Numeric = 0, entries: Numeric = 0) -> Any:
+    def transfer_seconds(self, n_bytes: Numeric, resident: Numeric = 0, entries: Numeric = math.inf) -> Any:
         """Seconds to move n_bytes at the rate the streaming sweep measured where the caches
         hold `resident` bytes (a product's own, or more: everything a timed pass moves before
         the product runs again), log-interpolated between the sweep's sizes and at memory's

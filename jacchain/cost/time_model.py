@@ -75,5 +75,11 @@ def plan_time(products: Iterable[ProductCount], calibration: Calibration, itemsi
     caches hold everything the pass moves: a plan is timed by running it over and over, so a
     product's operands have been through the others' before it runs again."""
     products = list(products)
-    resident = sum(product.bytes_moved(itemsize) for product in products)
+    resident = pass_bytes(products, itemsize)
     return calibration.run_s + sum(product_time(product, calibration, itemsize, resident) for product in products)
+
+
+def pass_bytes(products: list[ProductCount], itemsize: int) -> int:
+    """The bytes one pass of a plan moves (operands and results, as stored): what the caches
+    hold between two runs of any one of its products."""
+    return sum(product.bytes_moved(itemsize) for product in products)
