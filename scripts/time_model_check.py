@@ -12,6 +12,7 @@ calibration (unless --cached) and prints the hit rates; the goal is 5 of 6, run 
 from __future__ import annotations
 
 import argparse
+import functools
 import random
 import statistics
 from collections.abc import Callable
@@ -96,6 +97,7 @@ VARIANTS: dict[str, Pricing] = {
     "without the one-thread sweep": changed(lambda c: replace(c, stream_curve_one=())),
     "with one cache level (no sweep)": changed(lambda c: replace(c, stream_curve=())),
 }
+CALIBRATED_FIXED_COSTS = "with the calibration's call and run costs"  # not those timed beside the orders
 if (SYSTEM_CACHE := system_cache_bytes()) is not None:
     system_cache: int = SYSTEM_CACHE
     VARIANTS[f"with one level of the system's cache size ({system_cache / 2**20:.0f} MiB)"] = changed(
@@ -103,12 +105,18 @@ if (SYSTEM_CACHE := system_cache_bytes()) is not None:
     )
 
 
-def variant_hits(result: Analysis, calibration: Calibration, itemsize: int) -> dict[str, tuple[int, int, int, int]]:
-    """Per variant: (order hits, orders, ratio hits, ratios) on this analysis's measurements."""
+def variant_hits(result: Analysis, itemsize: int) -> dict[str, tuple[int, int, int, int]]:
+    """Per variant: (order hits, orders, ratio hits, ratios) on this analysis's measurements.
+    Each variant changes the figures the predictions used (the calibration's, with the fixed
+    costs timed beside the orders); one more keeps the calibration's own fixed costs."""
     timed = {r.order.name: r.time.median for r in result.orders if r.time}
+    machine, calibration = result.machine, result.calibration
+    assert machine is not None and calibration is not None
+    pricings = {name: functools.partial(price, calibration=machine) for name, price in VARIANTS.items()}
+    pricings[CALIBRATED_FIXED_COSTS] = functools.partial(changed(lambda c: c), calibration=calibration)
     found = {}
-    for variant, price in VARIANTS.items():
-        predicted = {r.order.name: price(list(r.cost.products), calibration, itemsize) for r in result.orders if r.time}
+    for variant, price in pricings.items():
+        predicted = {r.order.name: price(list(r.cost.products), itemsize=itemsize) for r in result.orders if r.time}
         hits = sum(hit(predicted[order], measured) for order, measured in timed.items())
         ratio = ratio_hit = 0
         if "input-first" in timed and "loss-first" in timed:
@@ -183,7 +191,7 @@ def one_run(
     run, or with `each` a fresh one right before every spec."""
     calibrations = {}
     order_hits = order_total = ratio_hits = ratio_total = 0
-    variants = {name: [0, 0, 0, 0] for name in VARIANTS}
+    variants = {name: [0, 0, 0, 0] for name in [*VARIANTS, CALIBRATED_FIXED_COSTS]}
     drift: dict[tuple[str, str], list[float]] = {}
     for spec in specs:
         if each or spec.dtype not in calibrations:
@@ -191,9 +199,10 @@ def one_run(
             if verbose and (taken := calibrations[spec.dtype]) is not None:
                 print(f"  calibration {describe(taken)}")
         result = analyze(spec, calibration=calibrations[spec.dtype])
-        calibration = calibrations[spec.dtype]
-        if calibration is not None:
-            for name, counts in variant_hits(result, calibration, spec.itemsize).items():
+        if result.machine is not None:
+            if verbose and result.fixed_costs is not None:
+                print(f"  {spec.label[:28]:<28} {spec.dtype:<8} call {result.fixed_costs.call_s * 1e6:.2f} us")
+            for name, counts in variant_hits(result, spec.itemsize).items():
                 variants[name] = [a + b for a, b in zip(variants[name], counts)]
         orders = {r.order.name: r for r in result.orders if r.time and r.predicted_time}
         for r in orders.values():

@@ -166,8 +166,9 @@ def test_analyze_says_when_every_order_misses_its_prediction_the_same_way(privat
         stream_curve=tuple((size, rate * 1000) for size, rate in GOOD.stream_curve),
     )
     assert fast.problems() == []
-    store(fast)  # a machine a thousand times faster than this one
-    result = invoke("analyze", "64,32,8")
+    store(fast)  # a machine whose rates are a thousand times this one's
+    # wide enough that the rates, not the fixed costs (timed beside the orders), price every order
+    result = invoke("analyze", "512,512,512")
     assert result.exit_code == 0
     assert "than predicted; the machine has changed since it was calibrated" in result.output
 

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
@@ -34,7 +35,11 @@ def test_sweep_json_counts_every_order_at_every_width(fake_figures):
         assert point["orders"]["input_first"]["macs"] == 5 * 20 * n0 + 5 * n0
         assert point["orders"]["loss_first"]["time_s"]["repeats"] == 2
         products = plan_cost(left_fold(3), chain_of_dims([1, 5, 20, n0])).products
-        assert point["orders"]["loss_first"]["predicted_time_s"] == pytest.approx(plan_time(products, machine, 8))
+        # the calibration's rates, with the fixed costs timed beside this point's orders
+        fixed = point["fixed_costs"]
+        assert fixed["call_s"] > 0 and fixed["run_s"] >= 0
+        timed = replace(machine, call_s=fixed["call_s"], run_s=fixed["run_s"])
+        assert point["orders"]["loss_first"]["predicted_time_s"] == pytest.approx(plan_time(products, timed, 8))
 
 
 @pytest.mark.parametrize("fmt", ["table", "csv", "markdown"])

@@ -4,6 +4,7 @@ import csv
 import functools
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -69,7 +70,11 @@ def test_calibrate_json_is_cached_and_analyze_predicts_with_it(fake_figures):
     analysis = json.loads(output.output)
     assert analysis["calibration"]["gemm_gflops"] == fake_figures["gemm_gflops"]
     products = plan_cost(left_fold(3), chain_of_dims([1, 8, 32, 64])).products
-    assert analysis["orders"]["loss_first"]["predicted_time_s"] == pytest.approx(plan_time(products, found, 8))
+    # the cached rates, with the executor's fixed costs timed beside the orders in this run
+    fixed = analysis["fixed_costs"]
+    assert fixed["call_s"] > 0 and fixed["call_s"] != found.call_s
+    timed = replace(found, call_s=fixed["call_s"], run_s=fixed["run_s"])
+    assert analysis["orders"]["loss_first"]["predicted_time_s"] == pytest.approx(plan_time(products, timed, 8))
 
 
 @pytest.mark.parametrize("fmt", ["table", "markdown", "csv"])

@@ -1,10 +1,14 @@
 """Timings that hold on a shared machine (issue 11): orders are timed side by side in
 alternating rounds, and every calibration figure is measured once a round."""
 
+from dataclasses import replace
+
 import jacchain.jobs.analyze as analyze_job
-from jacchain.jobs.analyze import analyze
+from jacchain.cost.machine import Calibration
+from jacchain.cost.time_model import plan_time
+from jacchain.jobs.analyze import FixedCosts, analyze
 from jacchain.model.spec import make_spec
-from jacchain.run import calibrate
+from jacchain.run import calibrate, timing
 from jacchain.run.timing import time_alternating, time_call
 
 
@@ -36,14 +40,48 @@ def test_time_call_is_one_function_in_one_round():
 def test_analyze_times_every_order_that_runs_in_one_alternation(monkeypatch):
     seen = []
 
-    def spy(functions, repeats=None, target_s=None, rounds=5):
+    def spy(functions, repeats=None, target_s=None, rounds=5, targets=()):
         seen.append(len(functions))
-        return time_alternating(functions, repeats, target_s, rounds)
+        return time_alternating(functions, repeats, target_s, rounds, targets)
 
     monkeypatch.setattr(analyze_job, "time_alternating", spy)
     result = analyze(make_spec((6, 5, 4)), repeats=3)
     assert seen == [len(result.orders)] and len(result.orders) >= 2
     assert all(r.time is not None and r.time.repeats == 3 for r in result.orders)
+    assert result.fixed_costs is None  # no time model: nothing else is timed
+
+
+def test_with_a_time_model_the_fixed_costs_are_timed_in_the_orders_alternation(monkeypatch, fake_figures):
+    """The executor's two fixed-cost runs join the orders' rounds, on budgets of their own, and
+    the predictions use what they measured in place of the calibration's call and run costs."""
+    calls = []
+
+    def spy(functions, repeats=None, target_s=None, rounds=5, targets=()):
+        timings = time_alternating(functions, repeats, target_s, rounds, targets)
+        calls.append((len(functions), list(targets), timings))
+        return timings
+
+    monkeypatch.setattr(analyze_job, "time_alternating", spy)
+    machine = Calibration(blas="fake", dtype="float64", threads=1, **fake_figures)
+    result = analyze(make_spec((6, 5, 4)), calibration=machine)
+    ((count, targets, timings),) = calls
+    orders = len(result.orders)
+    assert count == orders + 2
+    assert targets == [None] * orders + [analyze_job.PROBE_TARGET_S] * 2
+    per_product, per_run = calibrate.fixed_costs(timings[-2].median, timings[-1].median)
+    assert result.fixed_costs == FixedCosts(per_product, per_run)
+    timed = replace(machine, call_s=per_product, run_s=per_run)
+    assert result.machine == timed and result.calibration == machine
+    for r in result.orders:
+        assert r.predicted_time == plan_time(r.products, timed, 8)
+
+
+def test_a_function_given_a_budget_of_its_own_is_repeated_to_fill_it(monkeypatch):
+    ticks = iter(range(10**6))
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: next(ticks) * 1e-3)  # 1 ms per clock read
+    timings = time_alternating([lambda: None] * 3, target_s=0.2, targets=[None, 0.01])
+    # each call takes one tick (1 ms): 200 calls fill 0.2 s, 10 fill 0.01 s, the third has no budget of its own
+    assert [t.repeats for t in timings] == [200, 10, 200]
 
 
 def test_every_calibration_figure_is_measured_once_a_round_in_turn_and_again_where_rounds_disagree():

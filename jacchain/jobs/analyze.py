@@ -22,12 +22,14 @@ from ..model.network import network_at_point
 from ..model.spec import NetworkSpec
 from ..planners.orders import ORDERS, Order
 from ..run.arrays import Value, densify
-from ..run.calibrate import calibration_for
+from ..run.calibrate import calibration_for, fixed_cost_runs, fixed_costs
 from ..run.execute import compile_plan, run_counted
 from ..run.jacobians import build_factors
-from ..run.timing import BlasInfo, Timing, blas_info, blas_threads, time_alternating, time_call
+from ..run.timing import DEFAULT_TARGET_S, BlasInfo, Timing, blas_info, blas_threads, time_alternating, time_call
 from ..types import CostObjective, Granularity, Of, Progress, Wrt
 from .plan import PlannedOrder, Planning, plan_orders
+
+PROBE_TARGET_S = DEFAULT_TARGET_S / 10  # the time budget of each fixed-cost run timed beside the orders
 
 
 class CountOnlyReason(StrEnum):
@@ -103,6 +105,20 @@ class OrderResult:
 
 
 @dataclass(frozen=True)
+class FixedCosts:
+    """The executor's fixed costs (seconds per product, per run) timed beside the orders, in
+    the same alternating rounds: on a shared host they move by up to 2x within seconds (a
+    product's call here: 1.1 us in one spell, 2.2 in the next), so the calibration's figures,
+    measured minutes before, are replaced by these in the predictions."""
+
+    call_s: float
+    run_s: float
+
+    def to_dict(self) -> dict:
+        return {"call_s": self.call_s, "run_s": self.run_s}
+
+
+@dataclass(frozen=True)
 class Analysis:
     spec: NetworkSpec
     chain: Chain
@@ -114,6 +130,13 @@ class Analysis:
     count_only: tuple[CountOnly, ...] = ()
     calibration: Calibration | None = None
     cost: CostObjective = "flops"
+    fixed_costs: FixedCosts | None = None
+
+    @property
+    def machine(self) -> Calibration | None:
+        """The figures the predictions use: the calibration's, with its fixed costs replaced
+        by those timed beside the orders where they were."""
+        return with_fixed_costs(self.calibration, self.fixed_costs)
 
     @property
     def wrt(self) -> Wrt:
@@ -131,11 +154,22 @@ class Analysis:
         raise KeyError(name)
 
 
+def with_fixed_costs(calibration: Calibration | None, fixed: FixedCosts | None) -> Calibration | None:
+    if calibration is None or fixed is None:
+        return calibration
+    return replace(calibration, call_s=fixed.call_s, run_s=fixed.run_s)
+
+
 def counted(
-    planning: Planning, planned: PlannedOrder, time: Timing | None = None, measured_peak: int | None = None
+    planning: Planning,
+    planned: PlannedOrder,
+    time: Timing | None = None,
+    measured_peak: int | None = None,
+    fixed: FixedCosts | None = None,
 ) -> OrderResult:
-    """An order's result: the model's counts, with its predicted time where the machine is known."""
-    calibration = planning.calibration
+    """An order's result: the model's counts, with its predicted time where the machine is
+    known (with the fixed costs timed beside the orders, where given)."""
+    calibration = with_fixed_costs(planning.calibration, fixed)
     predicted = plan_time(planned.cost.products, calibration, planning.chain.itemsize) if calibration else None
     if predicted is not None and not math.isfinite(predicted):
         predicted = None  # counts beyond a float: no prediction to show
@@ -209,11 +243,17 @@ def measure(
             runs[step - 1] = compile_plan(planned.plan, arrays)
             values_of.append([densify(value) for value in values])
         notify("timing the orders side by side", total - 1, total)
-        timings = dict(zip(runs, time_alternating(list(runs.values()), repeats)))
+        # With a time model, the executor's fixed costs are timed in the same rounds as the
+        # orders, on a tenth of an order's time budget each (tiny runs: thousands of repeats).
+        probes = list(fixed_cost_runs(planning.spec.dtype)) if planning.calibration is not None and runs else []
+        budgets = [None] * len(runs) + [PROBE_TARGET_S] * len(probes)
+        timed = time_alternating(list(runs.values()) + probes, repeats, targets=budgets)
+        timings = dict(zip(runs, timed))
+        fixed = FixedCosts(*fixed_costs(*(t.median for t in timed[len(runs) :]))) if probes else None
         results = [
-            counted(planning, planned, timings[place], measure_peak(runs[place]) if measure_memory else None)
+            counted(planning, planned, timings[place], measure_peak(runs[place]) if measure_memory else None, fixed)
             if place in runs
-            else counted(planning, planned)
+            else counted(planning, planned, fixed=fixed)
             for place, planned in enumerate(planning.orders)
         ]
         notify("done", total, total)
@@ -229,6 +269,7 @@ def measure(
         tuple(reasons),
         planning.calibration,
         planning.objective,
+        fixed,
     )
 
 

@@ -70,6 +70,7 @@ def analysis_to_dict(analysis: Analysis) -> dict[str, Any]:
         "jacobian_build_time_s": analysis.build_time.to_dict() if analysis.build_time else None,
         "blas": analysis.blas.to_dict() if analysis.blas else None,
         "calibration": analysis.calibration.to_dict() if analysis.calibration else None,
+        "fixed_costs": analysis.fixed_costs.to_dict() if analysis.fixed_costs else None,
         "cost": analysis.cost,
         "note": note(analysis),
     }
@@ -166,13 +167,18 @@ def transfer_text(c: Calibration) -> str:
 
 def time_model_lines(analysis: Analysis) -> list[str]:
     """The machine's limits used, and predicted against measured ratios of the classic orders."""
-    c = analysis.calibration
-    if c is None:
+    c, machine = analysis.calibration, analysis.machine
+    if c is None or machine is None:
         return []
+    fixed = (
+        f"{seconds_text(machine.call_s)} (timed beside the orders; calibrated {seconds_text(c.call_s)})"
+        if analysis.fixed_costs
+        else seconds_text(c.call_s)
+    )
     lines = [
-        f"time model per product: {seconds_text(c.call_s)} + max(FLOPs / {c.gemm_gflops:.1f} GFLOP/s, "
+        f"time model per product: {fixed} + max(FLOPs / {c.gemm_gflops:.1f} GFLOP/s, "
         f"{transfer_text(c)}; a matrix-vector product by its bytes alone), "
-        f"plus {seconds_text(c.run_s)} per run, "
+        f"plus {seconds_text(machine.run_s)} per run, "
         f"from `jacchain calibrate` ({c.dtype}, {c.threads} thread(s))"
         + ("; optimal minimises predicted time (--cost time)" if analysis.cost == "time" else "")
     ]

@@ -57,6 +57,7 @@ NETWORK = record(
 TIMING = record({"median": NUMBER, "min": NUMBER, "max": NUMBER, "repeats": COUNT})
 BLAS = record({"library": TEXT, "threads": COUNT})
 CALIBRATION = {"type": "object", "required": ["blas", "dtype", "threads", "gemm_gflops", "stream_gbps"]}
+FIXED_COSTS = record({"call_s": NUMBER, "run_s": NUMBER})
 PRODUCT = record(
     {
         "left": array(COUNT),
@@ -99,6 +100,7 @@ ANALYSIS = record(
         "jacobian_build_time_s": nullable(TIMING),
         "blas": nullable(BLAS),
         "calibration": nullable(CALIBRATION),
+        "fixed_costs": nullable(FIXED_COSTS),
         "cost": {"enum": ["flops", "time"]},
         "note": nullable(TEXT),
     }

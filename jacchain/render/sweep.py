@@ -42,6 +42,7 @@ def to_dict(sweep: Sweep) -> dict[str, Any]:
                 "width": width,
                 "analytic": analysis.analytic,
                 "note": note(analysis),
+                "fixed_costs": analysis.fixed_costs.to_dict() if analysis.fixed_costs else None,
                 "orders": {r.order.key: order_to_dict(r) for r in analysis.orders},
             }
             for width, analysis in zip(sweep.widths, sweep.analyses)

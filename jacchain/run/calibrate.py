@@ -115,25 +115,41 @@ def elementwise_rate(dtype: str, n_bytes: int, repeats: int = 15) -> float:
     return 2 * matrix.nbytes / seconds / 1e9
 
 
-def executor_costs(dtype: str, repeats: int = 400) -> tuple[float, float]:
-    """(seconds per product, seconds per run) of the executor itself, as every plan is run:
-    loss-first plans of 2 and of 16 tiny products (a 1 x 8 row through 8 x 8 matrices); the
-    difference of their times is 14 products, and what is left of the shorter plan's time
-    after its 2 products is the run's own cost (never below zero)."""
+def fixed_cost_runs(dtype: str) -> tuple[Callable[[], object], Callable[[], object]]:
+    """The executor's runs whose times give its fixed costs (`fixed_costs`): loss-first plans
+    of FOLD_PRODUCTS tiny products each (a 1 x 8 row through 8 x 8 matrices), as every plan
+    is run."""
     from ..planners.folds import left_fold
     from .execute import Value, compile_plan
 
     row, matrix = np.full((1, 8), 0.5, dtype=dtype), np.full((8, 8), 0.5, dtype=dtype)
 
-    def seconds(products: int) -> float:
+    def run(products: int) -> Callable[[], object]:
         factors: list[Value] = [row, *[matrix] * products]
-        run = compile_plan(left_fold(products + 1), factors)
-        return time_call(run, repeats=repeats).median
+        return compile_plan(left_fold(products + 1), factors)
 
     few, many = FOLD_PRODUCTS
-    shorter, longer = seconds(few), seconds(many)
+    return run(few), run(many)
+
+
+def fixed_costs(shorter: float, longer: float) -> tuple[float, float]:
+    """(seconds per product, seconds per run) from the times of `fixed_cost_runs`'s two runs:
+    their difference is the products the longer adds, and what is left of the shorter run's
+    time after its own products is the run's cost (never below zero).
+
+    >>> [round(s * 1e6, 6) for s in fixed_costs(5e-6, 33e-6)]
+    [2.0, 1.0]
+    """
+    few, many = FOLD_PRODUCTS
     per_product = (longer - shorter) / (many - few)
     return per_product, max(shorter - few * per_product, 0.0)
+
+
+def executor_costs(dtype: str, repeats: int = 400) -> tuple[float, float]:
+    """(seconds per product, seconds per run) of the executor itself, each run of
+    `fixed_cost_runs` timed on its own."""
+    shorter, longer = (time_call(run, repeats=repeats).median for run in fixed_cost_runs(dtype))
+    return fixed_costs(shorter, longer)
 
 
 def _matrix_side(n_bytes: int, dtype: str) -> int:

@@ -53,12 +53,14 @@ def time_alternating(
     repeats: int | None = None,
     target_s: float | None = None,
     rounds: int = ROUNDS,
+    targets: Sequence[float | None] = (),
 ) -> list[Timing]:
     """Time several functions side by side: one warm-up call each, then `rounds` rounds in
     which each function in turn runs its share of its repeats (`repeats`, or enough for
-    target_s, as time_call). Each Timing pools its function's samples over all rounds, so
-    every function is measured across the same spells of the machine (another process, a
-    clock change, a neighbour on the host) and their ratio is not one spell against another.
+    target_s, as time_call; a time budget of its own where `targets` gives one, None where it
+    does not). Each Timing pools its function's samples over all rounds, so every function is
+    measured across the same spells of the machine (another process, a clock change, a
+    neighbour on the host) and their ratio is not one spell against another.
 
     >>> [t.repeats for t in time_alternating([lambda: None, lambda: None], repeats=7)]
     [7, 7]
@@ -66,10 +68,11 @@ def time_alternating(
     keep_freed_memory()  # timings measure the work, not the kernel faulting fresh pages in
     clock = time.perf_counter
     counts = []
-    for function in functions:
+    budgets = [*targets, *[None] * (len(functions) - len(targets))]
+    for function, budget in zip(functions, budgets):
         start = clock()
         function()
-        counts.append(_repeats(clock() - start, repeats, target_s))
+        counts.append(_repeats(clock() - start, repeats, target_s if budget is None else budget))
     samples: list[list[float]] = [[] for _ in functions]
     rounds = max(1, min(rounds, min(counts, default=1)))
     for round_ in range(rounds):
