@@ -4,11 +4,15 @@ alternating rounds, and every calibration figure is measured once a round."""
 from dataclasses import replace
 
 import jacchain.jobs.analyze as analyze_job
-from jacchain.cost.machine import Calibration
+from jacchain.chain.elementals import network_chain
+from jacchain.cost.machine import Calibration, FixedCosts
 from jacchain.cost.time_model import plan_time
-from jacchain.jobs.analyze import FixedCosts, analyze
+from jacchain.jobs.analyze import analyze
+from jacchain.jobs.chain import analyze_chain, measure_chain
 from jacchain.model.spec import make_spec
+from jacchain.planners.schedule import list_schedule
 from jacchain.run import calibrate, timing
+from jacchain.run.elemental import ElementalNetwork
 from jacchain.run.timing import time_alternating, time_call
 
 
@@ -62,18 +66,44 @@ def test_with_a_time_model_the_fixed_costs_are_timed_in_the_orders_alternation(m
         return timings
 
     monkeypatch.setattr(analyze_job, "time_alternating", spy)
+    monkeypatch.setattr(calibrate, "time_alternating", spy)
     machine = Calibration(blas="fake", dtype="float64", threads=1, **fake_figures)
     result = analyze(make_spec((6, 5, 4)), calibration=machine)
     ((count, targets, timings),) = calls
     orders = len(result.orders)
     assert count == orders + 2
-    assert targets == [None] * orders + [analyze_job.PROBE_TARGET_S] * 2
+    assert targets == [None] * orders + [calibrate.PROBE_TARGET_S] * 2
     per_product, per_run = calibrate.fixed_costs(timings[-2].median, timings[-1].median)
     assert result.fixed_costs == FixedCosts(per_product, per_run)
     timed = replace(machine, call_s=per_product, run_s=per_run)
     assert result.machine == timed and result.calibration == machine
     for r in result.orders:
         assert r.predicted_time == plan_time(r.products, timed, 8)
+
+
+def test_the_chain_command_prices_its_plans_with_the_fixed_costs_timed_beside_them(monkeypatch, fake_figures):
+    calls = []
+
+    def spy(functions, repeats=None, target_s=None, rounds=5, targets=()):
+        timings = time_alternating(functions, repeats, target_s, rounds, targets)
+        calls.append((len(functions), timings))
+        return timings
+
+    monkeypatch.setattr(calibrate, "time_alternating", spy)
+    machine = Calibration(blas="fake", dtype="float64", threads=1, **fake_figures)
+    spec = make_spec((6, 5, 4))
+    analysis = analyze_chain(network_chain(spec, "loss"), orders=["input-first", "loss-first"])
+    measured = measure_chain(analysis, ElementalNetwork(spec, "loss"), machine, repeats=3)
+    ((count, timings),) = calls
+    assert count == 2 + 2
+    fixed = FixedCosts(*calibrate.fixed_costs(timings[-2].median, timings[-1].median))
+    assert measured.fixed_costs == fixed
+    timed = replace(machine, call_s=fixed.call_s, run_s=fixed.run_s)
+    for result in measured.orders:
+        assert result.measured is not None and result.measured.predicted_time is not None
+        tasks = list_schedule(analysis.chain, result.plan, 1).tasks
+        products = [p for task in tasks for p in ElementalNetwork(spec, "loss").task_products(task)]
+        assert result.measured.predicted_time == plan_time(products, timed, 8)
 
 
 def test_a_function_given_a_budget_of_its_own_is_repeated_to_fill_it(monkeypatch):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -153,6 +153,28 @@ class Calibration:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class FixedCosts:
+    """The executor's fixed costs (seconds per product, per run) timed beside the work they
+    price, in the same alternating rounds (run/calibrate.time_with_fixed_costs): on a shared
+    host they move by up to 2x within seconds (a product's call here: 1.1 us in one spell,
+    2.2 in the next), so they replace the calibration's, measured minutes before, in the
+    predictions. The rates stay the calibration's."""
+
+    call_s: float
+    run_s: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {"call_s": self.call_s, "run_s": self.run_s}
+
+
+def with_fixed_costs(calibration: Calibration | None, fixed: FixedCosts | None) -> Calibration | None:
+    """The calibration with its fixed costs replaced by those timed beside the work, if any."""
+    if calibration is None or fixed is None:
+        return calibration
+    return replace(calibration, call_s=fixed.call_s, run_s=fixed.run_s)
 
 
 def _log_interp(points: tuple[tuple[int, float], ...], at: Numeric) -> Any:

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..chain.factors import Chain
 from ..chain.plan import Plan
-from ..cost.machine import Calibration
+from ..cost.machine import Calibration, FixedCosts, with_fixed_costs
 from ..cost.memory import check_fits, default_limit, order_memory
 from ..cost.plan_cost import PlanCost
 from ..cost.product import ProductCount
@@ -22,14 +22,12 @@ from ..model.network import network_at_point
 from ..model.spec import NetworkSpec
 from ..planners.orders import ORDERS, Order
 from ..run.arrays import Value, densify
-from ..run.calibrate import calibration_for, fixed_cost_runs, fixed_costs
+from ..run.calibrate import calibration_for, time_with_fixed_costs
 from ..run.execute import compile_plan, run_counted
 from ..run.jacobians import build_factors
-from ..run.timing import DEFAULT_TARGET_S, BlasInfo, Timing, blas_info, blas_threads, time_alternating, time_call
+from ..run.timing import BlasInfo, Timing, blas_info, blas_threads, time_alternating, time_call
 from ..types import CostObjective, Granularity, Of, Progress, Wrt
 from .plan import PlannedOrder, Planning, plan_orders
-
-PROBE_TARGET_S = DEFAULT_TARGET_S / 10  # the time budget of each fixed-cost run timed beside the orders
 
 
 class CountOnlyReason(StrEnum):
@@ -105,20 +103,6 @@ class OrderResult:
 
 
 @dataclass(frozen=True)
-class FixedCosts:
-    """The executor's fixed costs (seconds per product, per run) timed beside the orders, in
-    the same alternating rounds: on a shared host they move by up to 2x within seconds (a
-    product's call here: 1.1 us in one spell, 2.2 in the next), so the calibration's figures,
-    measured minutes before, are replaced by these in the predictions."""
-
-    call_s: float
-    run_s: float
-
-    def to_dict(self) -> dict:
-        return {"call_s": self.call_s, "run_s": self.run_s}
-
-
-@dataclass(frozen=True)
 class Analysis:
     spec: NetworkSpec
     chain: Chain
@@ -152,12 +136,6 @@ class Analysis:
             if result.order.name == canonical:
                 return result
         raise KeyError(name)
-
-
-def with_fixed_costs(calibration: Calibration | None, fixed: FixedCosts | None) -> Calibration | None:
-    if calibration is None or fixed is None:
-        return calibration
-    return replace(calibration, call_s=fixed.call_s, run_s=fixed.run_s)
 
 
 def counted(
@@ -243,13 +221,12 @@ def measure(
             runs[step - 1] = compile_plan(planned.plan, arrays)
             values_of.append([densify(value) for value in values])
         notify("timing the orders side by side", total - 1, total)
-        # With a time model, the executor's fixed costs are timed in the same rounds as the
-        # orders, on a tenth of an order's time budget each (tiny runs: thousands of repeats).
-        probes = list(fixed_cost_runs(planning.spec.dtype)) if planning.calibration is not None and runs else []
-        budgets = [None] * len(runs) + [PROBE_TARGET_S] * len(probes)
-        timed = time_alternating(list(runs.values()) + probes, repeats, targets=budgets)
+        fixed = None
+        if planning.calibration is not None and runs:  # the fixed costs timed in the same rounds
+            timed, fixed = time_with_fixed_costs(list(runs.values()), planning.spec.dtype, repeats)
+        else:
+            timed = time_alternating(list(runs.values()), repeats)
         timings = dict(zip(runs, timed))
-        fixed = FixedCosts(*fixed_costs(*(t.median for t in timed[len(runs) :]))) if probes else None
         results = [
             counted(planning, planned, timings[place], measure_peak(runs[place]) if measure_memory else None, fixed)
             if place in runs

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..chain.elementals import ElementalChain
 from ..cost.elimination import OpKind
-from ..cost.machine import Calibration
+from ..cost.machine import Calibration, FixedCosts, with_fixed_costs
 from ..cost.ratio import count_ratio, ratio_text
 from ..errors import JacchainError
 from ..model.spec import NetworkSpec
@@ -79,6 +79,7 @@ class ChainAnalysis:
     orders: tuple[ChainOrderResult, ...]
     critical_path: int | None = None
     blas: BlasInfo | None = None
+    fixed_costs: FixedCosts | None = None  # timed beside the plans, where a calibration prices them
 
     def order(self, name: str) -> ChainOrderResult | None:
         return next((r for r in self.orders if r.order.name == name), None)
@@ -256,6 +257,7 @@ def measure_chain(
     prices the plans at `threads` BLAS threads, `one_thread` the schedules' tasks at one.
     Check the memory first (check_run_fits)."""
     from ..cost.time_model import plan_time
+    from ..run.calibrate import time_with_fixed_costs
     from ..run.elemental import Counter, run_plan
     from ..run.timing import blas_info, blas_threads, time_alternating
 
@@ -273,8 +275,14 @@ def measure_chain(
                 raise RuntimeError(f"{result.order.name}: counted {counter.macs} MACs, the model says {plan.cost}")
             diffs[place] = float(np.max(np.abs(value - reference)))
             runs[place] = functools.partial(run_plan, model, plan, Counter())
-        timings = dict(zip(runs, time_alternating(list(runs.values()), repeats)))
+        fixed = None
+        if calibration is not None and runs:  # the fixed costs timed in the same rounds (time_model.py)
+            timed, fixed = time_with_fixed_costs(list(runs.values()), model.dtype, repeats)
+        else:
+            timed = time_alternating(list(runs.values()), repeats)
+        timings = dict(zip(runs, timed))
         blas = blas_info()
+    calibration, one_thread = with_fixed_costs(calibration, fixed), with_fixed_costs(one_thread, fixed)
     measured = []
     for place, result in enumerate(analysis.orders):
         if result.plan is None:
@@ -289,7 +297,7 @@ def measure_chain(
         if result.schedule is not None:
             extra = _measure_schedule(model, result.schedule, tasks, one_thread, model.itemsize, repeats)
         measured.append(replace(result, measured=Measured(timings[place], diffs[place], predicted, **extra)))
-    return replace(analysis, orders=tuple(measured), blas=blas)
+    return replace(analysis, orders=tuple(measured), blas=blas, fixed_costs=fixed)
 
 
 def _measure_schedule(

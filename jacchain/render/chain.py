@@ -126,6 +126,7 @@ def analysis_to_dict(analysis: ChainAnalysis) -> dict[str, Any]:
         "machines": analysis.machines,
         "critical_path": analysis.critical_path,
         "blas": analysis.blas.to_dict() if analysis.blas else None,
+        "fixed_costs": analysis.fixed_costs.to_dict() if analysis.fixed_costs else None,
         "orders": {r.order.key: order_to_dict(r, analysis.chain) for r in analysis.orders},
     }
 
@@ -218,6 +219,12 @@ def footer(analysis: ChainAnalysis) -> list[str]:
             )
             + f"; BLAS: {analysis.blas.library}, {analysis.blas.threads} thread(s)"
             + ("; schedules on P threads with one BLAS thread each" if analysis.machines else "")
+        )
+    if analysis.fixed_costs is not None:
+        fixed = analysis.fixed_costs
+        lines.append(
+            f"predicted times: the calibration's rates, with {seconds_text(fixed.call_s)} a product and "
+            f"{seconds_text(fixed.run_s)} a run timed beside the plans"
         )
     return lines
 

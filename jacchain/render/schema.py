@@ -171,6 +171,7 @@ CHAIN_ANALYSIS = record(
         "machines": nullable(COUNT),
         "critical_path": nullable(COUNT),
         "blas": nullable(BLAS),
+        "fixed_costs": nullable(FIXED_COSTS),
         "orders": {"type": "object", "additionalProperties": CHAIN_ORDER},
     }
 )

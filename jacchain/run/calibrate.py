@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from ..cost.machine import Calibration, calibration_key
+from ..cost.machine import Calibration, FixedCosts, calibration_key
 from ..errors import JacchainError
 from ..io import write_atomic
 from ..types import Progress
-from .timing import blas_info, blas_threads, time_call, usable_cores
+from .timing import DEFAULT_TARGET_S, Timing, blas_info, blas_threads, time_alternating, time_call, usable_cores
 
 CACHE_SCHEMA = 11  # 8: medians over rounds; 9: the cache's capacity measured; 10: its rate where all threads stream;
 # 11: the sweep from 64 KiB, on one thread too, the call's time taken out
@@ -39,6 +39,7 @@ MAX_ROUNDS = 5  # ... and a figure whose rounds disagree at most this often
 OPENBLAS_GEMV_THREADED_FROM = 115_200 * 4
 OPENBLAS_GEMV_THREADED_BEFORE = 2_304 * 4
 OPENBLAS_GEMV_SINCE = (0, 3, 26)
+PROBE_TARGET_S = DEFAULT_TARGET_S / 10  # each fixed-cost run's time budget beside other work
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,20 @@ def fixed_costs(shorter: float, longer: float) -> tuple[float, float]:
     few, many = FOLD_PRODUCTS
     per_product = (longer - shorter) / (many - few)
     return per_product, max(shorter - few * per_product, 0.0)
+
+
+def time_with_fixed_costs(
+    functions: list[Callable[[], object]], dtype: str, repeats: int | None = None
+) -> tuple[list[Timing], FixedCosts]:
+    """Time `functions` side by side (time_alternating) with the executor's fixed-cost runs in
+    the same rounds, each on a budget of PROBE_TARGET_S (tiny runs: thousands of repeats,
+    about 40 ms in all): the functions' timings, and the fixed costs measured across the same
+    spells of the machine as they were."""
+    probes = list(fixed_cost_runs(dtype))
+    budgets = [None] * len(functions) + [PROBE_TARGET_S] * len(probes)
+    timed = time_alternating([*functions, *probes], repeats, targets=budgets)
+    shorter, longer = (timing.median for timing in timed[len(functions) :])
+    return timed[: len(functions)], FixedCosts(*fixed_costs(shorter, longer))
 
 
 def executor_costs(dtype: str, repeats: int = 400) -> tuple[float, float]:
