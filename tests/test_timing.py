@@ -112,6 +112,13 @@ def test_a_function_given_a_budget_of_its_own_is_repeated_to_fill_it(monkeypatch
     timings = time_alternating([lambda: None] * 3, target_s=0.2, targets=[None, 0.01])
     # each call takes one tick (1 ms): 200 calls fill 0.2 s, 10 fill 0.01 s, the third has no budget of its own
     assert [t.repeats for t in timings] == [200, 10, 200]
+    # a budget of its own holds against a repeat count given for the others (analyze --repeats)
+    assert [t.repeats for t in time_alternating([lambda: None] * 2, repeats=2, targets=[None, 0.01])] == [2, 10]
+
+
+def test_the_fixed_costs_never_go_below_zero():
+    assert calibrate.fixed_costs(5e-6, 4e-6) == (0.0, 5e-6)  # a noisy longer run: no negative call
+    assert calibrate.fixed_costs(5e-6, 61e-6) == (4e-6, 0.0)  # products dearer than the short run: no negative run
 
 
 def test_every_calibration_figure_is_measured_once_a_round_in_turn_and_again_where_rounds_disagree():

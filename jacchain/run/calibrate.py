@@ -136,13 +136,13 @@ def fixed_cost_runs(dtype: str) -> tuple[Callable[[], object], Callable[[], obje
 def fixed_costs(shorter: float, longer: float) -> tuple[float, float]:
     """(seconds per product, seconds per run) from the times of `fixed_cost_runs`'s two runs:
     their difference is the products the longer adds, and what is left of the shorter run's
-    time after its own products is the run's cost (never below zero).
+    time after its own products is the run's cost (neither below zero).
 
     >>> [round(s * 1e6, 6) for s in fixed_costs(5e-6, 33e-6)]
     [2.0, 1.0]
     """
     few, many = FOLD_PRODUCTS
-    per_product = (longer - shorter) / (many - few)
+    per_product = max((longer - shorter) / (many - few), 0.0)
     return per_product, max(shorter - few * per_product, 0.0)
 
 

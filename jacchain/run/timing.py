@@ -57,10 +57,11 @@ def time_alternating(
 ) -> list[Timing]:
     """Time several functions side by side: one warm-up call each, then `rounds` rounds in
     which each function in turn runs its share of its repeats (`repeats`, or enough for
-    target_s, as time_call; a time budget of its own where `targets` gives one, None where it
-    does not). Each Timing pools its function's samples over all rounds, so every function is
-    measured across the same spells of the machine (another process, a clock change, a
-    neighbour on the host) and their ratio is not one spell against another.
+    target_s, as time_call; enough for a time budget of its own where `targets` gives one, None
+    where it does not, whatever `repeats` says). Each Timing pools its function's samples over
+    all rounds, so every function is measured across the same spells of the machine (another
+    process, a clock change, a neighbour on the host) and their ratio is not one spell against
+    another.
 
     >>> [t.repeats for t in time_alternating([lambda: None, lambda: None], repeats=7)]
     [7, 7]
@@ -72,7 +73,8 @@ def time_alternating(
     for function, budget in zip(functions, budgets):
         start = clock()
         function()
-        counts.append(_repeats(clock() - start, repeats, target_s if budget is None else budget))
+        warm_up = clock() - start
+        counts.append(_repeats(warm_up, repeats, target_s) if budget is None else _repeats(warm_up, None, budget))
     samples: list[list[float]] = [[] for _ in functions]
     rounds = max(1, min(rounds, min(counts, default=1)))
     for round_ in range(rounds):
