@@ -3,7 +3,6 @@ alternating rounds, and every calibration figure is measured once a round."""
 
 from dataclasses import replace
 
-import jacchain.jobs.analyze as analyze_job
 from jacchain.chain.elementals import network_chain
 from jacchain.cost.machine import Calibration, FixedCosts
 from jacchain.cost.time_model import plan_time
@@ -48,7 +47,7 @@ def test_analyze_times_every_order_that_runs_in_one_alternation(monkeypatch):
         seen.append(len(functions))
         return time_alternating(functions, repeats, target_s, rounds, targets)
 
-    monkeypatch.setattr(analyze_job, "time_alternating", spy)
+    monkeypatch.setattr(calibrate, "time_alternating", spy)  # analyze times through time_with_fixed_costs
     result = analyze(make_spec((6, 5, 4)), repeats=3)
     assert seen == [len(result.orders)] and len(result.orders) >= 2
     assert all(r.time is not None and r.time.repeats == 3 for r in result.orders)
@@ -65,7 +64,6 @@ def test_with_a_time_model_the_fixed_costs_are_timed_in_the_orders_alternation(m
         calls.append((len(functions), list(targets), timings))
         return timings
 
-    monkeypatch.setattr(analyze_job, "time_alternating", spy)
     monkeypatch.setattr(calibrate, "time_alternating", spy)
     machine = Calibration(blas="fake", dtype="float64", threads=1, **fake_figures)
     result = analyze(make_spec((6, 5, 4)), calibration=machine)

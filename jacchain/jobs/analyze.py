@@ -25,7 +25,7 @@ from ..run.arrays import Value, densify
 from ..run.calibrate import calibration_for, time_with_fixed_costs
 from ..run.execute import compile_plan, run_counted
 from ..run.jacobians import build_factors
-from ..run.timing import BlasInfo, Timing, blas_info, blas_threads, time_alternating, time_call
+from ..run.timing import BlasInfo, Timing, blas_info, blas_threads, time_call
 from ..types import CostObjective, Granularity, Of, Progress, Wrt
 from .plan import PlannedOrder, Planning, plan_orders
 
@@ -221,11 +221,8 @@ def measure(
             runs[step - 1] = compile_plan(planned.plan, arrays)
             values_of.append([densify(value) for value in values])
         notify("timing the orders side by side", total - 1, total)
-        fixed = None
-        if planning.calibration is not None and runs:  # the fixed costs timed in the same rounds
-            timed, fixed = time_with_fixed_costs(list(runs.values()), planning.spec.dtype, repeats)
-        else:
-            timed = time_alternating(list(runs.values()), repeats)
+        priced = planning.spec.dtype if planning.calibration is not None else None
+        timed, fixed = time_with_fixed_costs(list(runs.values()), priced, repeats)
         timings = dict(zip(runs, timed))
         results = [
             counted(planning, planned, timings[place], measure_peak(runs[place]) if measure_memory else None, fixed)

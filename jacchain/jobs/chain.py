@@ -259,7 +259,7 @@ def measure_chain(
     from ..cost.time_model import plan_time
     from ..run.calibrate import time_with_fixed_costs
     from ..run.elemental import Counter, run_plan
-    from ..run.timing import blas_info, blas_threads, time_alternating
+    from ..run.timing import blas_info, blas_threads
 
     chain = analysis.chain
     reference = model.reference()
@@ -275,11 +275,8 @@ def measure_chain(
                 raise RuntimeError(f"{result.order.name}: counted {counter.macs} MACs, the model says {plan.cost}")
             diffs[place] = float(np.max(np.abs(value - reference)))
             runs[place] = functools.partial(run_plan, model, plan, Counter())
-        fixed = None
-        if calibration is not None and runs:  # the fixed costs timed in the same rounds (time_model.py)
-            timed, fixed = time_with_fixed_costs(list(runs.values()), model.dtype, repeats)
-        else:
-            timed = time_alternating(list(runs.values()), repeats)
+        priced = model.dtype if calibration is not None else None
+        timed, fixed = time_with_fixed_costs(list(runs.values()), priced, repeats)
         timings = dict(zip(runs, timed))
         blas = blas_info()
     calibration, one_thread = with_fixed_costs(calibration, fixed), with_fixed_costs(one_thread, fixed)

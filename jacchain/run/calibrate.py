@@ -147,12 +147,15 @@ def fixed_costs(shorter: float, longer: float) -> tuple[float, float]:
 
 
 def time_with_fixed_costs(
-    functions: list[Callable[[], object]], dtype: str, repeats: int | None = None
-) -> tuple[list[Timing], FixedCosts]:
-    """Time `functions` side by side (time_alternating) with the executor's fixed-cost runs in
-    the same rounds, each on a budget of PROBE_TARGET_S (tiny runs: thousands of repeats,
-    about 40 ms in all): the functions' timings, and the fixed costs measured across the same
-    spells of the machine as they were."""
+    functions: list[Callable[[], object]], dtype: str | None, repeats: int | None = None
+) -> tuple[list[Timing], FixedCosts | None]:
+    """Time `functions` side by side (time_alternating); where a time model prices them (a
+    `dtype`), with the executor's fixed-cost runs in the same rounds, each on a budget of
+    PROBE_TARGET_S (tiny runs: thousands of repeats, about 40 ms in all): the functions'
+    timings, and the fixed costs measured across the same spells of the machine as they were
+    (None without a dtype or functions)."""
+    if dtype is None or not functions:
+        return time_alternating(functions, repeats), None
     probes = list(fixed_cost_runs(dtype))
     budgets = [None] * len(functions) + [PROBE_TARGET_S] * len(probes)
     timed = time_alternating([*functions, *probes], repeats, targets=budgets)
