@@ -12,7 +12,6 @@ calibration (unless --cached) and prints the hit rates; the goal is 5 of 6, run 
 from __future__ import annotations
 
 import argparse
-import functools
 import random
 import statistics
 from collections.abc import Callable
@@ -112,11 +111,11 @@ def variant_hits(result: Analysis, itemsize: int) -> dict[str, tuple[int, int, i
     timed = {r.order.name: r.time.median for r in result.orders if r.time}
     machine, calibration = result.machine, result.calibration
     assert machine is not None and calibration is not None
-    pricings = {name: functools.partial(price, calibration=machine) for name, price in VARIANTS.items()}
-    pricings[CALIBRATED_FIXED_COSTS] = functools.partial(changed(lambda c: c), calibration=calibration)
+    pricings: dict[str, tuple[Pricing, Calibration]] = {name: (price, machine) for name, price in VARIANTS.items()}
+    pricings[CALIBRATED_FIXED_COSTS] = (plan_time, calibration)
     found = {}
-    for variant, price in pricings.items():
-        predicted = {r.order.name: price(list(r.cost.products), itemsize=itemsize) for r in result.orders if r.time}
+    for variant, (price, figures) in pricings.items():
+        predicted = {r.order.name: price(list(r.cost.products), figures, itemsize) for r in result.orders if r.time}
         hits = sum(hit(predicted[order], measured) for order, measured in timed.items())
         ratio = ratio_hit = 0
         if "input-first" in timed and "loss-first" in timed:
