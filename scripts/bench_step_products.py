@@ -27,18 +27,13 @@ import statistics
 import time
 
 import numpy as np
-from bench_train import jacchain_trainer, parse_size, recorded_products
+from bench_train import jacchain_trainer, parse_size, step_products
 
 from jacchain.run.blas import backend
 from jacchain.run.timing import blas_threads
 
 WARM_UP = 5  # repetitions run before the timed ones
 COLUMNS = ("in the step", "warm", "floor form", "evicted")  # in the order each repetition times them
-
-
-def describe(array) -> str:
-    stored = "" if array.flags.c_contiguous else "^T"
-    return f"{array.shape[0]}x{array.shape[1]}{stored}"
 
 
 def one_step_options(description: str, evict: bool = False) -> tuple[argparse.Namespace, str, list[int], int]:
@@ -58,35 +53,39 @@ def one_step_options(description: str, evict: bool = False) -> tuple[argparse.Na
     return args, *parse_size(args.sizes)
 
 
-def timed(call, *operands, after=None) -> float:
+def timed(call, after=None) -> float:
     """The call's time, right after `after()` (not timed) where given."""
     if after is not None:
         after()
     start = time.perf_counter()
-    call(*operands)
+    call()
     return time.perf_counter() - start
 
 
-def run_then(call, operands, then) -> None:
-    """The call on its operands, then `then()`: what an evicted sample runs before it is timed."""
-    call(*operands)
+def run_then(call, then) -> None:
+    """The call, then `then()`: what an evicted sample runs before it is timed."""
+    call()
     then()
 
 
 def main() -> None:
     args, widths, sizes, batch = one_step_options(__doc__.splitlines()[0], evict=True)
-    calls = recorded_products(*jacchain_trainer(sizes, batch, args.dtype))
+    trainer, X, y = jacchain_trainer(sizes, batch, args.dtype)
+    products, _ = step_products(trainer, X, y)
+    program = trainer.step_program(X)
+    program.batch[:] = X, y  # where the products that read the batch find it, for the whole run
+    calls = [product.run for product in products]
     floor_forms = []
-    for _, operands in calls:
-        (m, k), n = operands[0].shape, operands[1].shape[1]
+    for product in products:
+        m, k, n = product.shape
         left, right = np.full((m, k), 0.5, dtype=args.dtype), np.full((k, n), 0.5, dtype=args.dtype)
         floor_forms.append(functools.partial(np.matmul, left, right, out=np.empty((m, n), dtype=args.dtype)))
     other = np.ones(int(args.evict * 2**20) // 4, dtype=np.float32)  # x and y of the sweep: evict MiB
     evict = backend("numpy").bind_axpy(1e-30, other[: other.size // 2], other[other.size // 2 :])
 
-    def replay() -> None:
-        for call, operands in calls:
-            call(*operands)
+    def in_order() -> None:
+        for call in calls:
+            call()
 
     # Every column is measured in every repetition, one after the other, so that a host whose
     # speed drifts within the run moves them all alike; the first repetitions warm up.
@@ -94,16 +93,13 @@ def main() -> None:
     wholes = []
     with blas_threads(args.threads):
         for repetition in range(WARM_UP + args.repetitions):
-            replay()
-            whole = timed(replay)
+            in_order()
+            whole = timed(in_order)
             times = {
-                "in the step": [timed(call, *operands) for call, operands in calls],
-                "warm": [timed(call, *operands, after=functools.partial(call, *operands)) for call, operands in calls],
+                "in the step": [timed(call) for call in calls],
+                "warm": [timed(call, after=call) for call in calls],
                 "floor form": [timed(product, after=product) for product in floor_forms],
-                "evicted": [
-                    timed(call, *operands, after=functools.partial(run_then, call, operands, evict))
-                    for call, operands in calls
-                ],
+                "evicted": [timed(call, after=functools.partial(run_then, call, evict)) for call in calls],
             }
             if repetition >= WARM_UP:
                 wholes.append(whole)
@@ -119,9 +115,8 @@ def main() -> None:
     )
     header = f"{'product (^T: read transposed)':<34} {'warm':>9} {'floor form':>11} {'in the step':>12} {'evicted':>9}"
     print(f"  {header}  warm/floor  step/warm  evicted/warm")
-    for (_, operands), w, f, t, e in zip(calls, warm, floor, step, evicted):
-        beta = f", beta {operands[3]}" if len(operands) > 3 and operands[3] else ""
-        name = f"{describe(operands[0])} x {describe(operands[1])}{beta}"
+    for product, w, f, t, e in zip(products, warm, floor, step, evicted):
+        name = product.label.removeprefix("product ")
         print(
             f"  {name:<34} {w * 1e6:7.1f}us {f * 1e6:9.1f}us {t * 1e6:10.1f}us {e * 1e6:7.1f}us"
             f"  {w / f:9.2f}x {t / w:9.2f}x {e / w:12.2f}x"

@@ -82,42 +82,20 @@ def jacchain_side(sizes: list[int], batch: int, dtype: str, threads: int, steps:
     return {"seconds": seconds, "flops": step_flops(trainer.network.spec, batch, "vjp", 0.9, 0.0).total}
 
 
-def recorded_products(trainer, X, y) -> list[tuple]:
-    """The BLAS calls one real step of `trainer` makes, in order, as (routine, operands): its
-    own operands (buffers are kept per batch size), layouts and momentum fold."""
-    library, calls = trainer.blas, []
-
-    class Recorder:
-        """The step's BLAS, noting each product as the step makes it."""
-
-        def __getattr__(self, name: str):
-            return getattr(library, name)
-
-        def matmul(self, a, b, out):
-            calls.append((library.matmul, (a, b, out)))
-            return library.matmul(a, b, out)
-
-        def gemm(self, a, b, c, beta=0.0):
-            calls.append((library.gemm, (a, b, c, beta)))
-            library.gemm(a, b, c, beta)
-
-    trainer.blas = Recorder()
-    try:
-        trainer.step(X, y)
-    finally:
-        trainer.blas = library
-    return calls
+def step_products(trainer, X, y) -> tuple:
+    """The BLAS products one real step of `trainer` makes, in order: the product calls of
+    the program its step runs (training/program.py), with their own operands (buffers kept
+    per batch size), layouts and momentum fold; and a function that runs them on the batch."""
+    trainer.step(X, y)  # the program is made at the first step of a batch size
+    program = trainer.step_program(X)
+    calls = [call for call in program.calls if call.kind == "product"]
+    return calls, lambda: program.run(calls, X, y)
 
 
 def products_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int) -> dict:
     from jacchain.run.timing import blas_threads
 
-    calls = recorded_products(*jacchain_trainer(sizes, batch, dtype))
-
-    def replay() -> None:
-        for call, operands in calls:
-            call(*operands)
-
+    calls, replay = step_products(*jacchain_trainer(sizes, batch, dtype))
     with blas_threads(threads):
         seconds = median_step(replay, steps)
     return {"seconds": seconds, "products": len(calls)}

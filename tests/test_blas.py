@@ -2,6 +2,8 @@
 optional `mkl` extra) for every product of the step, landing on the same parameters."""
 
 import ctypes
+import gc
+import weakref
 
 import numpy as np
 import pytest
@@ -19,45 +21,64 @@ needs_mkl = pytest.mark.skipif(not HAVE_MKL, reason="MKL is an optional extra: p
 
 
 class Recording(blas.Blas):
-    """numpy's BLAS, counting what the step hands it."""
+    """numpy's BLAS, counting the calls the step binds and how often each bound call runs."""
 
     def __init__(self):
-        self.calls = {"products": 0, "axpy": 0, "axpby": 0}
+        self.bound = {"gemm": 0, "add row": 0, "column sums": 0, "axpy": 0, "axpby": 0}
+        self.calls = dict.fromkeys(self.bound, 0)
 
     def matmul(self, a, b, out):
-        self.calls["products"] += 1
-        return super().matmul(a, b, out)
+        raise AssertionError("the step's products are bound, not called one by one")
 
     def _cblas_gemm(self, a, b, c, beta):
-        self.calls["products"] += 1
-        super()._cblas_gemm(a, b, c, beta)
+        raise AssertionError("the step's products are bound, not called one by one")
+
+    def bind_gemm(self, a, b, c, beta=0.0, a_given=False):
+        return Counted(self, "gemm", super().bind_gemm(a, b, c, beta, a_given))
+
+    def bind_add_row(self, row, c, ones):
+        return Counted(self, "add row", super().bind_add_row(row, c, ones))
+
+    def bind_column_sums(self, a, out, ones):
+        return Counted(self, "column sums", super().bind_column_sums(a, out, ones))
 
     def bind_axpy(self, a, x, y):
-        return self._counted("axpy", super().bind_axpy(a, x, y))
+        return Counted(self, "axpy", super().bind_axpy(a, x, y))
 
     def bind_axpby(self, a, x, b, y):
-        return self._counted("axpby", super().bind_axpby(a, x, b, y))
+        return Counted(self, "axpby", super().bind_axpby(a, x, b, y))
 
-    def _counted(self, name, sweep):
-        def counted():
-            self.calls[name] += 1
-            sweep()
 
-        return counted
+class Counted:
+    def __init__(self, recording, name, call):
+        self.recording, self.name, self.call = recording, name, call
+        recording.bound[name] += 1
+
+    def __call__(self):
+        self.recording.calls[self.name] += 1
+        self.call()
+
+    def given(self, a):
+        self.recording.calls[self.name] += 1
+        self.call.given(a)
 
 
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
-def test_every_product_and_update_of_a_step_goes_to_the_step_s_blas(momentum):
+def test_every_product_and_update_of_a_step_goes_to_the_step_s_blas_bound_once(momentum):
     spec = make_spec((12, 9, 7, 4), loss="cross_entropy", seed=1)
     trainer = Trainer(MLP.initialise(spec), TrainSettings(momentum=momentum))
     trainer.blas = recording = Recording()
     rng = np.random.default_rng(0)
-    trainer.step(rng.standard_normal((5, 12)), rng.integers(0, 4, 5))
-    # three layers: three forward products, three weight gradients, three bias gradients (a
-    # row of ones times dl/da_i), two input gradients; the update as one axpy, and with
-    # momentum one axpby for the velocity of what is not folded into its gradient's product
-    # (here every layer: each is under fold_min_weights)
-    assert recording.calls == {"products": 11, "axpy": 1, "axpby": 1 if momentum else 0}
+    for _ in range(2):
+        trainer.step(rng.standard_normal((5, 12)), rng.integers(0, 4, 5))
+    # three layers: three forward products, three weight gradients, two input gradients; three
+    # bias adds (a rank-1 update by a column of ones) and three bias gradients (dl/da_i times
+    # that column); the update as one axpy, and with momentum one axpby for the velocity of
+    # what is not folded into its gradient's product (here every layer: each is under
+    # fold_min_weights). Each bound once, at the first step, and run at both.
+    once = {"gemm": 8, "add row": 3, "column sums": 3, "axpy": 1, "axpby": 1 if momentum else 0}
+    assert recording.bound == once
+    assert recording.calls == {name: 2 * count for name, count in once.items()}
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -118,6 +139,99 @@ def test_bound_sweeps_run_the_routine_on_their_arrays_at_every_call(name, dtype)
         axpby()
         want = 0.25 * x - 0.75 * want
         np.testing.assert_allclose(after, want, rtol=tolerance, atol=tolerance)
+
+
+class CblasEverywhere(blas.Blas):
+    """numpy's BLAS with every bound product through cblas, as MKL's are."""
+
+    numpy_matmul = False
+
+
+LIBRARIES = ["numpy", "cblas everywhere", "no routines", pytest.param("mkl", marks=needs_mkl)]
+
+
+def _library(monkeypatch, name):
+    if name == "no routines":  # numpy's own arithmetic where the BLAS routines cannot be found
+        monkeypatch.setattr(blas.Blas, "_routines", lambda self, name, char: None)
+        return blas.Blas()
+    return CblasEverywhere() if name == "cblas everywhere" else blas.backend(name)
+
+
+@pytest.mark.parametrize("name", LIBRARIES)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("beta", [0.0, 0.5])
+def test_a_bound_product_is_numpy_s_at_every_call_bound_or_given_its_a(monkeypatch, name, dtype, beta):
+    library = _library(monkeypatch, name)
+    rng = np.random.default_rng(7)
+    a, b = rng.standard_normal((6, 4)).astype(dtype), rng.standard_normal((4, 5)).astype(dtype)
+    other = rng.standard_normal((6, 4)).astype(dtype)
+    tolerance = 1e-12 if dtype == "float64" else 1e-5
+    layouts = (lambda x: x, lambda x: np.ascontiguousarray(x.T).T)  # C-ordered, and stored transposed
+    for left_layout in layouts:
+        for right_layout in layouts:
+            left, right = left_layout(a), right_layout(b)
+            start = rng.standard_normal((6, 5)).astype(dtype)
+            out = start.copy()
+            product = library.bind_gemm(left, right, out, beta)
+            through_cblas = name == "mkl" or name == "cblas everywhere" or (name == "numpy" and beta)
+            assert (product.routine is not None) == bool(through_cblas)
+            product()
+            product()  # each call does it again, on the same arrays
+            want = a @ b + beta * (a @ b + beta * start)
+            np.testing.assert_allclose(out, want, rtol=tolerance, atol=tolerance)
+            for given in (left_layout(other), layouts[1](other) if left.flags.c_contiguous else other):
+                out[...] = start  # another A laid out as the bound one, then laid out otherwise
+                product.given(given)
+                np.testing.assert_allclose(out, other @ b + beta * start, rtol=tolerance, atol=tolerance)
+
+
+def test_a_product_bound_to_be_given_its_a_holds_none_of_it():
+    rng = np.random.default_rng(8)
+    a, b, out = rng.standard_normal((6, 4)), rng.standard_normal((4, 5)), np.zeros((6, 5))
+    template = weakref.ref(a)
+    product = blas.NUMPY.bind_gemm(a, b, out, 0.5, a_given=True)
+    del a
+    gc.collect()
+    assert template() is None  # a step's batch is not kept alive by the products that read it
+    with pytest.raises(TypeError, match="given"):
+        product()
+    other = rng.standard_normal((6, 4))
+    product.given(other)
+    np.testing.assert_allclose(out, other @ b, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", LIBRARIES)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_bound_bias_add_is_numpy_s_broadcast_add_to_the_bit(monkeypatch, name, dtype):
+    library = _library(monkeypatch, name)
+    rng = np.random.default_rng(9)
+    c, row, ones = rng.standard_normal((7, 5)).astype(dtype), rng.standard_normal(5).astype(dtype), np.ones(7, dtype)
+    want = c + row
+    add = library.bind_add_row(row, c, ones)
+    assert isinstance(add, blas.BoundCall) == (name != "no routines")  # a rank-1 update by the BLAS
+    add()
+    np.testing.assert_array_equal(c, want)
+    add()
+    np.testing.assert_array_equal(c, want + row)
+
+
+@pytest.mark.parametrize("name", LIBRARIES)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_bound_column_sums_are_the_sum_over_the_rows_in_either_layout(monkeypatch, name, dtype):
+    library = _library(monkeypatch, name)
+    rng = np.random.default_rng(10)
+    a, ones = rng.standard_normal((7, 5)).astype(dtype), np.ones(7, dtype)
+    tolerance = 1e-12 if dtype == "float64" else 1e-5
+    for stored in (a.copy(), np.ascontiguousarray(a.T).T):  # C-ordered, and Fortran-ordered (dl/dz_L)
+        out = np.full(5, np.nan, dtype)
+        sums = library.bind_column_sums(stored, out, ones)
+        assert isinstance(sums, blas.BoundCall) == (name != "no routines")
+        sums()
+        np.testing.assert_allclose(out, a.sum(axis=0), rtol=tolerance, atol=tolerance)
+        stored[0] += 1  # each call sums the array as it is then
+        sums()
+        np.testing.assert_allclose(out, np.array(stored).sum(axis=0), rtol=tolerance, atol=tolerance)
+        stored[0] -= 1
 
 
 class NarrowRoutine:

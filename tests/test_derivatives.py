@@ -87,6 +87,22 @@ def test_in_place_value_and_vjp_match_the_allocating_ones(name):
     z = activation.value(a)
     np.testing.assert_array_equal(activation.value_into(a, np.full_like(a, np.nan)), z)
     np.testing.assert_array_equal(activation.vjp_into(a, z, v, np.full_like(a, np.nan)), activation.vjp(a, z, v))
+    # passes_through says which hand back their input (the step's program reads it there)
+    assert (activation.value_into(a, np.empty_like(a)) is a) == activation.passes_through
+    assert (activation.vjp_into(a, z, v, np.empty_like(a)) is v) == activation.passes_through
+
+
+@pytest.mark.parametrize("name", LOSSES.names())
+def test_a_loss_writes_its_gradient_into_the_buffer_it_is_given(name):
+    loss = LOSSES.get(name)
+    z = RNG.standard_normal((6, 4))
+    y = np.arange(6) % 4 if name == "cross_entropy" else RNG.standard_normal((6, 4))
+    value, gradient = loss.value_and_gradient(z, y)
+    out = loss.gradient_buffer(6, 4, z.dtype)
+    assert out.shape == (6, 4) and out.dtype == z.dtype
+    into_value, into = loss.value_and_gradient(z, y, out=out)
+    assert into is out and into_value == value
+    np.testing.assert_array_equal(into, gradient)
 
 
 @pytest.mark.parametrize("name", LOSSES.names())
@@ -131,6 +147,13 @@ def test_the_training_steps_cross_entropy_is_its_value_and_its_gradient(batch, c
     assert gradient.shape == z.shape and gradient.dtype == z.dtype
     assert np.isfinite(value) and value == pytest.approx(loss.value(z, y), rel=tolerance, abs=tolerance)
     np.testing.assert_allclose(gradient, loss.gradient(z, y), rtol=0, atol=tolerance / 10)
+    # into the step's buffer (the classes x batch copy made in its memory), or into a
+    # B x classes array in the other layout: the same numbers to the bit, in `out` itself
+    for out in (loss.gradient_buffer(batch, classes, z.dtype), np.empty_like(z)):
+        into_value, into = loss.value_and_gradient(z, y, out=out)
+        assert into is out and into_value == value
+        np.testing.assert_array_equal(into, gradient)
+    np.testing.assert_array_equal(z, logits)
 
 
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid", "softmax", "relu"])

@@ -1,6 +1,8 @@
 """Training: VJP vs explicit gradients, finite differences, learning, bad data, divergence."""
 
+import gc
 import json
+import weakref
 from dataclasses import replace
 from pathlib import Path
 
@@ -302,6 +304,35 @@ def test_the_trainer_writes_each_activation_over_its_input_only_where_it_is_not_
     plain.vjp_gradients(X, y)
     for got, want in zip(trainer.grads_w + trainer.grads_b, plain.grads_w + plain.grads_b):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("through_cblas", [False, True])
+def test_a_step_keeps_none_of_its_batch_and_takes_batches_in_any_layout(monkeypatch, through_cblas):
+    # the program is bound for the layout of the first batch of its size; a batch laid out
+    # otherwise (Fortran-ordered, or every other row of a larger array) gets numpy's
+    # arithmetic in the two products that read it, to the same gradients; also with every
+    # product a cblas call and every layer's momentum folded into its weight gradient
+    if through_cblas:
+        monkeypatch.setattr(blas.Blas, "numpy_matmul", False)
+        monkeypatch.setattr(blas.Blas, "fold_min_weights", 0)
+    spec = make_spec((12, 9, 7, 4), loss="cross_entropy", seed=1)
+    rng = np.random.default_rng(11)
+    X, y = rng.standard_normal((6, 12)), rng.integers(0, 4, 6)
+    layouts = [X, np.asfortranarray(X), np.repeat(X, 2, axis=0)[::2]]
+    want = Trainer(MLP.initialise(spec), TrainSettings(momentum=0.9))
+    for _ in layouts:
+        want.step(X, y)
+    for first in range(len(layouts)):
+        trainer = Trainer(MLP.initialise(spec), TrainSettings(momentum=0.9))
+        for batch in layouts[first:] + layouts[:first]:
+            trainer.step(batch, y)
+        np.testing.assert_allclose(trainer._params, want._params, rtol=1e-12, atol=1e-15)
+    batch = X.copy()
+    kept = weakref.ref(batch)
+    trainer.step(batch, y)
+    del batch
+    gc.collect()
+    assert kept() is None
 
 
 def test_the_memory_model_holds_the_trainers_batch_buffers_to_the_byte():

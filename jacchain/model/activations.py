@@ -35,6 +35,9 @@ class Activation(ABC):
     # writes where the product has just written (the step's time within a few percent either
     # way, timed against two buffers a layer: docs/performance.md).
     reads_input: bool = True
+    # Whether it is the identity: `value_into` returns a and `vjp_into` returns v, not their
+    # `out`, and a training step reads a_i as z_i and dl/dz_i as dl/da_i.
+    passes_through: bool = False
 
     @abstractmethod
     def value(self, a: Array) -> Array:
@@ -90,6 +93,7 @@ class Elementwise(Activation):
 class Identity(Elementwise):
     name = "identity"
     reads_input = False
+    passes_through = True
 
     def value(self, a: Array) -> Array:
         return a

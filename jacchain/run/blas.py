@@ -54,12 +54,16 @@ def _routine(path: str, name: str, letter: str) -> Callable[..., None] | None:
         if function is None:
             continue
         vector = (ctypes.c_void_p, integer)
+        enum = ctypes.c_int
         if name == "axpby":  # n, alpha, x, incx, beta, y, incy
             function.argtypes = (integer, real, *vector, real, *vector)
         elif name == "axpy":  # n, alpha, x, incx, y, incy
             function.argtypes = (integer, real, *vector, *vector)
+        elif name == "ger":  # order, m, n, alpha, x, incx, y, incy, a, lda
+            function.argtypes = (enum, integer, integer, real, *vector, *vector, *vector)
+        elif name == "gemv":  # order, trans, m, n, alpha, a, lda, x, incx, beta, y, incy
+            function.argtypes = (enum, enum, integer, integer, real, *vector, *vector, real, *vector)
         else:  # gemm: order, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc
-            enum = ctypes.c_int
             function.argtypes = (enum, enum, enum, integer, integer, integer, real, *vector, *vector, real, *vector)
         function.restype = None
         if ctypes.sizeof(integer) < 8:  # MKL's 32-bit interface: a larger size would wrap silently
@@ -122,6 +126,57 @@ def _numpy_gemm(a: Array, b: Array, c: Array, beta: float) -> None:
         np.matmul(a, b, out=c)
 
 
+class BoundCall:
+    """A routine with its arguments made ctypes values once (`_bound`), holding the arrays
+    whose addresses they are, so that those stay theirs for as long as the call lives."""
+
+    __slots__ = ("arguments", "operands", "routine")
+
+    def __init__(self, routine: Any, arguments: tuple[Any, ...], operands: tuple[Array, ...]) -> None:
+        self.routine, self.arguments, self.operands = routine, _bound(routine, *arguments), operands
+
+    def __call__(self) -> None:
+        self.routine(*self.arguments)
+
+
+class BoundGemm:
+    """C = A B + beta C bound to its operands once (`Blas.bind_gemm`); numpy's arithmetic
+    where cblas cannot take them, and numpy's matmul for a product without beta on numpy's
+    own BLAS (`Blas.numpy_matmul`). Bound with `a_given`, it holds only A's layout (shape,
+    dtype, storage), not A, and is given an A at every call (`given`): a training step's
+    input, new at every step, is not kept alive past its step."""
+
+    __slots__ = ("a", "arguments", "b", "beta", "c", "layout", "routine")
+
+    A_DATA = 7  # where A's address sits in the gemm's arguments
+
+    def __init__(self, blas: Blas, a: Array, b: Array, c: Array, beta: float, a_given: bool = False) -> None:
+        call = None if blas.numpy_matmul and not beta else blas._gemm_arguments(a, b, c, beta)
+        self.routine: Any = None if call is None else call[0]
+        self.arguments: tuple[Any, ...] = () if call is None else _bound(call[0], *call[1])
+        self.a, self.b, self.c, self.beta = None if a_given else a, b, c, beta
+        self.layout = (a.shape, a.dtype, _stored(a))
+
+    def __call__(self) -> None:
+        if self.a is None:
+            raise TypeError("this product is bound to be given its A at each call: call given(a)")
+        if self.routine is None:
+            _numpy_gemm(self.a, self.b, self.c, self.beta)
+        else:
+            self.routine(*self.arguments)
+
+    def given(self, a: Array) -> None:
+        """The same product with this A: by the bound call when A is shaped and stored as the
+        A it was bound with, else by numpy's arithmetic."""
+        stored = _stored(a) if a.ndim == 2 else None
+        if self.routine is None or stored is None or (a.shape, a.dtype, stored) != self.layout:
+            _numpy_gemm(a, self.b, self.c, self.beta)
+            return
+        arguments = list(self.arguments)
+        arguments[self.A_DATA] = _address(a.T if stored[0] else a)
+        self.routine(*arguments)
+
+
 class Blas:
     """Products and in-place vector updates on one library (numpy's by default)."""
 
@@ -132,6 +187,10 @@ class Blas:
     # weights ride along in the update's one sweep over the biases' velocity at about 0.3 ns
     # each: the two cost the same near 50,000 weights.
     fold_min_weights = 50_000
+    # Whether numpy's matmul runs a product without beta on this library: then it does, as
+    # its call costs less than a ctypes one (7.7 against 7.9 us for a 32 x 64 x 128 float32
+    # product here, 3.1 against 3.6 us at 32 x 64 x 10), whatever its operands.
+    numpy_matmul = True
 
     def library(self) -> str | None:
         return numpy_blas_path()
@@ -212,15 +271,24 @@ class Blas:
             self.matmul(a, b, out=c)
 
     def _cblas_gemm(self, a: Array, b: Array, c: Array, beta: float) -> None:
-        """C = A B + beta C through cblas when the operands suit it (those `_get` takes, each
-        `_stored`), else numpy's arithmetic. Every MKL product comes this way, so it is written
-        for speed: the checks inline, the sizes checked once as m, n and k. A 64 x 32 x 10
-        float32 gemm with beta took 22 us on MKL here against 27 us through `_get` (19.5
-        against 21 on numpy's BLAS), the routine's own call about 9 of them."""
+        """C = A B + beta C through cblas when the operands suit it (`_gemm_arguments`), else
+        numpy's arithmetic."""
+        call = self._gemm_arguments(a, b, c, beta)
+        if call is None:
+            _numpy_gemm(a, b, c, beta)
+        else:
+            routine, arguments = call
+            routine(*arguments)
+
+    def _gemm_arguments(self, a: Array, b: Array, c: Array, beta: float) -> tuple[Any, tuple[Any, ...]] | None:
+        """The gemm routine and its arguments for C = A B + beta C, or None where cblas cannot
+        take the operands: those `_get` takes, each `_stored`, C C-contiguous. Every unbound MKL
+        product comes this way, so it is written for speed: the checks inline, the sizes checked
+        once as m, n and k. A 64 x 32 x 10 float32 gemm with beta took 22 us on MKL here against
+        27 us through `_get` (19.5 against 21 on numpy's BLAS), the routine's own call about 9."""
         dtype = c.dtype
         shape_a, shape_b, shape_c = a.shape, b.shape, c.shape
-        routine = left = right = None
-        if (
+        if not (
             dtype in FLOATS
             and a.dtype == dtype
             and b.dtype == dtype
@@ -231,17 +299,64 @@ class Blas:
             and b.size
             and c.flags.c_contiguous
         ):
-            left, right = _stored(a), _stored(b)
-            if left is not None and right is not None:
-                routine = self._routines("gemm", dtype.char)
+            return None
+        left, right = _stored(a), _stored(b)
+        routine = None if left is None or right is None else self._routines("gemm", dtype.char)
         if routine is None or left is None or right is None or not _fits(routine, *shape_a, shape_b[1]):
-            _numpy_gemm(a, b, c, beta)
-            return
+            return None
         (m, k), n = shape_a, shape_b[1]
         (trans_a, lda), (trans_b, ldb) = left, right
         a_data, b_data = _address(a.T if trans_a else a), _address(b.T if trans_b else b)
         order = (ROW_MAJOR, TRANS if trans_a else NO_TRANS, TRANS if trans_b else NO_TRANS)
-        routine(*order, m, n, k, 1.0, a_data, lda, b_data, ldb, beta, _address(c), n)
+        return routine, (*order, m, n, k, 1.0, a_data, lda, b_data, ldb, beta, _address(c), n)
+
+    def bind_gemm(self, a: Array, b: Array, c: Array, beta: float = 0.0, a_given: bool = False) -> BoundGemm:
+        """C = A B + beta C for these operands, checked and addressed once (as bind_axpy): a
+        training step's products read and write the same buffers step after step. With
+        `a_given`, A is given at each call, laid out as this one (`BoundGemm.given`)."""
+        return BoundGemm(self, a, b, c, beta, a_given)
+
+    def bind_add_row(self, row: Array, c: Array, ones: Array) -> Callable[[], None]:
+        """C += `row` on every row of C, in place (a bias add): a rank-1 update (ger) of C by
+        `ones` (a vector of ones, one per row of C) and the row, on this BLAS's threads, checked
+        and addressed once. It adds exactly what numpy's broadcast add does (each term a
+        product by one)."""
+        fits = (
+            c.ndim == 2
+            and c.flags.c_contiguous
+            and row.shape == (c.shape[1],)
+            and row.flags.c_contiguous
+            and ones.shape == (c.shape[0],)
+            and ones.flags.c_contiguous
+        )
+        routine = self._get("ger", ones, row, c) if fits else None
+        if routine is None:
+            return functools.partial(np.add, c, row, out=c)
+        arguments = (ROW_MAJOR, *c.shape, 1.0, _address(ones), 1, _address(row), 1, _address(c), c.shape[1])
+        return BoundCall(routine, arguments, (ones, row, c))
+
+    def bind_column_sums(self, a: Array, out: Array, ones: Array) -> Callable[[], None]:
+        """out = the sum of A's rows (a bias gradient, dl/da_i summed over the batch): A^T times
+        `ones` (a vector of ones, one per row of A) by gemv on this BLAS's threads, checked and
+        addressed once; A C- or Fortran-contiguous. numpy's arithmetic, where cblas cannot take
+        them, does the same product (the ones as a row, times A)."""
+        stored = _stored(a) if a.ndim == 2 else None
+        fits = (
+            stored is not None
+            and out.shape == (a.shape[1],)
+            and out.flags.c_contiguous
+            and ones.shape == (a.shape[0],)
+            and ones.flags.c_contiguous
+        )
+        routine = self._get("gemv", a, out, ones) if fits else None
+        if routine is None or stored is None:
+            return functools.partial(np.matmul, ones.reshape(1, -1), a, out=out.reshape(1, -1))
+        transposed, lead = stored
+        rows, columns = a.shape[::-1] if transposed else a.shape  # A as it is stored, row-major
+        trans = NO_TRANS if transposed else TRANS  # stored transposed, its rows are A's columns
+        data = _address(a.T if transposed else a)
+        arguments = (ROW_MAJOR, trans, rows, columns, 1.0, data, lead, _address(ones), 1, 0.0, _address(out), 1)
+        return BoundCall(routine, arguments, (ones, a, out))
 
     def matmul(self, a: Array, b: Array, out: Array) -> Array:
         """np.matmul(a, b, out=out) on this library (numpy's own matmul for numpy's)."""
@@ -253,6 +368,7 @@ class Mkl(Blas):
 
     name = "mkl"
     fold_min_weights = 0  # every product here is a ctypes call, with beta or without
+    numpy_matmul = False
 
     def __init__(self, path: str) -> None:
         self.path = path

@@ -18,6 +18,7 @@ from ..run.execute import compile_plan, run_counted
 from ..run.jacobians import build_factors
 from ..types import Array
 from .buffers import BackwardBuffers
+from .program import StepProgram, matmul_flops
 from .settings import TrainSettings
 from .step_cost import StepFlops
 
@@ -29,9 +30,7 @@ class FlopCounter(StepFlops):
     phase: str = "forward"
 
     def matmul(self, left: Array, right: Array) -> None:
-        (m, n), (_, k) = left.shape, right.shape
-        macs = m * n * k
-        self._add(macs + macs)
+        self._add(matmul_flops(left, right))
 
     def entries(self, array: Array, times: int = 1) -> None:
         """One FLOP per entry (an elementwise operation), `times` over."""
@@ -101,57 +100,54 @@ class Trainer:
         self._n_folded = sum(w.size for w, folded in zip(network.weights, self._folded) if folded)
         self._forward: dict[int, ForwardBuffers] = {}
         self._backward: dict[int, BackwardBuffers] = {}
+        self._programs: dict[tuple[int, float | None], StepProgram] = {}
         self._explicit: tuple[Chain, Plan] | None = None
         self._sweeps: dict[bool, list[Callable[[], None]]] = {}
 
     def forward(self, X: Array, counter: FlopCounter | None = None) -> ForwardCache:
         """The network's own forward pass, into buffers kept per batch size."""
-        batch = X.shape[0]
-        if batch not in self._forward:
-            self._forward[batch] = ForwardBuffers.allocate(self.network.spec, batch)
-        cache = self.network.forward(X, self._forward[batch], self.blas.matmul)
+        cache = self.network.forward(X, self._forward_buffers(X.shape[0]), self.blas.matmul)
         if counter is not None:
             for z, weight, a in zip(cache.post, self.network.weights, cache.pre):
                 counter.matmul(z, weight.T)
                 counter.entries(a)  # the bias add
         return cache
 
+    def _forward_buffers(self, batch: int) -> ForwardBuffers:
+        if batch not in self._forward:
+            self._forward[batch] = ForwardBuffers.allocate(self.network.spec, batch)
+        return self._forward[batch]
+
     def _backward_buffers(self, batch: int) -> BackwardBuffers:
         if batch not in self._backward:
             self._backward[batch] = BackwardBuffers.allocate(self.network.spec, batch)
         return self._backward[batch]
 
-    def vjp_gradients(self, X: Array, y: Array, counter: FlopCounter | None = None, fold: float | None = None) -> float:
-        """Loss of the batch; fills grads_w/grads_b by batched loss-first VJPs.
+    def program(self, X: Array, fold: float | None = None) -> StepProgram:
+        """The calls of a loss-first step of batches of X's size (training/program.py), made
+        at the first such batch: its forward pass into the buffers kept per batch size, its
+        loss, and its VJPs. dl/dz_i is computed once per layer and reused for both dl/dW_i
+        and dl/dz_{i-1}: the article's caching argument, for a whole batch at a time. With
+        `fold` (the momentum), dl/dW_i of a folded layer goes straight into its weights'
+        velocity instead, v = dl/dW_i + fold v, in the same product (a gemm with beta)."""
+        key = (X.shape[0], fold)
+        if key not in self._programs:
+            weights = [
+                (self._velocity_w[i], fold) if fold is not None and self._folded[i] else (self.grads_w[i], 0.0)
+                for i in range(len(self.network.weights))
+            ]
+            forward, backward = self._forward_buffers(X.shape[0]), self._backward_buffers(X.shape[0])
+            self._programs[key] = StepProgram(self.network, self.blas, forward, backward, weights, self.grads_b, X)
+        return self._programs[key]
 
-        dl/dz_i is computed once per layer and reused for both dl/dW_i and dl/dz_{i-1}: the
-        article's caching argument, for a whole batch at a time. With `fold` (the momentum),
-        dl/dW_i of a folded layer goes straight into its weights' velocity instead, v = dl/dW_i
-        + fold v, in the same product (a gemm with beta): its grads_w are then left as they were.
-        """
-        cache = self.forward(X, counter)
-        value, dz = self.network.loss.value_and_gradient(cache.output, y)
+    def vjp_gradients(self, X: Array, y: Array, counter: FlopCounter | None = None, fold: float | None = None) -> float:
+        """Loss of the batch; fills grads_w/grads_b by batched loss-first VJPs (`program`).
+        With `fold`, a folded layer's grads_w are left as they were: its velocity has them."""
+        program = self.program(X, fold)
+        value = program.gradients(X, y)
         if counter is not None:
-            counter.phase = "backward"
-        dz_buffers, delta_buffers, ones = self._backward_buffers(X.shape[0])
-        activations = self.network.activations
-        for i in range(len(self.network.weights) - 1, -1, -1):
-            activation = activations[i]
-            delta = activation.vjp_into(cache.pre[i], cache.post[i + 1], dz, delta_buffers[i])
-            if fold is not None and self._folded[i]:
-                self.blas.gemm(cache.post[i].T, delta, self._velocity_w[i].T, fold)
-            else:
-                self.blas.gemm(cache.post[i].T, delta, self.grads_w[i].T)
-            self.blas.matmul(ones, delta, out=self.grads_b[i].reshape(1, -1))  # dl/db_i: sum over the batch
-            if counter is not None:
-                if activation.name != "identity":
-                    counter.entries(delta)
-                counter.matmul(delta.T, cache.post[i])
-                counter.entries(delta)
-            if i > 0:
-                dz = self.blas.matmul(delta, self.network.weights[i], out=dz_buffers[i - 1])
-                if counter is not None:
-                    counter.matmul(delta, self.network.weights[i])
+            counter.forward += program.flops("forward")
+            counter.backward += program.flops("backward")
         return value
 
     def _explicit_plan(self) -> tuple[Chain, Plan]:
@@ -226,11 +222,17 @@ class Trainer:
     def step(self, X: Array, y: Array, counter: FlopCounter | None = None) -> float:
         if self.settings.mode == "explicit":
             value = self.explicit_gradients(X, y, counter)
-        elif self.settings.momentum:
-            value = self.vjp_gradients(X, y, counter, fold=self.settings.momentum)
-            self.update(counter, folded=True)
-            return value
+            self.update(counter)
         else:
-            value = self.vjp_gradients(X, y, counter)
-        self.update(counter)
+            value = self.vjp_gradients(X, y, counter, fold=self._fold)
+            self.update(counter, folded=self._fold is not None)
         return value
+
+    @property
+    def _fold(self) -> float | None:
+        """The momentum a vjp step folds into its weight gradients' products, if any."""
+        return self.settings.momentum or None
+
+    def step_program(self, X: Array) -> StepProgram:
+        """The program a vjp step of batches of X's size runs (`program`)."""
+        return self.program(X, self._fold)
