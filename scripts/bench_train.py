@@ -13,9 +13,10 @@ so no thread pools fight), a few pairs a round, each pair measured within second
 
 The GEMM floor is the summed median time of the step's own dense products (forward, weight
 gradient, input gradient), each run alone with `np.matmul(..., out=...)` on numpy's BLAS; the
-MKL floor the same products on MKL. `jacchain mkl` is jacchain's step with `--blas mkl`.
-`step's products` is jacchain's step with everything but its products taken out: the BLAS
-calls one real step makes (its own operands, layouts and momentum fold), replayed in order.
+MKL floor the same products on MKL, each bound once (`Blas.bind_gemm`) as the step binds its
+own. `jacchain mkl` is jacchain's step with `--blas mkl`. `step's products` is jacchain's step
+with everything but its products taken out: the product calls of the program the step runs
+(its own operands, layouts and momentum fold), in order.
 No step with those products runs faster, so it bounds what removing the rest can gain.
 
 PyTorch, JAX and MKL are optional: a side that is not installed is reported as such.
@@ -167,7 +168,7 @@ def floor_products(sizes: list[int], batch: int, dtype: str, blas: str = "numpy"
 
     from jacchain.run.blas import backend
 
-    matmul = backend(blas).matmul  # loaded before any thread limit, so that the limit reaches it
+    library = backend(blas)  # loaded before any thread limit, so that the limit reaches it
     shapes = []
     for layer, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         shapes.append((batch, n_in, n_out))  # forward: z W^T
@@ -177,7 +178,14 @@ def floor_products(sizes: list[int], batch: int, dtype: str, blas: str = "numpy"
     calls = []
     for m, k, n in shapes:
         left, right = np.full((m, k), 0.5, dtype=dtype), np.full((k, n), 0.5, dtype=dtype)
-        calls.append(functools.partial(matmul, left, right, out=np.empty((m, n), dtype=dtype)))
+        out = np.empty((m, n), dtype=dtype)
+        # numpy's matmul, as the issue defines the floor; on MKL each product bound once, as
+        # the step binds its own (a ctypes call checked and converted each time costs 10-20 us)
+        calls.append(
+            functools.partial(np.matmul, left, right, out=out)
+            if blas == "numpy"
+            else library.bind_gemm(left, right, out)
+        )
     return calls
 
 

@@ -182,10 +182,13 @@ class Blas:
 
     name = "numpy"
     # The fewest weights whose gradient product takes the momentum in (a gemm with beta: the
-    # velocity's update in the product, no sweep of its own). Such a gemm is a ctypes call,
-    # 15-35 us dearer here than numpy's matmul whatever its size, while a smaller layer's
+    # velocity's update in the product, no sweep of its own). Called one by one, such a gemm
+    # was a ctypes call 15-35 us dearer here than numpy's matmul, while a smaller layer's
     # weights ride along in the update's one sweep over the biases' velocity at about 0.3 ns
-    # each: the two cost the same near 50,000 weights.
+    # each: the two cost the same near 50,000 weights. Bound once (`bind_gemm`, as the step
+    # binds its products now) it costs about what the matmul does, but folding every layer
+    # measured no faster: 1.10x and 1.006x the step at 64,128,64,10 b32, 1.001x and 1.014x
+    # at 784,512,256,10 b128, in alternating processes.
     fold_min_weights = 50_000
     # Whether numpy's matmul runs a product without beta on this library: then it does, as
     # its call costs less than a ctypes one (7.7 against 7.9 us for a 32 x 64 x 128 float32
