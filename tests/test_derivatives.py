@@ -78,6 +78,16 @@ def _target(name, width):
 
 
 @pytest.mark.parametrize("name", ACTIVATIONS.names())
+def test_an_activation_keeps_float32_float32(name):
+    # a float64 constant (a numpy scalar) would turn a float32 network's activations float64
+    activation = ACTIVATIONS.get(name)
+    a, v = RNG.standard_normal((5, 6)).astype(np.float32), RNG.standard_normal((5, 6)).astype(np.float32)
+    z = activation.value(a)
+    assert z.dtype == np.float32
+    assert activation.vjp(a, z, v).dtype == np.float32 and activation.jvp(a, z, v).dtype == np.float32
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS.names())
 def test_in_place_value_and_vjp_match_the_allocating_ones(name):
     # The trainer's value_into / vjp_into write into reused buffers (or hand back their input
     # for identity); they must give exactly what value / vjp give.

@@ -168,7 +168,7 @@ class Gelu(Elementwise):
     """GELU in the tanh form used by GPT-2 and BERT."""
 
     name = "gelu"
-    _c = np.sqrt(2 / np.pi)
+    _c = float(np.sqrt(2 / np.pi))  # a Python float: a numpy float64 would make float32 arrays float64
 
     def value(self, a: Array) -> Array:
         return 0.5 * a * (1 + np.tanh(self._c * (a + 0.044715 * a**3)))
