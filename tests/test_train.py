@@ -335,6 +335,24 @@ def test_a_step_keeps_none_of_its_batch_and_takes_batches_in_any_layout(monkeypa
     assert kept() is None
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_step_s_forward_pass_is_the_network_s_own_to_the_bit(dtype):
+    # the program binds its own calls (a rank-1 update for each bias add), but every a_i and
+    # z_i it leaves are those of MLP.forward, which the analysis runs
+    spec = make_spec((12, 9, 8, 7, 4), loss="cross_entropy", dtype=dtype, seed=4)
+    spec = replace(spec, activations=("relu", "gelu", "tanh", "identity"))
+    trainer = Trainer(MLP.initialise(spec), TrainSettings())
+    X, y = np.random.default_rng(12).standard_normal((16, 12)).astype(dtype), np.arange(16) % 4
+    trainer.vjp_gradients(X, y)
+    want = trainer.network.forward(X)  # allocating, numpy's own arithmetic
+    buffers = trainer._forward[16]
+    for got_a, got_z, want_a, want_z in zip(buffers.pre, buffers.post, want.pre, want.post[1:]):
+        if got_a is not got_z:  # a layer whose z_i is written over its a_i keeps z_i only
+            np.testing.assert_array_equal(got_a, want_a)
+        assert want_z.dtype == dtype
+        np.testing.assert_array_equal(got_z, want_z)
+
+
 def test_the_memory_model_holds_the_trainers_batch_buffers_to_the_byte():
     # train_memory's per-batch part is what a trainer allocates for a batch, each buffer once
     # (a relu layer's a_i and z_i are one), so the model follows the buffers it prices
