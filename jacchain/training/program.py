@@ -89,7 +89,7 @@ class StepProgram:
         outputs = [a if f.passes_through else z for a, z, f in zip(forward.pre, forward.post, activations)]
         inputs = [X, *outputs[:-1]]  # what each layer reads
         for i, (weight, bias, a) in enumerate(zip(network.weights, network.biases, forward.pre)):
-            self._product("forward", blas, inputs[i], weight.T, a, batch=_as_given if i == 0 else None)
+            self._product("forward", blas, inputs[i], weight.T, a, batch=_the_batch if i == 0 else None)
             self._add("bias add", f"bias add {describe(a)}", "forward", a.size, blas.bind_add_row(bias, a, ones))
             if not activations[i].passes_through:
                 value = functools.partial(activations[i].value_into, a, outputs[i])
@@ -103,7 +103,8 @@ class StepProgram:
                 vjp = functools.partial(activations[i].vjp_into, forward.pre[i], outputs[i], backward.dz[i], delta)
                 self._add("activation", f"{activations[i].name} VJP {describe(delta)}", "backward", delta.size, vjp)
             target, beta = weight_gradients[i]
-            self._product("backward", blas, inputs[i].T, delta, target.T, beta, _transposed if i == 0 else None)
+            batch = _the_batch_transposed if i == 0 else None
+            self._product("backward", blas, inputs[i].T, delta, target.T, beta, batch)
             sums = blas.bind_column_sums(delta, bias_gradients[i], ones)
             self._add("bias sum", f"bias sum {describe(delta)}", "backward", delta.size, sums)
             if i > 0:
@@ -163,9 +164,9 @@ class StepProgram:
         return run
 
 
-def _as_given(X: Array) -> Array:
+def _the_batch(X: Array) -> Array:
     return X
 
 
-def _transposed(X: Array) -> Array:
+def _the_batch_transposed(X: Array) -> Array:
     return X.T
