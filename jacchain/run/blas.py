@@ -229,17 +229,9 @@ class Blas:
             return None
         return self._get(name, x, y)
 
-    def axpby(self, a: float, x: Array, b: float, y: Array) -> None:
-        """y = a x + b y, in place (1-D, same length)."""
-        self.bind_axpby(a, x, b, y)()
-
-    def axpy(self, a: float, x: Array, y: Array) -> None:
-        """y = a x + y, in place (1-D, same length)."""
-        self.bind_axpy(a, x, y)()
-
     def bind_axpby(self, a: float, x: Array, b: float, y: Array) -> Callable[[], None]:
-        """axpby over these arrays, checked and addressed once: a call that does it again each
-        time (a training step's update sweeps the same buffers every step)."""
+        """y = a x + b y, in place (1-D, same length), checked and addressed once: a call that
+        does it again each time (a training step's update sweeps the same buffers every step)."""
         routine = self._vector("axpby", x, y)
         arguments = _bound(routine, y.size, a, _address(x), 1, b, _address(y), 1) if routine else ()
 
@@ -253,7 +245,7 @@ class Blas:
         return sweep
 
     def bind_axpy(self, a: float, x: Array, y: Array) -> Callable[[], None]:
-        """axpy over these arrays, checked and addressed once (as bind_axpby)."""
+        """y = a x + y, in place (1-D, same length), checked and addressed once (as bind_axpby)."""
         routine = self._vector("axpy", x, y)
         arguments = _bound(routine, y.size, a, _address(x), 1, _address(y), 1) if routine else ()
 
@@ -264,14 +256,6 @@ class Blas:
                 routine(*arguments)
 
         return sweep
-
-    def gemm(self, a: Array, b: Array, c: Array, beta: float = 0.0) -> None:
-        """C = A B + beta C, in place; A and B C-contiguous or transposed views of C-contiguous
-        arrays, C C-contiguous (else numpy's arithmetic). Without beta, this library's matmul."""
-        if beta:
-            self._cblas_gemm(a, b, c, beta)
-        else:
-            self.matmul(a, b, out=c)
 
     def _cblas_gemm(self, a: Array, b: Array, c: Array, beta: float) -> None:
         """C = A B + beta C through cblas when the operands suit it (`_gemm_arguments`), else

@@ -9,8 +9,9 @@ is a rank-1 update on the BLAS's threads (exactly numpy's broadcast add), a bias
 product of dl/da_i with a column of ones. The activations and the loss stay numpy's.
 
 Against the same step made call by call (numpy's matmul, the fold's gemm checked at each
-call, numpy's bias add), alternated in one process: 0.94-0.95x the step time at
-784,512,256,10 b128, 0.94x at 64,128,64,10 b32, 1.0x at 2048,2048,10 b256 (docs/performance.md).
+call, numpy's bias add), in alternating processes: 0.957x and 0.974x the step time at
+784,512,256,10 b128, 0.966x and 0.967x at 64,128,64,10 b32, 0.945x at 2048,2048,10 b256;
+on MKL, 0.60x at 64 b32 (docs/performance.md).
 
 Each call carries the FLOPs it performs, read off its operands when it is made, by the same
 rule as the trainer's FlopCounter; the activations' forward passes and the loss are not
