@@ -5,6 +5,7 @@ refactorings.
 
     python scripts/bench_step_revisions.py --against HEAD~3 [--sizes 784,512,256,10] [--batch 128]
     python scripts/bench_step_revisions.py --blas mkl     # the step on MKL (revisions that have it)
+    python scripts/bench_step_revisions.py --momentum 0   # plain SGD (momentum 0.9 by default)
 """
 
 from __future__ import annotations
@@ -32,17 +33,17 @@ except ImportError:
     from jacchain.spec import make_spec, parse_sizes
     from jacchain.train import Trainer, TrainSettings
 sizes, batch, dtype, threads, steps = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-blas = sys.argv[6]
+blas, momentum = sys.argv[6], float(sys.argv[7])
 spec = make_spec(parse_sizes(sizes), loss="cross_entropy", dtype=dtype)
 rng = np.random.default_rng(0)
 X = rng.standard_normal((batch, spec.sizes[0])).astype(dtype)
 y = rng.integers(0, spec.sizes[-1], batch)
 if blas == "numpy":
-    trainer = Trainer(MLP.initialise(spec), TrainSettings(lr=0.01, momentum=0.9))
+    trainer = Trainer(MLP.initialise(spec), TrainSettings(lr=0.01, momentum=momentum))
     limited = threadpool_limits(limits=threads, user_api="blas")
 else:  # the step's BLAS gets the threads, numpy's idle one is held to one (run/timing.py)
     from jacchain.run.timing import blas_threads
-    trainer = Trainer(MLP.initialise(spec), TrainSettings(lr=0.01, momentum=0.9, blas=blas))
+    trainer = Trainer(MLP.initialise(spec), TrainSettings(lr=0.01, momentum=momentum, blas=blas))
     limited = blas_threads(threads, trainer.blas.library())
 with limited:
     for _ in range(5):
@@ -70,6 +71,7 @@ def side(root: Path, args: argparse.Namespace) -> float:
         str(args.threads),
         str(args.steps),
         args.blas,
+        str(args.momentum),
     ]
     env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}
     output = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, check=True).stdout
@@ -87,6 +89,7 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--blas", default="numpy", choices=("numpy", "mkl"), help="the step's BLAS")
+    parser.add_argument("--momentum", type=float, default=0.9, help="SGD's momentum (0: plain SGD)")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--steps", type=int, default=100, help="timed steps per round (median taken)")
     parser.add_argument("--quick", action="store_true", help="a small network, one round (seconds; for CI)")
@@ -109,7 +112,8 @@ def main() -> None:
         finally:
             subprocess.run(["git", "-C", str(here), "worktree", "remove", "--force", str(other)], check=True)
     print(
-        f"{args.sizes}, batch {args.batch}, {args.dtype}, {args.threads} BLAS thread(s) on {args.blas}'s BLAS; "
+        f"{args.sizes}, batch {args.batch}, {args.dtype}, {args.threads} BLAS thread(s) on {args.blas}'s BLAS, "
+        f"momentum {args.momentum:g}; "
         f"{args.rounds} alternating rounds, each the median of {args.steps} steps in a fresh process"
     )
     for name, samples in times.items():

@@ -271,6 +271,38 @@ def test_a_step_folding_the_weight_gradient_into_the_velocity_is_the_same_step(
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
 
 
+NEEDS_MKL = pytest.mark.skipif(blas.mkl_path() is None, reason="MKL is an optional extra: pip install 'jacchain[mkl]'")
+
+
+@pytest.mark.parametrize("library", ["numpy", "no routines", pytest.param("mkl", marks=NEEDS_MKL)])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("decay", [0.0, 1e-3])
+def test_a_plain_sgd_step_makes_its_whole_update_in_its_gradients_products(monkeypatch, library, dtype, decay):
+    # without momentum, step() writes p = (1 - lr decay) p - lr dl/dp straight into the
+    # parameters (a gemm with alpha and beta for each weight, a gemv for each bias) and makes
+    # no sweep; the step as written (gradients, then the update's sweeps) must land on the same
+    # parameters, to rounding (alpha scales the product inside the kernel), and leave the
+    # gradient buffers untouched
+    if library == "no routines":  # numpy's own arithmetic where the BLAS routines cannot be found
+        monkeypatch.setattr(blas.Blas, "_routines", lambda self, name, char: None)
+    spec = make_spec((30, 20, 3, 40), loss="cross_entropy", seed=4, dtype=dtype)
+    rng = np.random.default_rng(1)
+    settings = TrainSettings(lr=0.1, weight_decay=decay, blas="numpy" if library == "no routines" else library)
+    fused, written = Trainer(MLP.initialise(spec), settings), Trainer(MLP.initialise(spec), settings)
+    fused._grads[...] = np.nan
+    tolerance = 1e-12 if dtype == "float64" else 2e-6
+    for _ in range(4):
+        X, y = rng.standard_normal((8, 30)).astype(dtype), rng.integers(0, 40, 8)
+        value = fused.step(X, y)
+        assert value == pytest.approx(written.vjp_gradients(X, y), rel=tolerance)
+        written.update()
+    assert np.isnan(fused._grads).all()
+    for got, want in zip(
+        fused.network.weights + fused.network.biases, written.network.weights + written.network.biases
+    ):
+        np.testing.assert_allclose(got, want, rtol=tolerance, atol=tolerance)
+
+
 def test_the_trainer_keeps_each_weight_transposed_in_its_flat_buffers():
     # the network's W_i become views into the trainer's parameter buffer, stored as W_i^T
     # row-major (the forward product's operand as stored), with their values kept; the gradient

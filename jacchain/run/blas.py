@@ -115,15 +115,20 @@ def _fits(routine: Any, *sizes: int) -> bool:
     return largest is None or max(sizes) <= largest
 
 
-def _numpy_gemm(a: Array, b: Array, c: Array, beta: float) -> None:
-    """C = A B + beta C in numpy's arithmetic, where no cblas routine can take the operands;
-    the product first, so that C is left as it was when numpy refuses the shapes."""
+def _numpy_gemm(a: Array, b: Array, c: Array, beta: float, alpha: float = 1.0) -> None:
+    """C = alpha A B + beta C in numpy's arithmetic, where no cblas routine can take the
+    operands; the product first, so that C is left as it was when numpy refuses the shapes."""
+    if not beta and alpha == 1:
+        np.matmul(a, b, out=c)
+        return
+    product = a @ b
+    if alpha != 1:
+        product *= alpha
     if beta:
-        product = a @ b
         c *= beta
         c += product
     else:
-        np.matmul(a, b, out=c)
+        c[...] = product
 
 
 class BoundCall:
@@ -140,28 +145,31 @@ class BoundCall:
 
 
 class BoundGemm:
-    """C = A B + beta C bound to its operands once (`Blas.bind_gemm`); numpy's arithmetic
-    where cblas cannot take them, and numpy's matmul for a product without beta on numpy's
-    own BLAS (`Blas.numpy_matmul`). Bound with `a_given`, it holds only A's layout (shape,
+    """C = alpha A B + beta C bound to its operands once (`Blas.bind_gemm`); numpy's
+    arithmetic where cblas cannot take them, and numpy's matmul for a plain product (alpha 1,
+    no beta) on numpy's own BLAS (`Blas.numpy_matmul`). Bound with `a_given`, it holds only A's layout (shape,
     dtype, storage), not A, and is given an A at every call (`given`): a training step's
     input, new at every step, is not kept alive past its step."""
 
-    __slots__ = ("a", "arguments", "b", "beta", "c", "layout", "routine")
+    __slots__ = ("a", "alpha", "arguments", "b", "beta", "c", "layout", "routine")
 
     A_DATA = 7  # where A's address sits in the gemm's arguments
 
-    def __init__(self, blas: Blas, a: Array, b: Array, c: Array, beta: float, a_given: bool = False) -> None:
-        call = None if blas.numpy_matmul and not beta else blas._gemm_arguments(a, b, c, beta)
+    def __init__(
+        self, blas: Blas, a: Array, b: Array, c: Array, beta: float, a_given: bool = False, alpha: float = 1.0
+    ) -> None:
+        plain = not beta and alpha == 1
+        call = None if blas.numpy_matmul and plain else blas._gemm_arguments(a, b, c, beta, alpha)
         self.routine: Any = None if call is None else call[0]
         self.arguments: tuple[Any, ...] = () if call is None else _bound(call[0], *call[1])
-        self.a, self.b, self.c, self.beta = None if a_given else a, b, c, beta
+        self.a, self.b, self.c, self.beta, self.alpha = None if a_given else a, b, c, beta, alpha
         self.layout = (a.shape, a.dtype, _stored(a))
 
     def __call__(self) -> None:
         if self.a is None:
             raise TypeError("this product is bound to be given its A at each call: call given(a)")
         if self.routine is None:
-            _numpy_gemm(self.a, self.b, self.c, self.beta)
+            _numpy_gemm(self.a, self.b, self.c, self.beta, self.alpha)
         else:
             self.routine(*self.arguments)
 
@@ -170,7 +178,7 @@ class BoundGemm:
         A it was bound with, else by numpy's arithmetic."""
         stored = _stored(a) if a.ndim == 2 else None
         if self.routine is None or stored is None or (a.shape, a.dtype, stored) != self.layout:
-            _numpy_gemm(a, self.b, self.c, self.beta)
+            _numpy_gemm(a, self.b, self.c, self.beta, self.alpha)
             return
         arguments = list(self.arguments)
         arguments[self.A_DATA] = _address(a.T if stored[0] else a)
@@ -267,8 +275,10 @@ class Blas:
             routine, arguments = call
             routine(*arguments)
 
-    def _gemm_arguments(self, a: Array, b: Array, c: Array, beta: float) -> tuple[Any, tuple[Any, ...]] | None:
-        """The gemm routine and its arguments for C = A B + beta C, or None where cblas cannot
+    def _gemm_arguments(
+        self, a: Array, b: Array, c: Array, beta: float, alpha: float = 1.0
+    ) -> tuple[Any, tuple[Any, ...]] | None:
+        """The gemm routine and its arguments for C = alpha A B + beta C, or None where cblas cannot
         take the operands: those `_get` takes, each `_stored`, C C-contiguous. Every unbound MKL
         product comes this way, so it is written for speed: the checks inline, the sizes checked
         once as m, n and k. A 64 x 32 x 10 float32 gemm with beta took 22 us on MKL here against
@@ -295,13 +305,15 @@ class Blas:
         (trans_a, lda), (trans_b, ldb) = left, right
         a_data, b_data = _address(a.T if trans_a else a), _address(b.T if trans_b else b)
         order = (ROW_MAJOR, TRANS if trans_a else NO_TRANS, TRANS if trans_b else NO_TRANS)
-        return routine, (*order, m, n, k, 1.0, a_data, lda, b_data, ldb, beta, _address(c), n)
+        return routine, (*order, m, n, k, alpha, a_data, lda, b_data, ldb, beta, _address(c), n)
 
-    def bind_gemm(self, a: Array, b: Array, c: Array, beta: float = 0.0, a_given: bool = False) -> BoundGemm:
-        """C = A B + beta C for these operands, checked and addressed once (as bind_axpy): a
-        training step's products read and write the same buffers step after step. With
-        `a_given`, A is given at each call, laid out as this one (`BoundGemm.given`)."""
-        return BoundGemm(self, a, b, c, beta, a_given)
+    def bind_gemm(
+        self, a: Array, b: Array, c: Array, beta: float = 0.0, a_given: bool = False, alpha: float = 1.0
+    ) -> BoundGemm:
+        """C = alpha A B + beta C for these operands, checked and addressed once (as
+        bind_axpy): a training step's products read and write the same buffers step after
+        step. With `a_given`, A is given at each call, laid out as this one (`BoundGemm.given`)."""
+        return BoundGemm(self, a, b, c, beta, a_given, alpha)
 
     def bind_add_row(self, row: Array, c: Array, ones: Array) -> Callable[[], None]:
         """C += `row` on every row of C, in place (a bias add): a rank-1 update (ger) of C by
@@ -322,11 +334,14 @@ class Blas:
         arguments = (ROW_MAJOR, *c.shape, 1.0, _address(ones), 1, _address(row), 1, _address(c), c.shape[1])
         return BoundCall(routine, arguments, (ones, row, c))
 
-    def bind_column_sums(self, a: Array, out: Array, ones: Array) -> Callable[[], None]:
-        """out = the sum of A's rows (a bias gradient, dl/da_i summed over the batch): A^T times
-        `ones` (a vector of ones, one per row of A) by gemv on this BLAS's threads, checked and
-        addressed once; A C- or Fortran-contiguous. numpy's arithmetic, where cblas cannot take
-        them, does the same product (the ones as a row, times A)."""
+    def bind_column_sums(
+        self, a: Array, out: Array, ones: Array, alpha: float = 1.0, beta: float = 0.0
+    ) -> Callable[[], None]:
+        """out = alpha times the sum of A's rows + beta out (a bias gradient, dl/da_i summed
+        over the batch): A^T times `ones` (a vector of ones, one per row of A) by gemv on this
+        BLAS's threads, checked and addressed once; A C- or Fortran-contiguous. numpy's
+        arithmetic, where cblas cannot take them, does the same product (the ones as a row,
+        times A)."""
         stored = _stored(a) if a.ndim == 2 else None
         fits = (
             stored is not None
@@ -337,12 +352,12 @@ class Blas:
         )
         routine = self._get("gemv", a, out, ones) if fits else None
         if routine is None or stored is None:
-            return functools.partial(np.matmul, ones.reshape(1, -1), a, out=out.reshape(1, -1))
+            return functools.partial(_numpy_gemm, ones.reshape(1, -1), a, out.reshape(1, -1), beta, alpha)
         transposed, lead = stored
         rows, columns = a.shape[::-1] if transposed else a.shape  # A as it is stored, row-major
         trans = NO_TRANS if transposed else TRANS  # stored transposed, its rows are A's columns
         data = _address(a.T if transposed else a)
-        arguments = (ROW_MAJOR, trans, rows, columns, 1.0, data, lead, _address(ones), 1, 0.0, _address(out), 1)
+        arguments = (ROW_MAJOR, trans, rows, columns, alpha, data, lead, _address(ones), 1, beta, _address(out), 1)
         return BoundCall(routine, arguments, (ones, a, out))
 
     def matmul(self, a: Array, b: Array, out: Array) -> Array:

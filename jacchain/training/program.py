@@ -6,7 +6,9 @@ Each product, bias add and bias sum is bound to the trainer's buffers on the ste
 so that a step makes each call with nothing left to check. Only the batch itself is new at
 every step, and the two products that read it are given it (`BoundGemm.given`). The bias add
 is a rank-1 update on the BLAS's threads (exactly numpy's broadcast add), a bias gradient a
-product of dl/da_i with a column of ones. The activations and the loss stay numpy's.
+product of dl/da_i with a column of ones. The activations and the loss stay numpy's. Where a
+gradient goes is the trainer's choice (a `Sink`): its buffer, a velocity (the momentum fold),
+or for plain SGD the parameters themselves, the whole update made in the product.
 
 Against the same step made call by call (numpy's matmul, the fold's gemm checked at each
 call, numpy's bias add), in alternating processes: 0.957x and 0.974x the step time at
@@ -33,6 +35,7 @@ from .buffers import BackwardBuffers
 
 NO_BATCH = np.empty(0)
 Shape = tuple[int, ...]
+Sink = tuple[Array, float, float]  # where a gradient goes: (array, alpha, beta), array = alpha g + beta array
 
 
 def matmul_flops(left: Array, right: Array) -> int:
@@ -66,9 +69,12 @@ class Call:
 class StepProgram:
     """The calls of one step of a batch of one size, in order (`calls`), and their run.
 
-    `weight_gradients[i]` is where dl/dW_i^T goes and with what beta: the layer's gradient
-    buffer with 0, or its weights' velocity with the momentum (the fold: v = dl/dW_i + m v in
-    the product). `X` is a batch of the size: the products that read the batch are bound for
+    `weight_gradients[i]` is where dl/dW_i goes (a `Sink`, W_i-shaped; the product writes its
+    transpose): the layer's gradient buffer (1, 0); its weights' velocity with the momentum
+    (1, m: the fold, v = dl/dW_i + m v in the product); or, for plain SGD, the weights
+    themselves (-lr, 1 - lr decay: the whole update in the product). `bias_gradients[i]` the
+    same for dl/db_i. Each layer's input gradient is made before its weight gradient, since
+    it reads W_i. `X` is a batch of the size: the products that read the batch are bound for
     its layout (another batch laid out otherwise gets numpy's arithmetic there), and keep
     nothing of it."""
 
@@ -78,8 +84,8 @@ class StepProgram:
         blas: Blas,
         forward: ForwardBuffers,
         backward: BackwardBuffers,
-        weight_gradients: Sequence[tuple[Array, float]],
-        bias_gradients: Sequence[Array],
+        weight_gradients: Sequence[Sink],
+        bias_gradients: Sequence[Sink],
         X: Array,
     ) -> None:
         self.batch: list[Array] = [NO_BATCH, NO_BATCH]  # the step's X and y, while it runs
@@ -103,13 +109,14 @@ class StepProgram:
                 delta = backward.delta[i]
                 vjp = functools.partial(activations[i].vjp_into, forward.pre[i], outputs[i], backward.dz[i], delta)
                 self._add("activation", f"{activations[i].name} VJP {describe(delta)}", "backward", delta.size, vjp)
-            target, beta = weight_gradients[i]
-            batch = _the_batch_transposed if i == 0 else None
-            self._product("backward", blas, inputs[i].T, delta, target.T, beta, batch)
-            sums = blas.bind_column_sums(delta, bias_gradients[i], ones)
-            self._add("bias sum", f"bias sum {describe(delta)}", "backward", delta.size, sums)
             if i > 0:
                 self._product("backward", blas, delta, network.weights[i], backward.dz[i - 1])
+            target, alpha, beta = weight_gradients[i]
+            batch = _the_batch_transposed if i == 0 else None
+            self._product("backward", blas, inputs[i].T, delta, target.T, beta, batch, alpha)
+            target, alpha, beta = bias_gradients[i]
+            sums = blas.bind_column_sums(delta, target, ones, alpha, beta)
+            self._add("bias sum", f"bias sum {describe(delta)}", "backward", delta.size, sums)
 
     def gradients(self, X: Array, y: Array) -> float:
         """One step's forward pass, loss and gradients for this batch; returns the loss."""
@@ -141,10 +148,11 @@ class StepProgram:
         c: Array,
         beta: float = 0.0,
         batch: Callable[[Array], Array] | None = None,
+        alpha: float = 1.0,
     ) -> None:
-        """C = A B + beta C, bound; where A is the batch (`batch` makes it from each step's X),
-        the bound call is given it at every step."""
-        product = blas.bind_gemm(a, b, c, beta, a_given=batch is not None)
+        """C = alpha A B + beta C, bound; where A is the batch (`batch` makes it from each
+        step's X), the bound call is given it at every step."""
+        product = blas.bind_gemm(a, b, c, beta, batch is not None, alpha)
         run: Callable[[], object] = product
         if batch is not None:
             given, operand, step = product.given, batch, self.batch
@@ -152,7 +160,8 @@ class StepProgram:
             def run() -> None:
                 given(operand(step[0]))
 
-        label = f"product {describe(a)} x {describe(b)}" + (f", beta {beta:g}" if beta else "")
+        scaled = (f", alpha {alpha:g}" if alpha != 1 else "") + (f", beta {beta:g}" if beta else "")
+        label = f"product {describe(a)} x {describe(b)}{scaled}"
         self._add("product", label, phase, matmul_flops(a, b), run, (*a.shape, b.shape[1]))
 
     def _loss_call(self, network: MLP, output: Array, gradient: Array) -> Callable[[], None]:

@@ -66,7 +66,8 @@ class Trainer:
     64,128,64,10 b32 to 2048,2048,10 b256, timed against it in alternation; float64 the same). With
     momentum, the weights of layers with at least the BLAS's `fold_min_weights` get their
     velocity updated inside their gradient's product (a gemm with beta) and lead the buffers;
-    the other weights and the biases follow, and their velocity is one sweep."""
+    the other weights and the biases follow, and their velocity is one sweep. Without
+    momentum, every parameter takes its whole SGD update inside its gradient's product."""
 
     network: MLP
     settings: TrainSettings
@@ -100,7 +101,7 @@ class Trainer:
         self._n_folded = sum(w.size for w, folded in zip(network.weights, self._folded) if folded)
         self._forward: dict[int, ForwardBuffers] = {}
         self._backward: dict[int, BackwardBuffers] = {}
-        self._programs: dict[tuple[int, float | None], StepProgram] = {}
+        self._programs: dict[tuple[int, float | None, bool], StepProgram] = {}
         self._explicit: tuple[Chain, Plan] | None = None
         self._sweeps: dict[bool, list[Callable[[], None]]] = {}
 
@@ -123,27 +124,38 @@ class Trainer:
             self._backward[batch] = BackwardBuffers.allocate(self.network.spec, batch)
         return self._backward[batch]
 
-    def program(self, X: Array, fold: float | None = None) -> StepProgram:
+    def program(self, X: Array, fold: float | None = None, fuse: bool = False) -> StepProgram:
         """The calls of a loss-first step of batches of X's size (training/program.py), made
         at the first such batch: its forward pass into the buffers kept per batch size, its
         loss, and its VJPs. dl/dz_i is computed once per layer and reused for both dl/dW_i
         and dl/dz_{i-1}: the article's caching argument, for a whole batch at a time. With
         `fold` (the momentum), dl/dW_i of a folded layer goes straight into its weights'
-        velocity instead, v = dl/dW_i + fold v, in the same product (a gemm with beta)."""
-        key = (X.shape[0], fold)
+        velocity instead, v = dl/dW_i + fold v, in the same product (a gemm with beta). With
+        `fuse` (plain SGD), every gradient goes straight into its parameters, p = (1 - lr
+        decay) p - lr dl/dp, in its product: the whole update, with no sweep left to make."""
+        key = (X.shape[0], fold, fuse)
         if key not in self._programs:
-            weights = [
-                (self._velocity_w[i], fold) if fold is not None and self._folded[i] else (self.grads_w[i], 0.0)
-                for i in range(len(self.network.weights))
-            ]
+            if fuse:
+                lr, decay = self.settings.lr, self.settings.weight_decay
+                weights = [(w, -lr, 1 - lr * decay) for w in self.network.weights]
+                biases = [(b, -lr, 1 - lr * decay) for b in self.network.biases]
+            else:
+                weights = [
+                    (velocity, 1.0, fold) if fold is not None and folded else (gradient, 1.0, 0.0)
+                    for velocity, gradient, folded in zip(self._velocity_w, self.grads_w, self._folded)
+                ]
+                biases = [(b, 1.0, 0.0) for b in self.grads_b]
             forward, backward = self._forward_buffers(X.shape[0]), self._backward_buffers(X.shape[0])
-            self._programs[key] = StepProgram(self.network, self.blas, forward, backward, weights, self.grads_b, X)
+            self._programs[key] = StepProgram(self.network, self.blas, forward, backward, weights, biases, X)
         return self._programs[key]
 
-    def vjp_gradients(self, X: Array, y: Array, counter: FlopCounter | None = None, fold: float | None = None) -> float:
+    def vjp_gradients(
+        self, X: Array, y: Array, counter: FlopCounter | None = None, fold: float | None = None, fuse: bool = False
+    ) -> float:
         """Loss of the batch; fills grads_w/grads_b by batched loss-first VJPs (`program`).
-        With `fold`, a folded layer's grads_w are left as they were: its velocity has them."""
-        program = self.program(X, fold)
+        With `fold`, a folded layer's grads_w are left as they were: its velocity has them;
+        with `fuse`, all of them are: the parameters have taken their SGD update instead."""
+        program = self.program(X, fold, fuse)
         value = program.gradients(X, y)
         if counter is not None:
             counter.forward += program.flops("forward")
@@ -187,8 +199,10 @@ class Trainer:
     def update(self, counter: FlopCounter | None = None, folded: bool = False) -> None:
         """SGD with optional weight decay and momentum over the flat buffers, in place, each
         operation one sweep of level-1 BLAS on the step's BLAS's own threads (run/blas.py):
-        g += decay p; v = g + momentum v; p -= lr v. `folded`: the folded weights' velocity
-        already holds dl/dW + momentum v (vjp_gradients with fold), so only their decay is added."""
+        g += decay p; v = g + momentum v; p -= lr v. `folded`: the step's program has done its
+        part: with momentum, the folded weights' velocity already holds dl/dW + momentum v
+        (vjp_gradients with fold), so only their decay is added; without, the parameters have
+        taken the whole update (vjp_gradients with fuse), and nothing is left but to count it."""
         if counter is not None:
             counter.phase = "update"
         if folded not in self._sweeps:
@@ -213,7 +227,7 @@ class Trainer:
                 sweeps.append(blas.bind_axpy(decay, params[rest], grads[rest]))
             sweeps.append(blas.bind_axpby(1.0, grads[rest], momentum, velocity[rest]))
             sweeps.append(blas.bind_axpy(-lr, velocity, params))
-        else:
+        elif not folded:
             if decay:
                 sweeps.append(blas.bind_axpy(decay, params, grads))
             sweeps.append(blas.bind_axpy(-lr, grads, params))
@@ -224,8 +238,8 @@ class Trainer:
             value = self.explicit_gradients(X, y, counter)
             self.update(counter)
         else:
-            value = self.vjp_gradients(X, y, counter, fold=self._fold)
-            self.update(counter, folded=self._fold is not None)
+            value = self.vjp_gradients(X, y, counter, fold=self._fold, fuse=self._fuse)
+            self.update(counter, folded=True)
         return value
 
     @property
@@ -233,6 +247,11 @@ class Trainer:
         """The momentum a vjp step folds into its weight gradients' products, if any."""
         return self.settings.momentum or None
 
+    @property
+    def _fuse(self) -> bool:
+        """Whether a vjp step makes its whole update in its gradients' products: plain SGD."""
+        return not self.settings.momentum
+
     def step_program(self, X: Array) -> StepProgram:
         """The program a vjp step of batches of X's size runs (`program`)."""
-        return self.program(X, self._fold)
+        return self.program(X, self._fold, self._fuse)
