@@ -143,7 +143,8 @@ def _library(monkeypatch, name):
 @pytest.mark.parametrize("name", LIBRARIES)
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("beta", [0.0, 0.5])
-def test_a_bound_product_is_numpy_s_at_every_call_bound_or_given_its_a(monkeypatch, name, dtype, beta):
+@pytest.mark.parametrize("alpha", [1.0, -0.25])
+def test_a_bound_product_is_numpy_s_at_every_call_bound_or_given_its_a(monkeypatch, name, dtype, beta, alpha):
     library = _library(monkeypatch, name)
     rng = np.random.default_rng(7)
     a, b = rng.standard_normal((6, 4)).astype(dtype), rng.standard_normal((4, 5)).astype(dtype)
@@ -155,17 +156,18 @@ def test_a_bound_product_is_numpy_s_at_every_call_bound_or_given_its_a(monkeypat
             left, right = left_layout(a), right_layout(b)
             start = rng.standard_normal((6, 5)).astype(dtype)
             out = start.copy()
-            product = library.bind_gemm(left, right, out, beta)
-            through_cblas = name == "mkl" or name == "cblas everywhere" or (name == "numpy" and beta)
-            assert (product.routine is not None) == bool(through_cblas)
+            product = library.bind_gemm(left, right, out, beta, alpha=alpha)
+            plain = not beta and alpha == 1
+            through_cblas = name == "mkl" or name == "cblas everywhere" or (name == "numpy" and not plain)
+            assert (product.routine is not None) == through_cblas
             product()
             product()  # each call does it again, on the same arrays
-            want = a @ b + beta * (a @ b + beta * start)
+            want = alpha * a @ b + beta * (alpha * a @ b + beta * start)
             np.testing.assert_allclose(out, want, rtol=tolerance, atol=tolerance)
             for given in (left_layout(other), layouts[1](other) if left.flags.c_contiguous else other):
                 out[...] = start  # another A laid out as the bound one, then laid out otherwise
                 product.given(given)
-                np.testing.assert_allclose(out, other @ b + beta * start, rtol=tolerance, atol=tolerance)
+                np.testing.assert_allclose(out, alpha * other @ b + beta * start, rtol=tolerance, atol=tolerance)
 
 
 def test_a_product_bound_to_be_given_its_a_holds_none_of_it():
@@ -215,6 +217,9 @@ def test_bound_column_sums_are_the_sum_over_the_rows_in_either_layout(monkeypatc
         sums()
         np.testing.assert_allclose(out, np.array(stored).sum(axis=0), rtol=tolerance, atol=tolerance)
         stored[0] -= 1
+        start = out.copy()  # and scaled into what out holds: a bias's plain SGD step
+        library.bind_column_sums(stored, out, ones, alpha=-0.25, beta=0.5)()
+        np.testing.assert_allclose(out, 0.5 * start - 0.25 * a.sum(axis=0), rtol=tolerance, atol=tolerance)
 
 
 AXPY = (ctypes.c_int, ctypes.c_double, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int)

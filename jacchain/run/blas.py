@@ -147,9 +147,9 @@ class BoundCall:
 class BoundGemm:
     """C = alpha A B + beta C bound to its operands once (`Blas.bind_gemm`); numpy's
     arithmetic where cblas cannot take them, and numpy's matmul for a plain product (alpha 1,
-    no beta) on numpy's own BLAS (`Blas.numpy_matmul`). Bound with `a_given`, it holds only A's layout (shape,
-    dtype, storage), not A, and is given an A at every call (`given`): a training step's
-    input, new at every step, is not kept alive past its step."""
+    no beta) on numpy's own BLAS (`Blas.numpy_matmul`). Bound with `a_given`, it holds only
+    A's layout (shape, dtype, storage), not A, and is given an A at every call (`given`): a
+    training step's input, new at every step, is not kept alive past its step."""
 
     __slots__ = ("a", "alpha", "arguments", "b", "beta", "c", "layout", "routine")
 
@@ -278,10 +278,10 @@ class Blas:
     def _gemm_arguments(
         self, a: Array, b: Array, c: Array, beta: float, alpha: float = 1.0
     ) -> tuple[Any, tuple[Any, ...]] | None:
-        """The gemm routine and its arguments for C = alpha A B + beta C, or None where cblas cannot
-        take the operands: those `_get` takes, each `_stored`, C C-contiguous. Every unbound MKL
-        product comes this way, so it is written for speed: the checks inline, the sizes checked
-        once as m, n and k. A 64 x 32 x 10 float32 gemm with beta took 22 us on MKL here against
+        """The gemm routine and its arguments for C = alpha A B + beta C, or None where cblas
+        cannot take the operands: those `_get` takes, each `_stored`, C C-contiguous. Every
+        unbound MKL product comes this way, so it is written for speed: the checks inline, the
+        sizes checked once as m, n and k. A 64 x 32 x 10 float32 gemm with beta took 22 us on MKL here against
         27 us through `_get` (19.5 against 21 on numpy's BLAS), the routine's own call about 9."""
         dtype = c.dtype
         shape_a, shape_b, shape_c = a.shape, b.shape, c.shape
