@@ -103,12 +103,12 @@ class CrossEntropy(Loss):
         if z.ndim == 1:
             return super().value_and_gradient(z, y, out)
         batch = z.shape[0]
-        written = out is not None and out.T.flags.c_contiguous  # a buffer from gradient_buffer
-        if out is not None and written:
-            scores = out.T
-            np.copyto(scores, z.T)
-        else:
+        into = out.T if out is not None and out.T.flags.c_contiguous else None  # from gradient_buffer
+        if into is None:
             scores = z.T.copy()  # a copy even where z.T is contiguous (one row or one class)
+        else:
+            scores = into
+            np.copyto(scores, z.T)
         scores -= scores.max(axis=0)
         samples = np.arange(batch)
         picked = scores[y, samples]
@@ -120,7 +120,7 @@ class CrossEntropy(Loss):
         scores[y, samples] -= 1 / batch
         if out is None:
             return value, scores.T
-        if not written:
+        if into is None:
             out[...] = scores.T
         return value, out
 

@@ -39,7 +39,9 @@ Sink = tuple[Array, float, float]  # where a gradient goes: (array, alpha, beta)
 
 
 def matmul_flops(left: Array, right: Array) -> int:
-    """A dense (m x n)(n x k) product: m*n*k multiply-adds, two FLOPs each (DESIGN.md)."""
+    """A dense (m x n)(n x k) product: m*n*k multiply-adds, two FLOPs each (DESIGN.md), read
+    off the operands. Written out here, not taken from cost/product.py: the counted step is
+    the step-cost model's independent twin, which the training loop holds the model to."""
     (m, n), (_, k) = left.shape, right.shape
     macs = m * n * k
     return macs + macs
