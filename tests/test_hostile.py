@@ -228,6 +228,9 @@ CASES = {
             ("csv-binary", "csv", bytes(range(256))),
         ]
     },
+    "data-text-as-npz": case(
+        "inputs", *TRAIN, "--dataset", "d.npz", files={"d.npz": "1,2,3,4,0\n"}, message="d.npz: not an .npz archive"
+    ),
     "data-missing": case("inputs", *TRAIN, "--dataset", "none.npz", message="none.npz"),
     "data-unknown": case("inputs", *TRAIN, "--dataset", "mnist", message="mnist"),
     # --- baselines

@@ -96,6 +96,9 @@ def _from_file(path: str) -> tuple[Array, Array]:
 def _from_npz(path: str) -> tuple[Array, Array]:
     import zipfile
 
+    if not zipfile.is_zipfile(path) and not _starts_with(path, b"\x93NUMPY"):
+        # np.load takes anything else for a pickle and says so, which a text file is not
+        raise JacchainError(f"dataset {path}: not an .npz archive (numpy's zip of arrays, from np.savez)")
     try:
         loaded = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
@@ -112,6 +115,14 @@ def _from_npz(path: str) -> tuple[Array, Array]:
             return np.asarray(arrays["X"]), np.asarray(arrays["y"])
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise JacchainError(f"dataset {path}: cannot read as .npz: {_first_line(error)}") from None
+
+
+def _starts_with(path: str, magic: bytes) -> bool:
+    try:
+        with open(path, "rb") as file:
+            return file.read(len(magic)) == magic
+    except OSError:
+        return False
 
 
 def _from_csv(path: str) -> tuple[Array, Array]:
