@@ -82,7 +82,9 @@ CASES = {
         for index, spec in enumerate(BAD_SPECS if command[0] == "analyze" else BAD_SPECS[2:6])
     },
     "spec-missing-file": case("inputs", "analyze", "nope.yaml", message="no such file"),
-    "spec-folder": case("inputs", "analyze", "sub.yaml", files={"sub.yaml/x": ""}, message="sub.yaml"),
+    "spec-folder": case(
+        "inputs", "analyze", "sub.yaml", files={"sub.yaml/x": ""}, message="sub.yaml: is a folder; SPEC is one YAML"
+    ),
     "check-bad-spec": case("inputs", "check", "0,3", "--baseline", "b.json", files={"b.json": BASELINE}),
     # --- inputs: configs
     "config-billion-laughs": case(
