@@ -140,7 +140,9 @@ def test_bad_input_is_one_clear_line_with_exit_code_2(args, message):
 def test_a_folder_given_as_spec_is_named_as_a_folder(tmp_path, command):
     result = invoke(command, str(tmp_path))
     assert result.exit_code == 2
-    assert result.output.strip() == f"Error: {tmp_path}: is a folder, not a file"
+    assert result.output.strip() == (
+        f"Error: {tmp_path}: is a folder; SPEC is one YAML config (for each in it: {tmp_path}/*.yaml)"
+    )
 
 
 def test_memory_guard_refuses_before_allocating_and_points_to_analytic(tmp_path):
