@@ -269,7 +269,8 @@ def memory_option(command: F) -> F:
     return click.option(
         "--memory",
         type=click.IntRange(min=0),
-        help="Chains of elementals: the adjoint tape limit (tape units; for a network, entries) [default: none].",
+        help="Chains of elementals: the adjoint tape limit (tape units; for a network, entries); "
+        "0 means no limit, as in JCDP [default: no limit].",
     )(command)
 
 
