@@ -27,15 +27,15 @@ _pending: set[str] = set()  # the temporaries being written now
 _abandoned = False
 
 
-def read_text(path: str, missing: str) -> str:
+def read_text(path: str, missing: str, folder: str | None = None) -> str:
     """A user's file as text; a missing or unreadable file is a JacchainError (`missing` says
-    what to do about a missing one)."""
+    what to do about a missing one, `folder` about a folder given in its place)."""
     try:
         return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise JacchainError(missing) from None
     except IsADirectoryError:
-        raise JacchainError(f"{path}: is a folder, not a file") from None
+        raise JacchainError(folder or f"{path}: is a folder, not a file") from None
     except (OSError, UnicodeDecodeError) as error:
         raise JacchainError(f"{path}: cannot read: {_reason(error)}") from None
 

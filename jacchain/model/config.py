@@ -81,10 +81,12 @@ def load_network(
 
 
 def load_config(path: str, overrides: Overrides | None = None) -> NetworkSpec:
-    if Path(path).is_dir():
-        folder = path.rstrip("/\\") or path
-        raise JacchainError(f"{path}: is a folder; SPEC is one YAML config (for each in it: {folder}/*.yaml)")
-    text = read_text(path, f"{path}: no such file; SPEC is a YAML file or a size list like 784,512,10")
+    glob = f"{path.rstrip('/') or path}/*.yaml"
+    text = read_text(
+        path,
+        f"{path}: no such file; SPEC is a YAML file or a size list like 784,512,10",
+        folder=f"{path}: is a folder; SPEC is one YAML config (for each in it: {glob})",
+    )
     return parse_config(text, path, overrides)
 
 

@@ -96,7 +96,7 @@ def _from_file(path: str) -> tuple[Array, Array]:
 def _from_npz(path: str) -> tuple[Array, Array]:
     import zipfile
 
-    if not zipfile.is_zipfile(path) and not _starts_with(path, b"\x93NUMPY"):
+    if not zipfile.is_zipfile(path) and not _starts_with(path, np.lib.format.MAGIC_PREFIX):
         # np.load takes anything else for a pickle and says so, which a text file is not
         raise JacchainError(f"dataset {path}: not an .npz archive (numpy's zip of arrays, from np.savez)")
     try:
