@@ -96,8 +96,9 @@ def _from_file(path: str) -> tuple[Array, Array]:
 def _from_npz(path: str) -> tuple[Array, Array]:
     import zipfile
 
-    if not zipfile.is_zipfile(path) and not _starts_with(path, np.lib.format.MAGIC_PREFIX):
-        # np.load takes anything else for a pickle and says so, which a text file is not
+    if not _starts_with(path, (b"PK\x03\x04", np.lib.format.MAGIC_PREFIX)):
+        # np.load takes anything else for a pickle and says so, which a text file is not; a
+        # damaged zip keeps np.load's own reason
         raise JacchainError(f"dataset {path}: not an .npz archive (numpy's zip of arrays, from np.savez)")
     try:
         loaded = np.load(path, allow_pickle=False)
@@ -117,10 +118,11 @@ def _from_npz(path: str) -> tuple[Array, Array]:
         raise JacchainError(f"dataset {path}: cannot read as .npz: {_first_line(error)}") from None
 
 
-def _starts_with(path: str, magic: bytes) -> bool:
+def _starts_with(path: str, magics: tuple[bytes, ...]) -> bool:
     try:
         with open(path, "rb") as file:
-            return file.read(len(magic)) == magic
+            head = file.read(max(map(len, magics)))
+        return head.startswith(magics)
     except OSError:
         return False
 
