@@ -119,8 +119,10 @@ def test_order_selection_accepts_article_words_and_ad_names():
         ),
         (
             ["8,4", "--max-memory", "lots"],
-            "Error: memory size must be a number with an optional unit (B, kB, MB, GB, KiB, MiB, GiB), got 'lots'",
+            "Error: --max-memory must be a number with an optional unit (B, kB, MB, GB, KiB, MiB, GiB), got 'lots'",
         ),
+        # Under one byte is no limit to run under: refused, not taken as 0 or as no limit.
+        (["8,4", "--max-memory", "0.5B"], "Error: --max-memory must be positive, got '0.5B'"),
         (["missing.yaml"], "Error: missing.yaml: no such file; SPEC is a YAML file or a size list like 784,512,10"),
         # A path without .yaml is still a path, not a malformed size list.
         (

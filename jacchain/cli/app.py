@@ -143,7 +143,7 @@ def preflight(run: RunChoice, chain: ChainChoice) -> None:
 def memory_limit(max_memory: str | None) -> int | None:
     from ..cost.memory import parse_bytes
 
-    return parse_bytes(max_memory) if max_memory is not None else None
+    return parse_bytes(max_memory, "--max-memory") if max_memory is not None else None
 
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})

@@ -30,8 +30,9 @@ _UNITS = {
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*")
 
 
-def parse_bytes(text: str) -> int:
-    """Parse a memory size: plain bytes or with a unit (kB/MB/GB decimal, KiB/MiB/GiB binary).
+def parse_bytes(text: str, what: str = "memory size") -> int:
+    """Parse a memory size: plain bytes or with a unit (kB/MB/GB decimal, KiB/MiB/GiB binary);
+    an error names it as `what` (the option it came from).
 
     >>> parse_bytes("1.5GiB"), parse_bytes("512MB"), parse_bytes("1000")
     (1610612736, 512000000, 1000)
@@ -40,11 +41,11 @@ def parse_bytes(text: str) -> int:
     unit = match.group(2).lower() if match else None
     if not match or unit not in _UNITS:
         raise JacchainError(
-            f"memory size must be a number with an optional unit (B, kB, MB, GB, KiB, MiB, GiB), got {text!r}"
+            f"{what} must be a number with an optional unit (B, kB, MB, GB, KiB, MiB, GiB), got {text!r}"
         )
     value = int(float(match.group(1)) * _UNITS[unit])
     if value <= 0:
-        raise JacchainError(f"memory size must be positive, got {text!r}")
+        raise JacchainError(f"{what} must be positive, got {text!r}")
     return value
 
 
