@@ -157,6 +157,10 @@ CASES = {
         "inputs", "analyze", "k.yaml", "--machines", "0", files={"k.yaml": CHAIN}, message="--machines"
     ),
     "chain-time-limit": case("inputs", "analyze", "k.yaml", "--time-limit", "0", files={"k.yaml": CHAIN}),
+    # NaN passes click's range (every comparison with it is false), and would never time out
+    "chain-time-limit-nan": case(
+        "inputs", "analyze", "k.yaml", "--machines", "2", "--time-limit", "nan", files={"k.yaml": CHAIN}, message="nan"
+    ),
     "chain-plot-alone": case(
         "inputs", "analyze", "k.yaml", "--plot", "g.svg", files={"k.yaml": CHAIN}, message="--machines"
     ),
@@ -190,12 +194,15 @@ CASES = {
     "option-batch-0": case("inputs", *TRAIN, "--batch", "0", message="--batch"),
     "option-threads-0": case("inputs", "analyze", "4,3", "--threads", "0", message="--threads"),
     "option-max-memory": case("inputs", "analyze", "4,3", "--max-memory", "lots", message="lots"),
+    "option-max-memory-0": case("inputs", *TRAIN, "--max-memory", "0", message="--max-memory"),
     "option-repeats": case("inputs", "analyze", "4,3", "--repeats", "0", message="--repeats"),
     "option-points": case("inputs", "sweep", "4,3", "--vary", "input=2:3", "--points", "0"),
     "option-vary": case("inputs", "sweep", "4,3", "--vary", "layer9=2:3", message="layer9"),
     "option-vary-reversed": case("inputs", "sweep", "4,3", "--vary", "input=5:2"),
     "option-format": case("inputs", "analyze", "4,3", "--format", "yaml", message="--format"),
     "option-order": case("inputs", "analyze", "4,3", "--order", "sideways", message="sideways"),
+    # a value that names no order is refused, not read as "every order"
+    "option-order-empty": case("inputs", "analyze", "4,3", "--order", ",", message="unknown order ','"),
     "option-of-wrt": case("inputs", "analyze", "4,3", "--of", "output", "--wrt", "params"),
     "option-dtype": case("inputs", "calibrate", "--dtype", "float16", message="--dtype"),
     "option-schema": case("inputs", "schema", "everything"),

@@ -4,6 +4,7 @@ and its choices come from the library's vocabulary."""
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
@@ -68,8 +69,12 @@ class RunChoice:
 
     @property
     def order_names(self) -> list[str]:
-        """--order a,b --order c -> [a, b, c]."""
-        return [name for value in self.orders for name in value.split(",") if name.strip()]
+        """--order a,b --order c -> [a, b, c]. A value that names no order (`--order ,`) is kept
+        whole, so that it is refused as an unknown order instead of read as every order."""
+        names = []
+        for value in self.orders:
+            names += [name for name in value.split(",") if name.strip()] or [value]
+        return names
 
 
 @dataclass(frozen=True)
@@ -265,6 +270,14 @@ def threads_option(command: F) -> F:
     )(command)
 
 
+def some_seconds(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """Refuse NaN, which passes click's range (no comparison with NaN is false) and would never
+    time out; inf is allowed: no limit."""
+    if math.isnan(value):
+        raise click.BadParameter(f"{value} is not in the range x>0.", ctx, param)
+    return value
+
+
 def memory_option(command: F) -> F:
     return click.option(
         "--memory",
@@ -288,6 +301,7 @@ def elemental_options(command: F) -> F:
             click.option(
                 "--time-limit",
                 type=click.FloatRange(min=0, min_open=True),
+                callback=some_seconds,
                 default=10.0,
                 show_default=True,
                 help="Seconds the exact schedule search may take before it returns its best, marked not exact.",
