@@ -105,7 +105,15 @@ def test_plot_file_is_written_and_not_empty(tmp_path):
             ["--vary", "width=1:2"],
             "Error: --vary 'width=1:2': expected WHAT=LO:HI with WHAT input or layerN, e.g. input=16:65536",
         ),
-        (["--vary", "layer5=1:2"], "Error: --vary 'layer5=1:2': the network has layers 1..2"),
+        (
+            ["--vary", "layer5=1:2"],
+            "Error: --vary 'layer5=1:2': the network has layers 1..2; its input width is input=LO:HI",
+        ),
+        # layer0 is not a layer: it used to vary the input under another name
+        (
+            ["--vary", "layer0=1:2"],
+            "Error: --vary 'layer0=1:2': the network has layers 1..2; its input width is input=LO:HI",
+        ),
         (["--vary", "input=9:3"], "Error: --vary 'input=9:3': need 0 < LO <= HI, got 9:3"),
         (["--vary", "input=1:3", "--plot", "x.pdf"], "Error: --plot 'x.pdf': the file must end in .png or .svg"),
     ],

@@ -46,8 +46,9 @@ def parse_vary(text: str, spec: NetworkSpec) -> Vary:
         raise JacchainError(f"--vary {text!r}: expected WHAT=LO:HI with WHAT input or layerN, e.g. input=16:65536")
     what, layer, low, high = match.group(1), match.group(2), int(match.group(3)), int(match.group(4))
     index = 0 if what == "input" else int(layer)
-    if not 0 <= index <= spec.n_layers:
-        raise JacchainError(f"--vary {text!r}: the network has layers 1..{spec.n_layers}")
+    if what != "input" and not 1 <= index <= spec.n_layers:  # layer0 is not a layer: the input is `input`
+        layers = f"the network has layers 1..{spec.n_layers}; its input width is input=LO:HI"
+        raise JacchainError(f"--vary {text!r}: {layers}")
     if not 0 < low <= high:
         raise JacchainError(f"--vary {text!r}: need 0 < LO <= HI, got {low}:{high}")
     return Vary(what, index, low, high)
