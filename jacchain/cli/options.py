@@ -271,8 +271,8 @@ def threads_option(command: F) -> F:
 
 
 def some_seconds(ctx: click.Context, param: click.Parameter, value: float) -> float:
-    """Refuse NaN, which passes click's range (no comparison with NaN is false) and would never
-    time out; inf is allowed: no limit."""
+    """Refuse NaN, which passes click's range (every comparison with NaN is false, so it is never
+    below the minimum) and would never time out; inf is allowed: no limit."""
     if math.isnan(value):
         raise click.BadParameter(f"{value} is not in the range x>0.", ctx, param)
     return value
