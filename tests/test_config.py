@@ -47,6 +47,19 @@ def test_yaml_matches_the_inline_spec_of_the_same_network():
     assert (spec.sizes, spec.activations, spec.loss) == (inline.sizes, inline.activations, inline.loss)
 
 
+def test_a_bare_width_is_a_layer_with_the_default_activation():
+    bare = parse_config("input: 8\nlayers: [6, 4, 2]\n")
+    written = parse_config(
+        "input: 8\nlayers:\n  - {width: 6, activation: relu}\n  - {width: 4, activation: relu}\n"
+        "  - {width: 2, activation: identity}\n"
+    )
+    assert (
+        (bare.sizes, bare.activations)
+        == (written.sizes, written.activations)
+        == ((8, 6, 4, 2), ("relu", "relu", "identity"))
+    )
+
+
 def test_options_override_the_file():
     spec = load_network(str(ROOT / "configs/digits.yaml"), dtype="float32", seed=5, activation="tanh")
     assert (spec.dtype, spec.seed, spec.activations) == ("float32", 5, ("tanh", "tanh", "identity"))
