@@ -119,12 +119,14 @@ def _from_npz(path: str) -> tuple[Array, Array]:
 
 
 def _starts_with(path: str, magics: tuple[bytes, ...]) -> bool:
+    """Whether the file begins with one of `magics`; an unreadable file passes, so that
+    np.load, which then fails to open it, gives the reason (not "not an .npz archive")."""
     try:
         with open(path, "rb") as file:
             head = file.read(max(map(len, magics)))
-        return head.startswith(magics)
     except OSError:
-        return False
+        return True
+    return head.startswith(magics)
 
 
 def _from_csv(path: str) -> tuple[Array, Array]:
