@@ -1,7 +1,8 @@
 """One training step of the same MLP in jacchain, PyTorch eager and JAX `jit`, beside the step's
 GEMM floor, each side measured in a process of its own.
 
-Same widths, batch, dtype, loss (cross-entropy), optimiser (SGD, momentum 0.9) and thread
+Same widths, batch, dtype, loss (cross-entropy), optimiser (SGD, momentum 0.9 unless
+`--momentum` says otherwise; 0 is plain SGD, jacchain's and PyTorch's default) and thread
 count, set through each library's own control. Sides alternate round by round, each round a
 fresh process that warms up and then times `--steps` steps; the figure of a round is the
 median step. Per side: min / median / max over rounds, and the ratio of medians to jacchain.
@@ -21,7 +22,7 @@ No step with those products runs faster, so it bounds what removing the rest can
 
 PyTorch, JAX and MKL are optional: a side that is not installed is reported as such.
 
-    python scripts/bench_train.py [--sizes 784,512,256,10:128 ...] [--rounds 5] [--threads 2]
+    python scripts/bench_train.py [--sizes 784,512,256,10:128 ...] [--rounds 5] [--threads 2] [--momentum 0.9]
     python scripts/bench_train.py --quick      # seconds: one small size, one round
 """
 
@@ -38,6 +39,7 @@ import sys
 from pathlib import Path
 
 DEFAULT_SIZES = ("64,128,64,10:32", "784,512,256,10:128", "2048,2048,10:256")
+DEFAULT_MOMENTUM = 0.9  # the harder case for the step: a velocity to read and write besides the weights
 SIDES = ("jacchain", "jacchain mkl", "pytorch eager", "jax jit", "step's products", "gemm floor", "mkl floor")
 HERE = Path(__file__).resolve()
 
@@ -62,25 +64,28 @@ def median_step(step, steps: int) -> float:
     return statistics.median(samples)
 
 
-def jacchain_trainer(sizes: list[int], batch: int, dtype: str, blas: str = "numpy"):
-    """jacchain's trainer for the benchmark's network (SGD with momentum 0.9) and its data."""
+def jacchain_trainer(sizes: list[int], batch: int, dtype: str, momentum: float = DEFAULT_MOMENTUM, blas: str = "numpy"):
+    """jacchain's trainer for the benchmark's network (SGD with `momentum`) and its data."""
     from jacchain.model.network import MLP
     from jacchain.model.spec import make_spec
     from jacchain.training.settings import TrainSettings
     from jacchain.training.trainer import Trainer
 
     spec = make_spec(sizes, loss="cross_entropy", dtype=dtype)
-    return Trainer(MLP.initialise(spec), TrainSettings(lr=0.01, momentum=0.9, blas=blas)), *data(sizes, batch, dtype)
+    settings = TrainSettings(lr=0.01, momentum=momentum, blas=blas)
+    return Trainer(MLP.initialise(spec), settings), *data(sizes, batch, dtype)
 
 
-def jacchain_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int, blas: str = "numpy") -> dict:
+def jacchain_side(
+    sizes: list[int], batch: int, dtype: str, threads: int, steps: int, momentum: float, blas: str = "numpy"
+) -> dict:
     from jacchain.run.timing import blas_threads
     from jacchain.training.step_cost import step_flops
 
-    trainer, X, y = jacchain_trainer(sizes, batch, dtype, blas)
+    trainer, X, y = jacchain_trainer(sizes, batch, dtype, momentum, blas)
     with blas_threads(threads, trainer.blas.library()):  # the other BLAS held to one thread
         seconds = median_step(lambda: trainer.step(X, y), steps)
-    return {"seconds": seconds, "flops": step_flops(trainer.network.spec, batch, "vjp", 0.9, 0.0).total}
+    return {"seconds": seconds, "flops": step_flops(trainer.network.spec, batch, "vjp", momentum, 0.0).total}
 
 
 def step_products(trainer, X, y) -> tuple:
@@ -93,16 +98,16 @@ def step_products(trainer, X, y) -> tuple:
     return calls, lambda: program.run(calls, X, y)
 
 
-def products_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int) -> dict:
+def products_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int, momentum: float) -> dict:
     from jacchain.run.timing import blas_threads
 
-    calls, replay = step_products(*jacchain_trainer(sizes, batch, dtype))
+    calls, replay = step_products(*jacchain_trainer(sizes, batch, dtype, momentum))
     with blas_threads(threads):
         seconds = median_step(replay, steps)
     return {"seconds": seconds, "products": len(calls)}
 
 
-def torch_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int) -> dict:
+def torch_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int, momentum: float) -> dict:
     import torch
 
     torch.set_num_threads(threads)
@@ -112,7 +117,7 @@ def torch_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: in
     for n_in, n_out in itertools.pairwise(sizes):
         layers += [torch.nn.Linear(n_in, n_out, dtype=torch_dtype), torch.nn.ReLU()]
     model = torch.nn.Sequential(*layers[:-1])
-    optimiser = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.01, momentum=momentum)
     X, y = data(sizes, batch, dtype)
     inputs, targets = torch.from_numpy(X), torch.from_numpy(y)
 
@@ -124,7 +129,7 @@ def torch_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: in
     return {"seconds": median_step(step, steps)}
 
 
-def jax_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int) -> dict:
+def jax_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int, momentum: float) -> dict:
     import jax
     import jax.numpy as jnp
 
@@ -149,7 +154,10 @@ def jax_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int)
     @jax.jit
     def update(params, velocity, inputs, targets):
         grads = jax.grad(loss)(params, inputs, targets)
-        velocity = jax.tree_util.tree_map(lambda v, g: 0.9 * v + g, velocity, grads)
+        if momentum:
+            velocity = jax.tree_util.tree_map(lambda v, g: momentum * v + g, velocity, grads)
+        else:  # plain SGD keeps no velocity, as torch.optim.SGD and jacchain do
+            velocity = grads
         params = jax.tree_util.tree_map(lambda p, v: p - 0.01 * v, params, velocity)
         return params, velocity
 
@@ -189,7 +197,9 @@ def floor_products(sizes: list[int], batch: int, dtype: str, blas: str = "numpy"
     return calls
 
 
-def floor_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int, blas: str = "numpy") -> dict:
+def floor_side(
+    sizes: list[int], batch: int, dtype: str, threads: int, steps: int, momentum: float, blas: str = "numpy"
+) -> dict:
     from jacchain.run.blas import backend
     from jacchain.run.timing import blas_threads
 
@@ -198,13 +208,13 @@ def floor_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: in
         return {"seconds": sum(median_step(product, steps) for product in products)}
 
 
-def paired_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int) -> dict:
+def paired_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int, momentum: float) -> dict:
     """jacchain's step against the GEMM floor in one process, alternating PAIRS times: both
     on numpy's one BLAS (no second thread pool), each pair measured within seconds, so that a
     host whose speed drifts between processes moves the ratio less."""
     from jacchain.run.timing import blas_threads
 
-    trainer, X, y = jacchain_trainer(sizes, batch, dtype)
+    trainer, X, y = jacchain_trainer(sizes, batch, dtype, momentum)
     products = floor_products(sizes, batch, dtype)
     ratios = []
     with blas_threads(threads):
@@ -317,6 +327,8 @@ def run_side(side: str, sizes: str, batch: int, args: argparse.Namespace) -> dic
         str(args.threads),
         "--steps",
         str(args.steps),
+        "--momentum",
+        str(args.momentum),
         "--sizes",
         f"{sizes}:{batch}",
     ]
@@ -338,12 +350,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=50, help="timed steps per round (their median is the round's)")
+    parser.add_argument("--momentum", type=float, default=DEFAULT_MOMENTUM, help="0 for plain SGD")
     parser.add_argument("--quick", action="store_true", help="one small size, one round, few steps (for CI)")
     parser.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         _, widths, batch = parse_size(args.sizes[0])
-        print(json.dumps(WORKERS[args.worker](widths, batch, args.dtype, args.threads, args.steps)))
+        print(json.dumps(WORKERS[args.worker](widths, batch, args.dtype, args.threads, args.steps, args.momentum)))
         return
     if args.quick:
         args.sizes, args.rounds, args.steps = [DEFAULT_SIZES[0]], 1, 10
@@ -351,7 +364,8 @@ def main() -> None:
     missing = [side for side in SIDES if side not in sides]
     print(
         f"{args.dtype}, {args.threads} thread(s) per side; each side in its own process, {args.rounds} alternating "
-        f"round(s), each the median of {args.steps} steps; cross-entropy, SGD with momentum"
+        f"round(s), each the median of {args.steps} steps; cross-entropy, "
+        + (f"SGD with momentum {args.momentum:g}" if args.momentum else "plain SGD")
     )
     for text in args.sizes:
         widths, _, batch = parse_size(text)
@@ -389,6 +403,8 @@ def main() -> None:
         medians = {side: statistics.median(values) for side, values in times.items()}
         for line in goal_lines(f"{widths}:{batch}", medians):
             print(line)
+        if args.momentum != DEFAULT_MOMENTUM and f"{widths}:{batch}" in GOALS:
+            print(f"  (the issue set these goals on SGD with momentum {DEFAULT_MOMENTUM:g}, the script's default)")
     hints = {"pytorch eager": "pip install torch==2.13.0", "jax jit": "pip install jax"}
     for side in missing:
         print(f"  {side}: not installed ({hints.get(side, 'pip install mkl')})")
