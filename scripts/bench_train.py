@@ -338,6 +338,25 @@ def run_side(side: str, sizes: str, batch: int, args: argparse.Namespace) -> dic
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def momentum_option(text: str) -> float:
+    """`--momentum`, held to the rule `jacchain train` holds it to.
+
+    >>> momentum_option("0")
+    0.0
+    >>> momentum_option("1")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: momentum must be a number in [0, 1), got 1.0
+    """
+    from jacchain.errors import JacchainError
+    from jacchain.model.validate import TRAIN_RULES
+
+    try:
+        return float(TRAIN_RULES["momentum"].check(float(text), "momentum"))
+    except (ValueError, JacchainError) as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def parse_size(text: str) -> tuple[str, list[int], int]:
     widths, _, batch = text.partition(":")
     return widths, [int(width) for width in widths.split(",")], int(batch or 128)
@@ -350,7 +369,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=50, help="timed steps per round (their median is the round's)")
-    parser.add_argument("--momentum", type=float, default=DEFAULT_MOMENTUM, help="0 for plain SGD")
+    parser.add_argument("--momentum", type=momentum_option, default=DEFAULT_MOMENTUM, help="0 for plain SGD")
     parser.add_argument("--quick", action="store_true", help="one small size, one round, few steps (for CI)")
     parser.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
