@@ -138,7 +138,8 @@ def jax_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int,
     for n_in, n_out in itertools.pairwise(sizes):
         key, sub = jax.random.split(key)
         params.append((jax.random.normal(sub, (n_out, n_in), dtype) * (2.0 / n_in) ** 0.5, jnp.zeros(n_out, dtype)))
-    velocity = jax.tree_util.tree_map(jnp.zeros_like, params)
+    # plain SGD keeps no velocity (an empty tree), as torch.optim.SGD and jacchain do
+    velocity = jax.tree_util.tree_map(jnp.zeros_like, params) if momentum else ()
     X, y = data(sizes, batch, dtype)
     inputs, targets = jnp.asarray(X), jnp.asarray(y)
 
@@ -156,9 +157,7 @@ def jax_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int,
         grads = jax.grad(loss)(params, inputs, targets)
         if momentum:
             velocity = jax.tree_util.tree_map(lambda v, g: momentum * v + g, velocity, grads)
-        else:  # plain SGD keeps no velocity, as torch.optim.SGD and jacchain do
-            velocity = grads
-        params = jax.tree_util.tree_map(lambda p, v: p - 0.01 * v, params, velocity)
+        params = jax.tree_util.tree_map(lambda p, d: p - 0.01 * d, params, velocity if momentum else grads)
         return params, velocity
 
     state = [params, velocity]
