@@ -18,6 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench_train import DEFAULT_MOMENTUM, momentum_option
+
 # Runs inside each side's process: imports whichever layout that revision has.
 WORKER = r"""
 import json, sys, time
@@ -89,7 +91,9 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--blas", default="numpy", choices=("numpy", "mkl"), help="the step's BLAS")
-    parser.add_argument("--momentum", type=float, default=0.9, help="SGD's momentum (0: plain SGD)")
+    parser.add_argument(
+        "--momentum", type=momentum_option, default=DEFAULT_MOMENTUM, help="SGD's momentum (0: plain SGD)"
+    )
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--steps", type=int, default=100, help="timed steps per round (median taken)")
     parser.add_argument("--quick", action="store_true", help="a small network, one round (seconds; for CI)")
