@@ -63,7 +63,7 @@ def main() -> None:
         )
         print(f"{'order':<12} {'jacchain':>12} {'bare numpy':>12} {'ratio':>7}  (spread of per-round ratios)")
         for name, reference in bare.items():
-            ours = compile_plan(ORDERS.get(name).build(chain), arrays)
+            ours = compile_plan(ORDERS.get(name).build(chain, None), arrays)
             ours_medians, bare_medians, ratios = [], [], []
             for _ in range(args.rounds):
                 mine = time_call(ours).median

@@ -16,6 +16,7 @@ and the ratio of medians to jacchain's loss-first from scratch.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -37,6 +38,8 @@ def point(spec_text: str):  # the network's weights, the point x and the target 
 
 
 def jacchain_side(spec_text: str, threads: int, repeats: int) -> dict:
+    import numpy as np
+
     from jacchain.chain.factors import build_chain
     from jacchain.planners.orders import ORDERS
     from jacchain.run.execute import compile_plan
@@ -51,13 +54,18 @@ def jacchain_side(spec_text: str, threads: int, repeats: int) -> dict:
         def build() -> list:
             return build_factors(chain, network, network.forward(x), y)
 
+        def from_scratch(plan):  # the forward pass and the Jacobians built, then the chain
+            return compile_plan(plan, build())()
+
         arrays = build()
         for name in ORDERS:
             plan = ORDERS.get(name).build(chain, None)
             run = compile_plan(plan, arrays)
-            value = run()[0].ravel()
+            result = run()[0]
+            assert isinstance(result, np.ndarray)  # dl/dx: a dense row, never a Kronecker factor
+            value = result.ravel()
             chain_only = time_call(run, repeats=repeats).median
-            scratch = time_call(lambda plan=plan: compile_plan(plan, build())(), repeats=repeats).median
+            scratch = time_call(functools.partial(from_scratch, plan), repeats=repeats).median
             rows[f"jacchain {name}"] = {"chain_only": chain_only, "seconds": scratch, "value": value.tolist()}
     return rows
 
@@ -94,7 +102,7 @@ def torch_side(spec_text: str, threads: int, repeats: int) -> dict:
     for name, transform in (("torch.func.jacrev", jacrev), ("torch.func.jacfwd", jacfwd)):
         jacobian = transform(loss)
         value = jacobian(inputs).numpy().ravel()
-        seconds = time_call(lambda jacobian=jacobian: jacobian(inputs), repeats=repeats).median
+        seconds = time_call(functools.partial(jacobian, inputs), repeats=repeats).median
         rows[name] = {"chain_only": None, "seconds": seconds, "value": value.tolist()}
     return rows
 
@@ -126,12 +134,15 @@ def jax_side(spec_text: str, threads: int, repeats: int) -> dict:
             return -jax.nn.log_softmax(z, -1)[target]
         return jnp.mean((z - target) ** 2)
 
+    def blocked(jacobian):  # JAX dispatches asynchronously: time until the result is there
+        return jax.block_until_ready(jacobian(inputs))
+
     rows = {}
     inputs = jnp.asarray(x)
     for name, transform in (("jax.jacrev (jit)", jax.jacrev), ("jax.jacfwd (jit)", jax.jacfwd)):
         jacobian = jax.jit(transform(loss))
         value = jax.block_until_ready(jacobian(inputs))
-        seconds = time_call(lambda jacobian=jacobian: jax.block_until_ready(jacobian(inputs)), repeats=repeats).median
+        seconds = time_call(functools.partial(blocked, jacobian), repeats=repeats).median
         rows[name] = {"chain_only": None, "seconds": seconds, "value": [float(v) for v in value.ravel()]}
     return rows
 

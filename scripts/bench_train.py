@@ -36,7 +36,12 @@ import os
 import statistics
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only for the checker: a peer's worker never imports jacchain (nor numpy's BLAS)
+    from jacchain.types import Dtype
 
 DEFAULT_SIZES = ("64,128,64,10:32", "784,512,256,10:128", "2048,2048,10:256")
 DEFAULT_MOMENTUM = 0.9  # the harder case for the step: a velocity to read and write besides the weights
@@ -44,7 +49,7 @@ SIDES = ("jacchain", "jacchain mkl", "pytorch eager", "jax jit", "step's product
 HERE = Path(__file__).resolve()
 
 
-def data(sizes: list[int], batch: int, dtype: str):
+def data(sizes: list[int], batch: int, dtype: Dtype):
     import numpy as np
 
     rng = np.random.default_rng(0)
@@ -64,7 +69,9 @@ def median_step(step, steps: int) -> float:
     return statistics.median(samples)
 
 
-def jacchain_trainer(sizes: list[int], batch: int, dtype: str, momentum: float = DEFAULT_MOMENTUM, blas: str = "numpy"):
+def jacchain_trainer(
+    sizes: list[int], batch: int, dtype: Dtype, momentum: float = DEFAULT_MOMENTUM, blas: str = "numpy"
+):
     """jacchain's trainer for the benchmark's network (SGD with `momentum`) and its data."""
     from jacchain.model.network import MLP
     from jacchain.model.spec import make_spec
@@ -77,7 +84,7 @@ def jacchain_trainer(sizes: list[int], batch: int, dtype: str, momentum: float =
 
 
 def jacchain_side(
-    sizes: list[int], batch: int, dtype: str, threads: int, steps: int, momentum: float, blas: str = "numpy"
+    sizes: list[int], batch: int, dtype: Dtype, threads: int, steps: int, momentum: float, blas: str = "numpy"
 ) -> dict:
     from jacchain.run.timing import blas_threads
     from jacchain.training.step_cost import step_flops
@@ -98,7 +105,7 @@ def step_products(trainer, X, y) -> tuple:
     return calls, lambda: program.run(calls, X, y)
 
 
-def products_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int, momentum: float) -> dict:
+def products_side(sizes: list[int], batch: int, dtype: Dtype, threads: int, steps: int, momentum: float) -> dict:
     from jacchain.run.timing import blas_threads
 
     calls, replay = step_products(*jacchain_trainer(sizes, batch, dtype, momentum))
@@ -107,7 +114,7 @@ def products_side(sizes: list[int], batch: int, dtype: str, threads: int, steps:
     return {"seconds": seconds, "products": len(calls)}
 
 
-def torch_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int, momentum: float) -> dict:
+def torch_side(sizes: list[int], batch: int, dtype: Dtype, threads: int, steps: int, momentum: float) -> dict:
     import torch
 
     torch.set_num_threads(threads)
@@ -129,7 +136,7 @@ def torch_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: in
     return {"seconds": median_step(step, steps)}
 
 
-def jax_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int, momentum: float) -> dict:
+def jax_side(sizes: list[int], batch: int, dtype: Dtype, threads: int, steps: int, momentum: float) -> dict:
     import jax
     import jax.numpy as jnp
 
@@ -169,7 +176,7 @@ def jax_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int,
     return {"seconds": median_step(step, steps)}
 
 
-def floor_products(sizes: list[int], batch: int, dtype: str, blas: str = "numpy") -> list:
+def floor_products(sizes: list[int], batch: int, dtype: Dtype, blas: str = "numpy") -> list:
     """Every dense product of one step, (m, k) x (k, n), as a call on fresh operands."""
     import numpy as np
 
@@ -197,7 +204,7 @@ def floor_products(sizes: list[int], batch: int, dtype: str, blas: str = "numpy"
 
 
 def floor_side(
-    sizes: list[int], batch: int, dtype: str, threads: int, steps: int, momentum: float, blas: str = "numpy"
+    sizes: list[int], batch: int, dtype: Dtype, threads: int, steps: int, momentum: float, blas: str = "numpy"
 ) -> dict:
     from jacchain.run.blas import backend
     from jacchain.run.timing import blas_threads
@@ -207,7 +214,7 @@ def floor_side(
         return {"seconds": sum(median_step(product, steps) for product in products)}
 
 
-def paired_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: int, momentum: float) -> dict:
+def paired_side(sizes: list[int], batch: int, dtype: Dtype, threads: int, steps: int, momentum: float) -> dict:
     """jacchain's step against the GEMM floor in one process, alternating PAIRS times: both
     on numpy's one BLAS (no second thread pool), each pair measured within seconds, so that a
     host whose speed drifts between processes moves the ratio less."""
@@ -223,7 +230,7 @@ def paired_side(sizes: list[int], batch: int, dtype: str, threads: int, steps: i
     return {"ratio": statistics.median(ratios)}
 
 
-WORKERS = {
+WORKERS: dict[str, Callable[..., dict]] = {
     "jacchain": jacchain_side,
     "jacchain mkl": functools.partial(jacchain_side, blas="mkl"),
     "pytorch eager": torch_side,
@@ -373,8 +380,8 @@ def main() -> None:
     parser.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        _, widths, batch = parse_size(args.sizes[0])
-        print(json.dumps(WORKERS[args.worker](widths, batch, args.dtype, args.threads, args.steps, args.momentum)))
+        _, layers, batch = parse_size(args.sizes[0])
+        print(json.dumps(WORKERS[args.worker](layers, batch, args.dtype, args.threads, args.steps, args.momentum)))
         return
     if args.quick:
         args.sizes, args.rounds, args.steps = [DEFAULT_SIZES[0]], 1, 10
