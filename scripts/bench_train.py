@@ -3,14 +3,20 @@ GEMM floor, each side measured in a process of its own.
 
 Same widths, batch, dtype, loss (cross-entropy), optimiser (SGD, momentum 0.9 unless
 `--momentum` says otherwise; 0 is plain SGD, jacchain's and PyTorch's default) and thread
-count, set through each library's own control. Sides alternate round by round, each round a
-fresh process that warms up and then times `--steps` steps; the figure of a round is the
-median step. Per side: min / median / max over rounds, and the ratio of medians to jacchain.
-Under each size, the ratios the issue sets targets on and those that show where the step's
-time goes: the ratio of medians, and beside it the same two sides compared within each round
-(median and range of the per-round ratios), which a host that drifts between rounds moves less.
-Last, jacchain against the GEMM floor alternated within one process (both on numpy's one BLAS,
-so no thread pools fight), a few pairs a round, each pair measured within seconds.
+count, set through each library's own control. Each side runs in a process of its own, kept
+for the size: it builds its step and warms it up, then waits, and the sides take turns,
+round by round, each making one burst in its turn (a few untimed steps, then `--steps` timed
+ones; the figure of a burst is its median step), with a pause before each burst long enough
+for the other processes' idle BLAS and OpenMP threads to stop spinning. A round takes a
+few seconds where a fresh process per side and round (this script until the twelfth day)
+took half a minute, so three times the rounds fit in the same time: on this shared host,
+whose speed moves by up to 2x from one second to the next (the floor's bursts at
+784,512,256,10 b128 took 1.7-3.3 ms within 20 s), only the medians of many rounds settle.
+Per side: min / median / max over rounds, and the ratio of medians to jacchain. Under each size, the ratios
+the issue sets targets on and those that show where the step's time goes: the ratio of
+medians, and beside it the same two sides compared within each round (median and range of
+the per-round ratios). Last, jacchain against the GEMM floor alternated within one process
+(both on numpy's one BLAS, so no thread pools fight), one pair a round.
 
 The GEMM floor is the summed median time of the step's own dense products (forward, weight
 gradient, input gradient), each run alone with `np.matmul(..., out=...)` on numpy's BLAS; the
@@ -22,13 +28,14 @@ No step with those products runs faster, so it bounds what removing the rest can
 
 PyTorch, JAX and MKL are optional: a side that is not installed is reported as such.
 
-    python scripts/bench_train.py [--sizes 784,512,256,10:128 ...] [--rounds 5] [--threads 2] [--momentum 0.9]
+    python scripts/bench_train.py [--sizes 784,512,256,10:128 ...] [--rounds 15] [--threads 2] [--momentum 0.9]
     python scripts/bench_train.py --quick      # seconds: one small size, one round
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import itertools
 import json
@@ -36,17 +43,28 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:  # only for the checker: a peer's worker never imports jacchain (nor numpy's BLAS)
     from jacchain.types import Dtype
 
 DEFAULT_SIZES = ("64,128,64,10:32", "784,512,256,10:128", "2048,2048,10:256")
 DEFAULT_MOMENTUM = 0.9  # the harder case for the step: a velocity to read and write besides the weights
-SIDES = ("jacchain", "jacchain mkl", "pytorch eager", "jax jit", "step's products", "gemm floor", "mkl floor")
+# In turn order: the sides a target compares next to each other, so that they meet the host
+# within a second of each other.
+SIDES = ("jacchain", "gemm floor", "pytorch eager", "step's products", "jax jit", "jacchain mkl", "mkl floor")
 HERE = Path(__file__).resolve()
+WARM_UP = 5  # untimed steps before a burst's timed ones (and before the worker says it is ready)
+# Before each burst: longer than any other side's idle threads keep a core. After a burst at
+# 784,512,256,10 b128 the worker took 0.12 s of CPU time in the next 0.25 s on numpy's
+# OpenBLAS, 0.20 s on MKL, 0.01 s on PyTorch, none on JAX; none in the second after.
+SETTLE = 0.3
+Burst = Callable[[], dict]
+HELD = contextlib.ExitStack()  # a worker's thread limits, held for the life of its process
 
 
 def data(sizes: list[int], batch: int, dtype: Dtype):
@@ -57,9 +75,7 @@ def data(sizes: list[int], batch: int, dtype: Dtype):
 
 
 def median_step(step, steps: int) -> float:
-    import time
-
-    for _ in range(5):
+    for _ in range(WARM_UP):
         step()
     samples = []
     for _ in range(steps):
@@ -85,14 +101,14 @@ def jacchain_trainer(
 
 def jacchain_side(
     sizes: list[int], batch: int, dtype: Dtype, threads: int, steps: int, momentum: float, blas: str = "numpy"
-) -> dict:
+) -> Burst:
     from jacchain.run.timing import blas_threads
     from jacchain.training.step_cost import step_flops
 
     trainer, X, y = jacchain_trainer(sizes, batch, dtype, momentum, blas)
-    with blas_threads(threads, trainer.blas.library()):  # the other BLAS held to one thread
-        seconds = median_step(lambda: trainer.step(X, y), steps)
-    return {"seconds": seconds, "flops": step_flops(trainer.network.spec, batch, "vjp", momentum, 0.0).total}
+    HELD.enter_context(blas_threads(threads, trainer.blas.library()))  # the other BLAS held to one thread
+    flops = step_flops(trainer.network.spec, batch, "vjp", momentum, 0.0).total
+    return lambda: {"seconds": median_step(lambda: trainer.step(X, y), steps), "flops": flops}
 
 
 def step_products(trainer, X, y) -> tuple:
@@ -105,16 +121,15 @@ def step_products(trainer, X, y) -> tuple:
     return calls, lambda: program.run(calls, X, y)
 
 
-def products_side(sizes: list[int], batch: int, dtype: Dtype, threads: int, steps: int, momentum: float) -> dict:
+def products_side(sizes: list[int], batch: int, dtype: Dtype, threads: int, steps: int, momentum: float) -> Burst:
     from jacchain.run.timing import blas_threads
 
     calls, replay = step_products(*jacchain_trainer(sizes, batch, dtype, momentum))
-    with blas_threads(threads):
-        seconds = median_step(replay, steps)
-    return {"seconds": seconds, "products": len(calls)}
+    HELD.enter_context(blas_threads(threads))
+    return lambda: {"seconds": median_step(replay, steps), "products": len(calls)}
 
 
-def torch_side(sizes: list[int], batch: int, dtype: Dtype, threads: int, steps: int, momentum: float) -> dict:
+def torch_side(sizes: list[int], batch: int, dtype: Dtype, threads: int, steps: int, momentum: float) -> Burst:
     import torch
 
     torch.set_num_threads(threads)
@@ -133,10 +148,10 @@ def torch_side(sizes: list[int], batch: int, dtype: Dtype, threads: int, steps: 
         torch.nn.functional.cross_entropy(model(inputs), targets).backward()
         optimiser.step()
 
-    return {"seconds": median_step(step, steps)}
+    return lambda: {"seconds": median_step(step, steps)}
 
 
-def jax_side(sizes: list[int], batch: int, dtype: Dtype, threads: int, steps: int, momentum: float) -> dict:
+def jax_side(sizes: list[int], batch: int, dtype: Dtype, threads: int, steps: int, momentum: float) -> Burst:
     import jax
     import jax.numpy as jnp
 
@@ -173,7 +188,7 @@ def jax_side(sizes: list[int], batch: int, dtype: Dtype, threads: int, steps: in
         state[0], state[1] = update(state[0], state[1], inputs, targets)
         jax.block_until_ready(state[0])
 
-    return {"seconds": median_step(step, steps)}
+    return lambda: {"seconds": median_step(step, steps)}
 
 
 def floor_products(sizes: list[int], batch: int, dtype: Dtype, blas: str = "numpy") -> list:
@@ -205,32 +220,33 @@ def floor_products(sizes: list[int], batch: int, dtype: Dtype, blas: str = "nump
 
 def floor_side(
     sizes: list[int], batch: int, dtype: Dtype, threads: int, steps: int, momentum: float, blas: str = "numpy"
-) -> dict:
+) -> Burst:
     from jacchain.run.blas import backend
     from jacchain.run.timing import blas_threads
 
     products = floor_products(sizes, batch, dtype, blas)
-    with blas_threads(threads, backend(blas).library()):  # the other BLAS held to one thread
-        return {"seconds": sum(median_step(product, steps) for product in products)}
+    HELD.enter_context(blas_threads(threads, backend(blas).library()))  # the other BLAS held to one thread
+    return lambda: {"seconds": sum(median_step(product, steps) for product in products)}
 
 
-def paired_side(sizes: list[int], batch: int, dtype: Dtype, threads: int, steps: int, momentum: float) -> dict:
-    """jacchain's step against the GEMM floor in one process, alternating PAIRS times: both
-    on numpy's one BLAS (no second thread pool), each pair measured within seconds, so that a
-    host whose speed drifts between processes moves the ratio less."""
+def paired_side(sizes: list[int], batch: int, dtype: Dtype, threads: int, steps: int, momentum: float) -> Burst:
+    """jacchain's step against the GEMM floor in one process, one after the other in each
+    burst: both on numpy's one BLAS (no second thread pool), the pair measured within a
+    fraction of a second."""
     from jacchain.run.timing import blas_threads
 
     trainer, X, y = jacchain_trainer(sizes, batch, dtype, momentum)
     products = floor_products(sizes, batch, dtype)
-    ratios = []
-    with blas_threads(threads):
-        for _ in range(PAIRS):
-            step = median_step(lambda: trainer.step(X, y), steps)
-            ratios.append(step / sum(median_step(product, steps) for product in products))
-    return {"ratio": statistics.median(ratios)}
+    HELD.enter_context(blas_threads(threads))
+
+    def burst() -> dict:
+        step = median_step(lambda: trainer.step(X, y), steps)
+        return {"ratio": step / sum(median_step(product, steps) for product in products)}
+
+    return burst
 
 
-WORKERS: dict[str, Callable[..., dict]] = {
+WORKERS: dict[str, Callable[..., Burst]] = {
     "jacchain": jacchain_side,
     "jacchain mkl": functools.partial(jacchain_side, blas="mkl"),
     "pytorch eager": torch_side,
@@ -240,7 +256,6 @@ WORKERS: dict[str, Callable[..., dict]] = {
     "mkl floor": functools.partial(floor_side, blas="mkl"),
     "paired": paired_side,
 }
-PAIRS = 3  # step / floor pairs per round in the paired worker
 # The ratios printed under each size, (side, against): those the issue sets targets on, and
 # where the step's time goes (the step against its products alone, those against the floor).
 TARGETS = (
@@ -321,27 +336,89 @@ def available(side: str) -> bool:
     return find_spec(module) is not None
 
 
-def run_side(side: str, sizes: str, batch: int, args: argparse.Namespace) -> dict:
-    command = [
-        sys.executable,
-        str(HERE),
-        "--worker",
-        side,
-        "--dtype",
-        args.dtype,
-        "--threads",
-        str(args.threads),
-        "--steps",
-        str(args.steps),
-        "--momentum",
-        str(args.momentum),
-        "--sizes",
-        f"{sizes}:{batch}",
-    ]
-    done = subprocess.run(command, env=environment(side, args.threads), capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"{side} failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+class Worker:
+    """One side's process, kept for a size: it builds and warms up its step, says it is ready,
+    then makes one burst each time it is asked (`burst`). Its stderr goes to `errors`, a file
+    rather than a pipe, which a chatty peer could fill and block on."""
+
+    def __init__(self, side: str, sizes: str, batch: int, args: argparse.Namespace, errors: IO[str]) -> None:
+        command = [
+            sys.executable,
+            str(HERE),
+            "--worker",
+            side,
+            "--dtype",
+            args.dtype,
+            "--threads",
+            str(args.threads),
+            "--steps",
+            str(args.steps),
+            "--momentum",
+            str(args.momentum),
+            "--sizes",
+            f"{sizes}:{batch}",
+        ]
+        self.side, self._errors = side, errors
+        self._process = subprocess.Popen(
+            command,
+            env=environment(side, args.threads),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._errors,
+            text=True,
+        )
+
+    def ready(self) -> None:
+        self._answer()
+
+    def burst(self) -> dict:
+        assert self._process.stdin is not None
+        self._process.stdin.write("burst\n")
+        self._process.stdin.flush()
+        return self._answer()
+
+    def close(self) -> None:
+        if self._process.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                self._process.stdin.close()
+        self._process.wait()
+
+    def _answer(self) -> dict:
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if not line:
+            self._process.wait()
+            self._errors.seek(0)
+            raise SystemExit(f"{self.side} failed:\n{self._errors.read()}")
+        return json.loads(line)
+
+
+def serve(burst: Burst) -> None:
+    """A worker's life: one burst to warm up (compiling, where the side compiles), ready,
+    then a burst per line read until its input closes."""
+    burst()
+    print(json.dumps({"ready": True}), flush=True)
+    for _ in sys.stdin:
+        print(json.dumps(burst()), flush=True)
+
+
+def measure(sides: list[str], widths: str, batch: int, args: argparse.Namespace) -> dict[str, list[dict]]:
+    """Every side's bursts at one size, round by round, each side in its own process; each
+    round starts one side further along the turn order, so no side always follows another."""
+    with contextlib.ExitStack() as stack:
+        workers = []
+        for side in sides:  # built at once, timed apart
+            workers.append(Worker(side, widths, batch, args, stack.enter_context(tempfile.TemporaryFile("w+"))))
+            stack.callback(workers[-1].close)
+        for worker in workers:
+            worker.ready()
+        results: dict[str, list[dict]] = {side: [] for side in sides}
+        for round_index in range(args.rounds):
+            shift = round_index % len(workers)
+            for worker in workers[shift:] + workers[:shift]:
+                time.sleep(SETTLE)
+                results[worker.side].append(worker.burst())
+        return results
 
 
 def momentum_option(text: str) -> float:
@@ -373,40 +450,31 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", default=list(DEFAULT_SIZES), help="WIDTHS:BATCH, e.g. 784,512,256,10:128")
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=50, help="timed steps per round (their median is the round's)")
+    parser.add_argument("--rounds", type=int, default=15, help="bursts per side, taking turns")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per burst (their median is the burst's)")
     parser.add_argument("--momentum", type=momentum_option, default=DEFAULT_MOMENTUM, help="0 for plain SGD")
     parser.add_argument("--quick", action="store_true", help="one small size, one round, few steps (for CI)")
     parser.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         _, layers, batch = parse_size(args.sizes[0])
-        print(json.dumps(WORKERS[args.worker](layers, batch, args.dtype, args.threads, args.steps, args.momentum)))
+        serve(WORKERS[args.worker](layers, batch, args.dtype, args.threads, args.steps, args.momentum))
         return
     if args.quick:
         args.sizes, args.rounds, args.steps = [DEFAULT_SIZES[0]], 1, 10
     sides = [side for side in SIDES if available(side)]
     missing = [side for side in SIDES if side not in sides]
     print(
-        f"{args.dtype}, {args.threads} thread(s) per side; each side in its own process, {args.rounds} alternating "
-        f"round(s), each the median of {args.steps} steps; cross-entropy, "
+        f"{args.dtype}, {args.threads} thread(s) per side; each side in a process of its own, {args.rounds} "
+        f"round(s) of one burst per side, each burst the median of {args.steps} steps; cross-entropy, "
         + (f"SGD with momentum {args.momentum:g}" if args.momentum else "plain SGD")
     )
     for text in args.sizes:
         widths, _, batch = parse_size(text)
-        times: dict[str, list[float]] = {side: [] for side in sides}
-        in_one_process: list[float] = []
-        flops = 0
-        rotation = [*sides, "paired"]
-        for round_index in range(args.rounds):
-            order = rotation[round_index % len(rotation) :] + rotation[: round_index % len(rotation)]
-            for side in order:
-                result = run_side(side, widths, batch, args)
-                if side == "paired":
-                    in_one_process.append(result["ratio"])
-                    continue
-                times[side].append(result["seconds"])
-                flops = result.get("flops", flops)
+        results = measure([*sides, "paired"], widths, batch, args)
+        in_one_process = [result["ratio"] for result in results.pop("paired")]
+        times = {side: [result["seconds"] for result in bursts] for side, bursts in results.items()}
+        flops = results["jacchain"][0]["flops"]
         reference = statistics.median(times["jacchain"])
         print(f"\n{widths}, batch {batch}: {flops:,} FLOPs per step (jacchain's count)")
         for side in sides:
@@ -422,8 +490,8 @@ def main() -> None:
                 spread = f"median {statistics.median(per_round):.2f}x, {min(per_round):.2f}-{max(per_round):.2f}x"
                 print(f"  {side + ' / ' + against:<36} {ratio:5.2f}x  (round by round: {spread})")
         print(
-            f"  {'jacchain / gemm floor, one process':<36} {statistics.median(in_one_process):5.2f}x  (alternated "
-            f"{PAIRS} times a round: median of the rounds, {min(in_one_process):.2f}-{max(in_one_process):.2f}x)"
+            f"  {'jacchain / gemm floor, one process':<36} {statistics.median(in_one_process):5.2f}x  (one pair "
+            f"a round: median of the rounds, {min(in_one_process):.2f}-{max(in_one_process):.2f}x)"
         )
         medians = {side: statistics.median(values) for side, values in times.items()}
         for line in goal_lines(f"{widths}:{batch}", medians):
