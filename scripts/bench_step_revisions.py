@@ -1,7 +1,9 @@
 """jacchain's training step in this working tree against the same step at another git
-revision, each side in its own process, alternating rounds; prints min / median / max per
-side and the ratio of medians. Guards "the training step must not get slower" across
-refactorings.
+revision, each side in a process of its own kept for the run, the two taking turns burst by
+burst (bench_train.py's `take_turns`: a pause before each burst for the other's idle BLAS
+threads to stop spinning, the order swapped every round); prints min / median / max per side,
+the ratio of medians, and the ratio round by round. Guards "the training step must not get
+slower" across refactorings.
 
     python scripts/bench_step_revisions.py --against HEAD~3 [--sizes 784,512,256,10] [--batch 128]
     python scripts/bench_step_revisions.py --blas mkl     # the step on MKL (revisions that have it)
@@ -11,14 +13,13 @@ refactorings.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from bench_train import DEFAULT_MOMENTUM, momentum_option
+from bench_train import DEFAULT_MOMENTUM, WARM_UP, momentum_option, take_turns, workers
 
 # Runs inside each side's process: imports whichever layout that revision has.
 WORKER = r"""
@@ -35,7 +36,7 @@ except ImportError:
     from jacchain.spec import make_spec, parse_sizes
     from jacchain.train import Trainer, TrainSettings
 sizes, batch, dtype, threads, steps = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-blas, momentum = sys.argv[6], float(sys.argv[7])
+blas, momentum, warm_up = sys.argv[6], float(sys.argv[7]), int(sys.argv[8])
 spec = make_spec(parse_sizes(sizes), loss="cross_entropy", dtype=dtype)
 rng = np.random.default_rng(0)
 X = rng.standard_normal((batch, spec.sizes[0])).astype(dtype)
@@ -47,40 +48,33 @@ else:  # the step's BLAS gets the threads, numpy's idle one is held to one (run/
     from jacchain.run.timing import blas_threads
     trainer = Trainer(MLP.initialise(spec), TrainSettings(lr=0.01, momentum=momentum, blas=blas))
     limited = blas_threads(threads, trainer.blas.library())
-with limited:
-    for _ in range(5):
+
+
+def burst():
+    for _ in range(warm_up):
         trainer.step(X, y)
     samples = []
     for _ in range(steps):
         start = time.perf_counter()
         trainer.step(X, y)
         samples.append(time.perf_counter() - start)
-samples.sort()
+    samples.sort()
+    return {"seconds": samples[len(samples) // 2]}
+
+
 import jacchain
-print(json.dumps([samples[len(samples) // 2], jacchain.__file__]))
+with limited:
+    burst()
+    print(json.dumps({"imported": jacchain.__file__}), flush=True)
+    for _ in sys.stdin:
+        print(json.dumps(burst()), flush=True)
 """
 
 
-def side(root: Path, args: argparse.Namespace) -> float:
-    """The median step of one fresh process that imports jacchain from `root` (checked)."""
-    command = [
-        sys.executable,
-        "-c",
-        WORKER,
-        args.sizes,
-        str(args.batch),
-        args.dtype,
-        str(args.threads),
-        str(args.steps),
-        args.blas,
-        str(args.momentum),
-    ]
-    env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}
-    output = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, check=True).stdout
-    seconds, imported = json.loads(output)
-    if not Path(imported).resolve().is_relative_to(root.resolve()):
-        raise SystemExit(f"the worker for {root} imported jacchain from {imported}")
-    return float(seconds)
+def command(args: argparse.Namespace) -> list[str]:
+    """The worker's command line: it imports jacchain from the folder it runs in."""
+    settings = [args.sizes, str(args.batch), args.dtype, str(args.threads), str(args.steps), args.blas]
+    return [sys.executable, "-c", WORKER, *settings, str(args.momentum), str(WARM_UP)]
 
 
 def main() -> None:
@@ -94,8 +88,8 @@ def main() -> None:
     parser.add_argument(
         "--momentum", type=momentum_option, default=DEFAULT_MOMENTUM, help="SGD's momentum (0: plain SGD)"
     )
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--steps", type=int, default=100, help="timed steps per round (median taken)")
+    parser.add_argument("--rounds", type=int, default=20, help="bursts per side, taking turns")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per burst (their median is the burst's)")
     parser.add_argument("--quick", action="store_true", help="a small network, one round (seconds; for CI)")
     args = parser.parse_args()
     if args.quick:
@@ -109,24 +103,35 @@ def main() -> None:
             capture_output=True,
         )
         try:
-            times: dict[str, list[float]] = {"this tree": [], args.against: []}
-            for _ in range(args.rounds):
-                times["this tree"].append(side(here, args))
-                times[args.against].append(side(other, args))
+            trees = {"this tree": here, args.against: other}
+            made = [
+                (name, command(args), {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}, root)
+                for name, root in trees.items()
+            ]
+            with workers(made) as kept:
+                for worker, root in zip(kept, trees.values()):
+                    imported = Path(worker.ready_answer["imported"]).resolve()
+                    if not imported.is_relative_to(root.resolve()):
+                        raise SystemExit(f"the worker for {root} imported jacchain from {imported}")
+                results = take_turns(kept, args.rounds)
         finally:
             subprocess.run(["git", "-C", str(here), "worktree", "remove", "--force", str(other)], check=True)
     print(
         f"{args.sizes}, batch {args.batch}, {args.dtype}, {args.threads} BLAS thread(s) on {args.blas}'s BLAS, "
         f"momentum {args.momentum:g}; "
-        f"{args.rounds} alternating rounds, each the median of {args.steps} steps in a fresh process"
+        f"{args.rounds} rounds of one burst a side, each the median of {args.steps} steps, each side in a process "
+        "of its own"
     )
+    times = {name: [burst["seconds"] for burst in bursts] for name, bursts in results.items()}
     for name, samples in times.items():
         print(
             f"  {name:<12} median {statistics.median(samples) * 1e3:.3f} ms "
             f"(min {min(samples) * 1e3:.3f}, max {max(samples) * 1e3:.3f})"
         )
     ratio = statistics.median(times["this tree"]) / statistics.median(times[args.against])
-    print(f"  this tree / {args.against}: {ratio:.3f}x")
+    per_round = [mine / theirs for mine, theirs in zip(times["this tree"], times[args.against])]
+    spread = f"median {statistics.median(per_round):.3f}x, {min(per_round):.3f}-{max(per_round):.3f}x"
+    print(f"  this tree / {args.against}: {ratio:.3f}x  (round by round: {spread})")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ for the other processes' idle BLAS and OpenMP threads to stop spinning. A round 
 few seconds where a fresh process per side and round (this script until the twelfth day)
 took half a minute, so three times the rounds fit in the same time: on this shared host,
 whose speed moves by up to 2x from one second to the next (the floor's bursts at
-784,512,256,10 b128 took 1.7-3.3 ms within 20 s), only the medians of many rounds settle.
+784,512,256,10 b128 took 1.8-3.3 ms within 20 s), only the medians of many rounds settle.
 Per side: min / median / max over rounds, and the ratio of medians to jacchain. Under each size, the ratios
 the issue sets targets on and those that show where the step's time goes: the ratio of
 medians, and beside it the same two sides compared within each round (median and range of
@@ -45,7 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -337,39 +337,22 @@ def available(side: str) -> bool:
 
 
 class Worker:
-    """One side's process, kept for a size: it builds and warms up its step, says it is ready,
-    then makes one burst each time it is asked (`burst`). Its stderr goes to `errors`, a file
-    rather than a pipe, which a chatty peer could fill and block on."""
+    """A process kept for a measurement, named `name`: it builds and warms up what it times,
+    says it is ready (a JSON line), then makes one burst and answers with a JSON line each
+    time it is asked. Its stderr goes to `errors`, a file rather than a pipe, which a chatty
+    peer could fill and block on."""
 
-    def __init__(self, side: str, sizes: str, batch: int, args: argparse.Namespace, errors: IO[str]) -> None:
-        command = [
-            sys.executable,
-            str(HERE),
-            "--worker",
-            side,
-            "--dtype",
-            args.dtype,
-            "--threads",
-            str(args.threads),
-            "--steps",
-            str(args.steps),
-            "--momentum",
-            str(args.momentum),
-            "--sizes",
-            f"{sizes}:{batch}",
-        ]
-        self.side, self._errors = side, errors
+    def __init__(
+        self, name: str, command: list[str], env: dict[str, str], errors: IO[str], cwd: Path | None = None
+    ) -> None:
+        self.name, self._errors = name, errors
+        self.ready_answer: dict = {}
         self._process = subprocess.Popen(
-            command,
-            env=environment(side, args.threads),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._errors,
-            text=True,
+            command, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True
         )
 
     def ready(self) -> None:
-        self._answer()
+        self.ready_answer = self._answer()  # what the worker said when ready
 
     def burst(self) -> dict:
         assert self._process.stdin is not None
@@ -389,8 +372,34 @@ class Worker:
         if not line:
             self._process.wait()
             self._errors.seek(0)
-            raise SystemExit(f"{self.side} failed:\n{self._errors.read()}")
+            raise SystemExit(f"{self.name} failed:\n{self._errors.read()}")
         return json.loads(line)
+
+
+@contextlib.contextmanager
+def workers(made: Sequence[tuple[str, list[str], dict[str, str], Path | None]]) -> Iterator[list[Worker]]:
+    """The processes for (name, command, environment, folder), started at once (their setup is
+    not timed), each ready before this yields, and each closed after."""
+    with contextlib.ExitStack() as stack:
+        started = []
+        for name, command, env, cwd in made:
+            started.append(Worker(name, command, env, stack.enter_context(tempfile.TemporaryFile("w+")), cwd))
+            stack.callback(started[-1].close)
+        for worker in started:
+            worker.ready()
+        yield started
+
+
+def take_turns(kept: list[Worker], rounds: int) -> dict[str, list[dict]]:
+    """Each worker's bursts, round by round, each after a pause of SETTLE; each round starts one
+    worker further along the list, so that none always follows another."""
+    results: dict[str, list[dict]] = {worker.name: [] for worker in kept}
+    for round_index in range(rounds):
+        shift = round_index % len(kept)
+        for worker in kept[shift:] + kept[:shift]:
+            time.sleep(SETTLE)
+            results[worker.name].append(worker.burst())
+    return results
 
 
 def serve(burst: Burst) -> None:
@@ -403,22 +412,15 @@ def serve(burst: Burst) -> None:
 
 
 def measure(sides: list[str], widths: str, batch: int, args: argparse.Namespace) -> dict[str, list[dict]]:
-    """Every side's bursts at one size, round by round, each side in its own process; each
-    round starts one side further along the turn order, so no side always follows another."""
-    with contextlib.ExitStack() as stack:
-        workers = []
-        for side in sides:  # built at once, timed apart
-            workers.append(Worker(side, widths, batch, args, stack.enter_context(tempfile.TemporaryFile("w+"))))
-            stack.callback(workers[-1].close)
-        for worker in workers:
-            worker.ready()
-        results: dict[str, list[dict]] = {side: [] for side in sides}
-        for round_index in range(args.rounds):
-            shift = round_index % len(workers)
-            for worker in workers[shift:] + workers[:shift]:
-                time.sleep(SETTLE)
-                results[worker.side].append(worker.burst())
-        return results
+    """Every side's bursts at one size, each side in a process of its own (`take_turns`)."""
+    settings = ["--dtype", args.dtype, "--threads", str(args.threads), "--steps", str(args.steps)]
+    settings += ["--momentum", str(args.momentum), "--sizes", f"{widths}:{batch}"]
+    made = [
+        (side, [sys.executable, str(HERE), "--worker", side, *settings], environment(side, args.threads), None)
+        for side in sides
+    ]
+    with workers(made) as kept:
+        return take_turns(kept, args.rounds)
 
 
 def momentum_option(text: str) -> float:
