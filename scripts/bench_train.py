@@ -3,20 +3,20 @@ GEMM floor, each side measured in a process of its own.
 
 Same widths, batch, dtype, loss (cross-entropy), optimiser (SGD, momentum 0.9 unless
 `--momentum` says otherwise; 0 is plain SGD, jacchain's and PyTorch's default) and thread
-count, set through each library's own control. Each side runs in a process of its own, kept
-for the size: it builds its step and warms it up, then waits, and the sides take turns,
-round by round, each making one burst in its turn (a few untimed steps, then `--steps` timed
-ones; the figure of a burst is its median step), with a pause before each burst long enough
-for the other processes' idle BLAS and OpenMP threads to stop spinning. A round takes a
-few seconds where a fresh process per side and round (this script until the twelfth day)
-took half a minute, so three times the rounds fit in the same time: on this shared host,
-whose speed moves by up to 2x from one second to the next (the floor's bursts at
-784,512,256,10 b128 took 1.8-3.3 ms within 20 s), only the medians of many rounds settle.
-Per side: min / median / max over rounds, and the ratio of medians to jacchain. Under each size, the ratios
-the issue sets targets on and those that show where the step's time goes: the ratio of
-medians, and beside it the same two sides compared within each round (median and range of
-the per-round ratios). Last, jacchain against the GEMM floor alternated within one process
-(both on numpy's one BLAS, so no thread pools fight), one pair a round.
+count, set through each library's own control. Each side runs in a process of its own, kept for
+the size: it builds its step and warms it up, then waits, and the sides take turns, round by
+round, each making one burst in its turn (a few untimed steps, then `--steps` timed ones; the
+figure of a burst is its median step), with a pause before each burst long enough for the other
+processes' idle BLAS and OpenMP threads to stop spinning. A round takes a few seconds where a
+fresh process per side and round (this script until the twelfth day) took fifteen, so
+three times the rounds fit in the same time: on this shared host, whose speed moves by up to 2x
+from one second to the next (the floor's bursts at 784,512,256,10 b128 took 1.8-3.3 ms within
+20 s), only the medians of many rounds settle. Per side: min / median / max over rounds, and
+the ratio of medians to jacchain. Under each size, the ratios the issue sets targets on and
+those that show where the step's time goes: the ratio of medians, and beside it the same two
+sides compared within each round (median and range of the per-round ratios). Last, jacchain
+against the GEMM floor alternated within one process (both on numpy's one BLAS, so no thread
+pools fight), one pair a round.
 
 The GEMM floor is the summed median time of the step's own dense products (forward, weight
 gradient, input gradient), each run alone with `np.matmul(..., out=...)` on numpy's BLAS; the
