@@ -390,14 +390,25 @@ def workers(made: Sequence[tuple[str, list[str], dict[str, str], Path | None]]) 
         yield started
 
 
-def take_turns(kept: list[Worker], rounds: int) -> dict[str, list[dict]]:
-    """Each worker's bursts, round by round, each after a pause of SETTLE; each round starts one
-    worker further along the list, so that none always follows another."""
+def take_turns(kept: list[Worker], rounds: int, settle: float = SETTLE) -> dict[str, list[dict]]:
+    """Each worker's bursts, round by round, each after a pause of `settle` seconds; each round
+    starts one worker further along the list, so that none always follows another.
+
+    >>> class Told:  # a stand-in for a Worker: answers with the turn it was given
+    ...     turns = 0
+    ...     def __init__(self, name): self.name = name
+    ...     def burst(self):
+    ...         Told.turns += 1
+    ...         return {"turn": Told.turns}
+    >>> kept = [Told("a"), Told("b"), Told("c")]
+    >>> {name: [burst["turn"] for burst in bursts] for name, bursts in take_turns(kept, 4, 0).items()}
+    {'a': [1, 6, 8, 10], 'b': [2, 4, 9, 11], 'c': [3, 5, 7, 12]}
+    """
     results: dict[str, list[dict]] = {worker.name: [] for worker in kept}
     for round_index in range(rounds):
         shift = round_index % len(kept)
         for worker in kept[shift:] + kept[:shift]:
-            time.sleep(SETTLE)
+            time.sleep(settle)
             results[worker.name].append(worker.burst())
     return results
 
