@@ -5,11 +5,13 @@ jacchain is timed two ways: the chain product alone (what `analyze` reports) and
 explicit Jacobians plus the product (what `jacrev` / `jacfwd` do from scratch, forward pass
 included). PyTorch (`torch.func.jacrev` / `jacfwd`) and JAX (`jax.jacrev` / `jacfwd` under
 `jit`) are optional. Same network, point, dtype and thread count (each set through the
-library's own control); the sides alternate round by round, a fresh process each; every
-result is checked against jacchain's loss-first value. Prints min / median / max over rounds
-and the ratio of medians to jacchain's loss-first from scratch.
+library's own control); each library's process is kept for the run and the libraries take
+turns, one burst each a round (bench_train.py's `take_turns`: a pause before each burst for
+the others' idle threads to stop spinning, each round starting one library further along);
+every result is checked against jacchain's loss-first value. Prints min / median / max over
+rounds and the ratio of medians to jacchain's loss-first from scratch.
 
-    python scripts/bench_peers.py [SPEC] [--threads 2] [--repeats 50] [--rounds 3]
+    python scripts/bench_peers.py [SPEC] [--threads 2] [--repeats 50] [--rounds 10]
     python scripts/bench_peers.py --quick      # seconds: a small network, one round
 """
 
@@ -17,12 +19,13 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
 import statistics
-import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+from bench_train import HELD, serve, take_turns, workers
 
 HERE = Path(__file__).resolve()
 SIDES = ("jacchain", "torch.func", "jax")
@@ -37,7 +40,10 @@ def point(spec_text: str):  # the network's weights, the point x and the target 
     return spec, network, x, y
 
 
-def jacchain_side(spec_text: str, threads: int, repeats: int) -> dict:
+Burst = Callable[[], dict]  # one round of a library's timings: {method: {chain_only, seconds, value}}
+
+
+def jacchain_side(spec_text: str, threads: int, repeats: int) -> Burst:
     import numpy as np
 
     from jacchain.chain.factors import build_chain
@@ -48,29 +54,36 @@ def jacchain_side(spec_text: str, threads: int, repeats: int) -> dict:
 
     spec, network, x, y = point(spec_text)
     chain = build_chain(spec)
-    rows = {}
-    with blas_threads(threads):
+    HELD.enter_context(blas_threads(threads))
 
-        def build() -> list:
-            return build_factors(chain, network, network.forward(x), y)
+    def build() -> list:
+        return build_factors(chain, network, network.forward(x), y)
 
-        def from_scratch(plan):  # the forward pass and the Jacobians built, then the chain
-            return compile_plan(plan, build())()
+    def from_scratch(plan):  # the forward pass and the Jacobians built, then the chain
+        return compile_plan(plan, build())()
 
-        arrays = build()
-        for name in ORDERS:
-            plan = ORDERS.get(name).build(chain, None)
-            run = compile_plan(plan, arrays)
-            result = run()[0]
-            assert isinstance(result, np.ndarray)  # dl/dx: a dense row, never a Kronecker factor
-            value = result.ravel()
-            chain_only = time_call(run, repeats=repeats).median
-            scratch = time_call(functools.partial(from_scratch, plan), repeats=repeats).median
-            rows[f"jacchain {name}"] = {"chain_only": chain_only, "seconds": scratch, "value": value.tolist()}
-    return rows
+    arrays, orders = build(), {}
+    for name in ORDERS:
+        plan = ORDERS.get(name).build(chain, None)
+        run = compile_plan(plan, arrays)
+        result = run()[0]
+        assert isinstance(result, np.ndarray)  # dl/dx: a dense row, never a Kronecker factor
+        orders[f"jacchain {name}"] = (plan, run, result.ravel().tolist())
+
+    def burst() -> dict:
+        return {
+            name: {
+                "chain_only": time_call(run, repeats=repeats).median,
+                "seconds": time_call(functools.partial(from_scratch, plan), repeats=repeats).median,
+                "value": value,
+            }
+            for name, (plan, run, value) in orders.items()
+        }
+
+    return burst
 
 
-def torch_side(spec_text: str, threads: int, repeats: int) -> dict:
+def torch_side(spec_text: str, threads: int, repeats: int) -> Burst:
     import torch
     from torch.func import jacfwd, jacrev
 
@@ -97,17 +110,22 @@ def torch_side(spec_text: str, threads: int, repeats: int) -> dict:
             return -torch.log_softmax(z, -1)[target]
         return torch.mean((z - target) ** 2)
 
-    rows = {}
     inputs = torch.from_numpy(x)
+    methods = {}
     for name, transform in (("torch.func.jacrev", jacrev), ("torch.func.jacfwd", jacfwd)):
-        jacobian = transform(loss)
-        value = jacobian(inputs).numpy().ravel()
-        seconds = time_call(functools.partial(jacobian, inputs), repeats=repeats).median
-        rows[name] = {"chain_only": None, "seconds": seconds, "value": value.tolist()}
-    return rows
+        jacobian = functools.partial(transform(loss), inputs)
+        methods[name] = (jacobian, jacobian().numpy().ravel().tolist())
+
+    def burst() -> dict:
+        return {
+            name: {"chain_only": None, "seconds": time_call(jacobian, repeats=repeats).median, "value": value}
+            for name, (jacobian, value) in methods.items()
+        }
+
+    return burst
 
 
-def jax_side(spec_text: str, threads: int, repeats: int) -> dict:
+def jax_side(spec_text: str, threads: int, repeats: int) -> Burst:
     import jax
     import jax.numpy as jnp
 
@@ -137,17 +155,26 @@ def jax_side(spec_text: str, threads: int, repeats: int) -> dict:
     def blocked(jacobian):  # JAX dispatches asynchronously: time until the result is there
         return jax.block_until_ready(jacobian(inputs))
 
-    rows = {}
     inputs = jnp.asarray(x)
+    methods = {}
     for name, transform in (("jax.jacrev (jit)", jax.jacrev), ("jax.jacfwd (jit)", jax.jacfwd)):
-        jacobian = jax.jit(transform(loss))
-        value = jax.block_until_ready(jacobian(inputs))
-        seconds = time_call(functools.partial(blocked, jacobian), repeats=repeats).median
-        rows[name] = {"chain_only": None, "seconds": seconds, "value": [float(v) for v in value.ravel()]}
-    return rows
+        jacobian = functools.partial(blocked, jax.jit(transform(loss)))
+        methods[name] = (jacobian, [float(v) for v in jacobian().ravel()])
+
+    def burst() -> dict:
+        return {
+            name: {"chain_only": None, "seconds": time_call(jacobian, repeats=repeats).median, "value": value}
+            for name, (jacobian, value) in methods.items()
+        }
+
+    return burst
 
 
-WORKERS = {"jacchain": jacchain_side, "torch.func": torch_side, "jax": jax_side}
+WORKERS: dict[str, Callable[[str, int, int], Burst]] = {
+    "jacchain": jacchain_side,
+    "torch.func": torch_side,
+    "jax": jax_side,
+}
 
 
 def environment(side: str, threads: int) -> dict[str, str]:
@@ -178,12 +205,12 @@ def main() -> None:
     parser.add_argument("spec", nargs="?", default="784,512,256,10")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=50, help="timed calls per round (their median is the round's)")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=10, help="bursts per library, taking turns")
     parser.add_argument("--quick", action="store_true", help="a small network, one round, few repeats (for CI)")
     parser.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(WORKERS[args.worker](args.spec, args.threads, args.repeats)))
+        serve(WORKERS[args.worker](args.spec, args.threads, args.repeats))
         return
     if args.quick:
         args.spec, args.repeats, args.rounds = "32,16,4", 3, 1
@@ -191,23 +218,14 @@ def main() -> None:
     seconds: dict[str, list[float]] = {}
     chain_only: dict[str, list[float]] = {}
     values: dict[str, list[float]] = {}
-    for round_index in range(args.rounds):
-        for side in sides[round_index % len(sides) :] + sides[: round_index % len(sides)]:
-            command = [
-                sys.executable,
-                str(HERE),
-                args.spec,
-                "--worker",
-                side,
-                "--threads",
-                str(args.threads),
-                "--repeats",
-                str(args.repeats),
-            ]
-            done = subprocess.run(command, env=environment(side, args.threads), capture_output=True, text=True)
-            if done.returncode != 0:
-                raise SystemExit(f"{side} failed:\n{done.stderr}")
-            for name, row in json.loads(done.stdout.strip().splitlines()[-1]).items():
+    settings = ["--threads", str(args.threads), "--repeats", str(args.repeats)]
+    command = [sys.executable, str(HERE), args.spec, *settings, "--worker"]
+    made = [(side, [*command, side], environment(side, args.threads), None) for side in sides]
+    with workers(made) as kept:
+        bursts = take_turns(kept, args.rounds)
+    for rounds in bursts.values():
+        for rows in rounds:
+            for name, row in rows.items():
                 seconds.setdefault(name, []).append(row["seconds"])
                 if row["chain_only"] is not None:
                     chain_only.setdefault(name, []).append(row["chain_only"])
@@ -215,8 +233,8 @@ def main() -> None:
     reference = values["jacchain loss-first"]
     base = statistics.median(seconds["jacchain loss-first"])
     print(
-        f"{args.spec}, dl/dx, {args.threads} thread(s) per side, each library in its own process; "
-        f"{args.rounds} alternating round(s), each the median of {args.repeats} calls"
+        f"{args.spec}, dl/dx, {args.threads} thread(s) per side, each library in a process of its own; "
+        f"{args.rounds} round(s) of one burst a library, each call's time the median of {args.repeats}"
     )
     print(
         f"  {'method':<24} {'chain only':>11} {'from scratch (min-max)':>30} {'/ loss-first':>12} {'max abs diff':>13}"
