@@ -119,7 +119,7 @@ def main() -> None:
     print(
         f"{args.sizes}, batch {args.batch}, {args.dtype}, {args.threads} BLAS thread(s) on {args.blas}'s BLAS, "
         f"momentum {args.momentum:g}; "
-        f"{args.rounds} rounds of one burst a side, each the median of {args.steps} steps, each side in a process "
+        f"{args.rounds} round(s) of one burst a side, each the median of {args.steps} steps, each side in a process "
         "of its own"
     )
     times = {name: [burst["seconds"] for burst in bursts] for name, bursts in results.items()}
