@@ -25,7 +25,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bench_train import HELD, serve, take_turns, workers
+from bench_train import HELD, Burst, serve, take_turns, workers
 
 HERE = Path(__file__).resolve()
 SIDES = ("jacchain", "torch.func", "jax")
@@ -38,9 +38,6 @@ def point(spec_text: str):  # the network's weights, the point x and the target 
     spec = load_network(spec_text)
     network, x, y = network_at_point(spec)
     return spec, network, x, y
-
-
-Burst = Callable[[], dict]  # one round of a library's timings: {method: {chain_only, seconds, value}}
 
 
 def jacchain_side(spec_text: str, threads: int, repeats: int) -> Burst:
