@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench_train import DEFAULT_MOMENTUM, WARM_UP, momentum_option, take_turns, workers
+from bench_train import DEFAULT_MOMENTUM, WARM_UP, momentum_option, paired_ratios, take_turns, workers
 
 # Runs inside each side's process: imports whichever layout that revision has.
 WORKER = r"""
@@ -131,9 +131,7 @@ def main() -> None:
             f"  {name:<12} median {statistics.median(samples) * 1e3:.3f} ms "
             f"(min {min(samples) * 1e3:.3f}, max {max(samples) * 1e3:.3f})"
         )
-    ratio = statistics.median(times["this tree"]) / statistics.median(times[args.against])
-    per_round = [mine / theirs for mine, theirs in zip(times["this tree"], times[args.against])]
-    spread = f"median {statistics.median(per_round):.3f}x, {min(per_round):.3f}-{max(per_round):.3f}x"
+    ratio, spread = paired_ratios(times["this tree"], times[args.against], 3)
     print(f"  this tree / {args.against}: {ratio:.3f}x  (round by round: {spread})")
 
 

@@ -439,6 +439,20 @@ def measure(sides: list[str], widths: str, batch: int, args: argparse.Namespace)
         return take_turns(kept, args.rounds)
 
 
+def paired_ratios(mine: list[float], theirs: list[float], digits: int) -> tuple[float, str]:
+    """Two sides' bursts taken in turn: the ratio of their medians, and the ratio round by
+    round as text (its median and range), which a host that drifts between rounds moves less.
+
+    >>> paired_ratios([2.0, 3.0, 4.0], [1.0, 2.0, 2.0], 2)
+    (1.5, 'median 2.00x, 1.50-2.00x')
+    """
+    per_round = [mine_s / theirs_s for mine_s, theirs_s in zip(mine, theirs, strict=True)]
+    summary = (min(per_round), statistics.median(per_round), max(per_round))
+    low, middle, high = (f"{value:.{digits}f}" for value in summary)
+    spread = f"median {middle}x, {low}-{high}x"
+    return statistics.median(mine) / statistics.median(theirs), spread
+
+
 def momentum_option(text: str) -> float:
     """`--momentum`, held to the rule `jacchain train` holds it to.
 
@@ -503,9 +517,7 @@ def main() -> None:
             )
         for side, against in TARGETS:
             if side in times and against in times:
-                per_round = [mine / theirs for mine, theirs in zip(times[side], times[against])]
-                ratio = statistics.median(times[side]) / statistics.median(times[against])
-                spread = f"median {statistics.median(per_round):.2f}x, {min(per_round):.2f}-{max(per_round):.2f}x"
+                ratio, spread = paired_ratios(times[side], times[against], 2)
                 print(f"  {side + ' / ' + against:<36} {ratio:5.2f}x  (round by round: {spread})")
         print(
             f"  {'jacchain / gemm floor, one process':<36} {statistics.median(in_one_process):5.2f}x  (one pair "
