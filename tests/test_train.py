@@ -149,6 +149,15 @@ def test_npz_and_csv_datasets(tmp_path):
             "Error: dataset digits has 10 classes (y row 9) but the network has 5 outputs",
         ),
         (
+            ["64,10", "--dataset", "digits"],  # mse, the default loss, on class labels: the loss that takes them named
+            "Error: dataset digits has 1 target column but the network has 10 outputs, and loss mse needs one per "
+            "output; its y holds class labels 0..9, which the cross_entropy loss takes",
+        ),
+        (
+            ["64,9", "--dataset", "digits"],  # labels past the outputs: no loss would take them, so no hint
+            "Error: dataset digits has 1 target column but the network has 9 outputs, and loss mse needs one per output",
+        ),
+        (
             ["64,10", "--dataset", "mnist"],
             "Error: unknown dataset 'mnist'; valid options are: digits, synthetic, or a path to a .npz or .csv file",
         ),

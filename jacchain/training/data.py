@@ -206,5 +206,17 @@ def _check(X: Any, y: Any, spec: NetworkSpec, source: str) -> tuple[Array, Array
         return X, labels.astype(np.int64)
     y = y.reshape(-1, 1) if y.ndim == 1 else y
     if y.shape[1] != n_out:
-        raise JacchainError(f"dataset {source} has {y.shape[1]} target columns but the network has {n_out} outputs")
+        columns = f"{y.shape[1]} target column{'s' if y.shape[1] != 1 else ''}"
+        raise JacchainError(
+            f"dataset {source} has {columns} but the network has {n_out} outputs, and loss {spec.loss} needs one "
+            f"per output{_labels_hint(y, n_out)}"
+        )
     return X, y.astype(spec.dtype)
+
+
+def _labels_hint(y: Array, n_out: int) -> str:
+    """Where a one-column y reads as class labels the network's outputs could score (integers
+    0..n_out-1), the loss that takes them: a classification set given a regression loss."""
+    if y.shape[1] != 1 or n_out < 2 or not ((np.mod(y, 1) == 0) & (y >= 0) & (y < n_out)).all():
+        return ""
+    return f"; its y holds class labels 0..{int(y.max())}, which the cross_entropy loss takes"
