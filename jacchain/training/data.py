@@ -190,7 +190,7 @@ def _check(X: Any, y: Any, spec: NetworkSpec, source: str) -> tuple[Array, Array
             raise JacchainError(
                 f"dataset {source}: cross_entropy needs one integer class label per sample, got y of shape {y.shape}"
             )
-        wrong = (np.mod(labels, 1) != 0) | (labels < 0)
+        wrong = _not_class_labels(labels)
         if wrong.any():
             row = int(np.flatnonzero(wrong)[0])
             raise JacchainError(
@@ -214,9 +214,15 @@ def _check(X: Any, y: Any, spec: NetworkSpec, source: str) -> tuple[Array, Array
     return X, y.astype(spec.dtype)
 
 
+def _not_class_labels(labels: Array) -> Array:
+    """Where labels are not class indices (not a non-negative integer): cross_entropy's rule."""
+    return (np.mod(labels, 1) != 0) | (labels < 0)
+
+
 def _labels_hint(y: Array, n_out: int) -> str:
-    """Where a one-column y reads as class labels the network's outputs could score (integers
-    0..n_out-1), the loss that takes them: a classification set given a regression loss."""
-    if y.shape[1] != 1 or n_out < 2 or not ((np.mod(y, 1) == 0) & (y >= 0) & (y < n_out)).all():
+    """Where a one-column y reads as class labels the network's outputs could score (by
+    cross_entropy's rule, and below n_out), the loss that takes them: a classification set
+    given a regression loss."""
+    if y.shape[1] != 1 or n_out < 2 or _not_class_labels(y).any() or y.max() >= n_out:
         return ""
     return f"; its y holds class labels 0..{int(y.max())}, which the cross_entropy loss takes"
