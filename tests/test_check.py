@@ -54,7 +54,20 @@ def test_a_changed_width_fails_with_a_table_of_what_changed(workspace):
     # Independently: the article's loss-first sum with n2 = 256, then with n2 = 300.
     assert change["baseline"] == 10 * 256 + 256 * 512 + 512 * 784
     assert change["now"] == 10 * 300 + 300 * 512 + 512 * 784
+    assert change["difference"] == (300 - 256) * (10 + 512)
     assert change["change_percent"] == pytest.approx((change["now"] - change["baseline"]) / change["baseline"] * 100)
+
+
+def test_a_change_of_one_flop_is_shown_exactly_not_rounded_away(workspace):
+    baseline = workspace / "flops-baseline.json"
+    stored = json.loads(baseline.read_text())
+    entry = stored["configs"]["seed.yaml"]["of=loss,wrt=input,granularity=layer"]["loss_first"]
+    entry["flops"] += 1  # the baseline one FLOP above the count: a change of about one in a million
+    baseline.write_text(json.dumps(stored))
+    result = invoke("check", workspace / "seed.yaml", "--baseline", baseline)
+    assert result.exit_code == 1
+    row = next(line for line in result.output.splitlines() if "loss_first" in line and "flops" in line)
+    assert f"{entry['flops']:,}" in row and f"{entry['flops'] - 1:,}" in row and "-1 (-<0.01%)" in row
 
 
 def test_markdown_report_for_a_pull_request(workspace):

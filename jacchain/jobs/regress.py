@@ -124,6 +124,13 @@ class Change:
     now: int | None
 
     @property
+    def difference(self) -> int | None:
+        """now - baseline, exactly (a count either side is an integer)."""
+        if self.baseline is None or self.now is None:
+            return None
+        return self.now - self.baseline
+
+    @property
     def percent(self) -> float | None:
         if self.baseline in (None, 0) or self.now is None:
             return None

@@ -30,10 +30,24 @@ def summary(result: CheckResult) -> str:
     )
 
 
+def change_text(difference: int | None, percent: float | None) -> str:
+    """The exact difference and its share of the baseline, never rounded to nothing: a count
+    that moved by one in a million reads `-1 (-<0.01%)`, not `-0.00%`.
+
+    >>> change_text(46_080, 19.4), change_text(-1, -0.0000934), change_text(5, None), change_text(None, None)
+    ('+46,080 (+19.40%)', '-1 (-<0.01%)', '+5', '-')
+    """
+    if difference is None:
+        return "-"
+    if percent is None:
+        return f"{difference:+,}"
+    share = f"{percent:+.2f}%" if round(percent, 2) else f"{'+' if percent > 0 else '-'}<0.01%"
+    return f"{difference:+,} ({share})"
+
+
 def rows(result: CheckResult) -> list[list[str]]:
     table = []
     for change in result.changes:
-        percent = change.percent
         table.append(
             [
                 change.config,
@@ -42,7 +56,7 @@ def rows(result: CheckResult) -> list[list[str]]:
                 change.field,
                 "-" if change.baseline is None else f"{change.baseline:,}",
                 "-" if change.now is None else f"{change.now:,}",
-                "-" if percent is None else f"{percent:+.2f}%",
+                change_text(change.difference, change.percent),
             ]
         )
     table += [[name, "-", "-", "-", "-", "(new config, not in baseline)", "added"] for name in result.added]
@@ -66,6 +80,7 @@ def to_dict(result: CheckResult) -> dict[str, Any]:
                 "field": c.field,
                 "baseline": c.baseline,
                 "now": c.now,
+                "difference": c.difference,
                 "change_percent": c.percent,
             }
             for c in result.changes

@@ -15,6 +15,7 @@ from .text import SCHEMA_VERSION
 Schema = dict[str, Any]
 
 COUNT: Schema = {"type": "integer", "minimum": 0}  # exact integers of any size
+DIFFERENCE: Schema = {"type": "integer"}  # an exact signed difference of two counts
 NUMBER: Schema = {"type": "number"}
 TEXT: Schema = {"type": "string"}
 
@@ -196,6 +197,7 @@ def check_schema() -> Schema:
             "field": TEXT,
             "baseline": nullable(COUNT),
             "now": nullable(COUNT),
+            "difference": nullable(DIFFERENCE),
             "change_percent": nullable(NUMBER),
         }
     )
