@@ -19,11 +19,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench_train import DEFAULT_MOMENTUM, WARM_UP, momentum_option, paired_ratios, take_turns, workers
+from bench_train import DEFAULT_MOMENTUM, momentum_option, paired_ratios, take_turns, workers
 
-# Runs inside each side's process: imports whichever layout that revision has.
+# Runs inside each side's process: imports whichever layout that revision has, and the burst
+# and the worker's loop from this tree's bench_train (which imports no jacchain).
 WORKER = r"""
-import json, sys, time
+import sys
 import numpy as np
 from threadpoolctl import threadpool_limits
 try:
@@ -36,7 +37,9 @@ except ImportError:
     from jacchain.spec import make_spec, parse_sizes
     from jacchain.train import Trainer, TrainSettings
 sizes, batch, dtype, threads, steps = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-blas, momentum, warm_up = sys.argv[6], float(sys.argv[7]), int(sys.argv[8])
+blas, momentum = sys.argv[6], float(sys.argv[7])
+sys.path.insert(0, sys.argv[8])
+from bench_train import median_step, serve
 spec = make_spec(parse_sizes(sizes), loss="cross_entropy", dtype=dtype)
 rng = np.random.default_rng(0)
 X = rng.standard_normal((batch, spec.sizes[0])).astype(dtype)
@@ -48,33 +51,16 @@ else:  # the step's BLAS gets the threads, numpy's idle one is held to one (run/
     from jacchain.run.timing import blas_threads
     trainer = Trainer(MLP.initialise(spec), TrainSettings(lr=0.01, momentum=momentum, blas=blas))
     limited = blas_threads(threads, trainer.blas.library())
-
-
-def burst():
-    for _ in range(warm_up):
-        trainer.step(X, y)
-    samples = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        trainer.step(X, y)
-        samples.append(time.perf_counter() - start)
-    samples.sort()
-    return {"seconds": samples[len(samples) // 2]}
-
-
 import jacchain
 with limited:
-    burst()
-    print(json.dumps({"imported": jacchain.__file__}), flush=True)
-    for _ in sys.stdin:
-        print(json.dumps(burst()), flush=True)
+    serve(lambda: {"seconds": median_step(lambda: trainer.step(X, y), steps)}, {"imported": jacchain.__file__})
 """
 
 
 def command(args: argparse.Namespace) -> list[str]:
     """The worker's command line: it imports jacchain from the folder it runs in."""
     settings = [args.sizes, str(args.batch), args.dtype, str(args.threads), str(args.steps), args.blas]
-    return [sys.executable, "-c", WORKER, *settings, str(args.momentum), str(WARM_UP)]
+    return [sys.executable, "-c", WORKER, *settings, str(args.momentum), str(Path(__file__).resolve().parent)]
 
 
 def main() -> None:

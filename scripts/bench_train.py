@@ -418,11 +418,12 @@ def take_turns(kept: list[Worker], rounds: int, settle: float = SETTLE) -> dict[
     return results
 
 
-def serve(burst: Burst) -> None:
-    """A worker's life: one burst to warm up (compiling, where the side compiles), ready,
-    then a burst per line read until its input closes."""
+def serve(burst: Burst, ready: dict | None = None) -> None:
+    """A worker's life: one burst to warm up (compiling, where the side compiles), ready
+    (saying `ready`, which the caller reads as the worker's `ready_answer`), then a burst per
+    line read until its input closes."""
     burst()
-    print(json.dumps({"ready": True}), flush=True)
+    print(json.dumps(ready or {"ready": True}), flush=True)
     for _ in sys.stdin:
         print(json.dumps(burst()), flush=True)
 

@@ -132,9 +132,10 @@ class Change:
 
     @property
     def percent(self) -> float | None:
-        if self.baseline in (None, 0) or self.now is None:
+        difference = self.difference
+        if difference is None or not self.baseline:
             return None
-        return (self.now - self.baseline) / self.baseline * 100
+        return difference / self.baseline * 100
 
 
 @dataclass(frozen=True)
