@@ -40,7 +40,8 @@ def triple_loop(dims: list[int]) -> int:
 def multi_dot_order(dims: list[int]) -> int:
     shapes = [SimpleNamespace(shape=(a, b)) for a, b in itertools.pairwise(dims)]
     # numpy's own order finder, private, and the peer this benchmark measures
-    _, costs = np.linalg._linalg._multi_dot_matrix_chain_order(shapes, return_costs=True)  # type: ignore[attr-defined]
+    linalg = getattr(np.linalg, "_linalg", None) or np.linalg.linalg  # type: ignore[attr-defined]  # numpy 2 made it private
+    _, costs = linalg._multi_dot_matrix_chain_order(shapes, return_costs=True)
     return int(costs[0, len(shapes) - 1])
 
 
