@@ -10,6 +10,10 @@ import pytest
 from jacchain.cost.machine import Calibration
 from jacchain.run.timing import blas_info, blas_threads
 
+# A child process's script, not a test module: it imports torch, which is optional, and
+# --doctest-modules would import it wherever torch is missing.
+collect_ignore = ["torch_side.py"]
+
 # Figures in the range of a small server core; what matters is that they are fixed.
 FAKE_FIGURES = {
     "gemm_gflops": 50.0,
