@@ -47,18 +47,17 @@ def spec_of(network: dict, dtype: str = "float64"):
     return make_spec(**network, dtype=dtype)
 
 
-def network_case(kind: str, spec, **extra) -> dict:
+def network_case(kind: str, spec) -> dict:
     network, x, y = network_at_point(spec)
-    return dict(
-        kind=kind,
-        activations=list(spec.activations),
-        loss=spec.loss,
-        weights=network.weights,
-        biases=network.biases,
-        x=x,
-        y=y,
-        **extra,
-    )
+    return {
+        "kind": kind,
+        "activations": list(spec.activations),
+        "loss": spec.loss,
+        "weights": network.weights,
+        "biases": network.biases,
+        "x": x,
+        "y": y,
+    }
 
 
 def batches(spec, steps: int, batch: int) -> list:
@@ -110,20 +109,27 @@ def training_case(setting: dict) -> dict:
     }
 
 
-CASES = (
-    {("input", name, g): network_case("input", spec_of(n)) for name, n in NETWORKS.items() for g in ("layer", "op")}
-    | {("output", name): network_case("output", spec_of(n)) for name, n in NETWORKS.items()}
-    | {("params", name, g): network_case("params", spec_of(n)) for name, n in NETWORKS.items() for g in ("layer", "op")}
-    | {("train", i): training_case(setting) for i, setting in enumerate(TRAINING)}
-)
+@pytest.fixture(scope="module")
+def cases() -> dict:
+    """Every case PyTorch answers, by key (built here, not at import, where torch is missing)."""
+    return (
+        {("input", name, g): network_case("input", spec_of(n)) for name, n in NETWORKS.items() for g in ("layer", "op")}
+        | {("output", name): network_case("output", spec_of(n)) for name, n in NETWORKS.items()}
+        | {
+            ("params", name, g): network_case("params", spec_of(n))
+            for name, n in NETWORKS.items()
+            for g in ("layer", "op")
+        }
+        | {("train", i): training_case(setting) for i, setting in enumerate(TRAINING)}
+    )
 
 
 @pytest.fixture(scope="module")
-def torch_answers(tmp_path_factory) -> dict:
+def torch_answers(tmp_path_factory, cases) -> dict:
     folder = tmp_path_factory.mktemp("torch")
-    keys = list(CASES)
+    keys = list(cases)
     with open(folder / "cases.pickle", "wb") as file:
-        pickle.dump([CASES[key] for key in keys], file)
+        pickle.dump([cases[key] for key in keys], file)
     side = Path(__file__).with_name("torch_side.py")
     subprocess.run(
         [sys.executable, str(side), str(folder / "cases.pickle"), str(folder / "answers.pickle")],
@@ -178,9 +184,9 @@ def test_every_parameter_gradient_is_torchs(torch_answers, name, granularity):
 
 
 @pytest.mark.parametrize("index", range(len(TRAINING)), ids=lambda i: "-".join(map(str, TRAINING[i].values())))
-def test_training_steps_are_torch_sgds(torch_answers, index):
+def test_training_steps_are_torch_sgds(cases, torch_answers, index):
     setting = TRAINING[index]
-    spec, case, answer = training_spec(setting), CASES["train", index], torch_answers["train", index]
+    spec, case, answer = training_spec(setting), cases["train", index], torch_answers["train", index]
     settings = TrainSettings(
         lr=case["lr"],
         momentum=setting["momentum"],
