@@ -25,6 +25,8 @@ own. `jacchain mkl` is jacchain's step with `--blas mkl`. `step's products` is j
 with everything but its products taken out: the product calls of the program the step runs
 (its own operands, layouts and momentum fold), in order.
 No step with those products runs faster, so it bounds what removing the rest can gain.
+With momentum, `floor + sweep` is the floor plus the one pass over the parameters that momentum
+cannot fold into a product (p -= lr v), timed alone in the floor's process: no goal reads it.
 
 PyTorch, JAX and MKL are optional: a side that is not installed is reported as such.
 
