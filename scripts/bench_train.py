@@ -231,9 +231,10 @@ def momentum_sweep(sizes: list[int], dtype: Dtype) -> Callable[[], None]:
     momentum), bound on numpy's BLAS as the trainer binds its update."""
     import numpy as np
 
+    from jacchain.model.spec import make_spec
     from jacchain.run.blas import backend
 
-    count = sum(n_in * n_out + n_out for n_in, n_out in itertools.pairwise(sizes))
+    count = make_spec(sizes).n_params
     params, velocity = np.full(count, 0.5, dtype=dtype), np.full(count, 1e-3, dtype=dtype)
     return backend("numpy").bind_axpy(-0.01, velocity, params)
 
