@@ -2,6 +2,7 @@
 
 import gc
 import json
+import tracemalloc
 import weakref
 from dataclasses import replace
 from pathlib import Path
@@ -16,11 +17,11 @@ from jacchain.model.config import load_network
 from jacchain.model.network import MLP
 from jacchain.model.spec import make_spec
 from jacchain.run import blas
-from jacchain.training.data import load_dataset
+from jacchain.training.data import SYNTHETIC_SAMPLES, load_dataset
 from jacchain.training.gradcheck import grad_check
 from jacchain.training.loop import train
 from jacchain.training.settings import TrainSettings
-from jacchain.training.step_cost import batch_entries
+from jacchain.training.step_cost import EVAL_CHUNK, batch_entries, train_memory
 from jacchain.training.trainer import Trainer
 
 ROOT = Path(__file__).parent.parent
@@ -404,6 +405,64 @@ def test_the_memory_model_holds_the_trainers_batch_buffers_to_the_byte():
     forward, (dz, delta, ones) = trainer._forward[16], trainer._backward[16]
     held = {id(a): a.nbytes for a in [*forward.pre, *forward.post, *dz, *delta, ones]}
     assert sum(held.values()) == batch_entries(spec, 16) * 4 == (16 * (9 + 2 * 8 + 7 + 4) + 16 * 2 * 28 + 16) * 4
+
+
+def traced_peak_and_held(make):
+    """What `make()` allocates, traced by tracemalloc (numpy reports its arrays to it): the peak,
+    and what is still held while its result lives."""
+    tracemalloc.start()
+    try:
+        made = make()
+        current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    del made
+    return peak, current
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("momentum", [0.9, 0.0])
+def test_the_memory_model_holds_the_parameters_and_their_three_buffers(dtype, momentum):
+    # train_memory's parameter part: the parameters as initialised, all held while the trainer
+    # copies them into its flat parameter buffer and makes its gradient and velocity buffers
+    spec = make_spec((64, 300, 200, 10), dtype=dtype, loss="mse", seed=2)
+    settings = TrainSettings(momentum=momentum)
+    Trainer(MLP.initialise(spec), settings)  # what a first trainer sets up once, outside the count
+    peak, _ = traced_peak_and_held(lambda: Trainer(MLP.initialise(spec), settings))
+    others = (batch_entries(spec, 1) + 2 * EVAL_CHUNK * sum(spec.sizes)) * spec.itemsize
+    assert peak == pytest.approx(train_memory(spec, 1, "vjp") - others, rel=0.02)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_memory_model_holds_the_synthetic_data_as_loaded(dtype):
+    # the data's part, what train_memory adds for `samples` rows: a row's inputs and targets
+    spec = make_spec((300, 8, 5), dtype=dtype, loss="mse", seed=2)
+    _, held = traced_peak_and_held(lambda: load_dataset("synthetic", spec))
+    rows = train_memory(spec, 1, "vjp", SYNTHETIC_SAMPLES) - train_memory(spec, 1, "vjp")
+    assert held == pytest.approx(rows, rel=0.02)
+
+
+@pytest.mark.parametrize(
+    "sizes, dtype, loss, mode, batch, momentum",
+    [
+        ((400, 8, 2), "float32", "mse", "vjp", 32, 0.9),  # the data the largest part
+        ((400, 8, 2), "float64", "cross_entropy", "vjp", 32, 0.0),
+        ((32, 400, 400, 10), "float64", "mse", "vjp", 64, 0.9),  # the parameters and their buffers
+        ((32, 400, 400, 10), "float32", "cross_entropy", "vjp", 4096, 0.9),  # a batch clamped to the data
+        ((12, 30, 20, 3), "float64", "mse", "explicit", 16, 0.9),  # each sample's factors
+        ((40, 60, 5), "float32", "cross_entropy", "explicit", 8, 0.0),
+    ],
+)
+def test_the_training_memory_model_bounds_what_a_run_allocates(sizes, dtype, loss, mode, batch, momentum):
+    # --max-memory refuses a run on train_memory before anything is allocated, so the model must
+    # not fall short of the run: its data, parameters, trainer and evaluation, traced by
+    # tracemalloc (numpy reports its arrays to it). It is an upper bound, not a wild one: a run
+    # here peaks at 0.38-0.61 of it (the evaluation is priced at a full chunk of 4,096 rows).
+    spec = make_spec(sizes, dtype=dtype, loss=loss, seed=3)
+    settings = TrainSettings(steps=2, batch=batch, momentum=momentum, mode=mode)
+    peak, _ = traced_peak_and_held(lambda: train(spec, load_dataset("synthetic", spec), settings))
+    modelled = train_memory(spec, batch, mode, SYNTHETIC_SAMPLES)
+    assert 0.3 * modelled <= peak <= modelled
 
 
 def test_a_batch_larger_than_the_data_is_clamped_and_said(tmp_path):
