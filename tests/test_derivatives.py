@@ -1,11 +1,14 @@
 """Every activation's and loss's Jacobian, VJP and JVP against central finite differences."""
 
+import tracemalloc
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jacchain.chain.factors import build_chain
+from jacchain.cost.memory import stored_bytes
 from jacchain.model.activations import ACTIVATIONS
 from jacchain.model.losses import LOSSES
 from jacchain.model.network import network_at_point
@@ -36,6 +39,33 @@ def test_activation_vjp_and_jvp_are_products_with_the_jacobian(name):
     np.testing.assert_allclose(activation.jvp(POINT, z, t), jac @ t, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", ACTIVATIONS.names())
+def test_activation_jacobian_times_a_matrix_is_the_product_with_the_jacobian(name, dtype):
+    # D m without forming D where it is dense (softmax): the product with the dense Jacobian,
+    # new or written over m itself, in m's dtype
+    activation = ACTIVATIONS.get(name)
+    a = POINT.astype(dtype)
+    z = activation.value(a)
+    m = RNG.standard_normal((POINT.size, 4)).astype(dtype)
+    got = activation.jacobian_times(a, z, m)
+    assert got.dtype == dtype
+    tolerance = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(got, activation.dense_jacobian(a, z) @ m, rtol=tolerance, atol=tolerance)
+    over = m.copy()
+    assert activation.jacobian_times(a, z, over, out=over) is over
+    np.testing.assert_array_equal(over, got)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_softmax_jacobian_is_diag_z_minus_z_z_transposed_to_the_bit(dtype):
+    # built in one n x n array, it holds exactly the numbers of the formula's two arrays
+    softmax = ACTIVATIONS.get("softmax")
+    z = softmax.value(RNG.standard_normal(9).astype(dtype))
+    np.testing.assert_array_equal(softmax.jacobian(z, z), np.diag(z) - np.outer(z, z))
+    assert softmax.jacobian(z, z).dtype == dtype
+
+
 @pytest.mark.parametrize("name", ACTIVATIONS.names())
 def test_activation_vjp_works_on_a_batch_of_rows(name):
     activation = ACTIVATIONS.get(name)
@@ -54,18 +84,21 @@ def test_an_activation_that_does_not_read_its_input_gives_the_same_handed_its_ou
     activation = ACTIVATIONS.get(name)
     a = np.concatenate([RNG.standard_normal((4, 6)), np.zeros((1, 6)), np.full((1, 6), -2.0)])
     v, t = RNG.standard_normal(a.shape), RNG.standard_normal(a.shape)
+    m = RNG.standard_normal((a.shape[1], 3))
     z = activation.value(a)
     from_output = [
         activation.vjp(z, z, v),
         activation.jvp(z, z, t),
         activation.vjp_into(z, z, v, np.empty_like(a)),
         *[activation.jacobian(z[i], z[i]) for i in range(len(a))],
+        *[activation.jacobian_times(z[i], z[i], m) for i in range(len(a))],
     ]
     from_input = [
         activation.vjp(a, z, v),
         activation.jvp(a, z, t),
         activation.vjp_into(a, z, v, np.empty_like(a)),
         *[activation.jacobian(a[i], z[i]) for i in range(len(a))],
+        *[activation.jacobian_times(a[i], z[i], m) for i in range(len(a))],
     ]
     same = all(np.array_equal(got, want) for got, want in zip(from_output, from_input))
     assert same is not activation.reads_input
@@ -183,6 +216,29 @@ def test_chain_product_equals_finite_difference_of_the_whole_network(activation,
         return network.loss.value(out, y) if of == "loss" else out
 
     np.testing.assert_allclose(product, central_jacobian(function, x).reshape(product.shape), atol=1e-7)
+
+
+@pytest.mark.parametrize("activation", ["softmax", "tanh"])
+@pytest.mark.parametrize("granularity", ["layer", "op"])
+@pytest.mark.parametrize("wrt", ["input", "params"])
+def test_building_the_factors_takes_no_more_memory_than_the_model_allows(activation, granularity, wrt):
+    # base_memory (cost/memory.py) holds the factors and the largest once more while it is
+    # built: a softmax layer's n x n Jacobian, formed on the way to its layer Jacobian D W or to
+    # a dense P_i (three of them, 3 x 300^2 x 8 bytes here), or a dense P_i made by a Kronecker
+    # product and a concatenation, would go past it
+    spec = make_spec((20, 300, 40, 5), activation=activation, loss="mse", seed=1)
+    chain = build_chain(spec, "loss", granularity, wrt)
+    network, x, y = network_at_point(spec)
+    cache = network.forward(x)
+    build_factors(chain, network, cache, y)  # what a first build sets up once, outside the count
+    tracemalloc.start()
+    try:
+        build_factors(chain, network, cache, y)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    largest = max(stored_bytes(factor.rows, factor.cols, factor.structure, spec.itemsize) for factor in chain.factors)
+    assert peak <= chain.factor_bytes + largest
 
 
 def test_layer_jacobian_matches_finite_differences_of_one_layer(central_jacobian):

@@ -22,9 +22,15 @@ class Kron:
         return (rows, rows * self.z.shape[0] + rows)
 
     def dense(self) -> Array:
-        rows = self.d.shape[0]
-        weights = np.kron(np.eye(rows, dtype=self.d.dtype), self.z[None, :])
-        return self.d[:, None] * np.concatenate([weights, np.eye(rows, dtype=self.d.dtype)], axis=1)
+        """The matrix itself: row r holds d_r z^T in its r-th block of width n_{i-1} and d_r in
+        column n_i n_{i-1} + r, zeros elsewhere, written into the one array it allocates (a
+        Kronecker product, a concatenation and a scaling took three of its size)."""
+        (rows,), (width,) = self.d.shape, self.z.shape
+        out = np.zeros(self.shape, dtype=np.result_type(self.d, self.z))
+        diagonal = np.arange(rows)
+        out[:, : rows * width].reshape(rows, rows, width)[diagonal, diagonal] = np.multiply.outer(self.d, self.z)
+        out[diagonal, rows * width + diagonal] = self.d
+        return out
 
 
 Value = Array | Kron  # a factor or intermediate as the executor holds it

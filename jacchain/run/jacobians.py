@@ -18,9 +18,7 @@ from .arrays import Kron, Value
 def layer_jacobian(network: MLP, cache: ForwardCache, layer: int) -> Array:
     """J_i = D_i W_i = dz_i/dz_{i-1}, dense n_i x n_{i-1}."""
     activation = network.activations[layer - 1]
-    a, z, weight = cache.pre[layer - 1], cache.post[layer], network.weights[layer - 1]
-    jac = activation.jacobian(a, z)
-    return jac[:, None] * weight if activation.elementwise else jac @ weight
+    return activation.jacobian_times(cache.pre[layer - 1], cache.post[layer], network.weights[layer - 1])
 
 
 def params_jacobian(factor: Factor, network: MLP, cache: ForwardCache, layer: int) -> Value:
@@ -34,8 +32,7 @@ def params_jacobian(factor: Factor, network: MLP, cache: ForwardCache, layer: in
         return Kron(np.ones(factor.rows, dtype=z_previous.dtype), z_previous)
     activation = network.activations[layer - 1]
     basis = Kron(np.ones(factor.rows, dtype=z_previous.dtype), z_previous).dense()
-    jac = activation.jacobian(cache.pre[layer - 1], cache.post[layer])
-    return jac[:, None] * basis if activation.elementwise else jac @ basis
+    return activation.jacobian_times(cache.pre[layer - 1], cache.post[layer], basis, out=basis)
 
 
 def activation_jacobian(factor: Factor, network: MLP, cache: ForwardCache, layer: int) -> Array:
