@@ -3,11 +3,14 @@
 import csv
 import io
 import json
+import tracemalloc
 
 import pytest
 from click.testing import CliRunner
 
 from jacchain.cli import cli
+from jacchain.jobs.analyze import analyze
+from jacchain.model.spec import make_spec
 from jacchain.run.timing import blas_info
 
 
@@ -169,6 +172,33 @@ def test_measured_peak_memory_sits_beside_the_model():
     for order in data["orders"].values():
         # tracemalloc sees every intermediate the model counts, plus small numpy overheads.
         assert order["peak_bytes"] <= order["measured_peak_bytes"] <= order["peak_bytes"] + 64 * 1024
+
+
+@pytest.mark.parametrize(
+    "sizes, activation, of, wrt, granularity",
+    [
+        ((1200, 800, 10), "relu", "loss", "input", "layer"),  # one large layer Jacobian
+        ((300,) * 8 + (3,), "tanh", "loss", "input", "layer"),  # many: never two builds at once
+        ((600, 60, 500), "tanh", "output", "input", "layer"),  # large results, compared
+        ((40, 60, 30, 5), "softmax", "loss", "params", "layer"),  # dense P_i through a dense D
+        ((200, 300, 10), "gelu", "loss", "params", "op"),
+        ((30, 300, 300, 20), "softmax", "output", "input", "op"),  # D_i dense factors
+    ],
+)
+def test_an_explicit_run_allocates_no_more_than_its_modelled_memory(sizes, activation, of, wrt, granularity):
+    # --max-memory admits a run on memory_bytes, so the run must keep to it: traced by
+    # tracemalloc from the parameters to the orders' cross-check (64 KiB for Python's own
+    # objects), and not wildly under it either (0.62-0.98 of it here)
+    spec = make_spec(sizes, activation=activation, loss="mse", seed=1)
+    analyze(make_spec((30, 20, 10), seed=1), repeats=1)  # what a first run sets up once, outside the count
+    tracemalloc.start()
+    try:
+        result = analyze(spec, of=of, wrt=wrt, granularity=granularity, repeats=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.max_abs_diff is not None  # every order ran explicitly
+    assert result.memory_bytes / 2 <= peak <= result.memory_bytes + 64 * 1024
 
 
 def test_python_dash_m_runs_the_cli():
