@@ -70,6 +70,27 @@ def test_a_change_of_one_flop_is_shown_exactly_not_rounded_away(workspace):
     assert f"{entry['flops']:,}" in row and f"{entry['flops'] - 1:,}" in row and "-1 (-<0.01%)" in row
 
 
+def test_a_count_that_was_zero_is_a_change_with_no_percentage(workspace):
+    # a change from 0 has an exact difference and no percentage (not a division by zero)
+    baseline = workspace / "flops-baseline.json"
+    stored = json.loads(baseline.read_text())
+    entry = stored["configs"]["seed.yaml"]["of=loss,wrt=input,granularity=layer"]["loss_first"]
+    now, entry["macs"] = entry["macs"], 0
+    baseline.write_text(json.dumps(stored))
+    result = invoke("check", workspace / "seed.yaml", "--baseline", baseline, "--format", "json")
+    assert result.exit_code == 1, result.output
+    (change,) = json.loads(result.output)["changes"]
+    assert change["baseline"] == 0 and change["now"] == change["difference"] == now
+    assert change["change_percent"] is None
+
+
+def test_some_configs_checked_against_the_whole_baseline_pass(workspace):
+    # the other entries are neither changes nor removals while their config files exist
+    result = invoke("check", workspace / "seed.yaml", "--baseline", workspace / "flops-baseline.json")
+    assert result.exit_code == 0, result.output
+    assert "1 config(s)" in result.output
+
+
 def test_markdown_report_for_a_pull_request(workspace):
     seed = workspace / "seed.yaml"
     seed.write_text(seed.read_text().replace("width: 512", "width: 500"))
