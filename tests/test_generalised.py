@@ -3,16 +3,19 @@ for plans and schedules, and the properties the model implies."""
 
 import itertools
 import random
+import tracemalloc
 from functools import cache
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from jacchain.chain.config import load_chain
 from jacchain.chain.elementals import Elemental, ElementalChain, network_chain
 from jacchain.cost.elimination import OpKind
 from jacchain.jobs.analyze import count_only
-from jacchain.jobs.chain import analyze_chain
+from jacchain.jobs.chain import analyze_chain, network_entries, run_memory, run_plans, surrogate_entries
 from jacchain.jobs.plan import plan_orders
 from jacchain.model.spec import make_spec
 from jacchain.planners.jcdp import pure_adjoint, pure_tangent, solve
@@ -377,3 +380,40 @@ def test_the_pruned_search_is_exact_on_windows_of_jcdps_chains(chain):
     for machines, matrix_free in itertools.product((2, 3, 4), (True, False)):
         schedule = exact_schedule(chain, machines, matrix_free)
         assert schedule.exact and schedule.makespan == least_makespan(chain, machines, matrix_free)
+
+
+CONFIGS = Path(__file__).parent.parent / "configs"
+
+
+@pytest.mark.parametrize(
+    "spec, of",
+    [
+        (make_spec((784, 512, 256, 10)), "loss"),  # the reference: no identity of the input's width
+        (make_spec((784, 512, 256, 10)), "output"),
+        (make_spec((300,) * 7, activation="tanh"), "output"),
+        (make_spec((20, 600, 30), activation="softmax"), "output"),  # a dense D_i kept by the model
+        (make_spec((400, 50, 600), activation="tanh"), "output"),  # large results, compared
+        ("jcdp-chain7.yaml", None),
+        ("jcdp-chain11.yaml", None),
+    ],
+    ids=["784-loss", "784-output", "300x7-output", "softmax-output", "wide-output", "chain7", "chain11"],
+)
+def test_running_the_plans_allocates_no_more_than_the_modelled_memory(spec, of):
+    # --max-memory admits a chain's run on run_memory, so the run must keep to it: traced by
+    # tracemalloc from the model's setup to the last plan's comparison with the reference (256
+    # KiB for Python's own objects), and not wildly under it (0.68-0.96 of it here)
+    network = None if isinstance(spec, str) else spec
+    chain = load_chain(str(CONFIGS / spec)) if network is None else network_chain(network, of)
+    analysis = analyze_chain(chain, None, None, None, 10.0, "test", None)
+    run_plans(analysis, network, of or "loss", None, 0, 1)  # what a first run sets up once, outside the count
+    tracemalloc.start()
+    try:
+        run_plans(analysis, network, of or "loss", None, 0, 1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    if network is None:
+        modelled = run_memory(analysis, surrogate_entries(chain), 8)
+    else:
+        modelled = run_memory(analysis, network_entries(network, of), network.itemsize)
+    assert modelled / 2 <= peak <= modelled + 256 * 1024

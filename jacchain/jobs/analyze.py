@@ -21,7 +21,7 @@ from ..errors import JacchainError
 from ..model.network import network_at_point
 from ..model.spec import NetworkSpec
 from ..planners.orders import ORDERS, Order
-from ..run.arrays import Value, densify
+from ..run.arrays import Value, densify, max_abs_difference
 from ..run.calibrate import calibration_for, time_with_fixed_costs
 from ..run.execute import compile_plan, run_counted
 from ..run.jacobians import build_factors
@@ -254,15 +254,8 @@ def max_difference(values_of: list[list[np.ndarray]]) -> float | None:
     if not values_of:
         return None
     return max(
-        _max_abs_difference(value, reference) for values in values_of for value, reference in zip(values, values_of[0])
+        max_abs_difference(value, reference) for values in values_of for value, reference in zip(values, values_of[0])
     )
-
-
-def _max_abs_difference(value: np.ndarray, reference: np.ndarray) -> float:
-    """In one temporary of the result's size, which the memory model's peak for the order that
-    made the result covers (np.abs of the difference would be a second)."""
-    difference = np.subtract(value, reference)
-    return float(np.max(np.abs(difference, out=difference)))
 
 
 def analyze(

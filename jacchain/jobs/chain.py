@@ -15,6 +15,7 @@ from ..cost.elimination import OpKind
 from ..cost.machine import Calibration, FixedCosts, with_fixed_costs
 from ..cost.ratio import count_ratio, ratio_text
 from ..errors import JacchainError
+from ..model.activations import ACTIVATIONS
 from ..model.spec import NetworkSpec
 from ..planners.jcdp import ElementalPlan, solve
 from ..planners.orders import ElementalOrder, resolve_elemental_orders
@@ -27,6 +28,7 @@ from ..planners.schedule import (
     list_schedule,
     root_bound,
 )
+from ..run.arrays import max_abs_difference
 from ..run.timing import BlasInfo, Timing
 from ..types import Of, Progress
 
@@ -176,25 +178,41 @@ def why(chain: ElementalChain, best: ElementalPlan, dense: ElementalPlan) -> str
     )
 
 
-def check_run_fits(analysis: ChainAnalysis, fixed: int, itemsize: int, max_memory: int | None, label: str) -> None:
-    """Refuse, before anything is built, a run whose modelled memory is over the limit: the
-    model's own `fixed` entries (parameters and the reference), and every plan's results."""
-    from ..cost.memory import check_fits, default_limit
-
+def run_memory(analysis: ChainAnalysis, fixed: int, itemsize: int) -> int:
+    """Modelled bytes of running the analysis's plans: the model's own `fixed` entries
+    (parameters and the reference), and the largest plan's results with the largest identity
+    one of its accumulations is seeded with (run_plan keeps every result to the end; an
+    accumulation pushes an identity's columns or rows through its elemental)."""
     chain = analysis.chain
     plans = [r.plan for r in analysis.orders if r.plan is not None]
-    entries = max((sum(_result_entries(chain, op) for op in plan.operations) for plan in plans), default=0)
+    return itemsize * (fixed + max((_plan_entries(chain, plan) for plan in plans), default=0))
+
+
+def check_run_fits(analysis: ChainAnalysis, fixed: int, itemsize: int, max_memory: int | None, label: str) -> None:
+    """Refuse, before anything is built, a run whose modelled memory (run_memory) is over the limit."""
+    from ..cost.memory import check_fits, default_limit
+
     check_fits(
-        itemsize * (fixed + entries),
+        run_memory(analysis, fixed, itemsize),
         default_limit() if max_memory is None else max_memory,
         f"explicit run of {label} as a chain of elementals",
     )
 
 
-def network_entries(spec: NetworkSpec) -> int:
-    """What a network's run holds besides the plans' results: its parameters, and the
-    reference's layer Jacobians (as many entries)."""
-    return 2 * spec.n_params
+def network_entries(spec: NetworkSpec, of: Of = "loss") -> int:
+    """What a network's run holds besides the plans' results: its parameters and forward pass,
+    each dense activation Jacobian (softmax's n x n, which run/elemental.py keeps), and the
+    reference at its largest while it is formed (ElementalNetwork.reference: one layer
+    Jacobian, the product so far and the next)."""
+    sizes, layers = spec.sizes, list(zip(spec.sizes, spec.sizes[1:]))
+    dense = sum(n * n for n, name in zip(sizes[1:], spec.activations) if not ACTIVATIONS.get(name).elementwise)
+    if of == "loss":
+        reference = max(n_out * n_in + n_in + n_out for n_in, n_out in layers)
+    else:
+        reference = max(
+            [sizes[1] * sizes[0], *(n_out * n_in + (n_in + n_out) * sizes[0] for n_in, n_out in layers[1:])]
+        )
+    return spec.n_params + 2 * sum(sizes) + dense + reference
 
 
 def surrogate_entries(chain: ElementalChain) -> int:
@@ -222,7 +240,7 @@ def run_plans(
     from `seed`. The memory is checked before anything is built or measured; `calibrate`
     (dtype, BLAS threads) gives the calibrations that price the plans and the schedules."""
     if spec is not None:
-        dtype, fixed, label = spec.dtype, network_entries(spec), spec.label
+        dtype, fixed, label = spec.dtype, network_entries(spec, of), spec.label
     else:
         dtype, fixed, label = dtype or "float64", surrogate_entries(analysis.chain), analysis.chain.label
     check_run_fits(analysis, fixed, int(np.dtype(dtype).itemsize), max_memory, label)
@@ -273,7 +291,8 @@ def measure_chain(
             value = run_plan(model, plan, counter)
             if counter.macs != plan.cost:  # pragma: no cover - a counting bug
                 raise RuntimeError(f"{result.order.name}: counted {counter.macs} MACs, the model says {plan.cost}")
-            diffs[place] = float(np.max(np.abs(value - reference)))
+            diffs[place] = max_abs_difference(value, reference)
+            del value  # not held while the next plan runs
             runs[place] = functools.partial(run_plan, model, plan, Counter())
         priced = model.dtype if calibration is not None else None
         timed, fixed = time_with_fixed_costs(list(runs.values()), priced, repeats)
@@ -337,3 +356,13 @@ def simulate(tasks: tuple[Task, ...], durations: list[float], machines: int) -> 
 
 def _result_entries(chain: ElementalChain, op: Any) -> int:
     return chain.elementals[op.last].outputs * chain.elementals[op.first].inputs
+
+
+def _plan_entries(chain: ElementalChain, plan: ElementalPlan) -> int:
+    """Every result of the plan, and its largest accumulation's seed (an n x n identity)."""
+    seeds = [
+        chain.elementals[op.first].inputs ** 2 if op.kind == OpKind.ACC_TAN else chain.elementals[op.first].outputs ** 2
+        for op in plan.operations
+        if op.kind in (OpKind.ACC_TAN, OpKind.ACC_ADJ)
+    ]
+    return sum(_result_entries(chain, op) for op in plan.operations) + max(seeds, default=0)

@@ -36,6 +36,13 @@ class Kron:
 Value = Array | Kron  # a factor or intermediate as the executor holds it
 
 
+def max_abs_difference(value: Array, reference: Array) -> float:
+    """The largest |value - reference|, in one temporary of their size (np.abs of the
+    difference would be a second, which the memory models do not hold room for)."""
+    difference = np.subtract(value, reference)
+    return float(np.max(np.abs(difference, out=difference)))
+
+
 def structure_of(value: Value) -> Structure:
     """Read a value's structure off the value itself."""
     if isinstance(value, Kron):

@@ -188,11 +188,22 @@ class ElementalNetwork(ElementalModel):
         return [*products, product_count((rows, n_out, DENSE), (n_out, n_in, DENSE))]
 
     def reference(self) -> Array:
-        """The full Jacobian from the explicit layer Jacobians (run/jacobians.py)."""
-        result = np.eye(self.spec.sizes[0], dtype=self.spec.dtype)
-        for layer in range(1, self.spec.n_layers + 1):
-            result = layer_jacobian(self.network, self.cache, layer) @ result
-        return self.gradient @ result if self.gradient is not None else result
+        """The full Jacobian from the explicit layer Jacobians (run/jacobians.py): the loss's
+        gradient times them, a row at every step; dz_L/dx from J_1 on. One layer Jacobian is
+        held at a time, and never an identity of the input's width (n_0^2 entries)."""
+
+        def jacobian(layer: int) -> Array:
+            return layer_jacobian(self.network, self.cache, layer)
+
+        if self.gradient is not None:
+            result = self.gradient
+            for layer in range(self.spec.n_layers, 0, -1):
+                result = result @ jacobian(layer)
+            return result
+        result = jacobian(1)
+        for layer in range(2, self.spec.n_layers + 1):
+            result = jacobian(layer) @ result
+        return result
 
 
 def run_plan(model: ElementalModel, plan: ElementalPlan, counter: Counter) -> Array:
