@@ -194,6 +194,7 @@ class Trainer:
                 self.grads_b[layer - 1] += flat[weight.size :] / batch
                 if counter is not None:
                     counter.entries(flat, times=2)  # divide by the batch, add in
+            del arrays, rows  # not held while the next sample's are made (train_memory holds room for one)
         return self.network.loss.value(cache.output, y)
 
     def update(self, counter: FlopCounter | None = None, folded: bool = False) -> None:
