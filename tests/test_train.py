@@ -433,6 +433,19 @@ def test_the_memory_model_holds_the_parameters_and_their_three_buffers(dtype, mo
     assert peak == pytest.approx(train_memory(spec, 1, "vjp") - others, rel=0.02)
 
 
+@pytest.mark.parametrize("sizes, activation", [((30, 400, 5), "softmax"), ((200, 300, 100, 10), "relu")])
+def test_an_explicit_step_keeps_to_what_the_memory_model_adds_for_it(sizes, activation):
+    # train_memory's explicit part: one sample's factors (a softmax layer's dense D_i among
+    # them) and its gradient rows; each sample's are freed before the next sample's are built
+    spec = make_spec(sizes, activation=activation, loss="mse", seed=2)
+    trainer = Trainer(MLP.initialise(spec), TrainSettings(mode="explicit"))
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((4, sizes[0])), rng.standard_normal((4, sizes[-1]))
+    trainer.explicit_gradients(X, y)  # the buffers a first step makes, outside the count
+    peak, _ = traced_peak_and_held(lambda: trainer.explicit_gradients(X, y))
+    assert peak <= 1.1 * (train_memory(spec, 4, "explicit") - train_memory(spec, 4, "vjp"))
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_the_memory_model_holds_the_synthetic_data_as_loaded(dtype):
     # the data's part, what train_memory adds for `samples` rows: a row's inputs and targets
