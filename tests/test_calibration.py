@@ -4,14 +4,17 @@ measured again, unwritable caches do not break a run, and doubtful figures are f
 import json
 import math
 import time
+import tracemalloc
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from jacchain.cli import cli
 from jacchain.cost.machine import STALE_DAYS, Calibration
-from jacchain.run.calibrate import CACHE_SCHEMA, cache_path, cached, from_entry, store
+from jacchain.cost.memory import human_bytes
+from jacchain.run.calibrate import CACHE_SCHEMA, cache_path, cached, calibration_bytes, from_entry, store
 from jacchain.run.calibrate import measure as real_measure  # the fixtures replace the module's
 from jacchain.run.timing import blas_info
 
@@ -227,3 +230,40 @@ def test_the_cache_rate_is_read_where_the_blas_streams_on_all_its_threads(
     assert found.threaded_from == one_thread
     assert found.stream_curve_one == (found.stream_curve if one_thread else ())
     assert found.problems() == []
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_calibration_holds_what_calibration_bytes_says(dtype):
+    # the figure --max-memory is held to before the machine is measured (1 MiB for Python's own
+    # objects: the timings' samples); 0.3 s of it, the figures measured once each
+    tracemalloc.start()
+    try:
+        real_measure(dtype, repeats=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert 0.99 * calibration_bytes(dtype) <= peak <= calibration_bytes(dtype) + 2**20
+
+
+@pytest.mark.parametrize(
+    "command", [["analyze", "64,32,10"], ["sweep", "64,32,10", "--vary", "input=8:16", "--points", "2"]]
+)
+def test_a_calibration_past_max_memory_is_refused_before_it_measures(command, monkeypatch):
+    measured = []
+    monkeypatch.setattr("jacchain.run.calibrate.measure", lambda *args, **kwargs: measured.append(1))
+    result = invoke(*command, "--max-memory", "100MB")
+    assert result.exit_code == 2 and not measured
+    needed, limit = human_bytes(calibration_bytes("float64")), human_bytes(100 * 10**6)
+    assert result.stderr.strip().splitlines() == [
+        f"Error: calibrating this machine for the time model needs about {needed} of memory, over the "
+        f"--max-memory limit of {limit}; run `jacchain calibrate` once (it is cached), or pass --no-time-model"
+    ]
+    assert invoke(*command, "--max-memory", "100MB", "--no-time-model").exit_code == 0
+    assert not measured
+
+
+def test_a_chain_s_calibration_past_max_memory_is_refused_too(monkeypatch):
+    monkeypatch.setattr("jacchain.run.calibrate.measure", lambda *args, **kwargs: pytest.fail("measured"))
+    config = Path(__file__).parent.parent / "configs" / "jcdp-example.yaml"
+    result = invoke("analyze", config, "--max-memory", "100MB")
+    assert result.exit_code == 2 and "calibrating this machine" in result.stderr

@@ -121,7 +121,12 @@ def analyze_chains(
                     run.repeats,
                     run.threads,
                     memory_limit(run.max_memory),
-                    functools.partial(calibration_for, measure_if_missing=run.time_model, progress=progress),
+                    functools.partial(
+                        calibration_for,
+                        measure_if_missing=run.time_model,
+                        progress=progress,
+                        max_memory=memory_limit(run.max_memory),
+                    ),
                 )
             results.append(result)
     if plot_path:
@@ -219,7 +224,9 @@ def analyze(
     results = []
     with progress_bar(fmt != "json") as progress:
         for spec in networks:
-            calibrate = functools.partial(machine_for, spec, run.time_model, cost, run.analytic, run.threads, progress)
+            calibrate = functools.partial(
+                machine_for, spec, run.time_model, cost, run.analytic, run.threads, progress, limit
+            )
             results.append(
                 run_analysis(
                     spec,
@@ -391,7 +398,7 @@ def sweep(
     if plot_path:
         check_plot_path(plot_path)
     with progress_bar(fmt != "json") as progress:
-        calibration = machine_for(net, run.time_model, "flops", run.analytic, run.threads, progress)
+        calibration = machine_for(net, run.time_model, "flops", run.analytic, run.threads, progress, limit)
         result = run_sweep(
             net,
             how,

@@ -303,14 +303,16 @@ def machine_for(
     analytic: bool,
     threads: int | None,
     progress: Progress | None = None,
+    max_memory: int | None = None,
 ) -> Calibration | None:
     """The calibration an analysis of `spec` uses: none without the time model or --cost time;
-    measured now (once, then cached) for --cost time or for predictions beside a run; a
-    count-only analysis shows predictions only if the machine was already calibrated."""
+    measured now (once, then cached) for --cost time or for predictions beside a run, if the
+    measurement fits in `max_memory`; a count-only analysis shows predictions only if the
+    machine was already calibrated."""
     if not (time_model or cost == "time"):
         return None
     measure_if_missing = cost == "time" or not (analytic or spec.analytic)
-    return calibration_for(spec.dtype, threads, measure_if_missing, progress)
+    return calibration_for(spec.dtype, threads, measure_if_missing, progress, max_memory)
 
 
 def measure_peak(run: Callable[[], object]) -> int:

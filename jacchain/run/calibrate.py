@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from ..cost.machine import Calibration, FixedCosts, calibration_key
-from ..errors import JacchainError
+from ..cost.memory import available_bytes, human_bytes
+from ..errors import JacchainError, MemoryLimitError
 from ..io import write_atomic
 from ..types import Progress
 from .timing import DEFAULT_TARGET_S, Timing, blas_info, blas_threads, time_alternating, time_call, usable_cores
@@ -25,6 +26,7 @@ from .timing import DEFAULT_TARGET_S, Timing, blas_info, blas_threads, time_alte
 CACHE_SCHEMA = 11  # 8: medians over rounds; 9: the cache's capacity measured; 10: its rate where all threads stream;
 # 11: the sweep from 64 KiB, on one thread too, the call's time taken out
 GEMM_CURVE_SIZES = (2, 8, 32, 128, 512)
+STREAM_BYTES = 256 * 2**20  # the matrix measure() streams from memory
 ELEMENTWISE_BYTES = (2**14, 2**17, 2**20, 2**23, 2**26)  # bytes read and written
 CAPACITY_SWEEP = tuple(2**16 * 2**k for k in range(12))  # streamed matrices of 64 KiB to 128 MiB
 CACHE_GAIN = 1.25  # a matrix streams from cache when it streams at least this much faster than from memory
@@ -240,7 +242,7 @@ def measure(
     dtype: str = "float64",
     threads: int | None = None,
     gemm_size: int = 1024,
-    stream_bytes: int = 256 * 2**20,
+    stream_bytes: int = STREAM_BYTES,
     repeats: int = 15,
 ) -> Calibration:
     """Time a gemm_size^3 GEMM, (1 x n)(n x n) products streaming matrices from memory and of
@@ -394,14 +396,62 @@ def calibrate(dtype: str = "float64", threads: int | None = None) -> Calibration
     return CalibrationRun(calibration, store(calibration))
 
 
+def calibration_bytes(dtype: str, gemm_size: int = 1024, stream_bytes: int = STREAM_BYTES) -> int:
+    """The most measure() holds at once: the largest of its figures' arrays, which each figure
+    makes and frees in turn (a streamed matrix with its row and result; a GEMM's operands and
+    result; a scaled matrix with its diagonal and result).
+
+    >>> round(calibration_bytes("float64") / 2**20)
+    256
+    """
+
+    def streamed(n_bytes: int) -> int:
+        side = _matrix_side(n_bytes, dtype)
+        return side * side + 2 * side
+
+    def product(rows: int) -> int:
+        return gemm_size * gemm_size + rows * gemm_size * (2 if rows > gemm_size else 1)
+
+    def scaled(n_bytes: int) -> int:
+        side = max(1, _matrix_side(n_bytes // 2, dtype))
+        return 2 * side * side + side
+
+    entries = max(
+        *map(streamed, (stream_bytes, *CAPACITY_SWEEP)),
+        *map(product, (gemm_size, *GEMM_CURVE_SIZES)),
+        *map(scaled, ELEMENTWISE_BYTES),
+    )
+    return entries * np.dtype(dtype).itemsize
+
+
 def calibration_for(
-    dtype: str, threads: int | None, measure_if_missing: bool, progress: Progress | None = None
+    dtype: str,
+    threads: int | None,
+    measure_if_missing: bool,
+    progress: Progress | None = None,
+    max_memory: int | None = None,
 ) -> Calibration | None:
     """The cached calibration for this dtype and thread count; measured now (once, then
-    cached) when there is none and one is wanted."""
+    cached) when there is none and one is wanted, if what measuring holds (calibration_bytes)
+    fits in `max_memory` (else in the memory available)."""
     found = cached(dtype, threads)
     if found is None and measure_if_missing:
+        check_calibration_fits(dtype, max_memory)
         if progress is not None:
             progress("calibrating this machine (once; then cached)", 0, 1)
         found = load_or_measure(dtype, threads)
     return found
+
+
+def check_calibration_fits(dtype: str, max_memory: int | None) -> None:
+    """Refuse, before anything is allocated, a calibration that would not fit."""
+    needed = calibration_bytes(dtype)
+    limit = available_bytes() if max_memory is None else max_memory
+    if needed > limit:
+        raise MemoryLimitError(
+            f"calibrating this machine for the time model needs about {human_bytes(needed)} of memory, over the "
+            f"{'--max-memory limit' if max_memory is not None else 'memory available'} of {human_bytes(limit)}; "
+            "run `jacchain calibrate` once (it is cached), or pass --no-time-model",
+            needed,
+            limit,
+        )
