@@ -4,7 +4,6 @@ measured again, unwritable caches do not break a run, and doubtful figures are f
 import json
 import math
 import time
-import tracemalloc
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from click.testing import CliRunner
 from jacchain.cli import cli
 from jacchain.cost.machine import STALE_DAYS, Calibration
 from jacchain.cost.memory import human_bytes
+from jacchain.jobs.analyze import measure_peak
 from jacchain.run.calibrate import CACHE_SCHEMA, cache_path, cached, calibration_bytes, from_entry, store
 from jacchain.run.calibrate import measure as real_measure  # the fixtures replace the module's
 from jacchain.run.timing import blas_info
@@ -236,12 +236,7 @@ def test_the_cache_rate_is_read_where_the_blas_streams_on_all_its_threads(
 def test_a_calibration_holds_what_calibration_bytes_says(dtype):
     # the figure --max-memory is held to before the machine is measured (1 MiB for Python's own
     # objects: the timings' samples); 0.3 s of it, the figures measured once each
-    tracemalloc.start()
-    try:
-        real_measure(dtype, repeats=1)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    peak = measure_peak(lambda: real_measure(dtype, repeats=1))
     assert 0.99 * calibration_bytes(dtype) <= peak <= calibration_bytes(dtype) + 2**20
 
 

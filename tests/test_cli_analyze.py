@@ -3,13 +3,12 @@
 import csv
 import io
 import json
-import tracemalloc
 
 import pytest
 from click.testing import CliRunner
 
 from jacchain.cli import cli
-from jacchain.jobs.analyze import analyze
+from jacchain.jobs.analyze import analyze, measure_peak
 from jacchain.model.spec import make_spec
 from jacchain.run.timing import blas_info
 
@@ -191,12 +190,9 @@ def test_an_explicit_run_allocates_no_more_than_its_modelled_memory(sizes, activ
     # objects), and not wildly under it either (0.62-0.98 of it here)
     spec = make_spec(sizes, activation=activation, loss="mse", seed=1)
     analyze(make_spec((30, 20, 10), seed=1), repeats=1)  # what a first run sets up once, outside the count
-    tracemalloc.start()
-    try:
-        result = analyze(spec, of=of, wrt=wrt, granularity=granularity, repeats=1)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    ran = []
+    peak = measure_peak(lambda: ran.append(analyze(spec, of=of, wrt=wrt, granularity=granularity, repeats=1)))
+    (result,) = ran
     assert result.max_abs_diff is not None  # every order ran explicitly
     assert result.memory_bytes / 2 <= peak <= result.memory_bytes + 64 * 1024
 

@@ -1,7 +1,5 @@
 """Every activation's and loss's Jacobian, VJP and JVP against central finite differences."""
 
-import tracemalloc
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -9,6 +7,7 @@ from hypothesis import strategies as st
 
 from jacchain.chain.factors import build_chain
 from jacchain.cost.memory import stored_bytes
+from jacchain.jobs.analyze import measure_peak
 from jacchain.model.activations import ACTIVATIONS
 from jacchain.model.losses import LOSSES
 from jacchain.model.network import network_at_point
@@ -231,12 +230,7 @@ def test_building_the_factors_takes_no_more_memory_than_the_model_allows(activat
     network, x, y = network_at_point(spec)
     cache = network.forward(x)
     build_factors(chain, network, cache, y)  # what a first build sets up once, outside the count
-    tracemalloc.start()
-    try:
-        build_factors(chain, network, cache, y)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    peak = measure_peak(lambda: build_factors(chain, network, cache, y))
     largest = max(stored_bytes(factor.rows, factor.cols, factor.structure, spec.itemsize) for factor in chain.factors)
     assert peak <= chain.factor_bytes + largest
 

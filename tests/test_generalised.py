@@ -3,7 +3,6 @@ for plans and schedules, and the properties the model implies."""
 
 import itertools
 import random
-import tracemalloc
 from functools import cache
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from hypothesis import strategies as st
 from jacchain.chain.config import load_chain
 from jacchain.chain.elementals import Elemental, ElementalChain, network_chain
 from jacchain.cost.elimination import OpKind
-from jacchain.jobs.analyze import count_only
+from jacchain.jobs.analyze import count_only, measure_peak
 from jacchain.jobs.chain import analyze_chain, network_entries, run_memory, run_plans, surrogate_entries
 from jacchain.jobs.plan import plan_orders
 from jacchain.model.spec import make_spec
@@ -406,12 +405,7 @@ def test_running_the_plans_allocates_no_more_than_the_modelled_memory(spec, of):
     chain = load_chain(str(CONFIGS / spec)) if network is None else network_chain(network, of)
     analysis = analyze_chain(chain, None, None, None, 10.0, "test", None)
     run_plans(analysis, network, of or "loss", None, 0, 1)  # what a first run sets up once, outside the count
-    tracemalloc.start()
-    try:
-        run_plans(analysis, network, of or "loss", None, 0, 1)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    peak = measure_peak(lambda: run_plans(analysis, network, of or "loss", None, 0, 1))
     if network is None:
         modelled = run_memory(analysis, surrogate_entries(chain), 8)
     else:

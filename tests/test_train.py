@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from jacchain.cli import cli
-from jacchain.jobs.analyze import analyze
+from jacchain.jobs.analyze import analyze, measure_peak
 from jacchain.model.config import load_network
 from jacchain.model.network import MLP
 from jacchain.model.spec import make_spec
@@ -407,17 +407,16 @@ def test_the_memory_model_holds_the_trainers_batch_buffers_to_the_byte():
     assert sum(held.values()) == batch_entries(spec, 16) * 4 == (16 * (9 + 2 * 8 + 7 + 4) + 16 * 2 * 28 + 16) * 4
 
 
-def traced_peak_and_held(make):
-    """What `make()` allocates, traced by tracemalloc (numpy reports its arrays to it): the peak,
-    and what is still held while its result lives."""
+def held_by(make):
+    """What `make()`'s result holds, traced by tracemalloc (numpy reports its arrays to it)."""
     tracemalloc.start()
     try:
         made = make()
-        current, peak = tracemalloc.get_traced_memory()
+        held = tracemalloc.get_traced_memory()[0]
     finally:
         tracemalloc.stop()
     del made
-    return peak, current
+    return held
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -428,7 +427,7 @@ def test_the_memory_model_holds_the_parameters_and_their_three_buffers(dtype, mo
     spec = make_spec((64, 300, 200, 10), dtype=dtype, loss="mse", seed=2)
     settings = TrainSettings(momentum=momentum)
     Trainer(MLP.initialise(spec), settings)  # what a first trainer sets up once, outside the count
-    peak, _ = traced_peak_and_held(lambda: Trainer(MLP.initialise(spec), settings))
+    peak = measure_peak(lambda: Trainer(MLP.initialise(spec), settings))
     others = (batch_entries(spec, 1) + 2 * EVAL_CHUNK * sum(spec.sizes)) * spec.itemsize
     assert peak == pytest.approx(train_memory(spec, 1, "vjp") - others, rel=0.02)
 
@@ -442,7 +441,7 @@ def test_an_explicit_step_keeps_to_what_the_memory_model_adds_for_it(sizes, acti
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((4, sizes[0])), rng.standard_normal((4, sizes[-1]))
     trainer.explicit_gradients(X, y)  # the buffers a first step makes, outside the count
-    peak, _ = traced_peak_and_held(lambda: trainer.explicit_gradients(X, y))
+    peak = measure_peak(lambda: trainer.explicit_gradients(X, y))
     assert peak <= 1.1 * (train_memory(spec, 4, "explicit") - train_memory(spec, 4, "vjp"))
 
 
@@ -450,7 +449,7 @@ def test_an_explicit_step_keeps_to_what_the_memory_model_adds_for_it(sizes, acti
 def test_the_memory_model_holds_the_synthetic_data_as_loaded(dtype):
     # the data's part, what train_memory adds for `samples` rows: a row's inputs and targets
     spec = make_spec((300, 8, 5), dtype=dtype, loss="mse", seed=2)
-    _, held = traced_peak_and_held(lambda: load_dataset("synthetic", spec))
+    held = held_by(lambda: load_dataset("synthetic", spec))
     rows = train_memory(spec, 1, "vjp", SYNTHETIC_SAMPLES) - train_memory(spec, 1, "vjp")
     assert held == pytest.approx(rows, rel=0.02)
 
@@ -473,7 +472,7 @@ def test_the_training_memory_model_bounds_what_a_run_allocates(sizes, dtype, los
     # here peaks at 0.38-0.61 of it (the evaluation is priced at a full chunk of 4,096 rows).
     spec = make_spec(sizes, dtype=dtype, loss=loss, seed=3)
     settings = TrainSettings(steps=2, batch=batch, momentum=momentum, mode=mode)
-    peak, _ = traced_peak_and_held(lambda: train(spec, load_dataset("synthetic", spec), settings))
+    peak = measure_peak(lambda: train(spec, load_dataset("synthetic", spec), settings))
     modelled = train_memory(spec, batch, mode, SYNTHETIC_SAMPLES)
     assert 0.3 * modelled <= peak <= modelled
 
