@@ -14,14 +14,14 @@ from click.testing import CliRunner
 
 from jacchain.cli import cli
 
-README = (Path(__file__).parent.parent / "README.md").read_text()
 ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text()
 SKIPPED = ("calibrate", "train")  # the machine's figures; train's counts: the test below
 
 COUNT = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d,]|\.\d)")  # 1,070,080; never a time or a rate
 CELL = re.compile(r"(?<=[│|]) +(\d[\d,]*) +(?=[│|])")  # a table cell that is a whole number: a count
 RATIO = re.compile(r"[\d,.]+x (?:the FLOPs|the optimum|fewer)|1/[\d.]+ of the cheaper")
-BRACKETING = re.compile(r"`([^`]*\(.*?\)[^`]*)`|[│|] ((?:\(+[^│|]*\)+)|[a-z_]+\[[^│|]*\)) *[│|]")
+BRACKETING = re.compile(r"`([^`]*\(.*?\)[^`]*)`|(?<=[│|]) ((?:\(+[^│|]*\)+)|[a-z_]+\[[^│|]*\)) *(?=[│|])")
 
 
 def transcripts(*commands: str) -> list[tuple[str, str]]:
