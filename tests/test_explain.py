@@ -39,6 +39,16 @@ def test_the_article_sums_written_out_term_by_term():
     assert "single row" in out and "backpropagation" in out
 
 
+def test_each_order_is_headed_by_its_whole_bracketing_on_one_line_however_narrow_its_sums():
+    # a two-factor chain's sums are narrower than its heading; the heading had been the sums'
+    # table title, which rich wraps at the table's width: "(g" on one line, "J1)" on the next
+    result = invoke("explain", "2,3")
+    assert result.exit_code == 0, result.output
+    headings = [line for line in result.output.splitlines() if "(article:" in line]
+    assert [line.split("(")[0].strip() for line in headings] == ["loss-first", "input-first", "optimal"]
+    assert all(line.endswith("): (g J1)") for line in headings), headings
+
+
 def test_the_optimal_tree_and_why_for_the_autoencoder():
     result = invoke("explain", "784,256,8,256,784", "--of", "output", "--activation", "tanh")
     out = result.output
