@@ -85,3 +85,17 @@ def test_a_row_label_never_vanishes_when_the_numbers_crowd_it(width):
     for row, name in enumerate(names):
         assert f"│ {name} " in text or f"order: {name}" in text, (width, name)  # a cell, or vertical
         assert f"{(row + 1) * 10_000_000 + 8:,}" in text
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_title_wider_than_its_table_wraps_at_the_width_not_at_the_table(width):
+    # rich wraps a table's title at the table's width: explain's two-factor sums printed their
+    # heading's bracketing as '(g' and 'J1)', and a chain's accumulate plan over three lines
+    title = "accumulate: (acc_tan(F3) (acc_adj(F2) acc_tan(F1)))"  # narrower than every width
+    table = Table("operation", Column("MACs", justify="right"), title=title, title_justify="left")
+    table.add_row("total", "12")
+    lines = to_text([table], width).splitlines()
+    assert lines[0] == title and "│ total" in lines[-2]
+    longer = to_text([Table("a", title=" ".join(["word"] * 30))], width).splitlines()  # 149 wide
+    title_lines = longer[: len(longer) - 4]  # the table's four lines below it
+    assert all(len(line) <= width for line in title_lines) and " ".join(title_lines).split() == ["word"] * 30

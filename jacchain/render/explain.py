@@ -101,10 +101,8 @@ def markdown(explanation: Explanation) -> str:
 def table(explanation: Explanation) -> list[Any]:
     parts: list[Any] = [Text("\n".join(intro(explanation)))]
     for order in explanation.sums:
-        # The heading is a line of its own, not the table's title: rich wraps a title at the
-        # table's width, which cut a short chain's bracketing in two ('(g' / 'J1)').
-        heading = Text(f'{order.name} (article: "{order.article_word}"; {order.ad_name}): {order.bracketing}')
-        grid = Table(show_edge=False, box=None, padding=(0, 2))
+        title = f'{order.name} (article: "{order.article_word}"; {order.ad_name}): {order.bracketing}'
+        grid = Table(title=title, title_justify="left", show_edge=False, box=None, padding=(0, 2))
         grid.add_column("product")
         grid.add_column("cost")
         grid.add_column("numbers")
@@ -112,7 +110,7 @@ def table(explanation: Explanation) -> list[Any]:
         for term in order.terms:
             grid.add_row(f"{term.left} {term.right}", term.symbols, term.numbers, f"{term.macs:,}")
         grid.add_row("total", "", "", f"{order.cost.macs:,} MACs = {order.cost.flops:,} FLOPs", style="bold")
-        parts += [Text(""), heading, grid]
+        parts += [Text(""), grid]
     parts += [Text(""), Text(ratio_line(explanation))]
     if explanation.tree and explanation.tree.children:
         parts += [

@@ -52,8 +52,6 @@ def vertical(table: Table) -> Group:
     """One block per row: the first cell, then `heading: value` for every other cell, each
     line unwrapped (soft wrap) so that no number is split."""
     blocks: list[Any] = []
-    if table.title:
-        blocks.append(Text(_plain(table.title)))
     columns = table.columns
     cells = [[_plain(cell) for cell in column.cells] for column in columns]
     for row in range(table.row_count):
@@ -72,7 +70,18 @@ def vertical(table: Table) -> Group:
 
 def fit_table(table: Table, width: int) -> Any:
     """The table, or a narrower version of it, or its vertical layout: whichever first shows
-    every number whole at `width`."""
+    every number whole at `width`; its title a line of its own above it, wrapped at `width`
+    (rich wraps a title at the table's width: a narrow table cut a bracketing in two)."""
+    title, table.title = table.title, None
+    fitted = _fit_untitled(table, width)
+    if not title:
+        return fitted
+    heading = Text(title, style="table.title") if isinstance(title, str) else title
+    heading.justify = table.title_justify
+    return Group(heading, fitted)
+
+
+def _fit_untitled(table: Table, width: int) -> Any:
     numbers, original = _numbers(table), list(table.columns)
     for column in table.columns:
         if column.justify == "right":
