@@ -18,11 +18,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from jacchain.chain.config import is_chain_config
+from jacchain.chain.config import is_chain_config, load_chain
+from jacchain.chain.elementals import ElementalChain
 from jacchain.cost.machine import Calibration
 from jacchain.cost.product import ProductCount
 from jacchain.cost.time_model import TimeObjective, pass_bytes, plan_time, product_time
 from jacchain.jobs.analyze import Analysis, analyze
+from jacchain.jobs.chain import analyze_chain, run_plans
 from jacchain.model.config import load_network
 from jacchain.model.spec import NetworkSpec, make_spec
 from jacchain.run.calibrate import load_or_measure, measure
@@ -46,6 +48,26 @@ def shipped() -> list[NetworkSpec]:
     folder = Path(__file__).parent.parent / "configs"
     specs = [load_network(str(path)) for path in sorted(folder.glob("*.yaml")) if not is_chain_config(str(path))]
     return [spec for spec in specs if not spec.analytic]
+
+
+def chain_configs() -> list[ElementalChain]:
+    """The shipped chain configs, run on surrogate elementals: reported beside the goal, which
+    the issue set on network specs."""
+    folder = Path(__file__).parent.parent / "configs"
+    return [load_chain(str(path)) for path in sorted(folder.glob("*.yaml")) if is_chain_config(str(path))]
+
+
+def chain_plans(chains: list[ElementalChain], calibration: Calibration | None) -> list[tuple[str, float, float]]:
+    """(label, predicted, measured median) of every plan of every chain, priced by the run's
+    float64 calibration, as `jacchain analyze CHAIN.yaml` runs them."""
+    found = []
+    for chain in chains:
+        analysis = run_plans(analyze_chain(chain), None, calibrate=lambda dtype, threads: calibration)
+        for result in analysis.orders:
+            measured = result.measured
+            if measured is not None and measured.predicted_time:
+                found.append((f"{chain.label} {result.order.name}", measured.predicted_time, measured.time.median))
+    return found
 
 
 def hit(predicted: float, measured: float) -> bool:
@@ -183,12 +205,16 @@ def shifts(ratios: dict[tuple[str, str], list[float]]) -> tuple[str, int]:
 
 
 def one_run(
-    specs: list[NetworkSpec], fresh: bool, verbose: bool, each: bool = False
+    specs: list[NetworkSpec],
+    fresh: bool,
+    verbose: bool,
+    each: bool = False,
+    calibrations: dict[str, Calibration | None] | None = None,
 ) -> tuple[int, int, int, int, dict[str, list[int]], dict[tuple[str, str], list[float]]]:
     """(order hits, orders, ratio hits, ratios) of the whole model, the same per variant, and
     each order's measured / predicted time by dtype and order. One calibration per dtype a
-    run, or with `each` a fresh one right before every spec."""
-    calibrations = {}
+    run (left in `calibrations`), or with `each` a fresh one right before every spec."""
+    calibrations = {} if calibrations is None else calibrations
     order_hits = order_total = ratio_hits = ratio_total = 0
     variants = {name: [0, 0, 0, 0] for name in [*VARIANTS, CALIBRATED_FIXED_COSTS]}
     drift: dict[tuple[str, str], list[float]] = {}
@@ -247,9 +273,11 @@ def main() -> None:
     runs, count, fresh = (1, 3, False) if args.quick else (args.runs, args.generated, not args.cached)
     specs = shipped() + generated(count, args.seed)
     print(f"{len(specs)} specs ({len(specs) - count} shipped, {count} generated), tolerance {TOLERANCE:.0%}")
+    chains = chain_configs()
     met = []
     for run in range(1, runs + 1):
-        found = one_run(specs, fresh, args.verbose, args.calibrate_each)
+        calibrations: dict[str, Calibration | None] = {}
+        found = one_run(specs, fresh, args.verbose, args.calibrate_each, calibrations)
         order_hits, order_total, ratio_hits, ratio_total, variants, drift = found
         met.append(meets(order_hits, order_total) and meets(ratio_hits, ratio_total))
         print(
@@ -265,6 +293,16 @@ def main() -> None:
         print(f"  measured / predicted, median by dtype (and order): {medians}")
         shifted = f"per-order {shifted_hits / order_total:4.0%}"
         print(f"  with each dtype's median shift taken out (a diagnostic, not the goal): {shifted}")
+        plans = chain_plans(chains, calibrations.get("float64") or load_or_measure("float64"))
+        if plans:
+            off = [measured / predicted for _, predicted, measured in plans]
+            print(
+                f"  chain configs on surrogate elementals (beside the goal): plan times "
+                f"{sum(hit(p, m) for _, p, m in plans)}/{len(plans)} within 30%, measured / predicted "
+                f"{min(off):.2f}-{max(off):.2f}x (median {statistics.median(off):.2f}x)"
+            )
+            for label, predicted, measured in plans if args.verbose else ():
+                print(f"    {label:<28} predicted {predicted * 1e3:9.3f} ms measured {measured * 1e3:9.3f} ms")
     print(summary(met))
 
 

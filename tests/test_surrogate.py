@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,6 +15,8 @@ from hypothesis import strategies as st
 from jacchain.chain.elementals import Elemental, ElementalChain
 from jacchain.cli import cli
 from jacchain.cost.elimination import OpKind
+from jacchain.cost.machine import Calibration
+from jacchain.cost.time_model import product_time
 from jacchain.planners.jcdp import pure_adjoint, pure_tangent, solve
 from jacchain.planners.schedule import exact_schedule
 from jacchain.run.elemental import Counter, run_plan, run_schedule
@@ -52,6 +55,45 @@ def test_each_model_costs_the_configs_numbers_and_both_are_the_same_map(n, m, t,
     assert np.allclose(model.adjoint(0, rows, counter), rows @ jacobian)
     assert counter.macs == 3 * a == sum(p.macs for p in model.adjoint_products(0, 3))
     assert model.n_entries == max(t, a)
+
+
+class Calls(Counter):
+    """A counter that also counts the calls that add to it: one per product a model makes."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def add(self, macs):
+        self.calls += 1
+        super().add(macs)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 12), m=st.integers(1, 12), t=st.integers(0, 400), a=st.integers(0, 400))
+def test_the_time_model_prices_every_call_a_model_makes_and_its_rank_one_term_as_numpy_work(n, m, t, a):
+    # the empty products are calls too (a tiny elemental's run had been priced at a sixth of
+    # its time), and the rank-one term is numpy's broadcast and add, not a BLAS product
+    model = SurrogateChain(ElementalChain((Elemental(n, m, t, a, 0),)))
+    for run, products in (
+        (lambda counter: model.tangent(0, np.ones((n, 3)), counter), model.tangent_products(0, 3)),
+        (lambda counter: model.adjoint(0, np.ones((3, m)), counter), model.adjoint_products(0, 3)),
+    ):
+        counter = Calls()
+        run(counter)
+        assert counter.calls == len(products) and counter.macs == sum(p.macs for p in products)
+        [term] = [p for p in products if p.broadcast]
+        assert term.left[1] == 1 and term.calls == 2 and not term.dense
+    curve = ((1, 5.0), (2**30, 5.0))  # numpy moves 5 GB/s whatever the size
+    calibration = Calibration("x", "float64", 1, 100.0, 10.0, 1, 1, 0, call_s=2e-6, elementwise_curve=curve)
+    for product in model.tangent_products(0, 3):
+        seconds = product_time(product, calibration, 8)
+        if not product.macs:  # an empty operand: its calls alone
+            assert seconds == calibration.call_s * product.calls
+        elif product.broadcast:
+            moved = product.bytes_moved(8)
+            assert moved == 8 * (product.left[0] + product.right[1] + 4 * product.left[0] * product.right[1])
+            assert seconds == pytest.approx(2 * calibration.call_s + moved / 5e9)
 
 
 def test_a_jacobian_is_not_trivial_when_its_cost_allows_a_full_rank():

@@ -81,6 +81,16 @@ class ProductCount:
     macs: int
     flops: int
     result_structure: Structure = Structure.DENSE
+    # Made by numpy broadcasting a column by a row and adding the term into a block already
+    # made (a surrogate elemental's rank-one part), not by BLAS: two calls, priced as numpy's
+    # elementwise work on what they move (the term written, then it and the block read and the
+    # block written back).
+    broadcast: bool = False
+
+    @property
+    def calls(self) -> int:
+        """The library calls that make the product."""
+        return 2 if self.broadcast else 1
 
     @property
     def smallest_dim(self) -> int:
@@ -93,16 +103,15 @@ class ProductCount:
 
     @property
     def dense(self) -> bool:
-        return self.left_structure == self.right_structure == Structure.DENSE
+        """Dense operands multiplied by BLAS."""
+        return self.left_structure == self.right_structure == Structure.DENSE and not self.broadcast
 
     def entries_moved(self) -> int:
-        """Entries read (both operands) and written (the result), each as stored."""
+        """Entries read (both operands) and written (the result), each as stored; a broadcast
+        term's result four times over (written, read with the block, the block written)."""
         (m, n), (_, k) = self.left, self.right
-        return (
-            stored_entries(m, n, self.left_structure)
-            + stored_entries(n, k, self.right_structure)
-            + stored_entries(m, k, self.result_structure)
-        )
+        result = stored_entries(m, k, self.result_structure) * (4 if self.broadcast else 1)
+        return stored_entries(m, n, self.left_structure) + stored_entries(n, k, self.right_structure) + result
 
     def bytes_moved(self, itemsize: int) -> int:
         """

@@ -41,12 +41,13 @@ class TimeObjective:
 
 
 def product_time(product: ProductCount, calibration: Calibration, itemsize: int, resident: int = 0) -> float:
-    """call + max(FLOPs / rate, bytes / bandwidth), in seconds. A dense product runs at the
-    GEMM rate measured at its smallest dimension (a matrix-vector one by its bytes alone),
-    with the bandwidth the calibration's sweep measured where the caches hold `resident`
-    bytes (at least its own; without a sweep, the cache's when they fit in it, memory's
-    otherwise); a structured one (a diagonal or Kronecker operand) at numpy's measured
-    elementwise rate for that many bytes.
+    """call + max(FLOPs / rate, bytes / bandwidth), in seconds, a call for each library call
+    that makes it (a product with an empty operand is its call alone). A dense product runs
+    at the GEMM rate measured at its smallest dimension (a matrix-vector one by its bytes
+    alone), with the bandwidth the calibration's sweep measured where the caches hold
+    `resident` bytes (at least its own; without a sweep, the cache's when they fit in it,
+    memory's otherwise); a structured one (a diagonal or Kronecker operand) or a broadcast
+    term at numpy's measured elementwise rate for that many bytes.
 
     >>> from jacchain.cost.product import product_count
     >>> from jacchain.types import Structure
@@ -62,11 +63,13 @@ def product_time(product: ProductCount, calibration: Calibration, itemsize: int,
     """
     if max(product.flops, product.bytes_moved(itemsize)) >= FLOAT_MAX:
         return math.inf  # beyond any machine: no finite prediction
+    if not product.macs:  # an empty operand: the call and nothing more
+        return calibration.call_s * product.calls
     objective = TimeObjective(calibration, itemsize, resident)
     seconds = objective.seconds(
         product.flops, product.bytes_moved(itemsize), product.smallest_dim, product.dense, product.vector
     )
-    return calibration.call_s + float(seconds)
+    return calibration.call_s * product.calls + float(seconds)
 
 
 def plan_time(products: Iterable[ProductCount], calibration: Calibration, itemsize: int) -> float:

@@ -15,7 +15,7 @@ of order one."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -127,7 +127,7 @@ class SurrogateChain(ElementalModel):
             (part["tangent_pad"].shape, (n, columns)),
             (part["tangent_rest"].shape, (part["tangent_rest"].shape[1], columns)),
         ]
-        return _products(pairs)
+        return _products(pairs, broadcast=3)
 
     def adjoint_products(self, index: int, rows: int) -> list[ProductCount]:
         part = self.parts[index]
@@ -141,7 +141,7 @@ class SurrogateChain(ElementalModel):
             ((rows, m), part["adjoint_pad"].shape),
             ((rows, part["adjoint_rest"].shape[0]), part["adjoint_rest"].shape),
         ]
-        return _products(pairs)
+        return _products(pairs, broadcast=3)
 
     def jacobian(self, index: int) -> Array:
         """J_l itself, from its factors (no model evaluation)."""
@@ -158,10 +158,10 @@ class SurrogateChain(ElementalModel):
         return result
 
 
-def _products(pairs: Sequence[tuple[tuple[int, ...], tuple[int, ...]]]) -> list[ProductCount]:
-    """The non-empty products among (left shape, right shape) pairs."""
+def _products(pairs: Sequence[tuple[tuple[int, ...], tuple[int, ...]]], broadcast: int) -> list[ProductCount]:
+    """The products of (left shape, right shape) pairs as a model evaluation makes them, the
+    empty ones too (each still a call), the pair at `broadcast` its rank-one term (`outer`)."""
     return [
-        product_count((left[0], left[1], DENSE), (right[0], right[1], DENSE))
-        for left, right in pairs
-        if left[0] * left[1] * right[1]
+        replace(product_count((left[0], left[1], DENSE), (right[0], right[1], DENSE)), broadcast=place == broadcast)
+        for place, (left, right) in enumerate(pairs)
     ]
