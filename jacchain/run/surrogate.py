@@ -26,6 +26,7 @@ from .elemental import Counter, ElementalModel
 
 DENSE = Structure.DENSE
 SEED = 0
+RANK_ONE = 3  # the place of the rank-one term (`outer`) among a tangent's or an adjoint's products
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ class SurrogateChain(ElementalModel):
             (part["tangent_pad"].shape, (n, columns)),
             (part["tangent_rest"].shape, (part["tangent_rest"].shape[1], columns)),
         ]
-        return _products(pairs, broadcast=3)
+        return _products(pairs)
 
     def adjoint_products(self, index: int, rows: int) -> list[ProductCount]:
         part = self.parts[index]
@@ -141,7 +142,7 @@ class SurrogateChain(ElementalModel):
             ((rows, m), part["adjoint_pad"].shape),
             ((rows, part["adjoint_rest"].shape[0]), part["adjoint_rest"].shape),
         ]
-        return _products(pairs, broadcast=3)
+        return _products(pairs)
 
     def jacobian(self, index: int) -> Array:
         """J_l itself, from its factors (no model evaluation)."""
@@ -158,10 +159,10 @@ class SurrogateChain(ElementalModel):
         return result
 
 
-def _products(pairs: Sequence[tuple[tuple[int, ...], tuple[int, ...]]], broadcast: int) -> list[ProductCount]:
+def _products(pairs: Sequence[tuple[tuple[int, ...], tuple[int, ...]]]) -> list[ProductCount]:
     """The products of (left shape, right shape) pairs as a model evaluation makes them, the
-    empty ones too (each still a call), the pair at `broadcast` its rank-one term (`outer`)."""
+    empty ones too (each still a call), the pair at RANK_ONE its rank-one term (`outer`)."""
     return [
-        replace(product_count((left[0], left[1], DENSE), (right[0], right[1], DENSE)), broadcast=place == broadcast)
+        replace(product_count((left[0], left[1], DENSE), (right[0], right[1], DENSE)), broadcast=place == RANK_ONE)
         for place, (left, right) in enumerate(pairs)
     ]
