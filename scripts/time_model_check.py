@@ -208,13 +208,12 @@ def one_run(
     specs: list[NetworkSpec],
     fresh: bool,
     verbose: bool,
-    each: bool = False,
-    calibrations: dict[str, Calibration | None] | None = None,
+    each: bool,
+    calibrations: dict[str, Calibration | None],
 ) -> tuple[int, int, int, int, dict[str, list[int]], dict[tuple[str, str], list[float]]]:
     """(order hits, orders, ratio hits, ratios) of the whole model, the same per variant, and
     each order's measured / predicted time by dtype and order. One calibration per dtype a
     run (left in `calibrations`), or with `each` a fresh one right before every spec."""
-    calibrations = {} if calibrations is None else calibrations
     order_hits = order_total = ratio_hits = ratio_total = 0
     variants = {name: [0, 0, 0, 0] for name in [*VARIANTS, CALIBRATED_FIXED_COSTS]}
     drift: dict[tuple[str, str], list[float]] = {}

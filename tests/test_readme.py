@@ -55,12 +55,15 @@ def facts(text: str) -> set[str]:
     return found
 
 
+TRANSCRIPTS = transcripts()
+
+
 def test_the_readme_shows_transcripts_of_every_kind():
-    commands = [command.split()[1] for command, _ in transcripts()]
+    commands = [command.split()[1] for command, _ in TRANSCRIPTS]
     assert commands.count("analyze") >= 4 and "explain" in commands
 
 
-@pytest.mark.parametrize("command, shown", transcripts(), ids=[c for c, _ in transcripts()])
+@pytest.mark.parametrize("command, shown", TRANSCRIPTS, ids=[command for command, _ in TRANSCRIPTS])
 def test_a_readme_transcript_shows_what_the_command_prints(command, shown, monkeypatch):
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("COLUMNS", "400")  # no cell wrapped: each bracketing on one line
