@@ -4,6 +4,7 @@ runs with counted == modelled MACs to the product of the elementals' own Jacobia
 
 import json
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +18,19 @@ from jacchain.cli import cli
 from jacchain.cost.elimination import OpKind
 from jacchain.cost.machine import Calibration
 from jacchain.cost.time_model import product_time
+from jacchain.model.spec import make_spec
 from jacchain.planners.jcdp import pure_adjoint, pure_tangent, solve
 from jacchain.planners.schedule import exact_schedule
-from jacchain.run.elemental import Counter, run_plan, run_schedule
+from jacchain.run.calibrate import time_with_fixed_costs
+from jacchain.run.elemental import (
+    PROBE_LENGTHS,
+    PROBE_WIDTH,
+    Counter,
+    ElementalNetwork,
+    model_probe,
+    run_plan,
+    run_schedule,
+)
 from jacchain.run.surrogate import SurrogateChain
 
 EXAMPLE = Path(__file__).parent.parent / "configs" / "jcdp-example.yaml"
@@ -94,6 +105,55 @@ def test_the_time_model_prices_every_call_a_model_makes_and_its_rank_one_term_as
             moved = product.bytes_moved(8)
             assert moved == 8 * (product.left[0] + product.right[1] + 4 * product.left[0] * product.right[1])
             assert seconds == pytest.approx(2 * calibration.call_s + moved / 5e9)
+
+
+def test_a_models_fixed_costs_are_probed_on_twins_of_its_own_kind():
+    model = SurrogateChain(chain_of(3, [(4, 20, 30, 1)]), "float32")
+    short, long = (model.twin(length) for length in PROBE_LENGTHS)
+    for twin, length in ((short, PROBE_LENGTHS[0]), (long, PROBE_LENGTHS[1])):
+        assert isinstance(twin, SurrogateChain) and twin.dtype == "float32" and len(twin.chain) == length
+        assert set(twin.chain.widths) == {PROBE_WIDTH}
+    # a surrogate's tangent makes six products, and numpy's rank-one broadcast and add is two
+    # calls: seven an application, one application an elemental in an input-first plan
+    probe = model_probe(model)
+    assert probe.calls == (7 * PROBE_LENGTHS[0], 7 * PROBE_LENGTHS[1])
+    for run, twin in ((probe.shorter, short), (probe.longer, long)):
+        assert run().shape == (PROBE_WIDTH, PROBE_WIDTH)
+        counter = Calls()
+        run_plan(twin, pure_tangent(twin.chain), counter)
+        assert counter.calls == 6 * len(twin.chain)  # the counter sees each product once
+    # a network's twin: its activations in turn, its loss and dtype, PROBE_WIDTH wide
+    spec = make_spec((5, 7, 6, 3), activations=["tanh", "softmax", "identity"], loss="cross-entropy", dtype="float32")
+    twin = ElementalNetwork(spec, "loss").twin(4)
+    assert twin.spec.sizes == (PROBE_WIDTH,) * 5 and twin.of == "loss"
+    assert twin.spec.activations == ("tanh", "softmax", "identity", "tanh")
+    assert (twin.spec.loss, twin.spec.dtype, twin.spec.seed) == (spec.loss, spec.dtype, spec.seed)
+
+
+class Slow(SurrogateChain):
+    """A surrogate that spends PAUSE_S in Python in each tangent, besides its products."""
+
+    PAUSE_S = 300e-6
+
+    def tangent(self, index, block, counter):
+        time.sleep(self.PAUSE_S)
+        return super().tangent(index, block, counter)
+
+    def twin(self, length):
+        return Slow(ElementalChain((self.chain.elementals[0],) * length))
+
+
+def test_the_probe_prices_the_time_a_model_spends_between_its_calls():
+    # the network executor's probe knows nothing of a model's own time; the model's probe puts
+    # it in the calls' cost, so that a plan of n applications is priced n times that time
+    model = Slow(chain_of(PROBE_WIDTH, [(PROBE_WIDTH, 80, 70, 0)]))
+    probe = model_probe(model)
+    _, fixed = time_with_fixed_costs([lambda: None], "float64", 3, probe)
+    assert fixed is not None
+    applications = (PROBE_LENGTHS[1] - PROBE_LENGTHS[0]) / (probe.calls[1] - probe.calls[0])
+    assert fixed.call_s >= 0.9 * Slow.PAUSE_S * applications  # a sleep lasts at least its time
+    _, executor = time_with_fixed_costs([lambda: None], "float64", 3)  # the network executor's probe
+    assert executor is not None and fixed.call_s > 4 * executor.call_s
 
 
 def test_a_jacobian_is_not_trivial_when_its_cost_allows_a_full_rank():

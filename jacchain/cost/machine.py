@@ -157,8 +157,9 @@ class Calibration:
 
 @dataclass(frozen=True)
 class FixedCosts:
-    """The executor's fixed costs (seconds per product, per run) timed beside the work they
-    price, in the same alternating rounds (run/calibrate.time_with_fixed_costs): on a shared
+    """An executor's fixed costs (seconds per library call, per run) timed beside the work they
+    price, in the same alternating rounds (run/calibrate.time_with_fixed_costs; a chain's plans
+    by their model's own probe, run/elemental.model_probe): on a shared
     host they move by up to 2x within seconds (a product's call here: 1.1 us in one spell,
     2.2 in the next), so they replace the calibration's, measured minutes before, in the
     predictions. The rates stay the calibration's."""

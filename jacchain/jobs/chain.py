@@ -276,7 +276,7 @@ def measure_chain(
     Check the memory first (check_run_fits)."""
     from ..cost.time_model import plan_time
     from ..run.calibrate import time_with_fixed_costs
-    from ..run.elemental import Counter, run_plan
+    from ..run.elemental import Counter, model_probe, run_plan
     from ..run.timing import blas_info, blas_threads
 
     chain = analysis.chain
@@ -295,7 +295,8 @@ def measure_chain(
             del value  # not held while the next plan runs
             runs[place] = functools.partial(run_plan, model, plan, Counter())
         priced = model.dtype if calibration is not None else None
-        timed, fixed = time_with_fixed_costs(list(runs.values()), priced, repeats)
+        probe = model_probe(model) if priced else None  # the model's own calls, not the network executor's
+        timed, fixed = time_with_fixed_costs(list(runs.values()), priced, repeats, probe)
         timings = dict(zip(runs, timed))
         blas = blas_info()
     calibration, one_thread = with_fixed_costs(calibration, fixed), with_fixed_costs(one_thread, fixed)

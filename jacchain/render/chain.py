@@ -223,8 +223,8 @@ def footer(analysis: ChainAnalysis) -> list[str]:
     if analysis.fixed_costs is not None:
         fixed = analysis.fixed_costs
         lines.append(
-            f"predicted times: the calibration's rates, with {seconds_text(fixed.call_s)} a product and "
-            f"{seconds_text(fixed.run_s)} a run timed beside the plans"
+            f"predicted times: the calibration's rates, with {seconds_text(fixed.call_s)} a library call and "
+            f"{seconds_text(fixed.run_s)} a run, timed beside the plans on small elementals of the same kind"
         )
     return lines
 

@@ -118,10 +118,21 @@ def elementwise_rate(dtype: str, n_bytes: int, repeats: int = 15) -> float:
     return 2 * matrix.nbytes / seconds / 1e9
 
 
-def fixed_cost_runs(dtype: str) -> tuple[Callable[[], object], Callable[[], object]]:
-    """The executor's runs whose times give its fixed costs (`fixed_costs`): loss-first plans
-    of FOLD_PRODUCTS tiny products each (a 1 x 8 row through 8 x 8 matrices), as every plan
-    is run."""
+@dataclass(frozen=True)
+class Probe:
+    """Two runs of an executor whose times give its fixed costs (`fixed_costs`): the longer
+    makes more library calls than the shorter (`calls`: each one's), on operands too small for
+    their arithmetic to count, so that the difference is the calls and what is left of the
+    shorter run after its calls is the run's own cost."""
+
+    shorter: Callable[[], object]
+    longer: Callable[[], object]
+    calls: tuple[int, int] = FOLD_PRODUCTS
+
+
+def executor_probe(dtype: str) -> Probe:
+    """The network executor's probe: loss-first plans of FOLD_PRODUCTS tiny products each (a
+    1 x 8 row through 8 x 8 matrices), as every plan is run."""
     from ..planners.folds import left_fold
     from .execute import Value, compile_plan
 
@@ -132,44 +143,48 @@ def fixed_cost_runs(dtype: str) -> tuple[Callable[[], object], Callable[[], obje
         return compile_plan(left_fold(products + 1), factors)
 
     few, many = FOLD_PRODUCTS
-    return run(few), run(many)
+    return Probe(run(few), run(many))
 
 
-def fixed_costs(shorter: float, longer: float) -> tuple[float, float]:
-    """(seconds per product, seconds per run) from the times of `fixed_cost_runs`'s two runs:
-    their difference is the products the longer adds, and what is left of the shorter run's
-    time after its own products is the run's cost (neither below zero).
+def fixed_costs(shorter: float, longer: float, calls: tuple[int, int] = FOLD_PRODUCTS) -> tuple[float, float]:
+    """(seconds per call, seconds per run) from the times of a probe's two runs, which make
+    `calls` library calls each: their difference is the calls the longer adds, and what is
+    left of the shorter run's time after its own calls is the run's cost (neither below zero).
 
     >>> [round(s * 1e6, 6) for s in fixed_costs(5e-6, 33e-6)]
     [2.0, 1.0]
+    >>> [round(s * 1e6, 6) for s in fixed_costs(20e-6, 90e-6, (14, 70))]
+    [1.25, 2.5]
     """
-    few, many = FOLD_PRODUCTS
-    per_product = max((longer - shorter) / (many - few), 0.0)
-    return per_product, max(shorter - few * per_product, 0.0)
+    few, many = calls
+    per_call = max((longer - shorter) / (many - few), 0.0)
+    return per_call, max(shorter - few * per_call, 0.0)
 
 
 def time_with_fixed_costs(
-    functions: list[Callable[[], object]], dtype: str | None, repeats: int | None = None
+    functions: list[Callable[[], object]], dtype: str | None, repeats: int | None = None, probe: Probe | None = None
 ) -> tuple[list[Timing], FixedCosts | None]:
     """Time `functions` side by side (time_alternating); where a time model prices them (a
-    `dtype`), with the executor's fixed-cost runs in the same rounds, each on a budget of
-    PROBE_TARGET_S (tiny runs: thousands of repeats, about 40 ms in all): the functions'
-    timings, and the fixed costs measured across the same spells of the machine as they were
-    (None without a dtype or functions)."""
+    `dtype`), with a fixed-cost probe's two runs in the same rounds (the network executor's
+    unless `probe` gives the runs' own executor's), each on a budget of PROBE_TARGET_S (tiny
+    runs: thousands of repeats, about 40 ms in all): the functions' timings, and the fixed
+    costs measured across the same spells of the machine as they were (None without a dtype
+    or functions)."""
     if dtype is None or not functions:
         return time_alternating(functions, repeats), None
-    probes = list(fixed_cost_runs(dtype))
-    budgets = [None] * len(functions) + [PROBE_TARGET_S] * len(probes)
-    timed = time_alternating([*functions, *probes], repeats, targets=budgets)
+    probe = probe or executor_probe(dtype)
+    budgets = [None] * len(functions) + [PROBE_TARGET_S] * 2
+    timed = time_alternating([*functions, probe.shorter, probe.longer], repeats, targets=budgets)
     shorter, longer = (timing.median for timing in timed[len(functions) :])
-    return timed[: len(functions)], FixedCosts(*fixed_costs(shorter, longer))
+    return timed[: len(functions)], FixedCosts(*fixed_costs(shorter, longer, probe.calls))
 
 
 def executor_costs(dtype: str, repeats: int = 400) -> tuple[float, float]:
-    """(seconds per product, seconds per run) of the executor itself, each run of
-    `fixed_cost_runs` timed on its own."""
-    shorter, longer = (time_call(run, repeats=repeats).median for run in fixed_cost_runs(dtype))
-    return fixed_costs(shorter, longer)
+    """(seconds per product, seconds per run) of the network executor itself, each run of its
+    probe timed on its own."""
+    probe = executor_probe(dtype)
+    shorter, longer = (time_call(run, repeats=repeats).median for run in (probe.shorter, probe.longer))
+    return fixed_costs(shorter, longer, probe.calls)
 
 
 def _matrix_side(n_bytes: int, dtype: str) -> int:

@@ -14,7 +14,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -23,12 +23,15 @@ from ..cost.elimination import OpKind
 from ..cost.product import ProductCount, product_count
 from ..model.network import network_at_point
 from ..model.spec import NetworkSpec
-from ..planners.jcdp import ElementalPlan
-from ..planners.schedule import Task
+from ..planners.jcdp import ElementalPlan, pure_tangent
+from ..planners.schedule import Task, list_schedule
 from ..types import Array, Of, Structure
+from .calibrate import Probe
 from .jacobians import layer_jacobian
 
 DENSE, DIAGONAL = Structure.DENSE, Structure.DIAGONAL
+PROBE_LENGTHS = (2, 10)  # elementals in the twins whose input-first runs give a model's fixed costs
+PROBE_WIDTH = 8  # the twins' widths: too small for the products' arithmetic to count
 
 
 @dataclass
@@ -71,6 +74,11 @@ class ElementalModel(ABC):
     @abstractmethod
     def reference(self) -> Array:
         """The full Jacobian, formed without the models."""
+
+    @abstractmethod
+    def twin(self, length: int) -> ElementalModel:
+        """A model of the same kind, `length` elementals of PROBE_WIDTH inputs and outputs: what
+        its fixed costs are measured on (`model_probe`)."""
 
     def task_products(self, task: Task) -> list[ProductCount]:
         """The products of one scheduled task."""
@@ -205,6 +213,14 @@ class ElementalNetwork(ElementalModel):
             result = jacobian(layer) @ result
         return result
 
+    def twin(self, length: int) -> ElementalNetwork:
+        """The same kind of network (its activations in turn, its loss, dtype and seed), `length`
+        layers of PROBE_WIDTH units."""
+        activations = tuple(self.spec.activations[i % self.spec.n_layers] for i in range(length))
+        return ElementalNetwork(
+            replace(self.spec, sizes=(PROBE_WIDTH,) * (length + 1), activations=activations, name=None), self.of
+        )
+
 
 def run_plan(model: ElementalModel, plan: ElementalPlan, counter: Counter) -> Array:
     """Execute a plan's operations in order; the last result is the full Jacobian."""
@@ -227,6 +243,22 @@ def run_plan(model: ElementalModel, plan: ElementalPlan, counter: Counter) -> Ar
                     value = model.adjoint(index, value, counter)
             results.append(value)
     return results[-1]
+
+
+def model_probe(model: ElementalModel) -> Probe:
+    """The model's own fixed costs, for the time model of its plans: input-first plans (a
+    tangent through every elemental) on twins of PROBE_LENGTHS elementals, with the library
+    calls their products make. A tangent or an adjoint of a model makes several calls and spends
+    Python time between them (a surrogate's, about 12 us over 7 calls here, against the
+    executor's 1.2 us a call), so the network executor's probe would price the model's calls low."""
+    runs, calls = [], []
+    for length in PROBE_LENGTHS:
+        twin = model.twin(length)
+        plan = pure_tangent(twin.chain)
+        tasks = list_schedule(twin.chain, plan, 1).tasks
+        calls.append(sum(product.calls for task in tasks for product in twin.task_products(task)))
+        runs.append(functools.partial(run_plan, twin, plan, Counter()))
+    return Probe(runs[0], runs[1], (calls[0], calls[1]))
 
 
 def _run_task(model: ElementalModel, task: Task, explicit: dict[tuple[int, int], Array], counter: Counter) -> Array:

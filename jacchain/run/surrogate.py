@@ -22,11 +22,14 @@ import numpy as np
 from ..chain.elementals import Elemental, ElementalChain
 from ..cost.product import ProductCount, product_count
 from ..types import Array, Structure
-from .elemental import Counter, ElementalModel
+from .elemental import PROBE_WIDTH, Counter, ElementalModel
 
 DENSE = Structure.DENSE
 SEED = 0
 RANK_ONE = 3  # the place of the rank-one term (`outer`) among a tangent's or an adjoint's products
+# The twins' elementals (`twin`): every product of a tangent non-empty (rank 4, a rank-one
+# term of 3 and 3, a tangent pad of a row and 2), as the config's elementals' mostly are.
+PROBE_ELEMENTAL = Elemental(PROBE_WIDTH, PROBE_WIDTH, tangent_cost=80, adjoint_cost=70, tape=0)
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,10 @@ class SurrogateChain(ElementalModel):
         for index in range(1, len(self.chain)):
             result = self.jacobian(index) @ result
         return result
+
+    def twin(self, length: int) -> SurrogateChain:
+        """`length` surrogates of PROBE_ELEMENTAL, in this model's dtype."""
+        return SurrogateChain(ElementalChain((PROBE_ELEMENTAL,) * length), self.dtype)
 
 
 def _products(pairs: Sequence[tuple[tuple[int, ...], tuple[int, ...]]]) -> list[ProductCount]:
