@@ -116,6 +116,18 @@ def test_train_cli_on_the_digits_config_needs_no_options():
     assert set(data["flops_per_step"]) >= {"loss_first", "input_first"}
 
 
+def test_train_markdown_is_a_table_with_a_header_and_the_reports_rows():
+    result = invoke("train", "4,3,2", "--steps", "2", "--format", "markdown")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "### jacchain train 4,3,2"
+    header, rule, *rows = [line for line in lines if line.startswith("|")]
+    # a table without header cells renders as an empty bar above the rows, or not at all
+    assert header == "| figure | value |" and rule == "|---|---|"
+    assert rows[0].startswith("| dataset | synthetic")
+    assert any(row.startswith("| FLOPs per step, loss-first") for row in rows)
+
+
 def test_npz_and_csv_datasets(tmp_path):
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((100, 6)), rng.integers(0, 3, 100)

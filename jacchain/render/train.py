@@ -108,7 +108,8 @@ def csv_rows(result: TrainResult) -> list[dict[str, Any]]:
 
 
 def markdown(result: TrainResult) -> str:
-    return f"### jacchain train {result.spec.label}\n\n" + markdown_table(["", ""], rows(result), [False, False])
+    title = f"### jacchain train {result.spec.label}\n\n"
+    return title + markdown_table(["figure", "value"], rows(result), [False, False])
 
 
 def table(result: TrainResult) -> list[Any]:
