@@ -96,11 +96,24 @@ def own_bytes(products: list[ProductCount], calibration: Calibration, itemsize: 
 
 
 def gemv_as_gemm(products: list[ProductCount], calibration: Calibration, itemsize: int) -> float:
-    """The plan's time with its matrix-vector products priced as any other: off the GEMM curve
-    at their smallest dimension, as much as by their bytes (the rule before)."""
+    """The plan's time with its matrix-vector products priced as any other: off the GEMM curve,
+    as much as by their bytes (the rule before)."""
     objective = TimeObjective(calibration, itemsize, pass_bytes(products, itemsize))
     return calibration.run_s + sum(
-        calibration.call_s + float(objective.seconds(p.flops, p.bytes_moved(itemsize), p.smallest_dim, p.dense))
+        calibration.call_s + float(objective.seconds(p.flops, p.bytes_moved(itemsize), p.dims, p.dense))
+        for p in products
+    )
+
+
+def at_smallest(products: list[ProductCount], calibration: Calibration, itemsize: int) -> float:
+    """The plan's time with every dense product's GEMM rate read at its smallest dimension, not
+    at `gemm_dimension` (the rule before): the curve's own shape, (s x size)(size x size), reads
+    at s."""
+    objective = TimeObjective(calibration, itemsize, pass_bytes(products, itemsize))
+    size = calibration.gemm_size
+    return calibration.run_s + sum(
+        calibration.call_s
+        + float(objective.seconds(p.flops, p.bytes_moved(itemsize), (min(p.dims), size, size), p.dense, p.vector))
         for p in products
     )
 
@@ -115,6 +128,7 @@ VARIANTS: dict[str, Pricing] = {
     "without the run cost": changed(lambda c: replace(c, run_s=0.0)),
     "with each product's own bytes held": own_bytes,
     "with gemv priced as a gemm": gemv_as_gemm,
+    "with the GEMM rate at the smallest dimension": at_smallest,
     "without the one-thread sweep": changed(lambda c: replace(c, stream_curve_one=())),
     "with one cache level (no sweep)": changed(lambda c: replace(c, stream_curve=())),
 }

@@ -4,6 +4,7 @@ import csv
 import functools
 import io
 import json
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -134,6 +135,22 @@ def test_product_time_by_hand():
     # Small enough to stay in cache: 40 GB/s.
     small = product_count((1, 100, DENSE), (100, 100, DENSE))
     assert product_time(small, calibration, 8) == pytest.approx(1e-6 + (100 + 10_000 + 100) * 8 / 40e9)
+
+
+def test_the_gemm_curve_prices_its_own_shape_as_measured_and_a_product_small_in_several_dimensions_below_it():
+    fast_memory = {**FAKE, "stream_gbps": 10_000.0, "cache_gbps": 10_000.0}  # compute decides
+    calibration = Calibration(**fast_memory, gemm_curve=((2, 5.0), (32, 40.0), (512, 60.0)))
+    # (32 x 1024)(1024 x 1024) is the curve's own product at 32 rows: 40 GFLOP/s, as measured
+    own = product_count((32, 1024, DENSE), (1024, 1024, DENSE))
+    assert product_time(own, calibration, 8) == pytest.approx(1e-6 + own.flops / 40e9)
+    # (64 x 128)(128 x 64) is read at d, 1/d = 1/64 + 1/128 + 1/64 - 2/1024 (d = 26.9), not at
+    # its smallest dimension, 64: between the curve's 2 and 32, log-interpolated
+    d = 1 / (1 / 64 + 1 / 128 + 1 / 64 - 2 / 1024)
+    rate = 5.0 + (40.0 - 5.0) * math.log(d / 2) / math.log(32 / 2)
+    small = product_count((64, 128, DENSE), (128, 64, DENSE))
+    assert product_time(small, calibration, 8) == pytest.approx(1e-6 + small.flops / (rate * 1e9))
+    at_64 = 40.0 + (60.0 - 40.0) * math.log(64 / 32) / math.log(512 / 32)
+    assert rate < at_64 * 0.9  # the smallest dimension's rate would have priced it 1.2x faster
 
 
 def test_a_matrix_vector_product_is_priced_by_the_bytes_it_streams():

@@ -107,17 +107,17 @@ class Calibration:
             found.append(f"{', '.join(self.unsettled)} did not settle within 10%")
         return found
 
-    def gemm_rate(self, smallest: Numeric) -> Any:
-        """FLOP/s of a dense product whose smallest dimension is `smallest` (log-interpolated
-        on the measured curve; the square GEMM rate where there is no curve)."""
+    def gemm_rate(self, at: Numeric) -> Any:
+        """FLOP/s of a dense product the curve reads at `at` rows (cost/time_model.gemm_dimension;
+        log-interpolated on the measured curve; the square GEMM rate where there is no curve)."""
         if not self.gemm_curve:
             return self.gemm_gflops * 1e9  # np.where and arithmetic broadcast it over arrays
-        return _log_interp(self.gemm_curve, smallest) * 1e9
+        return _log_interp(self.gemm_curve, at) * 1e9
 
-    def compute_rate(self, smallest: Numeric, dense: Any) -> Any:
-        """FLOP/s of a product: the GEMM curve for dense x dense, the square GEMM rate for a
-        product with a structured operand (no GEMM runs there; one multiply per entry)."""
-        return np.where(dense, self.gemm_rate(smallest), self.gemm_gflops * 1e9)
+    def compute_rate(self, at: Numeric, dense: Any) -> Any:
+        """FLOP/s of a product: the GEMM curve at `at` for dense x dense, the square GEMM rate
+        for a product with a structured operand (no GEMM runs there; one multiply per entry)."""
+        return np.where(dense, self.gemm_rate(at), self.gemm_gflops * 1e9)
 
     def transfer_seconds(self, n_bytes: Numeric, resident: Numeric = 0, entries: Numeric = math.inf) -> Any:
         """Seconds to move n_bytes at the rate the streaming sweep measured where the caches

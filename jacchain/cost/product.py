@@ -93,8 +93,9 @@ class ProductCount:
         return 2 if self.broadcast else 1
 
     @property
-    def smallest_dim(self) -> int:
-        return min(self.left[0], self.left[1], self.right[1])
+    def dims(self) -> tuple[int, int, int]:
+        """(m, k, n) of the (m x k)(k x n) product."""
+        return self.left[0], self.left[1], self.right[1]
 
     @property
     def vector(self) -> bool:

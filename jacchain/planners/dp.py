@@ -180,10 +180,9 @@ class _DynamicProgram:
         k = self.p[first + length : last + length][:, None]
         dense = Structure.DENSE
         entries = stored_entries(m, mid, dense) + stored_entries(mid, k, dense) + stored_entries(m, k, dense)
-        smallest = np.minimum(np.minimum(m, mid), k)
         vector = (m == 1) | (k == 1)
         product[...] = objective.seconds(
-            ProductKind.DENSE.flops(m, mid, k), entries * objective.itemsize, smallest, True, vector
+            ProductKind.DENSE.flops(m, mid, k), entries * objective.itemsize, (m, mid, k), True, vector
         )
         if not self.any_diagonal:
             return
@@ -198,8 +197,7 @@ class _DynamicProgram:
                 + np.where(right, stored_entries(n, k, diagonal), stored_entries(n, k, dense))
                 + np.where(both, stored_entries(m, k, diagonal), stored_entries(m, k, dense))
             )
-            smallest = np.minimum(np.minimum(m, n), k)
-            product[rows, cols] = objective.seconds(flops, entries * objective.itemsize, smallest, False)
+            product[rows, cols] = objective.seconds(flops, entries * objective.itemsize, (m, n, k), False)
 
 
 def _diagonal_runs(diagonal: list[bool]) -> tuple[IntArray, IntArray]:
