@@ -78,6 +78,16 @@ def test_calibrate_json_is_cached_and_analyze_predicts_with_it(fake_figures):
     assert analysis["orders"]["loss_first"]["predicted_time_s"] == pytest.approx(plan_time(products, timed, 8))
 
 
+def test_the_analysis_footer_gives_the_gemm_curve_the_model_reads_not_the_square_rate(fake_figures):
+    # the fake calibration's square GEMM runs at 50 GFLOP/s and its curve at 2-48: a dense
+    # product is priced off the curve, so the footer gives the curve's range
+    assert CliRunner().invoke(cli, ["calibrate"]).exit_code == 0
+    output = CliRunner().invoke(cli, ["analyze", "64,32,8", "--repeats", "1"], env={"COLUMNS": "400"}).output
+    (line,) = [line for line in output.splitlines() if line.startswith("time model per product:")]
+    assert "max(FLOPs / 2.0-48.0 GFLOP/s, the GEMM curve read at the product's shape; bytes / " in line
+    assert "50.0 GFLOP/s" not in line
+
+
 @pytest.mark.parametrize("fmt", ["table", "markdown", "csv"])
 def test_calibrate_in_every_other_format(fmt):
     result = CliRunner().invoke(cli, ["calibrate", "--format", fmt, "--dtype", "float32"])

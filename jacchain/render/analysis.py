@@ -151,6 +151,14 @@ def footer_lines(analysis: Analysis) -> list[str]:
     return lines
 
 
+def compute_text(c: Calibration) -> str:
+    """How the model prices a dense product's FLOPs with these figures."""
+    if not c.gemm_curve:
+        return f"FLOPs / {c.gemm_gflops:.1f} GFLOP/s"
+    rates = [rate for _, rate in c.gemm_curve]
+    return f"FLOPs / {min(rates):.1f}-{max(rates):.1f} GFLOP/s, the GEMM curve read at the product's shape"
+
+
 def transfer_text(c: Calibration) -> str:
     """How the model prices a product's bytes with these figures."""
     if not c.stream_curve:
@@ -176,7 +184,7 @@ def time_model_lines(analysis: Analysis) -> list[str]:
         else seconds_text(c.call_s)
     )
     lines = [
-        f"time model per product: {fixed} + max(FLOPs / {c.gemm_gflops:.1f} GFLOP/s, "
+        f"time model per product: {fixed} + max({compute_text(c)}; "
         f"{transfer_text(c)}; a matrix-vector product by its bytes alone), "
         f"plus {seconds_text(machine.run_s)} per run, "
         f"from `jacchain calibrate` ({c.dtype}, {c.threads} thread(s))"
