@@ -17,6 +17,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from jacchain.chain.config import is_chain_config, load_chain
 from jacchain.chain.elementals import ElementalChain
@@ -95,13 +96,20 @@ def own_bytes(products: list[ProductCount], calibration: Calibration, itemsize: 
     return calibration.run_s + sum(product_time(product, calibration, itemsize) for product in products)
 
 
+def product_by_product(
+    products: list[ProductCount], calibration: Calibration, itemsize: int, seconds: Callable[..., Any]
+) -> float:
+    """The plan's time with each product's own term `seconds(objective, product)` in place of
+    the model's, the run and call costs as the model has them."""
+    objective = TimeObjective(calibration, itemsize, pass_bytes(products, itemsize))
+    return calibration.run_s + sum(calibration.call_s + float(seconds(objective, p)) for p in products)
+
+
 def gemv_as_gemm(products: list[ProductCount], calibration: Calibration, itemsize: int) -> float:
     """The plan's time with its matrix-vector products priced as any other: off the GEMM curve,
     as much as by their bytes (the rule before)."""
-    objective = TimeObjective(calibration, itemsize, pass_bytes(products, itemsize))
-    return calibration.run_s + sum(
-        calibration.call_s + float(objective.seconds(p.flops, p.bytes_moved(itemsize), p.dims, p.dense))
-        for p in products
+    return product_by_product(
+        products, calibration, itemsize, lambda o, p: o.seconds(p.flops, p.bytes_moved(itemsize), p.dims, p.dense)
     )
 
 
@@ -109,12 +117,12 @@ def at_smallest(products: list[ProductCount], calibration: Calibration, itemsize
     """The plan's time with every dense product's GEMM rate read at its smallest dimension, not
     at `gemm_dimension` (the rule before): the curve's own shape, (s x size)(size x size), reads
     at s."""
-    objective = TimeObjective(calibration, itemsize, pass_bytes(products, itemsize))
     size = calibration.gemm_size
-    return calibration.run_s + sum(
-        calibration.call_s
-        + float(objective.seconds(p.flops, p.bytes_moved(itemsize), (min(p.dims), size, size), p.dense, p.vector))
-        for p in products
+    return product_by_product(
+        products,
+        calibration,
+        itemsize,
+        lambda o, p: o.seconds(p.flops, p.bytes_moved(itemsize), (min(p.dims), size, size), p.dense, p.vector),
     )
 
 

@@ -58,10 +58,11 @@ def gemm_dimension(m: Any, k: Any, n: Any, size: int) -> Any:
     >>> int(gemm_dimension(128, 2048, 2048, 1024)), int(gemm_dimension(1000, 1000, 1000, 1))
     (128, 1000)
     """
-    m, k, n = (np.asarray(dim, dtype=np.float64) for dim in (m, k, n))
+    m, k, n = (np.maximum(np.asarray(dim, dtype=np.float64), 1.0) for dim in (m, k, n))
     smallest = np.minimum(np.minimum(m, k), n)
-    inverse = 1 / np.maximum(m, 1) + 1 / np.maximum(k, 1) + 1 / np.maximum(n, 1) - 2 / size
-    harmonic = np.where(inverse > 0, 1 / np.where(inverse > 0, inverse, 1.0), smallest)
+    inverse = 1 / m + 1 / k + 1 / n - 2 / size
+    # the smallest dimension where the sum is not positive (larger than the curve's in two)
+    harmonic = np.divide(1.0, inverse, out=np.array(smallest), where=inverse > 0)
     return np.maximum(np.minimum(harmonic, smallest), 1.0)
 
 
@@ -86,12 +87,12 @@ def product_time(product: ProductCount, calibration: Calibration, itemsize: int,
     >>> round(product_time(product_count((1, 100, D), (100, 100, D)), c, 8), 9)  # from cache
     2.04e-06
     """
-    if max(product.flops, product.bytes_moved(itemsize)) >= FLOAT_MAX:
+    moved = product.bytes_moved(itemsize)
+    if max(product.flops, moved) >= FLOAT_MAX:
         return math.inf  # beyond any machine: no finite prediction
     if not product.macs:  # an empty operand: the call and nothing more
         return calibration.call_s * product.calls
     objective = TimeObjective(calibration, itemsize, resident)
-    moved = product.bytes_moved(itemsize)
     seconds = objective.seconds(product.flops, moved, product.dims, product.dense, product.vector)
     return calibration.call_s * product.calls + float(seconds)
 

@@ -127,7 +127,7 @@ class Probe:
 
     shorter: Callable[[], object]
     longer: Callable[[], object]
-    calls: tuple[int, int] = FOLD_PRODUCTS
+    calls: tuple[int, int]
 
 
 def executor_probe(dtype: str) -> Probe:
@@ -143,7 +143,7 @@ def executor_probe(dtype: str) -> Probe:
         return compile_plan(left_fold(products + 1), factors)
 
     few, many = FOLD_PRODUCTS
-    return Probe(run(few), run(many))
+    return Probe(run(few), run(many), FOLD_PRODUCTS)
 
 
 def fixed_costs(shorter: float, longer: float, calls: tuple[int, int] = FOLD_PRODUCTS) -> tuple[float, float]:
