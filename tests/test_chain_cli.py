@@ -96,6 +96,14 @@ def test_a_network_runs_its_plans_on_real_arrays():
     assert set(report["orders"]) == {"accumulate", "matrix_free"}
 
 
+@pytest.mark.parametrize("cores, shared", [(2, True), (4, False)])
+def test_the_footer_says_when_the_model_shares_fewer_cores_than_threads(monkeypatch, cores, shared):
+    monkeypatch.setattr("jacchain.run.timing.usable_cores", lambda: cores)
+    footer = run("analyze", EXAMPLE, "--machines", "4", "--order", "matrix-free", "--format", "markdown")
+    assert "schedules on P threads with one BLAS thread each" in footer
+    assert ("their model sharing this machine's 2 core(s) among the 4" in footer) is shared
+
+
 def test_a_network_counted_only_with_analytic():
     report = analysis("784,512,256,10", "--order", "matrix-free", "--analytic")
     # op-granularity loss-first (535,808 MACs) plus the loss elemental's accumulation (10)

@@ -14,11 +14,11 @@ from jacchain.chain.config import load_chain
 from jacchain.chain.elementals import Elemental, ElementalChain, network_chain
 from jacchain.cost.elimination import OpKind
 from jacchain.jobs.analyze import count_only, measure_peak
-from jacchain.jobs.chain import analyze_chain, network_entries, run_memory, run_plans, surrogate_entries
+from jacchain.jobs.chain import analyze_chain, network_entries, run_memory, run_plans, simulate, surrogate_entries
 from jacchain.jobs.plan import plan_orders
 from jacchain.model.spec import make_spec
 from jacchain.planners.jcdp import pure_adjoint, pure_tangent, solve
-from jacchain.planners.schedule import critical_path, dp_heuristic, exact_schedule, heuristic_schedule
+from jacchain.planners.schedule import Task, critical_path, dp_heuristic, exact_schedule, heuristic_schedule
 
 EXAMPLE = ElementalChain((Elemental(5, 1, 6, 6, 20), Elemental(1, 4, 5, 8, 30), Elemental(4, 1, 8, 8, 10)), "example")
 
@@ -281,6 +281,37 @@ def test_makespans_fall_with_more_machines_within_their_bounds(chain, memory):
         else:
             assert schedule.makespan <= previous
         previous = schedule.makespan
+
+
+@settings(max_examples=15, deadline=None)
+@given(chain=chains(6), machines=st.integers(1, 4), matrix_free=st.booleans(), seed=st.integers(0, 2**16))
+def test_the_simulated_makespan_replays_the_schedule_and_shares_fewer_cores(chain, machines, matrix_free, seed):
+    schedule = exact_schedule(chain, machines, matrix_free)
+    tasks = schedule.tasks
+    # With its own costs as durations and a core per machine, the replay is the optimum itself:
+    # it starts every task as early as the assignment allows, so it can only match the least.
+    assert schedule.exact and simulate(tasks, [float(t.cost) for t in tasks], machines) == schedule.makespan
+    durations = [random.Random(seed + i).uniform(0.1, 3.0) for i in range(len(tasks))]
+    alone = simulate(tasks, durations, machines)
+    # One core runs whatever is runnable without a pause: the work, in any order.
+    assert simulate(tasks, durations, machines, cores=1) == pytest.approx(sum(durations), rel=1e-9)
+    for cores in range(1, machines + 1):
+        shared = simulate(tasks, durations, machines, cores)
+        assert shared >= alone * (1 - 1e-9) and shared * cores >= sum(durations) * (1 - 1e-9)
+    assert simulate(tasks, durations, machines, cores=machines + 3) == alone
+
+
+def test_the_simulation_shares_the_cores_among_the_running_tasks():
+    a = Task(OpKind.ACC_TAN, 0, 0, 1, machine=0, start=0, end=1)
+    c = Task(OpKind.ACC_ADJ, 1, 1, 2, machine=0, start=1, end=3)
+    b = Task(OpKind.TAN_ELIM, 0, 1, 1, machine=1, start=1, end=2)  # needs A's [0..0] made
+    # Two cores: A, then B beside C. One core: A alone at full speed; B and C at half speed
+    # until B is done at 3 (1 s of work in 2 s); C's last second alone: 4.
+    assert simulate((a, c, b), [1.0, 2.0, 1.0], 2) == 3.0
+    assert simulate((a, c, b), [1.0, 2.0, 1.0], 2, cores=1) == 4.0
+    assert simulate((b, c, a), [1.0, 2.0, 1.0], 2, cores=1) == 4.0  # in any order of the tuple
+    with pytest.raises(RuntimeError, match="operand"):
+        simulate((b,), [1.0], 2)  # [0..0] is never made
 
 
 @pytest.mark.parametrize("sizes", [(784, 512, 256, 10), (64, 128, 64, 10), (12, 3, 12)])

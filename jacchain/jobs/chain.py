@@ -4,6 +4,7 @@ the exact schedule of the optima beside JCDP's DP heuristic; explain the matrix-
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -82,6 +83,7 @@ class ChainAnalysis:
     critical_path: int | None = None
     blas: BlasInfo | None = None
     fixed_costs: FixedCosts | None = None  # timed beside the plans, where a calibration prices them
+    cores: int | None = None  # the cores the schedules' threads ran on, which their model shares
 
     def order(self, name: str) -> ChainOrderResult | None:
         return next((r for r in self.orders if r.order.name == name), None)
@@ -277,9 +279,10 @@ def measure_chain(
     from ..cost.time_model import plan_time
     from ..run.calibrate import time_with_fixed_costs
     from ..run.elemental import Counter, model_probe, run_plan
-    from ..run.timing import blas_info, blas_threads
+    from ..run.timing import blas_info, blas_threads, usable_cores
 
     chain = analysis.chain
+    cores = usable_cores() if analysis.machines else None
     reference = model.reference()
     runs, diffs = {}, {}  # by the order's place: the plans that run, timed side by side below
     with blas_threads(threads):
@@ -312,9 +315,9 @@ def measure_chain(
             predicted = plan_time(products, calibration, model.itemsize)
         extra: dict[str, Any] = {}
         if result.schedule is not None:
-            extra = _measure_schedule(model, result.schedule, tasks, one_thread, model.itemsize, repeats)
+            extra = _measure_schedule(model, result.schedule, tasks, one_thread, model.itemsize, repeats, cores)
         measured.append(replace(result, measured=Measured(timings[place], diffs[place], predicted, **extra)))
-    return replace(analysis, orders=tuple(measured), blas=blas, fixed_costs=fixed)
+    return replace(analysis, orders=tuple(measured), blas=blas, fixed_costs=fixed, cores=cores)
 
 
 def _measure_schedule(
@@ -324,6 +327,7 @@ def _measure_schedule(
     calibration: Calibration | None,
     itemsize: int,
     repeats: int | None,
+    cores: int | None,
 ) -> dict[str, Any]:
     from ..cost.time_model import plan_time
     from ..run.elemental import Counter, Machines, run_schedule
@@ -341,18 +345,51 @@ def _measure_schedule(
     predicted = None
     if calibration is not None:
         durations = [plan_time(model.task_products(task), calibration, itemsize) for task in schedule.tasks]
-        predicted = simulate(schedule.tasks, durations, schedule.machines)
+        predicted = simulate(schedule.tasks, durations, schedule.machines, cores)
     return {"makespan": parallel, "one_thread": serial, "predicted_makespan": predicted}
 
 
-def simulate(tasks: tuple[Task, ...], durations: list[float], machines: int) -> float:
-    """The makespan of the schedule's machine assignment and order with other durations."""
-    free = [0.0] * machines
-    finish: dict[tuple[int, int], float] = {}
-    for task, duration in sorted(zip(tasks, durations), key=lambda pair: pair[0].start):
-        begin = max([free[task.machine], *(finish[operand] for operand in task.operands())])
-        finish[task.first, task.last] = free[task.machine] = begin + duration
-    return max(free)
+def simulate(tasks: tuple[Task, ...], durations: list[float], machines: int, cores: int | None = None) -> float:
+    """The makespan of the schedule's machine assignment and order with other durations (in
+    the same unit), its `machines` sharing `cores` processors (default: one each). Each machine
+    runs its tasks in the order of their start times, each once its operands are made; while
+    more machines have a task running than there are cores, each runs at cores/running of full
+    speed (the operating system sharing the cores among them), so P threads on fewer cores
+    never finish sooner than their work over the cores.
+
+    >>> from jacchain.planners.schedule import Task
+    >>> from jacchain.cost.elimination import OpKind
+    >>> two = (Task(OpKind.ACC_TAN, 0, 0, 1, 0, 0, 1), Task(OpKind.ACC_ADJ, 1, 1, 1, 1, 0, 1))
+    >>> simulate(two, [1.0, 1.0], 2), simulate(two, [1.0, 1.0], 2, cores=1)
+    (1.0, 2.0)
+    """
+    shared = machines if cores is None else max(min(cores, machines), 1)
+    queues = [
+        sorted(((t, d) for t, d in zip(tasks, durations) if t.machine == m), key=lambda pair: pair[0].start)
+        for m in range(machines)
+    ]
+    made: set[tuple[int, int]] = set()
+    left: dict[int, float] = {}  # machine: the work left of the task it is running
+    now = 0.0
+    while any(queues):
+        for m, queue in enumerate(queues):
+            if queue and m not in left and all(operand in made for operand in queue[0][0].operands()):
+                left[m] = queue[0][1]
+        if not left:
+            raise RuntimeError("a task waits for an operand that no task before it makes")
+        rate = min(1.0, shared / len(left))
+        least = min(left.values())
+        if math.isinf(least):
+            return math.inf  # a task beyond any machine (the time model's inf)
+        now += least / rate
+        for m in list(left):
+            if left[m] - least <= 1e-12 * least:  # finishes now (rounding aside)
+                task = queues[m].pop(0)[0]
+                made.add((task.first, task.last))
+                del left[m]
+            else:
+                left[m] -= least
+    return now
 
 
 def _result_entries(chain: ElementalChain, op: Any) -> int:

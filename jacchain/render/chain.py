@@ -218,7 +218,7 @@ def footer(analysis: ChainAnalysis) -> list[str]:
                 else "run on real arrays at the spec's point"
             )
             + f"; BLAS: {analysis.blas.library}, {analysis.blas.threads} thread(s)"
-            + ("; schedules on P threads with one BLAS thread each" if analysis.machines else "")
+            + (schedules_text(analysis.machines, analysis.cores) if analysis.machines else "")
         )
     if analysis.fixed_costs is not None:
         fixed = analysis.fixed_costs
@@ -227,6 +227,14 @@ def footer(analysis: ChainAnalysis) -> list[str]:
             f"{seconds_text(fixed.run_s)} a run, timed beside the plans on small elementals of the same kind"
         )
     return lines
+
+
+def schedules_text(machines: int, cores: int | None) -> str:
+    """How the schedules ran, and what their model's makespan assumes of the cores."""
+    text = "; schedules on P threads with one BLAS thread each"
+    if cores is not None and cores < machines:
+        text += f", their model sharing this machine's {cores} core(s) among the {machines}"
+    return text
 
 
 def table(analysis: ChainAnalysis) -> list[Any]:
