@@ -18,7 +18,15 @@ from jacchain.jobs.chain import analyze_chain, network_entries, run_memory, run_
 from jacchain.jobs.plan import plan_orders
 from jacchain.model.spec import make_spec
 from jacchain.planners.jcdp import pure_adjoint, pure_tangent, solve
-from jacchain.planners.schedule import Task, critical_path, dp_heuristic, exact_schedule, heuristic_schedule
+from jacchain.planners.schedule import (
+    Task,
+    critical_path,
+    dp_heuristic,
+    exact_schedule,
+    filled,
+    heuristic_schedule,
+    root_bound,
+)
 
 EXAMPLE = ElementalChain((Elemental(5, 1, 6, 6, 20), Elemental(1, 4, 5, 8, 30), Elemental(4, 1, 8, 8, 10)), "example")
 
@@ -281,6 +289,25 @@ def test_makespans_fall_with_more_machines_within_their_bounds(chain, memory):
         else:
             assert schedule.makespan <= previous
         previous = schedule.makespan
+
+
+def test_a_product_waits_for_its_operands_work_over_the_machines():
+    # Three accumulations of 10 and two products of 1, on 2 machines. The least work over the
+    # machines is 32 / 2 = 16 and the least critical path 10 + 1 + 1 = 12; but every plan ends
+    # in a product whose operands hold the other 31 units of work, which 2 machines finish no
+    # sooner than 15.5, so 16, and the product after them: 17. (The optimum is 21: three
+    # tasks of 10 on two machines take 20 before the last product.)
+    chain = ElementalChain((Elemental(1, 1, 10, 10, 0),) * 3)
+    assert root_bound(chain, 2, False) == 17 and critical_path(chain, False) == 12
+    assert exact_schedule(chain, 2, False).makespan == 21
+
+
+@settings(max_examples=60, deadline=None)
+@given(free=st.lists(st.integers(0, 50), min_size=1, max_size=5), work=st.integers(0, 200))
+def test_filled_is_the_least_time_the_machines_can_do_the_work(free, work):
+    free = tuple(sorted(free))
+    least = next(t for t in itertools.count(free[0]) if sum(max(0, t - f) for f in free) >= work)
+    assert filled(free)(work) == least
 
 
 @settings(max_examples=15, deadline=None)

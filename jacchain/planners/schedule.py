@@ -18,7 +18,10 @@ upper bound for P >= 2, exact for P = 1."""
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
@@ -153,30 +156,45 @@ class _Search:
         return min((free + move[3] for move in moves if move[0] in ACCUMULATIONS), default=float("inf"))
 
     @cache  # noqa: B019  (one search object per call; freed with it)
+    def work_table(self, shape: tuple[tuple[int, int, bool], ...]) -> list[list[int]]:
+        """Least total cost to finish each run of blocks lo..hi (first, last, explicit)."""
+        return self._table(shape, None)
+
     def least_work(self, shape: tuple[tuple[int, int, bool], ...]) -> int:
         """Least total cost to finish from blocks (first, last, explicit), with unlimited time."""
-        return self._interval(shape, None)
+        return self.work_table(shape)[0][-1]
 
     def least_finish(self, blocks: tuple[Block, ...], earliest: int) -> int:
         """Least finishing time with unlimited machines, no operation starting before
         `earliest` (the first free machine)."""
-        return self._interval(_shape(blocks), (blocks, earliest))
+        return self._table(_shape(blocks), (blocks, earliest, None))[0][-1]
 
-    def _interval(self, shape: tuple[tuple[int, int, bool], ...], timing: Any) -> int:
+    def least_finish_on(self, blocks: tuple[Block, ...], free: tuple[int, ...]) -> int:
+        """Least finishing time on the search's machines, free at `free` (sorted): as
+        least_finish, and a multiplication starts no sooner than the least work of both its
+        operands could be done on the machines after their free times (`filled`):
+        everything below a product is done before it starts."""
+        shape = _shape(blocks)
+        return self._table(shape, (blocks, free[0], (filled(free), self.work_table(shape))))[0][-1]
+
+    def _table(self, shape: tuple[tuple[int, int, bool], ...], timing: Any) -> list[list[int]]:
         """The sequential DP of section 3.6 over blocks (explicit blocks are leaves that cannot
-        be passed through); with `timing`, multiplication takes the max of its operands (the
-        unlimited-machine critical path) and leaves start at their ready time."""
+        be passed through), every run lo..hi of them; with `timing` (blocks, earliest, spread),
+        multiplication takes the max of its operands (the unlimited-machine critical path) and
+        leaves start at their ready time, and with `spread` (sum of the machines' free times,
+        the work table) a product waits for its operands' least work over the machines."""
         b, leaf, refused = len(shape), self.leaf, self.refused
         product, tangent, adjoint, matrix_free = self.product, self.tangent, self.adjoint, self.matrix_free
         explicit = [0]  # prefix counts of explicit blocks
         for _, _, made in shape:
             explicit.append(explicit[-1] + made)
+        spread = None if timing is None else timing[2]
         best = [[0] * b for _ in range(b)]
         for index, (first, _, made) in enumerate(shape):
             if timing is None:
                 best[index][index] = 0 if made else leaf[first][1]
             else:
-                blocks, earliest = timing
+                blocks, earliest, _ = timing
                 best[index][index] = blocks[index][2] if made else earliest + leaf[first][1]
         for length in range(2, b + 1):
             for lo in range(b - length + 1):
@@ -187,7 +205,14 @@ class _Search:
                 for cut in range(lo, hi):
                     k = shape[cut][1]
                     lower, upper = row[cut], best[cut + 1][hi]
-                    option = products[k][j] + (lower + upper if timing is None else max(lower, upper))
+                    if timing is None:
+                        ready = lower + upper
+                    elif spread is None:
+                        ready = max(lower, upper)
+                    else:
+                        done_by, work = spread
+                        ready = max(lower, upper, done_by(work[lo][cut] + work[cut + 1][hi]))
+                    option = products[k][j] + ready
                     if least is None or option < least:
                         least = option
                     if not matrix_free:
@@ -202,14 +227,39 @@ class _Search:
                             least = option
                 assert least is not None
                 row[hi] = least
-        return best[0][b - 1]
+        return best
 
-    def bound(self, blocks: tuple[Block, ...], free: tuple[int, ...]) -> int:
+    def bound(self, blocks: tuple[Block, ...], free: tuple[int, ...], enough: float = float("inf")) -> int:
+        """A lower bound on the makespan from this state: the least work over the machines,
+        or the least finish on them (least_finish_on), whichever is larger; the first alone
+        where it reaches `enough` already (the search prunes at its best makespan)."""
         shape = _shape(blocks)
         if len(blocks) == 1:
             return blocks[0][2]
         spread = -(-(sum(free) + self.least_work(shape)) // self.machines)
-        return max(spread, self.least_finish(blocks, free[0]))
+        if spread >= enough:
+            return spread
+        return max(spread, self.least_finish_on(blocks, free))
+
+
+def filled(free: tuple[int, ...]) -> Callable[[int], int]:
+    """The least time by which machines free at `free` (sorted) can have done `work` units
+    between them (work split at will, integer times): the least t with the sum over machines
+    of max(0, t - free[m]) >= work, which fills the earliest machines first.
+
+    >>> done_by = filled((0, 10))
+    >>> done_by(4), done_by(10), done_by(12)  # one machine until 10, then both
+    (4, 10, 11)
+    """
+    prefix = list(itertools.accumulate(free))
+    # the work the first p machines do before machine p + 1 frees: past it, p + 1 share it
+    room = [p * free[p] - prefix[p - 1] for p in range(1, len(free))]
+
+    def done_by(work: int) -> int:
+        p = bisect.bisect_left(room, work) + 1  # machines sharing the work
+        return -(-(prefix[p - 1] + work) // p)
+
+    return done_by
 
 
 def exact_schedule(
@@ -267,7 +317,7 @@ def exact_schedule(
                 continue
             merged = (*blocks[: used[0]], (first, last, end), *blocks[used[-1] + 1 :])
             later = tuple(sorted((*free[1:], end)))
-            bound = search.bound(merged, later)
+            bound = search.bound(merged, later, best_span)
             if bound < best_span:
                 task = _task(kind, first, last, cost, 0, begin, detail)
                 children.append((bound, end, task, merged, later))
@@ -357,7 +407,8 @@ def list_schedule(chain: ElementalChain, plan: ElementalPlan, machines: int) -> 
 
 def root_bound(chain: ElementalChain, machines: int, matrix_free: bool = True, memory: int | None = None) -> int:
     """A lower bound on any plan's makespan: the least work over the machines, or the least
-    critical path, whichever is larger."""
+    finish on them (the least critical path, each product waiting for its operands' least work
+    over the machines), whichever is larger."""
     search = _Search(chain, machines, matrix_free, memory)
     return search.bound(tuple((index, index, RAW) for index in range(len(chain))), (0,) * machines)
 
