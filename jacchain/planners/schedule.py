@@ -26,6 +26,9 @@ from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from ..chain.elementals import ElementalChain
 from ..cost.elimination import (
     OpKind,
@@ -181,20 +184,21 @@ class _Search:
         """The sequential DP of section 3.6 over blocks (explicit blocks are leaves that cannot
         be passed through), every run lo..hi of them; with `timing` (blocks, earliest, spread),
         multiplication takes the max of its operands (the unlimited-machine critical path) and
-        leaves start at their ready time, and with `spread` (sum of the machines' free times,
-        the work table) a product waits for its operands' least work over the machines."""
+        leaves start at their ready time, and with `spread` (`filled` for the machines' free
+        times, the work table) a product waits for its operands' least work over the machines."""
         b, leaf, refused = len(shape), self.leaf, self.refused
         product, tangent, adjoint, matrix_free = self.product, self.tangent, self.adjoint, self.matrix_free
         explicit = [0]  # prefix counts of explicit blocks
         for _, _, made in shape:
             explicit.append(explicit[-1] + made)
-        spread = None if timing is None else timing[2]
+        blocks, earliest, spread = (None, 0, None) if timing is None else timing
+        if spread is not None:
+            done_by, work = spread
         best = [[0] * b for _ in range(b)]
         for index, (first, _, made) in enumerate(shape):
-            if timing is None:
+            if blocks is None:
                 best[index][index] = 0 if made else leaf[first][1]
             else:
-                blocks, earliest, _ = timing
                 best[index][index] = blocks[index][2] if made else earliest + leaf[first][1]
         for length in range(2, b + 1):
             for lo in range(b - length + 1):
@@ -207,11 +211,14 @@ class _Search:
                     lower, upper = row[cut], best[cut + 1][hi]
                     if timing is None:
                         ready = lower + upper
-                    elif spread is None:
-                        ready = max(lower, upper)
                     else:
-                        done_by, work = spread
-                        ready = max(lower, upper, done_by(work[lo][cut] + work[cut + 1][hi]))
+                        ready = lower if lower > upper else upper
+                        if spread is not None:
+                            both = work[lo][cut] + work[cut + 1][hi]
+                            if ready < earliest + both:  # else one machine alone is done by then
+                                done = done_by(both)
+                                if done > ready:
+                                    ready = done
                     option = products[k][j] + ready
                     if least is None or option < least:
                         least = option
@@ -282,15 +289,22 @@ def exact_schedule(
     # States already reached, by their blocks' shape: the times at which each explicit block is
     # ready (none earlier than the first free machine: nothing starts before it) and the
     # machines free. A state no earlier anywhere than one reached already can do no better.
-    seen: dict[tuple[tuple[int, int, bool], ...], list[tuple[int, ...]]] = {}
+    # Kept as one array a shape (rows: the states not dominated so far), compared all at once:
+    # a shape's front grows to thousands. Every time in a state searched is below the start's
+    # makespan, so int64 holds them unless that is beyond it (then Python's integers).
+    seen: dict[tuple[tuple[int, int, bool], ...], npt.NDArray[Any]] = {}
+    dtype = np.int64 if best_span < 2**62 else object
 
     def dominated(blocks: tuple[Block, ...], free: tuple[int, ...]) -> bool:
-        times = (*(max(ready, free[0]) for _, _, ready in blocks if ready != RAW), *free)
-        reached = seen.setdefault(_shape(blocks), [])
-        if any(all(old <= new for old, new in zip(earlier, times)) for earlier in reached):
+        times = np.array((*(max(ready, free[0]) for _, _, ready in blocks if ready != RAW), *free), dtype=dtype)
+        shape = _shape(blocks)
+        reached = seen.get(shape)
+        if reached is None:
+            seen[shape] = times[np.newaxis]
+            return False
+        if (reached <= times).all(axis=1).any():
             return True
-        reached[:] = [earlier for earlier in reached if not all(new <= old for new, old in zip(times, earlier))]
-        reached.append(times)
+        seen[shape] = np.vstack((reached[~(times <= reached).all(axis=1)], times))
         return False
 
     timed_out = False
