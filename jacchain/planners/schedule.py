@@ -44,6 +44,7 @@ Block = tuple[int, int, int]  # first, last, ready time (-1: a raw elemental, no
 # kind, first, last, cost, the blocks (or tasks) it consumes, the elemental it passes through
 # (an elimination step) or the last elemental of its lower operand (a multiplication)
 Move = tuple[OpKind, int, int, int, tuple[int, ...], int | None]
+FINISHES_KEPT = 2**17  # least_finish_on's values kept at once (about 50 MB at most)
 RAW = -1
 ACCUMULATIONS = (OpKind.ACC_TAN, OpKind.ACC_ADJ)
 
@@ -125,6 +126,8 @@ class _Search:
         for x in e:
             refused.append(refused[-1] + (not adjoint_fits(x.tape, memory)))
         self.refused = refused  # elementals whose tape does not fit, as prefix counts
+        self.finishes: dict[Any, int] = {}  # least_finish_on, by times relative to the first free
+        self.shapes: dict[Any, Any] = {}
 
     def moves(self, blocks: tuple[Block, ...]) -> list[Move]:
         """Every operation the state allows, consuming block indices."""
@@ -176,9 +179,27 @@ class _Search:
         """Least finishing time on the search's machines, free at `free` (sorted): as
         least_finish, and a multiplication starts no sooner than the least work of both its
         operands could be done on the machines after their free times (`filled`):
-        everything below a product is done before it starts."""
+        everything below a product is done before it starts. Nothing starts before the first
+        machine frees, so a block ready sooner counts as ready then; and the value moves with
+        every time by the same shift, so it is kept by the times relative to that first
+        (states reached by other orders of the same tasks share it)."""
+        earliest = free[0]
         shape = _shape(blocks)
-        return self._table(shape, (blocks, free[0], (filled(free), self.work_table(shape))))[0][-1]
+        shape = self.shapes.setdefault(shape, shape)  # one copy of a shape in all the keys
+        key = (
+            shape,
+            tuple(max(ready, earliest) - earliest for _, _, ready in blocks if ready != RAW),
+            tuple(at - earliest for at in free),
+        )
+        relative = self.finishes.get(key)
+        if relative is None:
+            ready = tuple((first, last, at if at == RAW else max(at, earliest)) for first, last, at in blocks)
+            spread = (filled(free), self.work_table(shape))
+            relative = self._table(shape, (ready, earliest, spread))[0][-1] - earliest
+            if len(self.finishes) >= FINISHES_KEPT:
+                self.finishes.clear()
+            self.finishes[key] = relative
+        return relative + earliest
 
     def _table(self, shape: tuple[tuple[int, int, bool], ...], timing: Any) -> list[list[int]]:
         """The sequential DP of section 3.6 over blocks (explicit blocks are leaves that cannot
