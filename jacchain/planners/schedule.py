@@ -7,7 +7,8 @@ operation on the machine that frees first, at the earliest time its operands and
 machine allow. Taken in the order of their start times in an optimal schedule, the tasks of
 that schedule start no later this way, so the search is exact. It is pruned by two lower
 bounds: the least remaining work spread over the machines, and the least critical path to
-the end with unlimited machines, and by dominance: a state whose blocks are all ready and
+the end in which every product also waits for its operands' least work to be done on the
+machines (`filled`), and by dominance: a state whose blocks are all ready and
 machines all free no earlier than those of a state already searched is dropped. Without
 eliminations it builds active schedules only (`_Search.soonest_accumulation`). Past the time
 limit it returns the best schedule found,
@@ -127,7 +128,7 @@ class _Search:
             refused.append(refused[-1] + (not adjoint_fits(x.tape, memory)))
         self.refused = refused  # elementals whose tape does not fit, as prefix counts
         self.finishes: dict[Any, int] = {}  # least_finish_on, by times relative to the first free
-        self.shapes: dict[Any, Any] = {}
+        self.shapes: dict[Any, Any] = {}  # one copy of each shape, for all the keys of `finishes`
 
     def moves(self, blocks: tuple[Block, ...]) -> list[Move]:
         """Every operation the state allows, consuming block indices."""
@@ -194,8 +195,8 @@ class _Search:
         relative = self.finishes.get(key)
         if relative is None:
             ready = tuple((first, last, at if at == RAW else max(at, earliest)) for first, last, at in blocks)
-            spread = (filled(free), self.work_table(shape))
-            relative = self._table(shape, (ready, earliest, spread))[0][-1] - earliest
+            sharing = (filled(free), self.work_table(shape))
+            relative = self._table(shape, (ready, earliest, sharing))[0][-1] - earliest
             if len(self.finishes) >= FINISHES_KEPT:
                 self.finishes.clear()
             self.finishes[key] = relative
@@ -203,18 +204,18 @@ class _Search:
 
     def _table(self, shape: tuple[tuple[int, int, bool], ...], timing: Any) -> list[list[int]]:
         """The sequential DP of section 3.6 over blocks (explicit blocks are leaves that cannot
-        be passed through), every run lo..hi of them; with `timing` (blocks, earliest, spread),
+        be passed through), every run lo..hi of them; with `timing` (blocks, earliest, sharing),
         multiplication takes the max of its operands (the unlimited-machine critical path) and
-        leaves start at their ready time, and with `spread` (`filled` for the machines' free
+        leaves start at their ready time, and with `sharing` (`filled` for the machines' free
         times, the work table) a product waits for its operands' least work over the machines."""
         b, leaf, refused = len(shape), self.leaf, self.refused
         product, tangent, adjoint, matrix_free = self.product, self.tangent, self.adjoint, self.matrix_free
         explicit = [0]  # prefix counts of explicit blocks
         for _, _, made in shape:
             explicit.append(explicit[-1] + made)
-        blocks, earliest, spread = (None, 0, None) if timing is None else timing
-        if spread is not None:
-            done_by, work = spread
+        blocks, earliest, sharing = (None, 0, None) if timing is None else timing
+        if sharing is not None:
+            done_by, work = sharing
         best = [[0] * b for _ in range(b)]
         for index, (first, _, made) in enumerate(shape):
             if blocks is None:
@@ -234,7 +235,7 @@ class _Search:
                         ready = lower + upper
                     else:
                         ready = lower if lower > upper else upper
-                        if spread is not None:
+                        if sharing is not None:
                             both = work[lo][cut] + work[cut + 1][hi]
                             if ready < earliest + both:  # else one machine alone is done by then
                                 done = done_by(both)
@@ -257,16 +258,13 @@ class _Search:
                 row[hi] = least
         return best
 
-    def bound(self, blocks: tuple[Block, ...], free: tuple[int, ...], enough: float = float("inf")) -> int:
+    def bound(self, blocks: tuple[Block, ...], free: tuple[int, ...]) -> int:
         """A lower bound on the makespan from this state: the least work over the machines,
-        or the least finish on them (least_finish_on), whichever is larger; the first alone
-        where it reaches `enough` already (the search prunes at its best makespan)."""
+        or the least finish on them (least_finish_on), whichever is larger."""
         shape = _shape(blocks)
         if len(blocks) == 1:
             return blocks[0][2]
         spread = -(-(sum(free) + self.least_work(shape)) // self.machines)
-        if spread >= enough:
-            return spread
         return max(spread, self.least_finish_on(blocks, free))
 
 
@@ -352,7 +350,7 @@ def exact_schedule(
                 continue
             merged = (*blocks[: used[0]], (first, last, end), *blocks[used[-1] + 1 :])
             later = tuple(sorted((*free[1:], end)))
-            bound = search.bound(merged, later, best_span)
+            bound = search.bound(merged, later)
             if bound < best_span:
                 task = _task(kind, first, last, cost, 0, begin, detail)
                 children.append((bound, end, task, merged, later))
