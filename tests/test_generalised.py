@@ -2,6 +2,7 @@
 for plans and schedules, and the properties the model implies."""
 
 import itertools
+import math
 import random
 from functools import cache
 from pathlib import Path
@@ -337,6 +338,7 @@ def test_the_simulation_shares_the_cores_among_the_running_tasks():
     assert simulate((a, c, b), [1.0, 2.0, 1.0], 2) == 3.0
     assert simulate((a, c, b), [1.0, 2.0, 1.0], 2, cores=1) == 4.0
     assert simulate((b, c, a), [1.0, 2.0, 1.0], 2, cores=1) == 4.0  # in any order of the tuple
+    assert simulate((a, c, b), [math.inf, 2.0, 1.0], 2) == math.inf  # a task beyond any machine
     with pytest.raises(RuntimeError, match="operand"):
         simulate((b,), [1.0], 2)  # [0..0] is never made
 
