@@ -26,6 +26,7 @@ from jacchain.planners.schedule import (
     exact_schedule,
     filled,
     heuristic_schedule,
+    list_schedule,
     root_bound,
 )
 
@@ -393,6 +394,22 @@ def test_long_chains_get_a_schedule_no_worse_than_the_heuristic_and_a_bound():
     assert result.schedule.makespan <= result.dp_heuristic
     assert result.schedule.lower_bound <= result.schedule.makespan
     feasible(result.schedule, chain)
+
+
+def test_chains_past_sixteen_elementals_are_searched():
+    # Twenty elementals on 3 machines: the search betters the start (the optimal plan
+    # list-scheduled, or JCDP's heuristic) and proves its schedule optimal (0.3 s here); before
+    # the search reached chains this long, the start came back with exact=False.
+    rng = random.Random(1)
+    widths = [rng.randint(1, 30) for _ in range(21)]
+    chain = ElementalChain(
+        tuple(Elemental(widths[i], widths[i + 1], rng.randint(1, 99), rng.randint(1, 99), 1) for i in range(20))
+    )
+    result = analyze_chain(chain, ["matrix-free"], machines=3, time_limit=60).orders[0]
+    schedule = result.schedule
+    start = min(list_schedule(chain, solve(chain), 3).makespan, result.dp_heuristic)
+    assert schedule.exact and schedule.lower_bound == schedule.makespan < start
+    feasible(schedule, chain)
 
 
 @pytest.mark.parametrize(
