@@ -384,12 +384,17 @@ def test_the_dp_heuristic_describes_a_feasible_schedule_of_its_value(chain, mach
     assert heuristic_schedule(EXAMPLE, 2).makespan == 18
 
 
-def test_long_chains_get_a_schedule_no_worse_than_the_heuristic_and_a_bound():
-    rng = random.Random(4)
-    widths = [rng.randint(1, 30) for _ in range(41)]
-    chain = ElementalChain(
-        tuple(Elemental(widths[i], widths[i + 1], rng.randint(1, 99), rng.randint(1, 99), 1) for i in range(40))
+def long_chain(length, seed):
+    """A random chain: widths 1..30, tangent and adjoint costs 1..99, tapes of 1."""
+    rng = random.Random(seed)
+    widths = [rng.randint(1, 30) for _ in range(length + 1)]
+    return ElementalChain(
+        tuple(Elemental(widths[i], widths[i + 1], rng.randint(1, 99), rng.randint(1, 99), 1) for i in range(length))
     )
+
+
+def test_long_chains_get_a_schedule_no_worse_than_the_heuristic_and_a_bound():
+    chain = long_chain(40, seed=4)
     result = analyze_chain(chain, ["matrix-free"], machines=3, time_limit=0.3).orders[0]
     assert result.schedule.makespan <= result.dp_heuristic
     assert result.schedule.lower_bound <= result.schedule.makespan
@@ -400,11 +405,7 @@ def test_chains_past_sixteen_elementals_are_searched():
     # Twenty elementals on 3 machines: the search betters the start (the optimal plan
     # list-scheduled, or JCDP's heuristic) and proves its schedule optimal (0.3 s here); before
     # the search reached chains this long, the start came back with exact=False.
-    rng = random.Random(1)
-    widths = [rng.randint(1, 30) for _ in range(21)]
-    chain = ElementalChain(
-        tuple(Elemental(widths[i], widths[i + 1], rng.randint(1, 99), rng.randint(1, 99), 1) for i in range(20))
-    )
+    chain = long_chain(20, seed=1)
     result = analyze_chain(chain, ["matrix-free"], machines=3, time_limit=60).orders[0]
     schedule = result.schedule
     start = min(list_schedule(chain, solve(chain), 3).makespan, result.dp_heuristic)
