@@ -365,7 +365,7 @@ def simulate(tasks: tuple[Task, ...], durations: list[float], machines: int, cor
     >>> simulate(two, [1.0, 1.0], 2), simulate(two, [1.0, 1.0], 2, cores=1)
     (1.0, 2.0)
     """
-    shared = machines if cores is None else max(min(cores, machines), 1)
+    shared = machines if cores is None else max(cores, 1)
     queues = [
         sorted(((t, d) for t, d in zip(tasks, durations) if t.machine == m), key=lambda pair: pair[0].start)
         for m in range(machines)
