@@ -18,6 +18,7 @@ from jacchain.jobs.analyze import count_only, measure_peak
 from jacchain.jobs.chain import analyze_chain, network_entries, run_memory, run_plans, simulate, surrogate_entries
 from jacchain.jobs.plan import plan_orders
 from jacchain.model.spec import make_spec
+from jacchain.planners import schedule as schedule_module
 from jacchain.planners.jcdp import pure_adjoint, pure_tangent, solve
 from jacchain.planners.schedule import (
     Task,
@@ -274,6 +275,34 @@ def least_makespan(chain, machines, matrix_free):
 def test_the_pruned_search_finds_the_least_makespan_of_every_operation_sequence(chain, machines, matrix_free):
     schedule = exact_schedule(chain, machines, matrix_free)
     assert schedule.exact and schedule.makespan == least_makespan(chain, machines, matrix_free)
+
+
+@pytest.mark.parametrize("matrix_free", [True, False])
+def test_the_search_is_the_same_when_its_caches_keep_almost_nothing(monkeypatch, matrix_free):
+    # The DP recipes and the bound's values are dropped past their caps (least recently used
+    # recipes first): the search must find and prove the same schedule with room for one.
+    chain = long_chain(12, seed=3)
+    kept = exact_schedule(chain, 2, matrix_free, time_limit=60)
+    monkeypatch.setattr(schedule_module, "RECIPE_CUTS_KEPT", 1)
+    monkeypatch.setattr(schedule_module, "FINISHES_KEPT", 1)
+    dropped = exact_schedule(chain, 2, matrix_free, time_limit=60)
+    assert kept.exact and dropped.exact
+    assert dropped.makespan == kept.makespan and dropped.tasks == kept.tasks
+
+
+@settings(max_examples=10, deadline=None)
+@given(chain=chains(4), machines=st.integers(2, 3), matrix_free=st.booleans())
+def test_the_search_is_exact_with_times_beyond_int64(chain, machines, matrix_free):
+    # Widths and costs scaled by 10**20: every time is past int64, where the search keeps its
+    # dominance fronts as Python integers.
+    s = 10**20
+    huge = ElementalChain(
+        tuple(
+            Elemental(x.inputs * s, x.outputs * s, x.tangent_cost * s, x.adjoint_cost * s, 1) for x in chain.elementals
+        )
+    )
+    schedule = exact_schedule(huge, machines, matrix_free)
+    assert schedule.exact and schedule.makespan == least_makespan(huge, machines, matrix_free)
 
 
 @settings(max_examples=15, deadline=None)

@@ -24,7 +24,6 @@ import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import cache
 from typing import Any
 
 import numpy as np
@@ -46,7 +45,12 @@ Block = tuple[int, int, int]  # first, last, ready time (-1: a raw elemental, no
 # (an elimination step) or the last elemental of its lower operand (a multiplication)
 Move = tuple[OpKind, int, int, int, tuple[int, ...], int | None]
 FINISHES_KEPT = 2**17  # least_finish_on's values kept at once (about 50 MB at most)
+RECIPE_CUTS_KEPT = 2**22  # the DP recipes' cuts kept at once (references: about 40 MB at most)
 RAW = -1
+# A cut of a run [i..j] at k: (cell of [i..k], cell of [k+1..j], product cost, tangent cost or
+# None, adjoint cost or None), the cell of [i..j] being i * q + j in a flat table.
+Cut = tuple[int, int, int, int | None, int | None]
+Cell = tuple[int, tuple[Cut, ...]]  # a run of blocks: its cell and its cuts
 ACCUMULATIONS = (OpKind.ACC_TAN, OpKind.ACC_ADJ)
 
 
@@ -98,9 +102,26 @@ def _task(kind: OpKind, first: int, last: int, cost: int, machine: int, begin: i
     return Task(kind, first, last, cost, machine, begin, begin + cost, through, split)
 
 
-def _shape(blocks: tuple[Block, ...]) -> tuple[tuple[int, int, bool], ...]:
+def _key(blocks: tuple[Block, ...]) -> tuple[tuple[int, int, bool], ...]:
     """Blocks without their times: (first, last, explicit)."""
     return tuple((first, last, ready != RAW) for first, last, ready in blocks)
+
+
+class _Shape:
+    """A state's blocks without their times, interned by the search (one object a shape, so
+    dictionaries keyed by it hash its identity): what depends on the shape alone is worked out
+    once and kept on it. `moves`: every operation it allows; `after`: the shape each move
+    leads to; `cells` and `work`: the DP's recipe and its least work per cell
+    (`_Search.recipe`; dropped when too many are kept), `least_work` the whole's (kept)."""
+
+    __slots__ = ("after", "cells", "key", "least_work", "moves", "work")
+
+    def __init__(self, key: tuple[tuple[int, int, bool], ...], moves: list[Move]) -> None:
+        self.key, self.moves = key, moves
+        self.after: list[_Shape | None] = [None] * len(moves)
+        self.least_work: int | None = None
+        self.cells: list[Cell] | None = None
+        self.work: list[int] = []
 
 
 class _Search:
@@ -127,10 +148,43 @@ class _Search:
         for x in e:
             refused.append(refused[-1] + (not adjoint_fits(x.tape, memory)))
         self.refused = refused  # elementals whose tape does not fit, as prefix counts
+        # Each cut as a recipe holds it, by (i, j, k) and what the shape allows there: index
+        # 2 * (tangent elimination allowed) + (adjoint elimination allowed); none of either
+        # without matrix-free operations. Shared by every shape's recipe.
+        self.cuts: list[list[list[tuple[Cut, ...]]]] = [[[()] * q for _ in range(q)] for _ in range(q)]
+        for i, j in itertools.combinations(range(q), 2):
+            for k in range(i, j):
+                tan, adj = (self.tangent[i][k][j], self.adjoint[i][k][j]) if matrix_free else (None, None)
+                cut = (i * q + k, (k + 1) * q + j, self.product[i][k][j])
+                self.cuts[i][j][k] = (
+                    (*cut, None, None),
+                    (*cut, None, adj),
+                    (*cut, tan, None),
+                    (*cut, tan, adj),
+                )
+        self.shapes: dict[tuple[tuple[int, int, bool], ...], _Shape] = {}
+        # The shapes holding their recipe's cells, least recently used first, with their cuts'
+        # number: the oldest drop their cells past RECIPE_CUTS_KEPT cuts in all.
+        self.with_cells: dict[_Shape, int] = {}
+        self.cuts_kept = 0
         self.finishes: dict[Any, int] = {}  # least_finish_on, by times relative to the first free
-        self.shapes: dict[Any, Any] = {}  # one copy of each shape, for all the keys of `finishes`
 
-    def moves(self, blocks: tuple[Block, ...]) -> list[Move]:
+    def shape(self, blocks: tuple[Block, ...]) -> _Shape:
+        """The interned shape of these blocks."""
+        key = _key(blocks)
+        shape = self.shapes.get(key)
+        if shape is None:
+            shape = self.shapes[key] = _Shape(key, self._moves(blocks))
+        return shape
+
+    def after(self, shape: _Shape, index: int, blocks: tuple[Block, ...]) -> _Shape:
+        """The shape that `shape`'s move `index` leads to (the blocks after it)."""
+        found = shape.after[index]
+        if found is None:
+            found = shape.after[index] = self.shape(blocks)
+        return found
+
+    def _moves(self, blocks: tuple[Block, ...]) -> list[Move]:
         """Every operation the state allows, consuming block indices."""
         e, found = self.e, list[Move]()
         for index, (first, last, ready) in enumerate(blocks):
@@ -162,21 +216,69 @@ class _Search:
             return float("inf")
         return min((free + move[3] for move in moves if move[0] in ACCUMULATIONS), default=float("inf"))
 
-    @cache  # noqa: B019  (one search object per call; freed with it)
-    def work_table(self, shape: tuple[tuple[int, int, bool], ...]) -> list[list[int]]:
-        """Least total cost to finish each run of blocks lo..hi (first, last, explicit)."""
-        return self._table(shape, None)
+    def recipe(self, shape: _Shape) -> list[Cell]:
+        """The sequential DP of section 3.6 over the shape's blocks (explicit blocks are leaves
+        that cannot be passed through), laid out once a shape: every run of blocks [i..j],
+        shortest first, as its cell (i * q + j in a flat table) and its cuts (`self.cuts`):
+        [i..k] and [k+1..j] multiplied, [i..k] pushed through k+1..j (no explicit block in
+        it), or [k+1..j] pulled through i..k (none explicit there, every tape fitting). Run by
+        sums once here, it gives each cell's least work (`shape.work`) and the whole's."""
+        if shape.cells is not None:
+            self.with_cells[shape] = self.with_cells.pop(shape)  # used last now
+            return shape.cells
+        key, refused, q = shape.key, self.refused, len(self.e)
+        b = len(key)
+        explicit = [0]  # prefix counts of explicit blocks
+        for _, _, made in key:
+            explicit.append(explicit[-1] + made)
+        work = [0] * (q * q)
+        for first, last, made in key:
+            work[first * q + last] = 0 if made else self.leaf[first][1]
+        cells: list[Cell] = []
+        for length in range(2, b + 1):
+            for lo in range(b - length + 1):
+                hi = lo + length - 1
+                i, j, ahead, behind = key[lo][0], key[hi][1], explicit[lo], explicit[hi + 1]
+                row, fits = self.cuts[i][j], refused[i]
+                cuts: tuple[Cut, ...] = tuple(
+                    row[k][2 * (behind == explicit[cut + 1]) + (explicit[cut + 1] == ahead and refused[k + 1] == fits)]
+                    for cut, k in ((cut, key[cut][1]) for cut in range(lo, hi))
+                )
+                least = None
+                for lower, upper, multiply, tan, adj in cuts:
+                    below, above = work[lower], work[upper]
+                    option = multiply + below + above
+                    if least is None or option < least:
+                        least = option
+                    if tan is not None and below + tan < least:
+                        least = below + tan
+                    if adj is not None and above + adj < least:
+                        least = above + adj
+                assert least is not None
+                work[i * q + j] = least
+                cells.append((i * q + j, cuts))
+        shape.least_work, shape.cells, shape.work = work[q - 1], cells, work
+        self.with_cells[shape] = b * (b * b - 1) // 6
+        self.cuts_kept += b * (b * b - 1) // 6
+        while self.cuts_kept > RECIPE_CUTS_KEPT and len(self.with_cells) > 1:  # each keeps its least work
+            oldest = next(iter(self.with_cells))
+            self.cuts_kept -= self.with_cells.pop(oldest)
+            oldest.cells, oldest.work = None, []
+        return cells
 
-    def least_work(self, shape: tuple[tuple[int, int, bool], ...]) -> int:
-        """Least total cost to finish from blocks (first, last, explicit), with unlimited time."""
-        return self.work_table(shape)[0][-1]
+    def least_work(self, shape: _Shape) -> int:
+        """Least total cost to finish from the shape's blocks, with unlimited time."""
+        if shape.least_work is None:
+            self.recipe(shape)
+        assert shape.least_work is not None
+        return shape.least_work
 
     def least_finish(self, blocks: tuple[Block, ...], earliest: int) -> int:
         """Least finishing time with unlimited machines, no operation starting before
         `earliest` (the first free machine)."""
-        return self._table(_shape(blocks), (blocks, earliest, None))[0][-1]
+        return self._finish(self.shape(blocks), blocks, earliest, None)
 
-    def least_finish_on(self, blocks: tuple[Block, ...], free: tuple[int, ...]) -> int:
+    def least_finish_on(self, blocks: tuple[Block, ...], shape: _Shape, free: tuple[int, ...]) -> int:
         """Least finishing time on the search's machines, free at `free` (sorted): as
         least_finish, and a multiplication starts no sooner than the least work of both its
         operands could be done on the machines after their free times (`filled`):
@@ -185,8 +287,6 @@ class _Search:
         every time by the same shift, so it is kept by the times relative to that first
         (states reached by other orders of the same tasks share it)."""
         earliest = free[0]
-        shape = _shape(blocks)
-        shape = self.shapes.setdefault(shape, shape)  # one copy of a shape in all the keys
         key = (
             shape,
             tuple(max(ready, earliest) - earliest for _, _, ready in blocks if ready != RAW),
@@ -194,78 +294,59 @@ class _Search:
         )
         relative = self.finishes.get(key)
         if relative is None:
-            ready = tuple((first, last, at if at == RAW else max(at, earliest)) for first, last, at in blocks)
-            sharing = (filled(free), self.work_table(shape))
-            relative = self._table(shape, (ready, earliest, sharing))[0][-1] - earliest
+            relative = self._finish(shape, blocks, earliest, free) - earliest
             if len(self.finishes) >= FINISHES_KEPT:
                 self.finishes.clear()
             self.finishes[key] = relative
         return relative + earliest
 
-    def _table(self, shape: tuple[tuple[int, int, bool], ...], timing: Any) -> list[list[int]]:
-        """The sequential DP of section 3.6 over blocks (explicit blocks are leaves that cannot
-        be passed through), every run lo..hi of them; with `timing` (blocks, earliest, sharing),
-        multiplication takes the max of its operands (the unlimited-machine critical path) and
-        leaves start at their ready time, and with `sharing` (`filled` for the machines' free
-        times, the work table) a product waits for its operands' least work over the machines."""
-        b, leaf, refused = len(shape), self.leaf, self.refused
-        product, tangent, adjoint, matrix_free = self.product, self.tangent, self.adjoint, self.matrix_free
-        explicit = [0]  # prefix counts of explicit blocks
-        for _, _, made in shape:
-            explicit.append(explicit[-1] + made)
-        blocks, earliest, sharing = (None, 0, None) if timing is None else timing
-        if sharing is not None:
-            done_by, work = sharing
-        best = [[0] * b for _ in range(b)]
-        for index, (first, _, made) in enumerate(shape):
-            if blocks is None:
-                best[index][index] = 0 if made else leaf[first][1]
-            else:
-                best[index][index] = blocks[index][2] if made else earliest + leaf[first][1]
-        for length in range(2, b + 1):
-            for lo in range(b - length + 1):
-                hi = lo + length - 1
-                i, j = shape[lo][0], shape[hi][1]
-                row, products, tangents, adjoints = best[lo], product[i], tangent[i], adjoint[i]
-                least = None
-                for cut in range(lo, hi):
-                    k = shape[cut][1]
-                    lower, upper = row[cut], best[cut + 1][hi]
-                    if timing is None:
-                        ready = lower + upper
-                    else:
-                        ready = lower if lower > upper else upper
-                        if sharing is not None:
-                            both = work[lo][cut] + work[cut + 1][hi]
-                            if ready < earliest + both:  # else one machine alone is done by then
-                                done = done_by(both)
-                                if done > ready:
-                                    ready = done
-                    option = products[k][j] + ready
-                    if least is None or option < least:
-                        least = option
-                    if not matrix_free:
-                        continue
-                    if explicit[hi + 1] == explicit[cut + 1]:
-                        option = lower + tangents[k][j]
-                        if option < least:
-                            least = option
-                    if explicit[cut + 1] == explicit[lo] and refused[k + 1] == refused[i]:
-                        option = upper + adjoints[k][j]
-                        if option < least:
-                            least = option
-                assert least is not None
-                row[hi] = least
-        return best
+    def _finish(self, shape: _Shape, blocks: tuple[Block, ...], earliest: int, free: tuple[int, ...] | None) -> int:
+        """The recipe's DP run by times: a multiplication starts once both operands are done
+        (the unlimited-machine critical path), a raw leaf is accumulated from `earliest`, an
+        explicit one is ready at its time (no sooner than `earliest`); with the machines' free
+        times `free`, a product also waits for its operands' least work over them (`filled`).
+        That wait can only matter before ceil((sum(free) + work) / P), the machines sharing
+        the work, and before earliest + work, one machine alone."""
+        cells, q = self.recipe(shape), len(self.e)
+        work, leaf = shape.work, self.leaf
+        best = [0] * (q * q)
+        for first, last, ready in blocks:
+            best[first * q + last] = earliest + leaf[first][1] if ready == RAW else max(ready, earliest)
+        done_by, machines, total = (None, 1, 0) if free is None else (filled(free), len(free), sum(free))
+        for cell, cuts in cells:
+            least = None
+            for lower, upper, multiply, tan, adj in cuts:
+                first, second = best[lower], best[upper]
+                ready = first if first > second else second
+                if done_by is not None:
+                    both = work[lower] + work[upper]
+                    if ready * machines < total + both and ready < earliest + both:
+                        done = done_by(both)
+                        if done > ready:
+                            ready = done
+                option = multiply + ready
+                if least is None or option < least:
+                    least = option
+                if tan is not None and first + tan < least:
+                    least = first + tan
+                if adj is not None and second + adj < least:
+                    least = second + adj
+            assert least is not None
+            best[cell] = least
+        return best[q - 1]
 
-    def bound(self, blocks: tuple[Block, ...], free: tuple[int, ...]) -> int:
+    def bound(
+        self, blocks: tuple[Block, ...], shape: _Shape, free: tuple[int, ...], enough: float = float("inf")
+    ) -> int:
         """A lower bound on the makespan from this state: the least work over the machines,
-        or the least finish on them (least_finish_on), whichever is larger."""
-        shape = _shape(blocks)
+        or the least finish on them (least_finish_on), whichever is larger; the first alone
+        when it reaches `enough` (a makespan the search has already)."""
         if len(blocks) == 1:
             return blocks[0][2]
         spread = -(-(sum(free) + self.least_work(shape)) // self.machines)
-        return max(spread, self.least_finish_on(blocks, free))
+        if spread >= enough:
+            return spread
+        return max(spread, self.least_finish_on(blocks, shape, free))
 
 
 def filled(free: tuple[int, ...]) -> Callable[[int], int]:
@@ -301,35 +382,40 @@ def exact_schedule(
     search = _Search(chain, machines, matrix_free, memory)
     blocks: tuple[Block, ...] = tuple((index, index, RAW) for index in range(len(chain)))
     free = (0,) * machines
-    root_bound = search.bound(blocks, free)
+    root = search.shape(blocks)
+    root_bound = search.bound(blocks, root, free)
     best = start if start is not None else list_schedule(chain, _first_plan(chain, matrix_free, memory), machines)
     best_tasks, best_span = list(best.tasks), best.makespan
     deadline = time.perf_counter() + time_limit
     # States already reached, by their blocks' shape: the times at which each explicit block is
     # ready (none earlier than the first free machine: nothing starts before it) and the
     # machines free. A state no earlier anywhere than one reached already can do no better.
-    # Kept as one array a shape (rows: the states not dominated so far), compared all at once:
+    # Kept as one array a shape (columns: the states not dominated so far), compared all at once:
     # a shape's front grows to thousands. Every time in a state searched is below the start's
     # makespan, so int64 holds them unless that is beyond it (then Python's integers).
-    seen: dict[tuple[tuple[int, int, bool], ...], npt.NDArray[Any]] = {}
+    seen: dict[_Shape, npt.NDArray[Any]] = {}
     dtype = np.int64 if best_span < 2**62 else object
 
-    def dominated(blocks: tuple[Block, ...], free: tuple[int, ...]) -> bool:
+    def dominated(blocks: tuple[Block, ...], shape: _Shape, free: tuple[int, ...]) -> bool:
         times = np.array((*(max(ready, free[0]) for _, _, ready in blocks if ready != RAW), *free), dtype=dtype)
-        shape = _shape(blocks)
+        times = times[:, np.newaxis]
         reached = seen.get(shape)
         if reached is None:
-            seen[shape] = times[np.newaxis]
+            seen[shape] = times
             return False
-        if (reached <= times).all(axis=1).any():
+        # One column a state: the reductions run along rows, across all the states at once
+        # (5-10x faster than along each state's few times), and through the ufuncs' own
+        # reductions (ndarray.all and .any go through Python wrappers).
+        later = reached - times  # a state no later anywhere (all <= 0) dominates this one
+        if np.minimum.reduce(np.maximum.reduce(later, axis=0)) <= 0:
             return True
-        seen[shape] = np.vstack((reached[~(times <= reached).all(axis=1)], times))
+        seen[shape] = np.concatenate((reached[:, np.minimum.reduce(later, axis=0) < 0], times), axis=1)
         return False
 
     timed_out = False
     path: list[Task] = []
 
-    def descend(blocks: tuple[Block, ...], free: tuple[int, ...]) -> None:
+    def descend(blocks: tuple[Block, ...], shape: _Shape, free: tuple[int, ...]) -> None:
         nonlocal best_tasks, best_span, timed_out
         if len(blocks) == 1 and blocks[0][2] != RAW:
             if blocks[0][2] < best_span:
@@ -338,32 +424,32 @@ def exact_schedule(
         if timed_out or time.perf_counter() > deadline:
             timed_out = True
             return
-        if dominated(blocks, free):
+        if dominated(blocks, shape, free):
             return
         children = []
-        moves = search.moves(blocks)
-        soonest = search.soonest_accumulation(moves, free[0])
-        for kind, first, last, cost, used, detail in moves:
+        soonest = search.soonest_accumulation(shape.moves, free[0])
+        for index, (kind, first, last, cost, used, detail) in enumerate(shape.moves):
             begin = max(free[0], *(blocks[index][2] for index in used))
             end = begin + cost
             if begin >= soonest and end != soonest:
                 continue
             merged = (*blocks[: used[0]], (first, last, end), *blocks[used[-1] + 1 :])
             later = tuple(sorted((*free[1:], end)))
-            bound = search.bound(merged, later)
+            after = search.after(shape, index, merged)
+            bound = search.bound(merged, after, later, best_span)
             if bound < best_span:
                 task = _task(kind, first, last, cost, 0, begin, detail)
-                children.append((bound, end, task, merged, later))
+                children.append((bound, end, task, merged, after, later))
         children.sort(key=lambda child: (child[0], child[1]))
-        for bound, _, task, merged, later in children:
+        for bound, _, task, merged, after, later in children:
             if bound >= best_span:
                 break
             path.append(task)
-            descend(merged, later)
+            descend(merged, after, later)
             path.pop()
 
     if root_bound < best_span:
-        descend(blocks, free)
+        descend(blocks, root, free)
     exact = not timed_out
     return Schedule(machines, _assign(best_tasks, machines), exact, best_span if exact else root_bound)
 
@@ -442,8 +528,11 @@ def root_bound(chain: ElementalChain, machines: int, matrix_free: bool = True, m
     """A lower bound on any plan's makespan: the least work over the machines, or the least
     finish on them (the least critical path, each product waiting for its operands' least work
     over the machines), whichever is larger."""
-    search = _Search(chain, machines, matrix_free, memory)
-    return search.bound(tuple((index, index, RAW) for index in range(len(chain))), (0,) * machines)
+    search, blocks = (
+        _Search(chain, machines, matrix_free, memory),
+        tuple((index, index, RAW) for index in range(len(chain))),
+    )
+    return search.bound(blocks, search.shape(blocks), (0,) * machines)
 
 
 def critical_path(chain: ElementalChain, matrix_free: bool = True, memory: int | None = None) -> int:
