@@ -428,14 +428,14 @@ def exact_schedule(
             return
         children = []
         soonest = search.soonest_accumulation(shape.moves, free[0])
-        for index, (kind, first, last, cost, used, detail) in enumerate(shape.moves):
-            begin = max(free[0], *(blocks[index][2] for index in used))
+        for move, (kind, first, last, cost, used, detail) in enumerate(shape.moves):
+            begin = max(free[0], *(blocks[at][2] for at in used))
             end = begin + cost
             if begin >= soonest and end != soonest:
                 continue
             merged = (*blocks[: used[0]], (first, last, end), *blocks[used[-1] + 1 :])
             later = tuple(sorted((*free[1:], end)))
-            after = search.after(shape, index, merged)
+            after = search.after(shape, move, merged)
             bound = search.bound(merged, after, later, best_span)
             if bound < best_span:
                 task = _task(kind, first, last, cost, 0, begin, detail)
