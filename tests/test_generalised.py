@@ -277,6 +277,29 @@ def test_the_pruned_search_finds_the_least_makespan_of_every_operation_sequence(
     assert schedule.exact and schedule.makespan == least_makespan(chain, machines, matrix_free)
 
 
+@settings(max_examples=25, deadline=None)
+@given(chain=chains(7), matrix_free=st.booleans(), memory=st.one_of(st.none(), st.integers(5, 60)), data=st.data())
+def test_a_recipe_taken_from_the_shape_before_equals_one_laid_out_anew(chain, matrix_free, memory, data):
+    # Along a random sequence of moves, each shape's DP recipe is derived from its parent's;
+    # a search that never saw the parent lays it out from scratch: the same cells, the same
+    # least work.
+    search = schedule_module._Search(chain, 2, matrix_free, memory)
+    blocks = tuple((index, index, schedule_module.RAW) for index in range(len(chain)))
+    shape = search.shape(blocks)
+    search.recipe(shape)
+    while shape.moves:
+        move = data.draw(st.integers(0, len(shape.moves) - 1))
+        _, first, last, cost, used, _ = shape.moves[move]
+        blocks = (*blocks[: used[0]], (first, last, cost), *blocks[used[-1] + 1 :])
+        shape = search.after(shape, move, blocks)
+        derived = search.recipe(shape)
+        fresh_search = schedule_module._Search(chain, 2, matrix_free, memory)
+        fresh = fresh_search.shape(blocks)
+        assert shape.origin is not None and fresh.origin is None
+        assert dict(derived) == dict(fresh_search.recipe(fresh))
+        assert search.least_work(shape) == fresh_search.least_work(fresh)
+
+
 @pytest.mark.parametrize("matrix_free", [True, False])
 def test_the_search_is_the_same_when_its_caches_keep_almost_nothing(monkeypatch, matrix_free):
     # The DP recipes and the bound's values are dropped past their caps (least recently used
@@ -430,11 +453,11 @@ def test_long_chains_get_a_schedule_no_worse_than_the_heuristic_and_a_bound():
     feasible(result.schedule, chain)
 
 
-def test_chains_past_sixteen_elementals_are_searched():
-    # Twenty elementals on 3 machines: the search betters the start (the optimal plan
-    # list-scheduled, or JCDP's heuristic) and proves its schedule optimal (0.3 s here); before
-    # the search reached chains this long, the start came back with exact=False.
-    chain = long_chain(20, seed=1)
+def test_chains_past_twenty_eight_elementals_are_searched():
+    # Thirty-two elementals on 3 machines: the search betters the start (the optimal plan
+    # list-scheduled, or JCDP's heuristic: 573) and proves its schedule optimal (569, in 2 s
+    # here); before the search reached chains this long, the start came back with exact=False.
+    chain = long_chain(32, seed=5)
     result = analyze_chain(chain, ["matrix-free"], machines=3, time_limit=60).orders[0]
     schedule = result.schedule
     start = min(list_schedule(chain, solve(chain), 3).makespan, result.dp_heuristic)

@@ -114,7 +114,7 @@ class _Shape:
     leads to; `cells` and `work`: the DP's recipe and its least work per cell
     (`_Search.recipe`; dropped when too many are kept), `least_work` the whole's (kept)."""
 
-    __slots__ = ("after", "cells", "key", "least_work", "moves", "work")
+    __slots__ = ("after", "cells", "key", "least_work", "moves", "origin", "work")
 
     def __init__(self, key: tuple[tuple[int, int, bool], ...], moves: list[Move]) -> None:
         self.key, self.moves = key, moves
@@ -122,6 +122,7 @@ class _Shape:
         self.least_work: int | None = None
         self.cells: list[Cell] | None = None
         self.work: list[int] = []
+        self.origin: tuple[_Shape, int] | None = None  # a shape one move before, the block made
 
 
 class _Search:
@@ -182,6 +183,8 @@ class _Search:
         found = shape.after[index]
         if found is None:
             found = shape.after[index] = self.shape(blocks)
+            if found.origin is None:
+                found.origin = (shape, shape.moves[index][4][0])
         return found
 
     def _moves(self, blocks: tuple[Block, ...]) -> list[Move]:
@@ -222,7 +225,11 @@ class _Search:
         shortest first, as its cell (i * q + j in a flat table) and its cuts (`self.cuts`):
         [i..k] and [k+1..j] multiplied, [i..k] pushed through k+1..j (no explicit block in
         it), or [k+1..j] pulled through i..k (none explicit there, every tape fitting). Run by
-        sums once here, it gives each cell's least work (`shape.work`) and the whole's."""
+        sums once here, it gives each cell's least work (`shape.work`) and the whole's.
+
+        A shape one move from another whose recipe is kept (`_Shape.origin`) takes from it
+        every cell of a run without the block the move made, and their least work: the same
+        blocks, so the same cell; only the runs through that block are laid out anew."""
         if shape.cells is not None:
             self.with_cells[shape] = self.with_cells.pop(shape)  # used last now
             return shape.cells
@@ -231,12 +238,24 @@ class _Search:
         explicit = [0]  # prefix counts of explicit blocks
         for _, _, made in key:
             explicit.append(explicit[-1] + made)
-        work = [0] * (q * q)
-        for first, last, made in key:
-            work[first * q + last] = 0 if made else self.leaf[first][1]
-        cells: list[Cell] = []
+        origin, position = shape.origin if shape.origin is not None else (None, 0)
+        if origin is not None and origin.cells is not None:
+            first, last, _ = key[position]  # the block the move made: the runs through it are new
+            cells = [cell for cell in origin.cells if cell[0] // q > last or cell[0] % q < first]
+            work = origin.work.copy()
+            work[first * q + last] = 0
+            through = position  # only the runs lo..hi with lo <= position <= hi
+        else:
+            cells, work, through = [], [0] * (q * q), -1
+            for first, last, explicitly in key:
+                work[first * q + last] = 0 if explicitly else self.leaf[first][1]
         for length in range(2, b + 1):
-            for lo in range(b - length + 1):
+            lows = (
+                range(b - length + 1)
+                if through < 0
+                else range(max(0, through - length + 1), min(through, b - length) + 1)
+            )
+            for lo in lows:
                 hi = lo + length - 1
                 i, j, ahead, behind = key[lo][0], key[hi][1], explicit[lo], explicit[hi + 1]
                 row, fits = self.cuts[i][j], refused[i]
