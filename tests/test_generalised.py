@@ -541,3 +541,11 @@ def test_running_the_plans_allocates_no_more_than_the_modelled_memory(spec, of):
     else:
         modelled = run_memory(analysis, network_entries(network, of), network.itemsize)
     assert modelled / 2 <= peak <= modelled + 256 * 1024
+
+
+@pytest.mark.parametrize("time_limit, said", [(0.5, " (searching up to 0.5 s)"), (math.inf, "")])
+def test_the_progress_line_says_how_long_a_schedule_search_may_take(time_limit, said):
+    lines = []
+    chain = long_chain(6, seed=2)
+    analyze_chain(chain, ["accumulate"], machines=2, time_limit=time_limit, progress=lambda *line: lines.append(line))
+    assert ("scheduling accumulate on 2 machine(s)" + said, 0, 1) in lines

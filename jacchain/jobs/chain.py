@@ -109,7 +109,9 @@ def analyze_chain(
         schedule = heuristic = None
         if machines is not None and order.schedulable and plan is not None:
             if progress is not None:
-                progress(f"scheduling {order.name} on {machines} machine(s)", 0, 1)
+                searched = len(chain) <= SEARCH_UP_TO and time_limit < float("inf")
+                limit = f" (searching up to {time_limit:g} s)" if searched else ""
+                progress(f"scheduling {order.name} on {machines} machine(s){limit}", 0, 1)
             matrix_free = order.name == "matrix-free"
             jcdp = heuristic_schedule(chain, machines, matrix_free, memory) if len(chain) <= HEURISTIC_UP_TO else None
             schedule = schedule_on(chain, plan, machines, matrix_free, memory, time_limit, jcdp)
