@@ -45,7 +45,7 @@ Block = tuple[int, int, int]  # first, last, ready time (-1: a raw elemental, no
 # (an elimination step) or the last elemental of its lower operand (a multiplication)
 Move = tuple[OpKind, int, int, int, tuple[int, ...], int | None]
 FINISHES_KEPT = 2**17  # least_finish_on's values kept at once (about 50 MB at most)
-RECIPE_CUTS_KEPT = 2**22  # the DP recipes' cuts kept at once (references: about 40 MB at most)
+RECIPE_CUTS_KEPT = 2**19  # the DP recipes' cuts kept at once (about 25 bytes each, cells and work tables)
 RAW = -1
 # A cut of a run [i..j] at k: (cell of [i..k], cell of [k+1..j], product cost, tangent cost or
 # None, adjoint cost or None), the cell of [i..j] being i * q + j in a flat table.
