@@ -131,38 +131,24 @@ class _Search:
         e = self.e = chain.elementals
         self.leaf = [accumulation(x, memory) for x in e]
         q, tangent, adjoint = len(e), chain.prefix("tangent_cost"), chain.prefix("adjoint_cost")
-        # The operations' costs by (i, k, j), priced once (cost/elimination.py): the product of
-        # [k+1..j] and [i..k], [i..k] pushed through k+1..j, [k+1..j] pulled through i..k.
-        self.product = [
-            [[multiplication(e[j].outputs, e[k].outputs, e[i].inputs) for j in range(q)] for k in range(q)]
-            for i in range(q)
-        ]
-        self.tangent = [
-            [[tangent_elimination(e[i].inputs, tangent[j + 1] - tangent[k + 1]) for j in range(q)] for k in range(q)]
-            for i in range(q)
-        ]
-        self.adjoint = [
-            [[adjoint_elimination(e[j].outputs, adjoint[k + 1] - adjoint[i]) for j in range(q)] for k in range(q)]
-            for i in range(q)
-        ]
         refused = [0]
         for x in e:
             refused.append(refused[-1] + (not adjoint_fits(x.tape, memory)))
         self.refused = refused  # elementals whose tape does not fit, as prefix counts
-        # Each cut as a recipe holds it, by (i, j, k) and what the shape allows there: index
-        # 2 * (tangent elimination allowed) + (adjoint elimination allowed); none of either
-        # without matrix-free operations. Shared by every shape's recipe.
+        # Each cut of a run [i..j] at k as a recipe holds it, priced once (cost/elimination.py):
+        # the product of [k+1..j] and [i..k], [i..k] pushed through k+1..j, [k+1..j] pulled
+        # through i..k; by (i, j, k) and what the shape allows there: index 2 * (tangent
+        # elimination allowed) + (adjoint elimination allowed), neither without matrix-free
+        # operations. Shared by every shape's recipe.
         self.cuts: list[list[list[tuple[Cut, ...]]]] = [[[()] * q for _ in range(q)] for _ in range(q)]
         for i, j in itertools.combinations(range(q), 2):
             for k in range(i, j):
-                tan, adj = (self.tangent[i][k][j], self.adjoint[i][k][j]) if matrix_free else (None, None)
-                cut = (i * q + k, (k + 1) * q + j, self.product[i][k][j])
-                self.cuts[i][j][k] = (
-                    (*cut, None, None),
-                    (*cut, None, adj),
-                    (*cut, tan, None),
-                    (*cut, tan, adj),
-                )
+                cut = (i * q + k, (k + 1) * q + j, multiplication(e[j].outputs, e[k].outputs, e[i].inputs))
+                tan = adj = None
+                if matrix_free:
+                    tan = tangent_elimination(e[i].inputs, tangent[j + 1] - tangent[k + 1])
+                    adj = adjoint_elimination(e[j].outputs, adjoint[k + 1] - adjoint[i])
+                self.cuts[i][j][k] = ((*cut, None, None), (*cut, None, adj), (*cut, tan, None), (*cut, tan, adj))
         self.shapes: dict[tuple[tuple[int, int, bool], ...], _Shape] = {}
         # The shapes holding their recipe's cells, least recently used first, with their cuts'
         # number: the oldest drop their cells past RECIPE_CUTS_KEPT cuts in all.
