@@ -235,6 +235,7 @@ class _Search:
             cells, work, through = [], [0] * (q * q), -1
             for first, last, explicitly in key:
                 work[first * q + last] = 0 if explicitly else self.leaf[first][1]
+        fresh: list[Cell] = []
         for length in range(2, b + 1):
             lows = (
                 range(b - length + 1)
@@ -249,19 +250,9 @@ class _Search:
                     row[k][2 * (behind == explicit[cut + 1]) + (explicit[cut + 1] == ahead and refused[k + 1] == fits)]
                     for cut, k in ((cut, key[cut][1]) for cut in range(lo, hi))
                 )
-                least = None
-                for lower, upper, multiply, tan, adj in cuts:
-                    below, above = work[lower], work[upper]
-                    option = multiply + below + above
-                    if least is None or option < least:
-                        least = option
-                    if tan is not None and below + tan < least:
-                        least = below + tan
-                    if adj is not None and above + adj < least:
-                        least = above + adj
-                assert least is not None
-                work[i * q + j] = least
-                cells.append((i * q + j, cuts))
+                fresh.append((i * q + j, cuts))
+        _run(fresh, work)
+        cells += fresh
         shape.least_work, shape.cells, shape.work = work[q - 1], cells, work
         self.with_cells[shape] = b * (b * b - 1) // 6
         self.cuts_kept += b * (b * b - 1) // 6
@@ -306,38 +297,15 @@ class _Search:
         return relative + earliest
 
     def _finish(self, shape: _Shape, blocks: tuple[Block, ...], earliest: int, free: tuple[int, ...] | None) -> int:
-        """The recipe's DP run by times: a multiplication starts once both operands are done
-        (the unlimited-machine critical path), a raw leaf is accumulated from `earliest`, an
-        explicit one is ready at its time (no sooner than `earliest`); with the machines' free
-        times `free`, a product also waits for its operands' least work over them (`filled`).
-        That wait can only matter before ceil((sum(free) + work) / P), the machines sharing
-        the work, and before earliest + work, one machine alone."""
+        """The recipe's DP run by times (`_run`): a raw leaf is accumulated from `earliest`, an
+        explicit one is ready at its time (no sooner than `earliest`); without `free`, the
+        unlimited-machine critical path."""
         cells, q = self.recipe(shape), len(self.e)
         work, leaf = shape.work, self.leaf
         best = [0] * (q * q)
         for first, last, ready in blocks:
             best[first * q + last] = earliest + leaf[first][1] if ready == RAW else max(ready, earliest)
-        done_by, machines, total = (None, 1, 0) if free is None else (filled(free), len(free), sum(free))
-        for cell, cuts in cells:
-            least = None
-            for lower, upper, multiply, tan, adj in cuts:
-                first, second = best[lower], best[upper]
-                ready = first if first > second else second
-                if done_by is not None:
-                    both = work[lower] + work[upper]
-                    if ready * machines < total + both and ready < earliest + both:
-                        done = done_by(both)
-                        if done > ready:
-                            ready = done
-                option = multiply + ready
-                if least is None or option < least:
-                    least = option
-                if tan is not None and first + tan < least:
-                    least = first + tan
-                if adj is not None and second + adj < least:
-                    least = second + adj
-            assert least is not None
-            best[cell] = least
+        _run(cells, best, (earliest, free, work))
         return best[q - 1]
 
     def bound(
@@ -352,6 +320,42 @@ class _Search:
         if spread >= enough:
             return spread
         return max(spread, self.least_finish_on(blocks, shape, free))
+
+
+def _run(
+    cells: list[Cell], best: list[int], times: tuple[int, tuple[int, ...] | None, list[int]] | None = None
+) -> None:
+    """The DP of section 3.6 over a recipe's cells, each cut's least option into `best` (which
+    holds the leaves): by sums (least work), or with `times` (earliest, free, least work per
+    cell) by times, a product starting once both operands are done and, where the machines'
+    free times are given, no sooner than their least work could be done on them (`filled`).
+    That wait can only matter before ceil((sum(free) + work) / P), the machines sharing the
+    work, and before earliest + work, one machine alone."""
+    earliest, free, work = times if times is not None else (0, None, [])
+    done_by, machines, total = (None, 1, 0) if free is None else (filled(free), len(free), sum(free))
+    for cell, cuts in cells:
+        least = None
+        for lower, upper, multiply, tan, adj in cuts:
+            first, second = best[lower], best[upper]
+            if times is None:
+                ready = first + second
+            else:
+                ready = first if first > second else second
+                if done_by is not None:
+                    both = work[lower] + work[upper]
+                    if ready * machines < total + both and ready < earliest + both:
+                        done = done_by(both)
+                        if done > ready:
+                            ready = done
+            option = multiply + ready
+            if least is None or option < least:
+                least = option
+            if tan is not None and first + tan < least:
+                least = first + tan
+            if adj is not None and second + adj < least:
+                least = second + adj
+        assert least is not None
+        best[cell] = least
 
 
 def filled(free: tuple[int, ...]) -> Callable[[int], int]:
