@@ -254,8 +254,8 @@ class _Search:
         _run(fresh, work)
         cells += fresh
         shape.least_work, shape.cells, shape.work = work[q - 1], cells, work
-        self.with_cells[shape] = b * (b * b - 1) // 6
-        self.cuts_kept += b * (b * b - 1) // 6
+        self.with_cells[shape] = b * (b * b - 1) // 6  # the cuts of every run of b blocks
+        self.cuts_kept += self.with_cells[shape]
         while self.cuts_kept > RECIPE_CUTS_KEPT and len(self.with_cells) > 1:  # each keeps its least work
             oldest = next(iter(self.with_cells))
             self.cuts_kept -= self.with_cells.pop(oldest)
