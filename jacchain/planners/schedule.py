@@ -144,11 +144,13 @@ class _Search:
         for i, j in itertools.combinations(range(q), 2):
             for k in range(i, j):
                 cut = (i * q + k, (k + 1) * q + j, multiplication(e[j].outputs, e[k].outputs, e[i].inputs))
-                tan = adj = None
-                if matrix_free:
-                    tan = tangent_elimination(e[i].inputs, tangent[j + 1] - tangent[k + 1])
-                    adj = adjoint_elimination(e[j].outputs, adjoint[k + 1] - adjoint[i])
-                self.cuts[i][j][k] = ((*cut, None, None), (*cut, None, adj), (*cut, tan, None), (*cut, tan, adj))
+                product_only = (*cut, None, None)
+                if not matrix_free:
+                    self.cuts[i][j][k] = (product_only,) * 4
+                    continue
+                tan = tangent_elimination(e[i].inputs, tangent[j + 1] - tangent[k + 1])
+                adj = adjoint_elimination(e[j].outputs, adjoint[k + 1] - adjoint[i])
+                self.cuts[i][j][k] = (product_only, (*cut, None, adj), (*cut, tan, None), (*cut, tan, adj))
         self.shapes: dict[tuple[tuple[int, int, bool], ...], _Shape] = {}
         # The shapes holding their recipe's cells, least recently used first, with their cuts'
         # number: the oldest drop their cells past RECIPE_CUTS_KEPT cuts in all.
