@@ -453,6 +453,18 @@ def test_long_chains_get_a_schedule_no_worse_than_the_heuristic_and_a_bound():
     feasible(result.schedule, chain)
 
 
+def test_chains_past_the_search_still_get_a_lower_bound_and_the_critical_path():
+    # Seventy elementals: past the search (its start comes back), but the root lower bound
+    # and the least critical path are still worked out (they stopped at 64 before).
+    chain = long_chain(70, seed=6)
+    analysis = analyze_chain(chain, ["accumulate", "matrix-free"], machines=2, time_limit=1)
+    assert analysis.critical_path == critical_path(chain)
+    for result in analysis.orders:
+        schedule = result.schedule
+        assert 0 < schedule.lower_bound <= schedule.makespan and not schedule.exact
+        assert schedule.lower_bound == root_bound(chain, 2, result.order.name == "matrix-free")
+
+
 def test_chains_past_twenty_eight_elementals_are_searched():
     # Thirty-two elementals on 3 machines: the search betters the start (the optimal plan
     # list-scheduled, or JCDP's heuristic: 573) and proves its schedule optimal (569, in 2 s

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 SEARCH_UP_TO = 40  # elementals: the branch and bound searches schedules up to this length
 HEURISTIC_UP_TO = 120  # elementals: JCDP's DP heuristic (O(P^2 q^3) in Python) up to this
-BOUND_UP_TO = 64  # elementals: the root lower bound (an O(q^3) Python DP) is computed up to this
+BOUND_UP_TO = 100  # elementals: the root lower bound and the critical path (O(q^3) Python DPs) up to this
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def analyze_chain(
             schedule = schedule_on(chain, plan, machines, matrix_free, memory, time_limit, jcdp)
             heuristic = None if jcdp is None else jcdp.makespan  # the heuristic's value (tests hold them equal)
         results.append(ChainOrderResult(order, plan, schedule, heuristic))
-    floor = critical_path(chain, True, memory) if machines is not None and len(chain) <= 64 else None
+    floor = critical_path(chain, True, memory) if machines is not None and len(chain) <= BOUND_UP_TO else None
     return ChainAnalysis(chain, source, memory, machines, tuple(results), floor)
 
 
