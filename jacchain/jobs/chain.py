@@ -109,7 +109,7 @@ def analyze_chain(
         schedule = heuristic = None
         if machines is not None and order.schedulable and plan is not None:
             if progress is not None:
-                searched = len(chain) <= SEARCH_UP_TO and time_limit < float("inf")
+                searched = _searched(chain) and time_limit < float("inf")
                 limit = f" (searching up to {time_limit:g} s)" if searched else ""
                 progress(f"scheduling {order.name} on {machines} machine(s){limit}", 0, 1)
             matrix_free = order.name == "matrix-free"
@@ -119,6 +119,11 @@ def analyze_chain(
         results.append(ChainOrderResult(order, plan, schedule, heuristic))
     floor = critical_path(chain, True, memory) if machines is not None and len(chain) <= BOUND_UP_TO else None
     return ChainAnalysis(chain, source, memory, machines, tuple(results), floor)
+
+
+def _searched(chain: ElementalChain) -> bool:
+    """Whether the branch and bound searches this chain's schedules (SEARCH_UP_TO)."""
+    return len(chain) <= SEARCH_UP_TO
 
 
 def schedule_on(
@@ -139,7 +144,7 @@ def schedule_on(
     start = list_schedule(chain, plan, machines)
     if jcdp is not None:
         start = min(start, jcdp, key=lambda s: s.makespan)
-    if len(chain) <= SEARCH_UP_TO:
+    if _searched(chain):
         return exact_schedule(chain, machines, matrix_free, memory, time_limit, start)
     bound = root_bound(chain, machines, matrix_free, memory) if len(chain) <= BOUND_UP_TO else 0
     return replace(start, exact=start.makespan <= bound, lower_bound=bound)
