@@ -176,6 +176,47 @@ def test_every_plan_runs_with_counted_equal_modelled_to_the_reference(chain, mem
         assert np.allclose(value, reference, atol=1e-10)
 
 
+def taped_chain(width, drawn):
+    widths = [width, *(x[0] for x in drawn)]
+    return ElementalChain(tuple(Elemental(n, m, t, a, tape) for n, (m, t, a, tape) in zip(widths, drawn)))
+
+
+taped_chains = st.builds(
+    taped_chain,
+    st.integers(1, 9),
+    st.lists(
+        st.tuples(st.integers(1, 9), st.integers(0, 120), st.integers(1, 120), st.integers(0, 4)),
+        min_size=1,
+        max_size=6,
+    ),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(chain=taped_chains, memory=st.integers(1, 8))
+def test_loss_first_under_a_memory_limit_reverses_tapes_that_fit_at_the_unlimited_cost(chain, memory):
+    # the model's section 3.3: an adjoint reverses only tapes that fit together; loss-first
+    # pulls F_q's rows back through the rest in one step when their tapes fit together, else
+    # one elemental at a time (the same adjoints, so the same cost), and none fits if one tape does not
+    tapes = [e.tape for e in chain.elementals]
+    plan = pure_adjoint(chain, memory)
+    if max(tapes) > memory:
+        assert plan is None
+        return
+    assert plan is not None
+    unlimited = pure_adjoint(chain)
+    assert unlimited is not None and plan.cost == unlimited.cost
+    steps = [op for op in plan.operations if op.kind == OpKind.ADJ_ELIM]
+    q = len(chain)
+    assert len(steps) == (0 if q == 1 else 1 if sum(tapes[:-1]) <= memory else q - 1)
+    for op in steps:
+        assert op.through is not None and sum(tapes[op.through[0] : op.through[1] + 1]) <= memory
+    model, counter = SurrogateChain(chain), Counter()
+    value = run_plan(model, plan, counter)
+    assert counter.macs == plan.cost
+    assert np.allclose(value, model.reference(), atol=1e-10)
+
+
 def test_a_schedule_runs_on_threads_to_the_same_jacobian():
     chain = ElementalChain(
         tuple(Elemental(n, m, 4 * n * m, 3 * n * m, 1) for n, m in [(30, 40), (40, 20), (20, 50), (50, 10)])
