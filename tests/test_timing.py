@@ -146,15 +146,23 @@ def test_every_calibration_figure_is_measured_once_a_round_in_turn_and_again_whe
 
 
 def test_an_order_over_the_limit_stays_counted_while_the_others_are_timed_side_by_side():
-    from jacchain.cost.memory import order_memory
     from jacchain.jobs.analyze import measure
     from jacchain.jobs.plan import plan_orders
 
     planning = plan_orders(make_spec((64, 48, 32, 8)), ["input-first", "loss-first", "optimal"])
-    needs = {p.order.name: planning.base_bytes + order_memory(p.cost) for p in planning.orders}
-    assert needs["input-first"] > needs["loss-first"]
-    result = measure(planning, limit=needs["loss-first"], repeats=3)
+    # an order runs beside what every run holds, adding its peak of intermediates and its result
+    needs = {p.order.name: planning.base_bytes + p.cost.peak_bytes + p.cost.result_bytes for p in planning.orders}
+    assert needs["input-first"] > needs["loss-first"] >= needs["optimal"]
+    result = measure(planning, limit=needs["loss-first"], repeats=3)  # loss-first fits exactly
     assert [r.order.name for r in result.orders] == [p.order.name for p in planning.orders]
     assert result.order("input-first").time is None  # counted, in its place
     assert [reason.order for reason in result.count_only] == ["input-first"]
     assert result.order("loss-first").time is not None and result.order("optimal").time is not None
+    # a byte less and loss-first stays counted too, with what it needs and the limit said
+    short = measure(planning, limit=needs["loss-first"] - 1, repeats=1)
+    reasons = {reason.order: reason for reason in short.count_only}
+    assert short.order("loss-first").time is None and "loss-first" in reasons
+    assert (reasons["loss-first"].needed_bytes, reasons["loss-first"].limit_bytes) == (
+        needs["loss-first"],
+        needs["loss-first"] - 1,
+    )
