@@ -228,3 +228,17 @@ def test_wrt_params_counts_only_when_the_factors_alone_exceed_the_limit():
     assert data["analytic"] is True and data["max_abs_diff"] is None
     assert data["note"].startswith("analytic: the explicit factors need about ")
     assert data["note"].endswith(", over the --max-memory limit of 1.00 MiB")
+
+
+def test_max_memory_admits_a_run_that_needs_exactly_its_limit_and_says_the_bytes_when_just_over():
+    counted = json.loads(invoke("analyze", "30,20,10", "--analytic", "--format", "json").output)
+    needed = counted["memory_bytes"]
+    fits = invoke(
+        "analyze", "30,20,10", "--no-time-model", "--repeats", "1", "--max-memory", f"{needed}B", "--format", "json"
+    )
+    assert fits.exit_code == 0, fits.output
+    assert json.loads(fits.output)["max_abs_diff"] is not None  # run explicitly, not counted only
+    over = invoke("analyze", "30,20,10", "--no-time-model", "--max-memory", f"{needed - 1}B")
+    assert over.exit_code == 2
+    # both sizes would read the same in KiB, so the line gives them in bytes
+    assert f"needs about {needed:,} B of memory, over the --max-memory limit of {needed - 1:,} B;" in over.stderr

@@ -85,11 +85,26 @@ def human_bytes(n_bytes: int) -> str:
     return f"{whole:,}.{rest:02d} {units[power]}"
 
 
-def over_limit_message(what: str, needed: int, limit: int) -> str:
-    return (
-        f"{what} needs about {human_bytes(needed)} of memory, over the --max-memory limit of "
-        f"{human_bytes(limit)}; use --analytic to count without building anything, or raise --max-memory"
-    )
+def sizes_apart(needed: int, limit: int) -> tuple[str, str]:
+    """A need and its limit in binary units, or in exact bytes where the two would read the
+    same (a need a few bytes over its limit).
+
+    >>> sizes_apart(3 * 2**20, 2**20), sizes_apart(22240, 22239)
+    (('3.00 MiB', '1.00 MiB'), ('22,240 B', '22,239 B'))
+    """
+    needs, allows = human_bytes(needed), human_bytes(limit)
+    return (needs, allows) if needs != allows else (f"{needed:,} B", f"{limit:,} B")
+
+
+def over_limit_message(
+    what: str,
+    needed: int,
+    limit: int,
+    advice: str = "use --analytic to count without building anything, or raise --max-memory",
+    limit_name: str = "--max-memory limit",
+) -> str:
+    needs, allows = sizes_apart(needed, limit)
+    return f"{what} needs about {needs} of memory, over the {limit_name} of {allows}; {advice}"
 
 
 def check_fits(needed: int, limit: int, what: str) -> None:

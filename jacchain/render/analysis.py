@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..cost.machine import Calibration
-from ..cost.memory import human_bytes, over_limit_message
+from ..cost.memory import human_bytes, over_limit_message, sizes_apart
 from ..cost.product import ProductCount
 from ..cost.ratio import count_ratio, ratio_text
 from ..cost.tree import TreeNode, plan_tree
@@ -78,7 +78,7 @@ def analysis_to_dict(analysis: Analysis) -> dict[str, Any]:
 
 def reason_text(analysis: Analysis, reason: CountOnly) -> str:
     """Why (part of) an analysis was counted only, in words."""
-    needed, limit = human_bytes(reason.needed_bytes), human_bytes(reason.limit_bytes or 0)
+    needed, limit = sizes_apart(reason.needed_bytes, reason.limit_bytes or 0)
     if reason.reason == CountOnlyReason.MARKED_ANALYTIC:
         return (
             f"{analysis.spec.label} is marked analytic (real model widths): counted only; "

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..cost.machine import Calibration, FixedCosts, calibration_key
-from ..cost.memory import available_bytes, human_bytes
+from ..cost.memory import available_bytes, over_limit_message
 from ..errors import JacchainError, MemoryLimitError
 from ..io import write_atomic
 from ..types import Progress
@@ -463,10 +463,11 @@ def check_calibration_fits(dtype: str, max_memory: int | None) -> None:
     needed = calibration_bytes(dtype)
     limit = available_bytes() if max_memory is None else max_memory
     if needed > limit:
-        raise MemoryLimitError(
-            f"calibrating this machine for the time model needs about {human_bytes(needed)} of memory, over the "
-            f"{'--max-memory limit' if max_memory is not None else 'memory available'} of {human_bytes(limit)}; "
-            "run `jacchain calibrate` once (it is cached), or pass --no-time-model",
+        message = over_limit_message(
+            "calibrating this machine for the time model",
             needed,
             limit,
+            "run `jacchain calibrate` once (it is cached), or pass --no-time-model",
+            "--max-memory limit" if max_memory is not None else "memory available",
         )
+        raise MemoryLimitError(message, needed, limit)

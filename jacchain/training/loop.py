@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..cost.memory import default_limit, human_bytes
+from ..cost.memory import default_limit, over_limit_message
 from ..errors import DivergedError, MemoryLimitError
 from ..model.network import MLP
 from ..model.spec import NetworkSpec
@@ -73,12 +73,8 @@ def check_train_memory(spec: NetworkSpec, settings: TrainSettings, max_memory: i
     needed = train_memory(spec, settings.batch, settings.mode, samples)
     limit = default_limit() if max_memory is None else max_memory
     if needed > limit:
-        raise MemoryLimitError(
-            f"training {spec.label} needs about {human_bytes(needed)} of memory, over the --max-memory limit of "
-            f"{human_bytes(limit)}; lower the widths or --batch, or raise --max-memory",
-            needed,
-            limit,
-        )
+        advice = "lower the widths or --batch, or raise --max-memory"
+        raise MemoryLimitError(over_limit_message(f"training {spec.label}", needed, limit, advice), needed, limit)
 
 
 def train(
