@@ -227,8 +227,9 @@ def test_plan_time_is_the_sum_over_products():
         assert order.predicted_time == pytest.approx(sum(product_time(p, calibration, 8) for p in order.products))
 
 
-def brute_force_time(chain, calibration):
-    """Least predicted time over every bracketing, each product priced by product_time."""
+def brute_force_time(chain, calibration, resident=0):
+    """Least predicted time over every bracketing, each product priced by product_time (with
+    `resident` bytes held by the caches between its repeats)."""
 
     @functools.cache
     def best(first, last):  # -> (seconds, rows, cols, structure)
@@ -240,7 +241,7 @@ def brute_force_time(chain, calibration):
             left_s, m, n, left = best(first, cut)
             right_s, _, k, right = best(cut + 1, last)
             product = product_count((m, n, left), (n, k, right))
-            seconds = left_s + right_s + product_time(product, calibration, 8) - calibration.call_s
+            seconds = left_s + right_s + product_time(product, calibration, 8, resident) - calibration.call_s
             options.append((seconds, m, k, product.result_structure))
         return min(options, key=lambda option: option[0])
 
@@ -258,19 +259,29 @@ def mixed_dims(draw):
 
 
 @settings(max_examples=50, deadline=None)
-@given(mixed_dims())
-def test_cost_time_dp_equals_brute_force_over_predicted_time(case):
+@given(mixed_dims(), st.sampled_from(["compute", "memory"]))
+def test_cost_time_dp_equals_brute_force_over_predicted_time(case, decides):
     # The curve ends at 60 GFLOP/s, below the 100 GFLOP/s square GEMM rate that prices a product
     # with a diagonal operand: the DP once used the curve's end there and drifted from the model.
-    # Memory is made fast so that compute decides, as it does for cache-resident products.
+    # Memory fast, compute decides, as it does for cache-resident products; memory slow (and a
+    # cache of 64 KiB), the bytes each product moves decide, from the cache or from memory. The
+    # DP prices every product with the caches holding the chain's factors (as `analyze --cost
+    # time` runs it), and so does the reference.
     dims, diagonal = case
-    fast_memory = {**FAKE, "stream_gbps": 10_000.0, "cache_gbps": 10_000.0}
-    calibration = Calibration(**fast_memory, gemm_curve=((2, 5.0), (32, 40.0), (512, 60.0)))
+    rates = (
+        {"stream_gbps": 10_000.0, "cache_gbps": 10_000.0}
+        if decides == "compute"
+        else {"stream_gbps": 0.5, "cache_gbps": 2.0, "cache_bytes": 2**16}
+    )
+    calibration = Calibration(**(FAKE | rates), gemm_curve=((2, 5.0), (32, 40.0), (512, 60.0)))
     chain = chain_of_dims(dims, diagonal)
-    plan = optimal_plan(chain, TimeObjective(calibration, 8))
-    calls = calibration.call_s * len(plan.steps)
-    predicted = plan_time(plan_cost(plan, chain).products, calibration, 8) - calls
-    assert predicted == pytest.approx(brute_force_time(chain, calibration), rel=1e-9)
+    resident = chain.factor_bytes
+    plan, seconds = solve_chain(chain, TimeObjective(calibration, 8, resident))
+    products = plan_cost(plan, chain).products
+    predicted = sum(product_time(product, calibration, 8, resident) for product in products)
+    predicted -= calibration.call_s * len(plan.steps)
+    best = brute_force_time(chain, calibration, resident)
+    assert predicted == pytest.approx(best, rel=1e-9) and float(seconds) == pytest.approx(best, rel=1e-9)
 
 
 def test_the_dp_prices_a_diagonal_product_at_the_square_gemm_rate():
