@@ -47,6 +47,20 @@ def test_the_worked_example_reproduces_every_number_of_the_model():
     assert dp_heuristic(EXAMPLE, 1) == 19 == exact_schedule(EXAMPLE, 1).makespan
 
 
+def test_the_pure_modes_accumulate_one_end_and_eliminate_through_the_rest():
+    # input-first: F1 by tangents, then its columns pushed through F2 and F3 (one elimination);
+    # loss-first: F3 by adjoints, pulled back through F2 and F1, one elemental a step where the
+    # tapes (20 + 30) are over the limit (30) together
+    tangent = pure_tangent(EXAMPLE)
+    assert tangent.bracketing(EXAMPLE) == "tan[F2,F3](acc_tan(F1))"
+    assert [(op.first, op.last, op.through) for op in tangent.operations] == [(0, 0, None), (0, 2, (1, 2))]
+    assert pure_adjoint(EXAMPLE).bracketing(EXAMPLE) == "adj[F1,F2](acc_adj(F3))"
+    assert pure_adjoint(EXAMPLE, 30).bracketing(EXAMPLE) == "adj[F1](adj[F2](acc_adj(F3)))"
+    one = ElementalChain(EXAMPLE.elementals[:1])
+    assert [op.kind for op in pure_tangent(one).operations] == [OpKind.ACC_TAN]
+    assert [op.kind for op in pure_adjoint(one).operations] == [OpKind.ACC_ADJ]
+
+
 def test_the_p2_optimum_is_the_models_schedule():
     schedule = exact_schedule(EXAMPLE, 2)
     assert schedule.exact and schedule.makespan == 17 and schedule.work == 6 + 5 + 8 + 4 + 5
@@ -400,6 +414,7 @@ def test_the_simulation_shares_the_cores_among_the_running_tasks():
 def test_a_networks_matrix_free_optimum_is_at_most_loss_first_plus_the_loss(sizes):
     spec = make_spec(sizes, activation="tanh")
     chain = network_chain(spec, "loss")
+    assert chain.name == spec.label and [e.name for e in chain.elementals][-2:] == [f"L{len(sizes) - 1}", "loss"]
     loss_first = count_only(plan_orders(spec, ["loss-first"], "loss", "input", "op")).orders[0].macs
     assert solve(chain).cost <= loss_first + sizes[-1]
     assert pure_adjoint(chain).cost == loss_first + sizes[-1]
