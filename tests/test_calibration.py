@@ -243,7 +243,8 @@ def test_a_calibration_holds_what_calibration_bytes_says(dtype):
 @pytest.mark.parametrize(
     "command", [["analyze", "64,32,10"], ["sweep", "64,32,10", "--vary", "input=8:16", "--points", "2"]]
 )
-def test_a_calibration_past_max_memory_is_refused_before_it_measures(command, monkeypatch):
+def test_a_calibration_past_max_memory_is_refused_before_it_measures(command, monkeypatch, private_cache):
+    # nothing cached yet (the session's cache may hold a calibration from any test before)
     measured = []
     monkeypatch.setattr("jacchain.run.calibrate.measure", lambda *args, **kwargs: measured.append(1))
     result = invoke(*command, "--max-memory", "100MB")
@@ -257,7 +258,7 @@ def test_a_calibration_past_max_memory_is_refused_before_it_measures(command, mo
     assert not measured
 
 
-def test_a_chain_s_calibration_past_max_memory_is_refused_too(monkeypatch):
+def test_a_chain_s_calibration_past_max_memory_is_refused_too(monkeypatch, private_cache):
     monkeypatch.setattr("jacchain.run.calibrate.measure", lambda *args, **kwargs: pytest.fail("measured"))
     config = Path(__file__).parent.parent / "configs" / "jcdp-example.yaml"
     result = invoke("analyze", config, "--max-memory", "100MB")
