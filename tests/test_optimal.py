@@ -116,6 +116,28 @@ def test_counts_exact_beyond_int64_use_python_integers():
     assert plan_cost(plan, chain).flops == brute_force(chain)
 
 
+def test_costs_that_would_wrap_in_int64_pick_the_right_plan():
+    # (1 x 2^22)(2^22 x 2^22)(2^22 x 2^22) read from the left costs 2 * 2^44 MACs; from the right
+    # 2^66 + 2^44, which int64 would wrap to 2^44 and prefer: the program must use Python integers
+    chain = make_chain([1, 2**22, 2**22, 2**22])
+    assert plan_cost(optimal_plan(chain), chain).flops == brute_force(chain) == 2 * 2 * 2**44
+
+
+@pytest.mark.parametrize("width, factors", [(2, 2_200), (10**7, 500)])
+def test_the_optimal_order_is_refused_up_front_where_its_program_would_run_past_ten_seconds(width, factors):
+    # O(n^3): 2,200 factors on int64 tables, or 500 where the counts need Python integers
+    spec = ",".join([str(width)] * factors)  # factors - 1 layers, and the loss's gradient
+    result = CliRunner().invoke(cli, ["analyze", spec, "--analytic"])
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"Error: the optimal order over {factors:,} factors would take about ")
+    assert line.endswith("leave it out with --order loss-first,input-first (analyze, sweep)")
+    seconds = int(line.split("would take about ")[1].split(" s ")[0])
+    assert 10 < seconds < 30
+    done = CliRunner().invoke(cli, ["analyze", spec, "--analytic", "--order", "loss-first,input-first"])
+    assert done.exit_code == 0, done.output
+
+
 def test_autoencoder_full_jacobian_optimal_is_ten_times_cheaper():
     # Measured times are compared in the README's `analyze --of output` example, not here:
     # speed is checked by running the tool, never by a timed unit test.

@@ -211,6 +211,10 @@ def test_loss_first_under_a_memory_limit_reverses_tapes_that_fit_at_the_unlimite
     assert len(steps) == (0 if q == 1 else 1 if sum(tapes[:-1]) <= memory else q - 1)
     for op in steps:
         assert op.through is not None and sum(tapes[op.through[0] : op.through[1] + 1]) <= memory
+    # each operation makes the segment from the lowest elemental it has passed through to F_q
+    made = [(op.first, op.last) for op in plan.operations]
+    assert made == [(q - 1, q - 1)] + [(op.through[0], q - 1) for op in steps if op.through is not None]
+    assert made[-1] == (0, q - 1)
     model, counter = SurrogateChain(chain), Counter()
     value = run_plan(model, plan, counter)
     assert counter.macs == plan.cost

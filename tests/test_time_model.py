@@ -276,7 +276,8 @@ def test_cost_time_dp_equals_brute_force_over_predicted_time(case, decides):
     calibration = Calibration(**(FAKE | rates), gemm_curve=((2, 5.0), (32, 40.0), (512, 60.0)))
     chain = chain_of_dims(dims, diagonal)
     resident = chain.factor_bytes
-    plan, seconds = solve_chain(chain, TimeObjective(calibration, 8, resident))
+    objective = TimeObjective(calibration, 8, resident)
+    plan, (_, seconds) = optimal_plan(chain, objective), solve_chain(chain, objective)
     products = plan_cost(plan, chain).products
     predicted = sum(product_time(product, calibration, 8, resident) for product in products)
     predicted -= calibration.call_s * len(plan.steps)
