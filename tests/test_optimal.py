@@ -55,14 +55,14 @@ def brute_force(chain):
 
 
 @st.composite
-def chains(draw, max_factors=8, allow_diagonal=True):
+def chains(draw, max_factors=8, allow_diagonal=True, scale=1):
     n = draw(st.integers(1, max_factors))
     diagonal = [allow_diagonal and draw(st.booleans()) for _ in range(n)]
     dims = [draw(st.integers(1, 60))]
     for index in range(n):
         # A diagonal factor is square.
         dims.append(dims[-1] if diagonal[index] else draw(st.integers(1, 60)))
-    return make_chain(dims, diagonal)
+    return make_chain([dim * scale for dim in dims], diagonal)
 
 
 @settings(max_examples=150, deadline=None)
@@ -72,6 +72,14 @@ def test_dp_equals_brute_force_with_dense_and_diagonal_factors(chain):
     assert plan_cost(plan, chain).flops == brute_force(chain)
     assert plan_cost(plan, chain).flops <= plan_cost(left_fold(len(chain)), chain).flops
     assert plan_cost(plan, chain).flops <= plan_cost(right_fold(len(chain)), chain).flops
+
+
+@settings(max_examples=60, deadline=None)
+@given(chains(scale=10**7))
+def test_dp_equals_brute_force_where_the_counts_need_python_integers(chain):
+    # widths of 10^7 to 6 x 10^8: the program's tables hold Python integers (int64 would not do)
+    plan = optimal_plan(chain)
+    assert plan_cost(plan, chain).flops == brute_force(chain)
 
 
 @settings(max_examples=60, deadline=None)
