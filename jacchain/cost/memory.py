@@ -96,21 +96,22 @@ def sizes_apart(needed: int, limit: int) -> tuple[str, str]:
     return (needs, allows) if needs != allows else (f"{needed:,} B", f"{limit:,} B")
 
 
+ANALYTIC_ADVICE = "use --analytic to count without building anything, or raise --max-memory"
+
+
 def over_limit_message(
-    what: str,
-    needed: int,
-    limit: int,
-    advice: str = "use --analytic to count without building anything, or raise --max-memory",
-    limit_name: str = "--max-memory limit",
+    what: str, needed: int, limit: int, advice: str = ANALYTIC_ADVICE, limit_name: str = "--max-memory limit"
 ) -> str:
     needs, allows = sizes_apart(needed, limit)
     return f"{what} needs about {needs} of memory, over the {limit_name} of {allows}; {advice}"
 
 
-def check_fits(needed: int, limit: int, what: str) -> None:
+def check_fits(
+    needed: int, limit: int, what: str, advice: str = ANALYTIC_ADVICE, limit_name: str = "--max-memory limit"
+) -> None:
     """Refuse, before allocating, work whose modelled memory exceeds the limit."""
     if needed > limit:
-        raise MemoryLimitError(over_limit_message(what, needed, limit), needed, limit)
+        raise MemoryLimitError(over_limit_message(what, needed, limit, advice, limit_name), needed, limit)
 
 
 def base_memory(spec: NetworkSpec, chain: Chain) -> int:

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from ..cost.machine import Calibration, FixedCosts, calibration_key
-from ..cost.memory import available_bytes, over_limit_message
-from ..errors import JacchainError, MemoryLimitError
+from ..cost.memory import available_bytes, check_fits
+from ..errors import JacchainError
 from ..io import write_atomic
 from ..types import Progress
 from .timing import DEFAULT_TARGET_S, Timing, blas_info, blas_threads, time_alternating, time_call, usable_cores
@@ -462,12 +462,10 @@ def check_calibration_fits(dtype: str, max_memory: int | None) -> None:
     """Refuse, before anything is allocated, a calibration that would not fit."""
     needed = calibration_bytes(dtype)
     limit = available_bytes() if max_memory is None else max_memory
-    if needed > limit:
-        message = over_limit_message(
-            "calibrating this machine for the time model",
-            needed,
-            limit,
-            "run `jacchain calibrate` once (it is cached), or pass --no-time-model",
-            "--max-memory limit" if max_memory is not None else "memory available",
-        )
-        raise MemoryLimitError(message, needed, limit)
+    check_fits(
+        needed,
+        limit,
+        "calibrating this machine for the time model",
+        "run `jacchain calibrate` once (it is cached), or pass --no-time-model",
+        "--max-memory limit" if max_memory is not None else "memory available",
+    )

@@ -11,8 +11,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..cost.memory import default_limit, over_limit_message
-from ..errors import DivergedError, MemoryLimitError
+from ..cost.memory import check_fits, default_limit
+from ..errors import DivergedError
 from ..model.network import MLP
 from ..model.spec import NetworkSpec
 from ..run.blas import backend
@@ -72,9 +72,7 @@ def check_train_memory(spec: NetworkSpec, settings: TrainSettings, max_memory: i
     the available memory)."""
     needed = train_memory(spec, settings.batch, settings.mode, samples)
     limit = default_limit() if max_memory is None else max_memory
-    if needed > limit:
-        advice = "lower the widths or --batch, or raise --max-memory"
-        raise MemoryLimitError(over_limit_message(f"training {spec.label}", needed, limit, advice), needed, limit)
+    check_fits(needed, limit, f"training {spec.label}", "lower the widths or --batch, or raise --max-memory")
 
 
 def train(
