@@ -316,7 +316,7 @@ class _Search:
         """A lower bound on the makespan from this state: the least work over the machines,
         or the least finish on them (least_finish_on), whichever is larger; the first alone
         when it reaches `enough` (a makespan the search has already)."""
-        if len(blocks) == 1:
+        if len(blocks) == 1 and blocks[0][2] != RAW:  # done (a raw one is still to accumulate)
             return blocks[0][2]
         spread = -(-(sum(free) + self.least_work(shape)) // self.machines)
         if spread >= enough:
