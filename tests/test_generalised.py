@@ -420,35 +420,93 @@ def test_a_networks_matrix_free_optimum_is_at_most_loss_first_plus_the_loss(size
     assert pure_adjoint(chain).cost == loss_first + sizes[-1]
 
 
-def feasible(schedule, chain):
-    """No machine runs two tasks at once; every task starts after the tasks making its operands."""
+def feasible(schedule, chain, memory=None):
+    """No machine runs two tasks at once; every task starts after the tasks making its operands,
+    lasts its cost as the model prices it, and reverses only tapes within the memory."""
+    e = chain.elementals
     for machine in range(schedule.machines):
         spans = sorted((t.start, t.end) for t in schedule.tasks if t.machine == machine)
         assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
     finish = {(t.first, t.last): t.end for t in schedule.tasks}
     for t in schedule.tasks:
+        tape = None
         if t.kind == OpKind.MULTIPLY:
             needed = [(t.first, t.split), (t.split + 1, t.last)]
+            cost = e[t.last].outputs * e[t.split].outputs * e[t.first].inputs
         elif t.kind == OpKind.TAN_ELIM:
             needed = [(t.first, t.last - 1)]
+            assert t.through == t.last
+            cost = e[t.first].inputs * e[t.last].tangent_cost
         elif t.kind == OpKind.ADJ_ELIM:
             needed = [(t.first + 1, t.last)]
+            assert t.through == t.first
+            cost, tape = e[t.last].outputs * e[t.first].adjoint_cost, e[t.first].tape
         else:
             needed = []
+            assert t.first == t.last
+            adjoint = t.kind == OpKind.ACC_ADJ
+            cost = (
+                e[t.first].outputs * e[t.first].adjoint_cost if adjoint else e[t.first].inputs * e[t.first].tangent_cost
+            )
+            tape = e[t.first].tape if adjoint else None
+        assert t.end - t.start == t.cost == cost
+        assert tape is None or not memory or tape <= memory
         assert all(finish[operand] <= t.start for operand in needed)
     assert (0, len(chain) - 1) in finish
 
 
-@settings(max_examples=12, deadline=None)
-@given(chain=chains(6), machines=st.integers(1, 4), matrix_free=st.booleans())
-def test_the_dp_heuristic_describes_a_feasible_schedule_of_its_value(chain, machines, matrix_free):
-    schedule = heuristic_schedule(chain, machines, matrix_free)
-    assert schedule.makespan == dp_heuristic(chain, machines, matrix_free)
-    feasible(schedule, chain)
-    exact = exact_schedule(chain, machines, matrix_free, time_limit=2)
-    feasible(exact, chain)
+@settings(max_examples=30, deadline=None)
+@given(
+    chain=chains(6),
+    machines=st.integers(1, 4),
+    matrix_free=st.booleans(),
+    memory=st.one_of(st.none(), st.integers(5, 60)),
+)
+def test_the_dp_heuristic_describes_a_feasible_schedule_of_its_value(chain, machines, matrix_free, memory):
+    schedule = heuristic_schedule(chain, machines, matrix_free, memory)
+    assert schedule.makespan == dp_heuristic(chain, machines, matrix_free, memory) and not schedule.exact
+    feasible(schedule, chain, memory)
+    exact = exact_schedule(chain, machines, matrix_free, memory, time_limit=2)
+    feasible(exact, chain, memory)
     assert exact.makespan <= schedule.makespan
     assert heuristic_schedule(EXAMPLE, 2).makespan == 18
+
+
+def test_the_heuristics_pull_back_through_several_elementals_is_one_step_each():
+    # a scalar output: F3 by one adjoint (30), then its row pulled back through F2 and F1
+    # (1200 + 2000), one elimination task per elemental
+    chain = ElementalChain(
+        (Elemental(50, 40, 2000, 2000, 1), Elemental(40, 30, 1200, 1200, 1), Elemental(30, 1, 30, 30, 1))
+    )
+    schedule = heuristic_schedule(chain, 2)
+    feasible(schedule, chain)
+    assert [(t.kind, t.first, t.last) for t in schedule.tasks] == [
+        (OpKind.ACC_ADJ, 2, 2),
+        (OpKind.ADJ_ELIM, 1, 2),
+        (OpKind.ADJ_ELIM, 0, 2),
+    ]
+    assert schedule.makespan == 30 + 1200 + 2000 == dp_heuristic(chain, 2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    chain=chains(5),
+    machines=st.integers(1, 3),
+    matrix_free=st.booleans(),
+    memory=st.one_of(st.none(), st.integers(5, 60)),
+)
+def test_the_critical_path_is_the_optimum_on_a_machine_per_elemental_and_the_root_bound_holds(
+    chain, machines, matrix_free, memory
+):
+    # more machines than elementals can never all be busy, so there the least critical path is
+    # the optimal makespan; the root bound lies between the work spread, that path and the optimum
+    path = critical_path(chain, matrix_free, memory)
+    wide = exact_schedule(chain, len(chain), matrix_free, memory)
+    assert wide.exact and wide.makespan == path
+    bound = root_bound(chain, machines, matrix_free, memory)
+    optimum = exact_schedule(chain, machines, matrix_free, memory)
+    assert optimum.exact
+    assert max(path, -(-solve(chain, matrix_free, memory).cost // machines)) <= bound <= optimum.makespan
 
 
 def long_chain(length, seed):
