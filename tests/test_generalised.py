@@ -469,6 +469,9 @@ def test_the_dp_heuristic_describes_a_feasible_schedule_of_its_value(chain, mach
     exact = exact_schedule(chain, machines, matrix_free, memory, time_limit=2)
     feasible(exact, chain, memory)
     assert exact.makespan <= schedule.makespan
+    listed = list_schedule(chain, solve(chain, matrix_free, memory), machines)  # the search's start
+    feasible(listed, chain, memory)
+    assert exact.makespan <= listed.makespan and not listed.exact
     assert heuristic_schedule(EXAMPLE, 2).makespan == 18
 
 

@@ -506,7 +506,7 @@ def steps(
             assert op.through is not None
             (low, high), previous = op.through, operands[0]
             order = range(low, high + 1) if op.kind == OpKind.TAN_ELIM else range(high, low - 1, -1)
-            first, last = (op.first, low - 1) if op.kind == OpKind.TAN_ELIM else (high + 1, op.last)
+            first, last = op.first, op.last  # a tangent step moves `last` up, an adjoint step `first` down
             for index in order:
                 if op.kind == OpKind.TAN_ELIM:
                     last, cost = index, tangent_elimination(e[op.first].inputs, e[index].tangent_cost)
