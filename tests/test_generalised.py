@@ -109,6 +109,9 @@ def chains(max_length):
     )
 
 
+limits = st.one_of(st.none(), st.integers(5, 60))  # no memory limit, or one some tapes pass
+
+
 def check_plan(chain, plan, matrix_free, memory):
     """A valid plan: each elemental accumulated once or passed through once, operands used once,
     eliminations only matrix-free, adjoints within the memory, the costs as the model prices."""
@@ -292,7 +295,7 @@ def test_the_pruned_search_finds_the_least_makespan_of_every_operation_sequence(
 
 
 @settings(max_examples=25, deadline=None)
-@given(chain=chains(7), matrix_free=st.booleans(), memory=st.one_of(st.none(), st.integers(5, 60)), data=st.data())
+@given(chain=chains(7), matrix_free=st.booleans(), memory=limits, data=st.data())
 def test_a_recipe_taken_from_the_shape_before_equals_one_laid_out_anew(chain, matrix_free, memory, data):
     # Along a random sequence of moves, each shape's DP recipe is derived from its parent's;
     # a search that never saw the parent lays it out from scratch: the same cells, the same
@@ -343,7 +346,7 @@ def test_the_search_is_exact_with_times_beyond_int64(chain, machines, matrix_fre
 
 
 @settings(max_examples=15, deadline=None)
-@given(chain=chains(6), memory=st.one_of(st.none(), st.integers(5, 60)))
+@given(chain=chains(6), memory=limits)
 def test_makespans_fall_with_more_machines_within_their_bounds(chain, memory):
     previous = None
     floor = critical_path(chain, True, memory)
@@ -456,12 +459,7 @@ def feasible(schedule, chain, memory=None):
 
 
 @settings(max_examples=30, deadline=None)
-@given(
-    chain=chains(6),
-    machines=st.integers(1, 4),
-    matrix_free=st.booleans(),
-    memory=st.one_of(st.none(), st.integers(5, 60)),
-)
+@given(chain=chains(6), machines=st.integers(1, 4), matrix_free=st.booleans(), memory=limits)
 def test_the_dp_heuristic_describes_a_feasible_schedule_of_its_value(chain, machines, matrix_free, memory):
     schedule = heuristic_schedule(chain, machines, matrix_free, memory)
     assert schedule.makespan == dp_heuristic(chain, machines, matrix_free, memory) and not schedule.exact
@@ -492,12 +490,7 @@ def test_the_heuristics_pull_back_through_several_elementals_is_one_step_each():
 
 
 @settings(max_examples=40, deadline=None)
-@given(
-    chain=chains(5),
-    machines=st.integers(1, 3),
-    matrix_free=st.booleans(),
-    memory=st.one_of(st.none(), st.integers(5, 60)),
-)
+@given(chain=chains(5), machines=st.integers(1, 3), matrix_free=st.booleans(), memory=limits)
 def test_the_critical_path_is_the_optimum_on_a_machine_per_elemental_and_the_root_bound_holds(
     chain, machines, matrix_free, memory
 ):
