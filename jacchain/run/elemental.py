@@ -340,7 +340,7 @@ def run_schedule(
                     ready[operand].wait()
                 explicit[task.first, task.last] = _run_task(model, task, explicit, counter)
                 ready[task.first, task.last].set()
-        except BaseException as error:  # pragma: no cover - surfaced below
+        except BaseException as error:  # surfaced below, once every machine has stopped
             failures.append(error)
             for event in ready.values():
                 event.set()
