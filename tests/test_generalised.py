@@ -4,6 +4,8 @@ for plans and schedules, and the properties the model implies."""
 import itertools
 import math
 import random
+import re
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from hypothesis import strategies as st
 from jacchain.chain.config import load_chain
 from jacchain.chain.elementals import Elemental, ElementalChain, network_chain
 from jacchain.cost.elimination import OpKind
+from jacchain.errors import JacchainError
 from jacchain.jobs.analyze import count_only, measure_peak
 from jacchain.jobs.chain import analyze_chain, network_entries, run_memory, run_plans, simulate, surrogate_entries
 from jacchain.jobs.plan import plan_orders
@@ -546,6 +549,68 @@ def test_chains_past_twenty_eight_elementals_are_searched():
     feasible(schedule, chain)
 
 
+@settings(max_examples=30, deadline=None)
+@given(chain=chains(5), memory=st.integers(5, 60))
+def test_an_analysis_on_machines_keeps_every_figure_within_the_memory_limit(chain, memory):
+    # the plans, JCDP's heuristic, the exact schedules and the critical path all under the
+    # limit the analysis was asked for (a limit no tape passes leaves no plan to schedule)
+    analysis = analyze_chain(chain, None, memory, 2, time_limit=5)
+    assert analysis.memory == memory and analysis.critical_path == critical_path(chain, True, memory)
+    for result in analysis.orders:
+        if result.schedule is None:
+            continue
+        matrix_free = result.order.name == "matrix-free"
+        assert result.plan == solve(chain, matrix_free, memory)
+        assert result.dp_heuristic == dp_heuristic(chain, 2, matrix_free, memory)
+        assert result.schedule.exact
+        assert result.schedule.makespan == exact_schedule(chain, 2, matrix_free, memory).makespan
+        feasible(result.schedule, chain, memory)
+
+
+def test_chains_past_the_search_keep_the_memory_limit_in_their_bound():
+    # forty-five elementals whose adjoints are cheap, every other one's tape (3) over the limit (2)
+    rng = random.Random(7)
+    widths = [rng.randint(1, 30) for _ in range(46)]
+    chain = ElementalChain(
+        tuple(
+            Elemental(widths[i], widths[i + 1], rng.randint(50, 99), rng.randint(1, 9), 1 + 2 * (i % 2))
+            for i in range(45)
+        )
+    )
+    result = analyze_chain(chain, ["matrix-free"], 2, 2, time_limit=1).orders[0]
+    assert result.schedule.lower_bound == root_bound(chain, 2, True, 2) > root_bound(chain, 2, True)
+    assert result.schedule.exact is (result.schedule.makespan <= result.schedule.lower_bound)
+    feasible(result.schedule, chain, 2)
+
+
+def test_chains_past_the_heuristic_are_scheduled_without_it():
+    # past HEURISTIC_UP_TO (120) elementals JCDP's DP heuristic, and past BOUND_UP_TO (100) the
+    # bound and the critical path, are left out: the plan's list schedule comes back
+    chain = long_chain(121, seed=8)
+    analysis = analyze_chain(chain, ["matrix-free"], machines=2)
+    result = analysis.orders[0]
+    assert result.dp_heuristic is None and analysis.critical_path is None
+    assert result.schedule == replace(list_schedule(chain, result.plan, 2), exact=False, lower_bound=0)
+
+
+@pytest.mark.parametrize(
+    "memory, machines, message",
+    [
+        (-1, None, "--memory must be a non-negative integer (0: no limit), got -1"),
+        (None, 0, "--machines must be a positive integer, got 0"),
+    ],
+)
+def test_the_library_refuses_a_negative_limit_and_no_machines(memory, machines, message):
+    with pytest.raises(JacchainError, match=re.escape(message)):
+        analyze_chain(EXAMPLE, memory=memory, machines=machines)
+
+
+def test_a_zero_limit_is_no_limit_and_one_machine_is_allowed():
+    unlimited, zero = analyze_chain(EXAMPLE, machines=1), analyze_chain(EXAMPLE, memory=0, machines=1)
+    assert [r.plan for r in zero.orders] == [r.plan for r in unlimited.orders]
+    assert all(r.schedule is None or r.schedule.makespan == r.plan.cost for r in zero.orders)
+
+
 @pytest.mark.parametrize(
     "config, machines, optimum, heuristic",
     [
@@ -621,7 +686,21 @@ def test_running_the_plans_allocates_no_more_than_the_modelled_memory(spec, of):
         modelled = run_memory(analysis, surrogate_entries(chain), 8)
     else:
         modelled = run_memory(analysis, network_entries(network, of), network.itemsize)
-    assert modelled / 2 <= peak <= modelled + 256 * 1024
+    assert isinstance(modelled, int) and modelled / 2 <= peak <= modelled + 256 * 1024
+
+
+@pytest.mark.parametrize(
+    "order, memory, entries",
+    [
+        ("input-first", None, 2 * 3 + 3 * 3),  # acc_tan(F1): its 2 x 3 Jacobian, seeded with a 3 x 3 identity
+        ("loss-first", None, 2 * 3 + 2 * 2),  # acc_adj(F1): the same Jacobian from a 2 x 2 identity
+        ("loss-first", 2, 0),  # its tape (5) over the limit: no plan runs
+    ],
+)
+def test_a_runs_modelled_memory_is_its_results_and_largest_seed(order, memory, entries):
+    chain = ElementalChain((Elemental(3, 2, 5, 4, 5),))
+    analysis = analyze_chain(chain, [order], memory)
+    assert run_memory(analysis, 100, 8) == 8 * (100 + entries)
 
 
 @pytest.mark.parametrize("time_limit, said", [(0.5, " (searching up to 0.5 s)"), (math.inf, "")])
