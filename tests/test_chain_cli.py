@@ -119,6 +119,43 @@ def test_explain_a_chain_config():
 
 
 @pytest.mark.parametrize(
+    "memory, why",
+    [
+        # the model's section 4: adj[F1](tan[F3](acc_tan(F2))) for 19 against 28 (5 + 8 + 6, and
+        # acc_adj(F3) 8, acc_tan(F2) 5, their product 4, acc_adj(F1) 6, its product 5)
+        (
+            None,
+            "The matrix-free plan never forms the Jacobians of F1, F3: it pushes the explicit result through "
+            "them (1 tangent and 1 adjoint elimination(s)), which costs less than accumulating them and "
+            "multiplying them in, so 19 multiply-adds against 28 for accumulate-then-multiply (1.47x fewer).",
+        ),
+        # tapes 20, 30, 10 under 15: only F3 has adjoints. acc_tan(F2) 5, through F3 by a tangent
+        # 8, acc_tan(F1) 30 and its product 5: 48; accumulate-then-multiply 30 + 5 + 8 + 4 + 5 = 52
+        (
+            15,
+            "The matrix-free plan never forms the Jacobians of F3: it pushes the explicit result through them "
+            "(1 tangent and 0 adjoint elimination(s)), which costs less than accumulating them and multiplying "
+            "them in, so 48 multiply-adds against 52 for accumulate-then-multiply (1.08x fewer).",
+        ),
+    ],
+)
+def test_explain_says_what_the_matrix_free_plan_never_forms(memory, why):
+    limit = [] if memory is None else ["--memory", memory]
+    report = json.loads(run("explain", EXAMPLE, *limit, "--format", "json"))
+    assert report["why"] == why and report["memory"] == memory
+
+
+def test_explain_says_when_accumulating_is_already_optimal(tmp_path):
+    # one elemental, 3 inputs and 2 outputs: its Jacobian by 2 adjoints of 4 is the least, 8
+    config = tmp_path / "one.yaml"
+    config.write_text("chain:\n  - {inputs: 3, outputs: 2, tangent_cost: 5, adjoint_cost: 4, tape: 1}\n")
+    assert json.loads(run("explain", config, "--format", "json"))["why"] == (
+        "Accumulating every elemental and multiplying the Jacobians is already optimal here (8 multiply-adds): "
+        "no elimination is cheaper than forming a Jacobian."
+    )
+
+
+@pytest.mark.parametrize(
     "text, message",
     [
         ("chain: []\n", "non-empty list"),
