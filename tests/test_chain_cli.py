@@ -118,12 +118,21 @@ def test_explain_a_chain_config():
     assert "--memory applies to a chain config" in run("explain", "8,4,2", "--memory", "5", code=2)
 
 
+PULL_BACK = (  # a scalar output: F3's row by one adjoint (30), pulled back through F2 (1,200) and F1 (2,000)
+    "chain:\n"
+    "  - {inputs: 50, outputs: 40, tangent_cost: 2000, adjoint_cost: 2000, tape: 1}\n"
+    "  - {inputs: 40, outputs: 30, tangent_cost: 1200, adjoint_cost: 1200, tape: 1}\n"
+    "  - {inputs: 30, outputs: 1, tangent_cost: 30, adjoint_cost: 30, tape: 1}\n"
+)
+
+
 @pytest.mark.parametrize(
-    "memory, why",
+    "config, memory, why",
     [
         # the model's section 4: adj[F1](tan[F3](acc_tan(F2))) for 19 against 28 (5 + 8 + 6, and
         # acc_adj(F3) 8, acc_tan(F2) 5, their product 4, acc_adj(F1) 6, its product 5)
         (
+            None,
             None,
             "The matrix-free plan never forms the Jacobians of F1, F3: it pushes the explicit result through "
             "them (1 tangent and 1 adjoint elimination(s)), which costs less than accumulating them and "
@@ -132,16 +141,30 @@ def test_explain_a_chain_config():
         # tapes 20, 30, 10 under 15: only F3 has adjoints. acc_tan(F2) 5, through F3 by a tangent
         # 8, acc_tan(F1) 30 and its product 5: 48; accumulate-then-multiply 30 + 5 + 8 + 4 + 5 = 52
         (
+            None,
             15,
             "The matrix-free plan never forms the Jacobians of F3: it pushes the explicit result through them "
             "(1 tangent and 0 adjoint elimination(s)), which costs less than accumulating them and multiplying "
             "them in, so 48 multiply-adds against 52 for accumulate-then-multiply (1.08x fewer).",
         ),
+        # one elimination through two elementals; accumulating costs min(n t, m a) each (80,000,
+        # 36,000 and 30), and the products (F3 F2) F1 1,200 + 2,000
+        (
+            PULL_BACK,
+            None,
+            "The matrix-free plan never forms the Jacobians of F1, F2: it pushes the explicit result through "
+            "them (0 tangent and 1 adjoint elimination(s)), which costs less than accumulating them and "
+            "multiplying them in, so 3,230 multiply-adds against 119,230 for accumulate-then-multiply (36.9x fewer).",
+        ),
     ],
 )
-def test_explain_says_what_the_matrix_free_plan_never_forms(memory, why):
+def test_explain_says_what_the_matrix_free_plan_never_forms(tmp_path, config, memory, why):
+    path = EXAMPLE
+    if config is not None:
+        path = tmp_path / "pull-back.yaml"
+        path.write_text(config)
     limit = [] if memory is None else ["--memory", memory]
-    report = json.loads(run("explain", EXAMPLE, *limit, "--format", "json"))
+    report = json.loads(run("explain", path, *limit, "--format", "json"))
     assert report["why"] == why and report["memory"] == memory
 
 

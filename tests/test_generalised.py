@@ -402,6 +402,13 @@ def test_the_simulated_makespan_replays_the_schedule_and_shares_fewer_cores(chai
     assert simulate(tasks, durations, machines, cores=machines + 3) == alone
 
 
+def test_a_replay_whose_task_waits_for_an_operand_never_made_is_an_error():
+    # a product of [0..0] and [1..1] with only [0..0] made
+    tasks = (Task(OpKind.ACC_TAN, 0, 0, 1, 0, 0, 1), Task(OpKind.MULTIPLY, 0, 1, 1, 0, 1, 2, split=0))
+    with pytest.raises(RuntimeError, match=r"^a task waits for an operand that no task before it makes$"):
+        simulate(tasks, [1.0, 1.0], 1)
+
+
 def test_the_simulation_shares_the_cores_among_the_running_tasks():
     a = Task(OpKind.ACC_TAN, 0, 0, 1, machine=0, start=0, end=1)
     c = Task(OpKind.ACC_ADJ, 1, 1, 2, machine=0, start=1, end=3)
@@ -583,6 +590,13 @@ def test_chains_past_the_search_keep_the_memory_limit_in_their_bound():
     feasible(result.schedule, chain, 2)
 
 
+def test_a_start_that_meets_the_bound_past_the_search_is_exact():
+    # on one machine the root bound is the least work, which the optimal plan's list schedule does
+    chain = long_chain(45, seed=9)
+    schedule = analyze_chain(chain, ["matrix-free"], machines=1).orders[0].schedule
+    assert schedule.exact and schedule.makespan == schedule.lower_bound == solve(chain).cost
+
+
 def test_chains_past_the_heuristic_are_scheduled_without_it():
     # past HEURISTIC_UP_TO (120) elementals JCDP's DP heuristic, and past BOUND_UP_TO (100) the
     # bound and the critical path, are left out: the plan's list schedule comes back
@@ -692,13 +706,13 @@ def test_running_the_plans_allocates_no_more_than_the_modelled_memory(spec, of):
 @pytest.mark.parametrize(
     "order, memory, entries",
     [
-        ("input-first", None, 2 * 3 + 3 * 3),  # acc_tan(F1): its 2 x 3 Jacobian, seeded with a 3 x 3 identity
-        ("loss-first", None, 2 * 3 + 2 * 2),  # acc_adj(F1): the same Jacobian from a 2 x 2 identity
+        ("input-first", None, 4 * 3 + 3 * 3),  # acc_tan(F1): its 4 x 3 Jacobian, seeded with a 3 x 3 identity
+        ("loss-first", None, 4 * 3 + 4 * 4),  # acc_adj(F1): the same Jacobian from a 4 x 4 identity
         ("loss-first", 2, 0),  # its tape (5) over the limit: no plan runs
     ],
 )
 def test_a_runs_modelled_memory_is_its_results_and_largest_seed(order, memory, entries):
-    chain = ElementalChain((Elemental(3, 2, 5, 4, 5),))
+    chain = ElementalChain((Elemental(3, 4, 5, 4, 5),))
     analysis = analyze_chain(chain, [order], memory)
     assert run_memory(analysis, 100, 8) == 8 * (100 + entries)
 
