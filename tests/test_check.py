@@ -8,10 +8,17 @@ import pytest
 from click.testing import CliRunner
 
 from jacchain.cli import cli
+from jacchain.errors import JacchainError
+from jacchain.jobs.regress import check, load_named
 
 ROOT = Path(__file__).parent.parent
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 BASELINE = ROOT / "configs" / "flops-baseline.json"
+LAYER = "of=loss,wrt=input,granularity=layer"
+
+
+def baseline_of(settings, configs):
+    return json.dumps({"schema_version": 1, "settings": settings, "configs": configs})
 
 
 def invoke(*args):
@@ -111,7 +118,49 @@ def test_added_and_removed_configs_are_reported(workspace):
     assert result.exit_code == 1
     data = json.loads(result.output)
     assert data["added"] == ["seed-copy.yaml"] and data["removed"] == ["deep-narrow.yaml"]
-    assert data["changes"] == []
+    # the configs after the added one (it sorts before seed.yaml) are still compared
+    assert data["changes"] == [] and data["compared"] == len(configs_in(workspace)) - 1
+
+
+def test_an_order_setting_or_field_on_one_side_only_is_a_change(workspace):
+    # a new order, field or setting of the tool shows up as a change from nothing, and one
+    # the tool no longer counts as a change to nothing: neither passes silently
+    baseline = workspace / "flops-baseline.json"
+    data = json.loads(baseline.read_text())
+    seed = data["configs"]["seed.yaml"]
+    layer, op = "of=loss,wrt=input,granularity=layer", "of=loss,wrt=input,granularity=op"
+    loss_first = seed[layer].pop("loss_first")
+    seed[layer]["input_first"].pop("peak_bytes")
+    seed[layer]["made_up"] = {"macs": 1}
+    ops = seed.pop(op)
+    baseline.write_text(json.dumps(data))
+    result = invoke("check", workspace / "seed.yaml", "--baseline", baseline, "--format", "json")
+    assert result.exit_code == 1
+    found = {
+        (c["setting"], c["order"], c["field"]): (c["baseline"], c["now"]) for c in json.loads(result.output)["changes"]
+    }
+    now = {(layer, "input_first", "peak_bytes"): (None, data_of(workspace, layer, "input_first")["peak_bytes"])}
+    now |= {(layer, "loss_first", name): (None, value) for name, value in loss_first.items()}
+    now |= {(layer, "made_up", "macs"): (1, None)}
+    now |= {(op, order, name): (None, value) for order, fields in ops.items() for name, value in fields.items()}
+    assert found == now
+
+
+def data_of(workspace, setting, order):
+    """The shipped baseline's counts of seed.yaml (what the tool counts now)."""
+    return json.loads(BASELINE.read_text())["configs"]["seed.yaml"][setting][order]
+
+
+def test_checking_without_update_writes_nothing(workspace):
+    # the library's default, as the command's: a drifted config is reported, the file left alone
+    seed = workspace / "seed.yaml"
+    seed.write_text(seed.read_text().replace("width: 256", "width: 300"))
+    baseline = workspace / "flops-baseline.json"
+    before = baseline.read_bytes()
+    result = check(load_named([str(seed)], str(baseline)), str(baseline))
+    assert result.changes and not result.updated and baseline.read_bytes() == before
+    with pytest.raises(JacchainError, match=r"^--prune rewrites the baseline: give it together with --update$"):
+        check(load_named([str(seed)], str(baseline)), str(baseline), prune=True)
 
 
 def test_update_rewrites_the_baseline_stably_and_then_it_passes(workspace):
@@ -137,7 +186,11 @@ def test_inline_specs_can_be_checked_too(tmp_path):
 @pytest.mark.parametrize(
     "content, message",
     [
-        ("{not json", "is corrupt: Expecting property name enclosed in double quotes at line 1"),
+        (
+            "{not json",
+            "is corrupt: Expecting property name enclosed in double quotes at line 1; "
+            "restore it from version control or rewrite it with --update after deleting it",
+        ),
         ('{"schema_version": 7}', "is corrupt: expected an object with schema_version 1"),
         (
             '{"schema_version": 1, "settings": ["of=loss,wrt=input,granularity=layer"], '
@@ -145,6 +198,36 @@ def test_inline_specs_can_be_checked_too(tmp_path):
             "is corrupt: a / s / o: counts must be integers",
         ),
         ('{"schema_version": 1, "settings": [], "configs": {}}', "is corrupt: its settings list is empty"),
+        (
+            '{"schema_version": 1, "settings": {}, "configs": {}}',
+            "is corrupt: expected keys 'settings' (a list) and 'configs' (an object)",
+        ),
+        (
+            baseline_of([LAYER, LAYER], {}),
+            "is corrupt: a setting is listed twice",
+        ),
+        ('{"schema_version": 1, "settings": [7], "configs": {}}', "is corrupt: setting 7 is not a string"),
+        (
+            '{"schema_version": 1, "settings": ["of:loss"], "configs": {}}',
+            "is corrupt: baseline setting 'of:loss' is not of the form of=...,wrt=...,granularity=...",
+        ),
+        (
+            '{"schema_version": 1, "settings": ["of=loss"], "configs": {}}',
+            "is corrupt: baseline setting 'of=loss' must name of, wrt and granularity",
+        ),
+        (
+            '{"schema_version": 1, "settings": ["of=loss,wrt=input,granularity=layers"], "configs": {}}',
+            "is corrupt: baseline setting 'of=loss,wrt=input,granularity=layers': unknown granularity 'layers'; "
+            "valid options are: layer, op",
+        ),
+        (
+            baseline_of([LAYER], {"a": 1}),
+            "is corrupt: config 'a' is not an object",
+        ),
+        (
+            baseline_of([LAYER], {"a": {"s": 1}}),
+            "is corrupt: a / s is not an object",
+        ),
         ("[" * 100_000 + "]" * 100_000, "is corrupt: nested too deeply"),
     ],
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -149,7 +149,6 @@ class CheckResult:
     updated: bool = False
     kept: tuple[str, ...] = ()
     pruned: tuple[str, ...] = ()
-    current: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -255,7 +254,7 @@ def _compare(
         kept = tuple(sorted(set(merged) - set(current)))
         write_atomic(baseline_path, baseline_text(baseline["settings"], merged))
     return CheckResult(
-        str(baseline_path), tuple(current), tuple(changes), added, removed, compared, update, kept, pruned, current
+        str(baseline_path), tuple(current), tuple(changes), added, removed, compared, update, kept, pruned
     )
 
 
