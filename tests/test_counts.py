@@ -2,6 +2,7 @@
 and the executor's counted products held equal to the cost model's."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,7 +14,7 @@ from jacchain.model.spec import make_spec
 from jacchain.planners.folds import left_fold, right_fold
 from jacchain.planners.orders import ORDERS
 from jacchain.run.arrays import densify
-from jacchain.run.execute import run_counted
+from jacchain.run.execute import compile_plan, run_counted
 from jacchain.run.jacobians import build_factors
 from jacchain.run.timing import blas_info
 
@@ -100,3 +101,21 @@ def test_explicit_analysis_agrees_across_orders_and_reports_blas():
     for order in result.orders:
         assert order.time.repeats == 3
     assert result.build_time.repeats == 3
+
+
+@pytest.mark.parametrize("granularity", ["layer", "op"])
+@pytest.mark.parametrize("activation", ["relu", "softmax"])
+def test_a_float32_runs_factors_and_results_stay_float32(granularity, activation):
+    # a float64 default anywhere (an identity, a Kronecker factor's ones or its dense form, a
+    # product's buffer) would make the run float64: twice the memory the model allows, and slower
+    spec = make_spec((6, 5, 4), activation=activation, dtype="float32")
+    network, x, y = network_at_point(spec)
+    for of, wrt in [("loss", "params"), ("output", "input"), ("loss", "input")]:
+        chain = build_chain(spec, of, granularity, wrt)
+        arrays = build_factors(chain, network, network.forward(x), y)
+        assert {densify(array).dtype for array in arrays} == {np.dtype(np.float32)}
+        for name in ORDERS:
+            plan = ORDERS.get(name).build(chain)
+            values, _ = run_counted(plan, arrays)
+            timed = compile_plan(plan, arrays)()
+            assert {densify(value).dtype for value in [*values, *timed]} == {np.dtype(np.float32)}

@@ -143,3 +143,24 @@ def test_every_command_json_carries_the_same_network_block(tmp_path):
         "seed": 0,
     }
     assert blocks == [expected] * 4
+
+
+def test_an_explicit_run_reports_each_step_and_runs_as_asked():
+    # the progress a terminal's bar shows: the build, each order checked, the timing, done;
+    # the run at the BLAS threads and repeats asked for, peak memory measured only when asked
+    lines = []
+    spec = make_spec((8, 6, 4))
+    result = analyze(
+        spec, ["input-first", "loss-first"], threads=1, repeats=3, progress=lambda *line: lines.append(line)
+    )
+    assert lines == [
+        ("building Jacobians", 0, 4),
+        ("checking loss-first", 1, 4),
+        ("checking input-first", 2, 4),
+        ("timing the orders side by side", 3, 4),
+        ("done", 4, 4),
+    ]
+    assert result.blas.threads == 1 and all(order.time.repeats == 3 for order in result.orders)
+    planning = plan_orders(spec, ["loss-first"])
+    assert measure(planning, 2**30, repeats=1).orders[0].measured_peak_bytes is None
+    assert measure(planning, 2**30, repeats=1, measure_memory=True).orders[0].measured_peak_bytes > 0
