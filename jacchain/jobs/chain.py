@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -190,13 +190,18 @@ def why(chain: ElementalChain, best: ElementalPlan, dense: ElementalPlan) -> str
 
 
 def run_memory(analysis: ChainAnalysis, fixed: int, itemsize: int) -> int:
-    """Modelled bytes of running the analysis's plans: the model's own `fixed` entries
-    (parameters and the reference), and the largest plan's results with the largest identity
-    one of its accumulations is seeded with (run_plan keeps every result to the end; an
-    accumulation pushes an identity's columns or rows through its elemental)."""
+    """Modelled bytes of running the analysis's plans and schedules: the model's own `fixed`
+    entries (parameters and the reference), and the largest run's results with the largest
+    identity one of its accumulations is seeded with (run_plan and run_schedule keep every
+    result to the end; an accumulation pushes an identity's columns or rows through its
+    elemental). A schedule's eliminations are one task per elemental, each result kept, where
+    a plan's elimination through several keeps only the last: its runs can hold more."""
     chain = analysis.chain
-    plans = [r.plan for r in analysis.orders if r.plan is not None]
-    return itemsize * (fixed + max((_plan_entries(chain, plan) for plan in plans), default=0))
+    runs: list[Sequence[Any]] = [r.plan.operations for r in analysis.orders if r.plan is not None]
+    for r in analysis.orders:
+        if r.schedule is not None and r.plan is not None:  # the schedule, and its plan's tasks on one thread
+            runs += [r.schedule.tasks, list_schedule(chain, r.plan, 1).tasks]
+    return itemsize * (fixed + max((_run_entries(chain, run) for run in runs), default=0))
 
 
 def check_run_fits(analysis: ChainAnalysis, fixed: int, itemsize: int, max_memory: int | None, label: str) -> None:
@@ -412,15 +417,13 @@ def simulate(tasks: tuple[Task, ...], durations: list[float], machines: int, cor
     return now
 
 
-def _result_entries(chain: ElementalChain, op: Any) -> int:
-    return chain.elementals[op.last].outputs * chain.elementals[op.first].inputs
-
-
-def _plan_entries(chain: ElementalChain, plan: ElementalPlan) -> int:
-    """Every result of the plan, and its largest accumulation's seed (an n x n identity)."""
+def _run_entries(chain: ElementalChain, operations: Sequence[Any]) -> int:
+    """Every result of a plan's operations or a schedule's tasks, and their largest
+    accumulation's seed (an n x n identity)."""
+    e = chain.elementals
     seeds = [
-        chain.elementals[op.first].inputs ** 2 if op.kind == OpKind.ACC_TAN else chain.elementals[op.first].outputs ** 2
-        for op in plan.operations
+        e[op.first].inputs ** 2 if op.kind == OpKind.ACC_TAN else e[op.first].outputs ** 2
+        for op in operations
         if op.kind in (OpKind.ACC_TAN, OpKind.ACC_ADJ)
     ]
-    return sum(_result_entries(chain, op) for op in plan.operations) + max(seeds, default=0)
+    return sum(e[op.last].outputs * e[op.first].inputs for op in operations) + max(seeds, default=0)

@@ -292,6 +292,7 @@ class Machines:
     def _serve(inbox: queue.SimpleQueue[Callable[[], None] | None]) -> None:
         while (job := inbox.get()) is not None:
             job()
+            del job  # else held while the thread waits, and with it the last run's results
 
     def run(self, jobs: Sequence[Callable[[], None]]) -> None:
         """Job m on machine m, all at once; returns when every one has finished."""
