@@ -52,6 +52,38 @@ def test_gradient_check_below_one_in_a_million(activation):
     assert check.max_rel_error < 1e-6
 
 
+@pytest.mark.parametrize("array", ["grads_w", "grads_b"])
+def test_the_gradient_check_finds_a_gradient_one_percent_off(monkeypatch, array):
+    # the check must fail a wrong gradient, not only pass a right one: W2's (or b2's)
+    # gradient 1% too large is a relative error of 0.01 / 1.01 at every coordinate of it
+    computed = Trainer.vjp_gradients
+
+    def one_percent_off(self, *args, **kwargs):
+        loss = computed(self, *args, **kwargs)
+        getattr(self, array)[1] *= 1.01
+        return loss
+
+    monkeypatch.setattr(Trainer, "vjp_gradients", one_percent_off)
+    spec = make_spec((10, 8, 6, 3), activation="tanh", loss="cross_entropy", seed=1)
+    data = load_dataset("synthetic", spec)
+    check = grad_check(spec, MLP.initialise(spec), data.X_train[:32], data.y_train[:32])
+    assert check.max_rel_error == pytest.approx(0.01 / 1.01, rel=1e-4)
+
+
+@pytest.mark.parametrize("activation, dtype", [("relu", "float64"), ("tanh", "float32")])
+def test_the_gradient_check_samples_every_array_and_differentiates_in_float64(activation, dtype):
+    # 12 coordinates of each array, or all of a smaller one; those whose steps all cross a relu
+    # kink are skipped, the rest compared; a float32 network is checked on a float64 copy
+    spec = make_spec((10, 8, 6, 3), activation=activation, loss="mse", dtype=dtype, seed=2)
+    data = load_dataset("synthetic", spec)
+    network = MLP.initialise(spec)
+    check = grad_check(spec, network, data.X_train[:32], data.y_train[:32])
+    assert check.coordinates + check.skipped_at_kinks == 12 + 12 + 12 + 8 + 6 + 3
+    assert check.coordinates > 20 and check.max_rel_error < 1e-6
+    assert all(w.dtype == np.dtype(dtype) for w in network.weights)  # the network itself is left as it was
+    assert check == grad_check(spec, network, data.X_train[:32], data.y_train[:32])  # seeded: the same picks
+
+
 def test_loss_decreases_on_digits_and_reaches_95_percent():
     spec = load_network(str(ROOT / "configs" / "digits.yaml"))
     data = load_dataset("digits", spec)
