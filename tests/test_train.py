@@ -2,6 +2,7 @@
 
 import gc
 import json
+import time
 import tracemalloc
 import weakref
 from dataclasses import replace
@@ -82,6 +83,24 @@ def test_the_gradient_check_samples_every_array_and_differentiates_in_float64(ac
     assert check.coordinates > 20 and check.max_rel_error < 1e-6
     assert all(w.dtype == np.dtype(dtype) for w in network.weights)  # the network itself is left as it was
     assert check == grad_check(spec, network, data.X_train[:32], data.y_train[:32])  # seeded: the same picks
+
+
+@pytest.mark.parametrize("momentum, decay, per_parameter", [(0.0, 0.0, 2), (0.9, 0.0, 4), (0.9, 1e-4, 6)])
+def test_a_runs_update_flops_count_its_momentum_and_weight_decay(momentum, decay, per_parameter):
+    # per parameter: scale and subtract (2), plus a scale and an add for the velocity, and
+    # for the decay; the run's counted update must equal them (else the run stops), and the
+    # input-first step it is compared with pays the same update
+    spec = make_spec((10, 8, 3), activation="tanh", loss="cross_entropy")
+    data = load_dataset("synthetic", spec)
+    settings = TrainSettings(steps=3, batch=16, lr=0.05, momentum=momentum, weight_decay=decay)
+    plain = train(spec, data, replace(settings, momentum=0.0, weight_decay=0.0))
+    result = train(spec, data, settings)
+    assert result.flops.update == per_parameter * spec.n_params == per_parameter * (10 * 8 + 8 + 8 * 3 + 3)
+    assert result.flops.forward == plain.flops.forward and result.flops.backward == plain.flops.backward
+    assert result.input_first_flops - plain.input_first_flops == (per_parameter - 2) * spec.n_params
+    begin = time.perf_counter()
+    again = train(spec, data, settings)
+    assert again.step_time.repeats == 3 and 0 < again.train_seconds <= time.perf_counter() - begin
 
 
 def test_loss_decreases_on_digits_and_reaches_95_percent():
