@@ -327,11 +327,12 @@ def measure_chain(
         if calibration is not None:
             products = [p for task in tasks for p in model.task_products(task)]
             predicted = plan_time(products, calibration, model.itemsize)
-        extra: dict[str, Any] = {"max_abs_diff": diffs[place]}
+        extra: dict[str, Any] = {}
+        worst = diffs[place]
         if result.schedule is not None:
             extra = _measure_schedule(model, result.schedule, tasks, reference, one_thread, repeats, cores)
-            extra["max_abs_diff"] = max(extra["max_abs_diff"], diffs[place])
-        measured.append(replace(result, measured=Measured(timings[place], predicted_time=predicted, **extra)))
+            worst = max(worst, extra.pop("max_abs_diff"))
+        measured.append(replace(result, measured=Measured(timings[place], worst, predicted, **extra)))
     return replace(analysis, orders=tuple(measured), blas=blas, fixed_costs=fixed, cores=cores)
 
 
