@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,9 @@ from ..model.validate import TRAIN_RULES
 from ..types import Array
 
 SYNTHETIC_SAMPLES = 2048
+# what np.load raises for a file or an entry it cannot read (a JacchainError is a ValueError
+# too: none is raised inside a try that catches these)
+_UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile)
 
 
 @dataclass(frozen=True)
@@ -94,28 +98,24 @@ def _from_file(path: str) -> tuple[Array, Array]:
 
 
 def _from_npz(path: str) -> tuple[Array, Array]:
-    import zipfile
-
-    if not _starts_with(path, (b"PK\x03\x04", np.lib.format.MAGIC_PREFIX)):
+    # a zip's first entry, an empty zip's end record (np.savez of no arrays), or an .npy file
+    if not _starts_with(path, (b"PK\x03\x04", b"PK\x05\x06", np.lib.format.MAGIC_PREFIX)):
         # np.load takes anything else for a pickle and says so, which a text file is not; a
         # damaged zip keeps np.load's own reason
         raise JacchainError(f"dataset {path}: not an .npz archive (numpy's zip of arrays, from np.savez)")
     try:
         loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+    except _UNREADABLE as error:
         raise JacchainError(f"dataset {path}: cannot read as .npz: {_first_line(error)}") from None
     if not isinstance(loaded, np.lib.npyio.NpzFile):
         raise JacchainError(f"dataset {path}: holds a single array (.npy content), not an .npz archive of X and y")
-    try:
-        with loaded as arrays:
-            missing = [key for key in ("X", "y") if key not in arrays.files]
-            if missing:
-                raise JacchainError(
-                    f"dataset {path} must hold arrays X and y; it has: {', '.join(arrays.files) or 'none'}"
-                )
+    with loaded as arrays:
+        if not {"X", "y"} <= set(arrays.files):
+            raise JacchainError(f"dataset {path} must hold arrays X and y; it has: {', '.join(arrays.files) or 'none'}")
+        try:
             return np.asarray(arrays["X"]), np.asarray(arrays["y"])
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise JacchainError(f"dataset {path}: cannot read as .npz: {_first_line(error)}") from None
+        except _UNREADABLE as error:
+            raise JacchainError(f"dataset {path}: cannot read as .npz: {_first_line(error)}") from None
 
 
 def _starts_with(path: str, magics: tuple[bytes, ...]) -> bool:
@@ -222,7 +222,8 @@ def _not_class_labels(labels: Array) -> Array:
 def _labels_hint(y: Array, n_out: int) -> str:
     """Where a one-column y reads as class labels the network's outputs could score (by
     cross_entropy's rule, and below n_out), the loss that takes them: a classification set
-    given a regression loss."""
-    if y.shape[1] != 1 or n_out < 2 or _not_class_labels(y).any() or y.max() >= n_out:
+    given a regression loss. Asked only where y's columns and the outputs differ, so a
+    one-column y meets at least two outputs."""
+    if y.shape[1] != 1 or _not_class_labels(y).any() or y.max() >= n_out:
         return ""
     return f"; its y holds class labels 0..{int(y.max())}, which the cross_entropy loss takes"
