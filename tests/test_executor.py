@@ -13,13 +13,14 @@ import pytest
 from jacchain.chain.config import load_chain
 from jacchain.chain.elementals import Elemental, ElementalChain, network_chain
 from jacchain.errors import MemoryLimitError
+from jacchain.jobs.analyze import measure_peak
 from jacchain.jobs.chain import (
     analyze_chain,
     measure_chain,
-    network_entries,
+    network_footprint,
     run_memory,
     run_plans,
-    surrogate_entries,
+    surrogate_footprint,
 )
 from jacchain.model.network import network_at_point
 from jacchain.model.spec import make_spec
@@ -237,17 +238,57 @@ def test_run_plans_calibrates_prices_and_times_as_asked():
         assert min(diffs(dtype="float32")) > 1e-9 and max(diffs()) < 1e-12  # float32's rounding, and float64's
 
 
+# a surrogate's products by which one is largest: its rank's R V, the rank-one term's q x k
+# (r = 2 and q = 20 of a rest of 40), the tangent's padding (49,700 // 10 rows), the adjoint's
+SCRATCH_SHAPES = [
+    Elemental(30, 40, 9 * 70, 9 * 70, 1),
+    Elemental(30, 40, 2 * 70 + 40, 2 * 70 + 40, 1),
+    Elemental(10, 12, 50_000, 300, 1),
+    Elemental(12, 10, 300, 50_000, 1),
+]
+
+
+@pytest.mark.parametrize("elemental", SCRATCH_SHAPES, ids=["rank", "rank-one", "tangent-pad", "adjoint-pad"])
+@pytest.mark.parametrize("tangent", [True, False], ids=["tangent", "adjoint"])
+def test_a_surrogate_evaluation_allocates_its_result_and_its_modelled_scratch(elemental, tangent):
+    # run_memory adds each running task's scratch, so it must be what an evaluation allocates
+    # beyond its block and its result: traced by tracemalloc (4 KiB for numpy's array objects)
+    chain, k = ElementalChain((elemental,)), 256
+    model = SurrogateChain(chain)
+    block = np.ones((elemental.inputs, k)) if tangent else np.ones((k, elemental.outputs))
+    evaluate = model.tangent if tangent else model.adjoint
+    peak = measure_peak(lambda: evaluate(0, block, Counter()))
+    result = k * (elemental.outputs if tangent else elemental.inputs)
+    scratch = surrogate_footprint(chain).scratch(0, tangent, k)
+    assert scratch >= k and peak == pytest.approx(8 * (result + scratch), abs=4096)
+
+
+@pytest.mark.parametrize("activation", ["relu", "softmax", "identity"])
+@pytest.mark.parametrize("tangent", [True, False], ids=["tangent", "adjoint"])
+def test_a_network_evaluation_allocates_its_result_and_its_modelled_scratch(activation, tangent):
+    # each layer with a diagonal D_i (relu), a dense one (softmax) or none, then the loss
+    spec = make_spec((20, 30, 40), activations=[activation, "tanh"])
+    model, footprint, k = ElementalNetwork(spec), network_footprint(spec), 50
+    for index, elemental in enumerate(model.chain.elementals):
+        block = np.ones((elemental.inputs, k)) if tangent else np.ones((k, elemental.outputs))
+        evaluate = model.tangent if tangent else model.adjoint
+        peak = measure_peak(lambda: evaluate(index, block, Counter()))  # noqa: B023 - called at once
+        result = k * (elemental.outputs if tangent else elemental.inputs)
+        expected = 8 * (result + footprint.scratch(index, tangent, k))
+        assert peak == pytest.approx(expected, abs=4096), (index, peak, expected)
+
+
 @pytest.mark.parametrize("source", ["chain config", "loss", "output"])
 def test_run_plans_refuses_a_run_one_byte_over_its_limit(source):
     # admitted at exactly its modelled need (float32 items; a network's own entries for its
     # Jacobian), refused one byte under
     spec = None if source == "chain config" else make_spec((6, 5, 40, 3), dtype="float32")
     if spec is None:
-        analysis, fixed, of = analyze_chain(WIDE), surrogate_entries(WIDE), "loss"
+        analysis, footprint, of = analyze_chain(WIDE), surrogate_footprint(WIDE), "loss"
     else:
         of = source
-        analysis, fixed = analyze_chain(network_chain(spec, of)), network_entries(spec, of)
-    need = run_memory(analysis, fixed, 4)
+        analysis, footprint = analyze_chain(network_chain(spec, of)), network_footprint(spec, of)
+    need = run_memory(analysis, footprint, 4)
     run_plans(analysis, spec, of, dtype="float32", repeats=1, max_memory=need)
     with pytest.raises(MemoryLimitError):
         run_plans(analysis, spec, of, dtype="float32", repeats=1, max_memory=need - 1)

@@ -18,7 +18,15 @@ from jacchain.chain.elementals import Elemental, ElementalChain, network_chain
 from jacchain.cost.elimination import OpKind
 from jacchain.errors import JacchainError
 from jacchain.jobs.analyze import count_only, measure_peak
-from jacchain.jobs.chain import analyze_chain, network_entries, run_memory, run_plans, simulate, surrogate_entries
+from jacchain.jobs.chain import (
+    Footprint,
+    analyze_chain,
+    network_footprint,
+    run_memory,
+    run_plans,
+    simulate,
+    surrogate_footprint,
+)
 from jacchain.jobs.plan import plan_orders
 from jacchain.model.spec import make_spec
 from jacchain.planners import schedule as schedule_module
@@ -697,9 +705,9 @@ def test_running_the_plans_allocates_no_more_than_the_modelled_memory(spec, of):
     run_plans(analysis, network, of or "loss", None, 0, 1)  # what a first run sets up once, outside the count
     peak = measure_peak(lambda: run_plans(analysis, network, of or "loss", None, 0, 1))
     if network is None:
-        modelled = run_memory(analysis, surrogate_entries(chain), 8)
+        modelled = run_memory(analysis, surrogate_footprint(chain), 8)
     else:
-        modelled = run_memory(analysis, network_entries(network, of), network.itemsize)
+        modelled = run_memory(analysis, network_footprint(network, of), network.itemsize)
     assert isinstance(modelled, int) and modelled / 2 <= peak <= modelled + 256 * 1024
 
 
@@ -716,8 +724,12 @@ def test_running_the_schedules_allocates_no_more_than_the_modelled_memory(machin
     analysis = analyze_chain(chain, None, None, machines, time_limit=1)
     run_plans(analysis, None, repeats=1)
     peak = measure_peak(lambda: run_plans(analysis, None, repeats=1))
-    modelled = run_memory(analysis, surrogate_entries(chain), 8)
+    modelled = run_memory(analysis, surrogate_footprint(chain), 8)
     assert modelled / 2 <= peak <= modelled + 256 * 1024
+
+
+def no_scratch(index, tangent, vectors):
+    return 0
 
 
 @pytest.mark.parametrize(
@@ -731,7 +743,77 @@ def test_running_the_schedules_allocates_no_more_than_the_modelled_memory(machin
 def test_a_runs_modelled_memory_is_its_results_and_largest_seed(order, memory, entries):
     chain = ElementalChain((Elemental(3, 4, 5, 4, 5),))
     analysis = analyze_chain(chain, [order], memory)
-    assert run_memory(analysis, 100, 8) == 8 * (100 + entries)
+    assert run_memory(analysis, Footprint(100, no_scratch), 8) == 8 * (100 + entries)
+
+
+@pytest.mark.parametrize(
+    "order, entries",
+    [
+        # acc_tan(F1): 4 x 3, seeded with a 3 x 3 identity. The surrogate's shape: c = 4 over
+        # n + m = 7 is rank 0 with q = 2 and p = 2, a tangent pad of 1 (no full row), no adjoint
+        # pad; a tangent on 3 columns holds the row (3), the 2 x 3 term and its two broadcast
+        # operands (2 x 6): 21 entries
+        ("input-first", 4 * 3 + 3 * 3 + 21),
+        # acc_adj(F1): from a 4 x 4 identity; an adjoint on 4 rows: 4 + 2 x 4 + 2 x 8 = 28
+        ("loss-first", 4 * 3 + 4 * 4 + 28),
+    ],
+)
+def test_a_runs_modelled_memory_holds_its_evaluations_scratch(order, entries):
+    chain = ElementalChain((Elemental(3, 4, 5, 4, 5),))
+    footprint = surrogate_footprint(chain)
+    assert run_memory(analyze_chain(chain, [order]), Footprint(0, footprint.scratch), 8) == 8 * entries
+
+
+def test_an_elimination_through_several_elementals_holds_the_values_between_them():
+    # widths 2, 3, 5, 7: input-first accumulates F1 (3 x 2, from a 2 x 2 identity), then
+    # pushes its 2 columns through F2 and F3: F2 reads the 3 x 2 operand and makes a 5 x 2
+    # value, F3 reads that and makes the 7 x 2 result. With scratch (index + 1) x vectors:
+    # the accumulation holds 4 + 2, F2's step 10 + 4, F3's 10 + 6; results 6 + 14
+    chain = ElementalChain((Elemental(2, 3, 6, 6, 1), Elemental(3, 5, 15, 15, 1), Elemental(5, 7, 35, 35, 1)))
+    analysis = analyze_chain(chain, ["input-first"])
+    assert [op.kind for op in analysis.orders[0].plan.operations] == [OpKind.ACC_TAN, OpKind.TAN_ELIM]
+    footprint = Footprint(0, lambda index, tangent, vectors: (index + 1) * vectors)
+    assert run_memory(analysis, footprint, 1) == 6 + 14 + 16
+    # loss-first: F3 from a 7 x 7 identity (49 + 3 x 7 scratch), then its 7 rows back through
+    # F2 (the 7 x 3 value made, 2 x 7 scratch) and F1 (that value read, 1 x 7 scratch); the
+    # results 7 x 5 and 7 x 2
+    analysis = analyze_chain(chain, ["loss-first"])
+    assert run_memory(analysis, footprint, 1) == 7 * 5 + 7 * 2 + max(49 + 21, 21 + 14, 21 + 7)
+
+
+@pytest.mark.parametrize("machines, running", [(None, 1), (1, 1), (2, 2), (3, 2)])
+def test_a_schedule_on_several_machines_holds_each_running_tasks_scratch(machines, running):
+    # accumulate-then-multiply: F1 (2 -> 3) and F2 (3 -> 4) by tangents from 2 x 2 and 3 x 3
+    # identities, each with 1,000 entries of scratch, then their product. Results 6 + 12 + 8;
+    # on two machines or more both accumulations may run at once (three machines, two tasks)
+    chain = ElementalChain((Elemental(2, 3, 6, 6, 1), Elemental(3, 4, 12, 12, 1)))
+    analysis = analyze_chain(chain, ["accumulate"], None, machines)
+    assert [op.kind for op in analysis.orders[0].plan.operations][:2] == [OpKind.ACC_TAN] * 2
+    held = [4 + 1000, 9 + 1000][-running:]
+    assert run_memory(analysis, Footprint(0, lambda index, tangent, vectors: 1000), 1) == 6 + 12 + 8 + sum(held)
+
+
+@pytest.mark.parametrize("machines", [None, 1, 2, 3])
+@pytest.mark.parametrize(
+    "costs",
+    [(100_000, 200), (200, 100_000), "mixed"],
+    ids=["tangent-heavy", "adjoint-heavy", "mixed"],
+)
+def test_a_surrogates_scratch_and_drawing_stay_within_the_modelled_memory(machines, costs):
+    # a surrogate's padding products (up to all its t - c entries again), the float64 draw of
+    # its largest part, and its rank-one term's broadcast had taken these chains to 1.25x and
+    # 1.53x their modelled memory; the mixed chain's third elemental costs 300x its tangent
+    if costs == "mixed":
+        widths = [19, 60, 65, 76]
+        elementals = [(3420, 3420), (11700, 1170), (1482000, 1482)]
+    else:
+        widths, elementals = [10] * 5, [costs] * 4
+    chain = ElementalChain(tuple(Elemental(n, m, t, a, 1) for n, m, (t, a) in zip(widths, widths[1:], elementals)))
+    analysis = analyze_chain(chain, None, None, machines, time_limit=1)
+    run_plans(analysis, None, repeats=1)
+    peak = measure_peak(lambda: run_plans(analysis, None, repeats=1))
+    modelled = run_memory(analysis, surrogate_footprint(chain), 8)
+    assert modelled / 2 <= peak <= modelled + 256 * 1024
 
 
 @pytest.mark.parametrize("time_limit, said", [(0.5, " (searching up to 0.5 s)"), (math.inf, "")])

@@ -189,55 +189,115 @@ def why(chain: ElementalChain, best: ElementalPlan, dense: ElementalPlan) -> str
     )
 
 
-def run_memory(analysis: ChainAnalysis, fixed: int, itemsize: int) -> int:
-    """Modelled bytes of running the analysis's plans and schedules: the model's own `fixed`
-    entries (parameters and the reference), and the largest run's results with the largest
-    identity one of its accumulations is seeded with (run_plan and run_schedule keep every
-    result to the end; an accumulation pushes an identity's columns or rows through its
-    elemental). A schedule's eliminations are one task per elemental, each result kept, where
-    a plan's elimination through several keeps only the last: its runs can hold more."""
+Scratch = Callable[[int, bool, int], int]
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What a model's run holds besides the plans' results: `fixed` entries throughout
+    (parameters, the reference), and `scratch(index, tangent, vectors)`, the entries one
+    tangent of elemental `index` on `vectors` columns (or one adjoint on `vectors` rows)
+    holds at its peak beyond its block and its result."""
+
+    fixed: int
+    scratch: Scratch
+
+
+def run_memory(analysis: ChainAnalysis, footprint: Footprint, itemsize: int) -> int:
+    """Modelled bytes of running the analysis's plans and schedules: the model's fixed entries
+    and the largest run's, which are every result (run_plan and run_schedule keep each to the
+    end) and what its operations hold while they run (`_transient`): on one thread the most
+    any one holds, on a schedule's P machines the P largest, since at most P run at once. A
+    schedule's eliminations are one task per elemental, each result kept, where a plan's
+    elimination through several keeps only the last: its runs can hold more."""
     chain = analysis.chain
-    runs: list[Sequence[Any]] = [r.plan.operations for r in analysis.orders if r.plan is not None]
+    runs: list[tuple[Sequence[Any], int]] = [(r.plan.operations, 1) for r in analysis.orders if r.plan is not None]
     for r in analysis.orders:
         if r.schedule is not None and r.plan is not None:  # the schedule, and its plan's tasks on one thread
-            runs += [r.schedule.tasks, list_schedule(chain, r.plan, 1).tasks]
-    return itemsize * (fixed + max((_run_entries(chain, run) for run in runs), default=0))
+            runs += [(r.schedule.tasks, r.schedule.machines), (list_schedule(chain, r.plan, 1).tasks, 1)]
+    held = (_run_entries(chain, operations, footprint.scratch, machines) for operations, machines in runs)
+    return itemsize * (footprint.fixed + max(held, default=0))
 
 
-def check_run_fits(analysis: ChainAnalysis, fixed: int, itemsize: int, max_memory: int | None, label: str) -> None:
+def check_run_fits(
+    analysis: ChainAnalysis, footprint: Footprint, itemsize: int, max_memory: int | None, label: str
+) -> None:
     """Refuse, before anything is built, a run whose modelled memory (run_memory) is over the limit."""
     from ..cost.memory import check_fits, default_limit
 
     check_fits(
-        run_memory(analysis, fixed, itemsize),
+        run_memory(analysis, footprint, itemsize),
         default_limit() if max_memory is None else max_memory,
         f"explicit run of {label} as a chain of elementals",
     )
 
 
-def network_entries(spec: NetworkSpec, of: Of = "loss") -> int:
-    """What a network's run holds besides the plans' results: its parameters and forward pass,
-    each dense activation Jacobian (softmax's n x n, which run/elemental.py keeps), and the
-    reference at its largest while it is formed (ElementalNetwork.reference: one layer
-    Jacobian, the product so far and the next)."""
+def network_footprint(spec: NetworkSpec, of: Of = "loss") -> Footprint:
+    """A network's run (run/elemental.py's ElementalNetwork). It holds its parameters and
+    forward pass, each dense activation Jacobian (softmax's n x n), and the reference at its
+    largest while it is formed (one layer Jacobian, the product so far and the next). Its
+    scratch: a tangent through a dense D_i keeps W_i V while D_i multiplies it (a diagonal
+    scales it in place, broadcast); an adjoint scales (broadcast) or multiplies its block by
+    D_i into a new one before W_i; the loss's and an identity's evaluations make only their
+    result. Scratch is what an evaluation holds at its peak beyond its block and its result."""
     sizes, layers = spec.sizes, list(zip(spec.sizes, spec.sizes[1:]))
-    dense = sum(n * n for n, name in zip(sizes[1:], spec.activations) if not ACTIVATIONS.get(name).elementwise)
+    elementwise = [ACTIVATIONS.get(name).elementwise for name in spec.activations]
+    dense = sum(n * n for n, flat in zip(sizes[1:], elementwise) if not flat)
     if of == "loss":
         reference = max(n_out * n_in + n_in + n_out for n_in, n_out in layers)
     else:
         reference = max(
             [sizes[1] * sizes[0], *(n_out * n_in + (n_in + n_out) * sizes[0] for n_in, n_out in layers[1:])]
         )
-    return spec.n_params + 2 * sum(sizes) + dense + reference
+
+    def scratch(index: int, tangent: bool, vectors: int) -> int:
+        if index == spec.n_layers or spec.activations[index] == "identity":  # the loss, or D_i = I
+            return 0
+        block = sizes[index + 1] * vectors
+        if not elementwise[index]:
+            return block
+        if tangent:
+            return broadcast_buffers(block)
+        # the scaled block with numpy's buffers, then with the result (W_i's columns)
+        return block + max(0, broadcast_buffers(block) - sizes[index] * vectors)
+
+    return Footprint(spec.n_params + 2 * sum(sizes) + dense + reference, scratch)
 
 
-def surrogate_entries(chain: ElementalChain) -> int:
-    """What a chain config's surrogate run holds besides the plans' results: max(t, a) entries
-    per elemental (run/surrogate.py), and for the reference one elemental's dense Jacobian
-    beside the product so far and the next."""
+def broadcast_buffers(entries: int, operands: int = 1) -> int:
+    """What numpy's ufunc buffers hold, at most, while it broadcasts `operands` operands (a
+    diagonal against a block: one; a column against a row: two) into `entries` entries: each
+    broadcast operand's worth, up to its buffer size (np.getbufsize()). Traced here (numpy
+    2.4, float32 and float64, less its ~1 KiB of objects): 1.0-1.1x the result per operand
+    up to 8,192 entries, then 8,192-8,340 per operand whatever the size."""
+    return operands * min(entries, np.getbufsize())
+
+
+def surrogate_footprint(chain: ElementalChain) -> Footprint:
+    """A chain config's surrogate run (run/surrogate.py). It holds max(t, a) entries per
+    elemental, and for the reference one elemental's dense Jacobian (its rank-one term made
+    beside it) with the product so far and the next. Its scratch, one product at a time:
+    R V (r rows) while L multiplies it; the rank-one term's row and its q x k outer product,
+    made by broadcasting (numpy's buffers beside it); the tangent's padding (its full rows).
+    For an adjoint the same with L and R, p and the padding's columns swapped."""
+    from ..run.surrogate import Shape, padding
+
     widths, e = chain.widths, chain.elementals
     factors = sum(max(x.tangent_cost, x.adjoint_cost) for x in e)
-    return factors + max(x.inputs * x.outputs for x in e) + 2 * max(widths[0] * w for w in widths)
+    shapes = [Shape.of(x) for x in e]
+
+    def scratch(index: int, tangent: bool, vectors: int) -> int:
+        shape, x = shapes[index], e[index]
+        if tangent:
+            rows, padded = shape.q, padding(shape.tangent_pad, x.inputs)[0]
+        else:
+            rows, padded = shape.p, padding(shape.adjoint_pad, x.outputs)[0]
+        rank_one = vectors * (1 + rows) + broadcast_buffers(rows * vectors, operands=2)
+        return max(vectors * shape.rank, rank_one, vectors * padded)
+
+    jacobian = max(x.inputs * x.outputs + shape.q * shape.p for x, shape in zip(e, shapes))  # L R, and l r added in
+    fixed = factors + jacobian + 2 * max(widths[0] * w for w in widths)
+    return Footprint(fixed, scratch)
 
 
 def run_plans(
@@ -256,10 +316,10 @@ def run_plans(
     from `seed`. The memory is checked before anything is built or measured; `calibrate`
     (dtype, BLAS threads) gives the calibrations that price the plans and the schedules."""
     if spec is not None:
-        dtype, fixed, label = spec.dtype, network_entries(spec, of), spec.label
+        dtype, footprint, label = spec.dtype, network_footprint(spec, of), spec.label
     else:
-        dtype, fixed, label = dtype or "float64", surrogate_entries(analysis.chain), analysis.chain.label
-    check_run_fits(analysis, fixed, int(np.dtype(dtype).itemsize), max_memory, label)
+        dtype, footprint, label = dtype or "float64", surrogate_footprint(analysis.chain), analysis.chain.label
+    check_run_fits(analysis, footprint, int(np.dtype(dtype).itemsize), max_memory, label)
     calibration = one = None
     if calibrate is not None:
         calibration = calibrate(dtype, threads)
@@ -418,13 +478,38 @@ def simulate(tasks: tuple[Task, ...], durations: list[float], machines: int, cor
     return now
 
 
-def _run_entries(chain: ElementalChain, operations: Sequence[Any]) -> int:
-    """Every result of a plan's operations or a schedule's tasks, and their largest
-    accumulation's seed (an n x n identity)."""
+def _run_entries(chain: ElementalChain, operations: Sequence[Any], scratch: Scratch, machines: int) -> int:
+    """Every result of a plan's operations or a schedule's tasks, and the `machines` largest
+    of what they hold while they run."""
     e = chain.elementals
-    seeds = [
-        e[op.first].inputs ** 2 if op.kind == OpKind.ACC_TAN else e[op.first].outputs ** 2
-        for op in operations
-        if op.kind in (OpKind.ACC_TAN, OpKind.ACC_ADJ)
-    ]
-    return sum(e[op.last].outputs * e[op.first].inputs for op in operations) + max(seeds, default=0)
+    held = sorted((_transient(chain, op, scratch) for op in operations), reverse=True)
+    return sum(e[op.last].outputs * e[op.first].inputs for op in operations) + sum(held[:machines])
+
+
+def _transient(chain: ElementalChain, op: Any, scratch: Scratch) -> int:
+    """What a plan's operation or a schedule's task holds while it runs, beyond its operands
+    and its result: an accumulation its n x n identity seed and its evaluation's scratch; an
+    elimination each step's scratch and, through several elementals, the value between steps
+    (the one it reads and the one it makes); a multiplication nothing."""
+    e = chain.elementals
+    if op.kind in (OpKind.ACC_TAN, OpKind.ACC_ADJ):
+        tangent = op.kind == OpKind.ACC_TAN
+        n = e[op.first].inputs if tangent else e[op.first].outputs
+        return n * n + scratch(op.first, tangent, n)
+    if op.kind == OpKind.MULTIPLY:
+        return 0
+    tangent = op.kind == OpKind.TAN_ELIM
+    if isinstance(op, Task):  # one step: through its last elemental, or its first
+        steps = [op.last if tangent else op.first]
+    else:
+        low, high = op.through
+        steps = list(range(low, high + 1)) if tangent else list(range(high, low - 1, -1))
+    # the value after a step: a column per input of the chain's segment, or a row per output
+    vectors = e[op.first].inputs if tangent else e[op.last].outputs
+    value = [vectors * (e[k].outputs if tangent else e[k].inputs) for k in steps]
+    return max(
+        (value[place - 1] if place else 0)
+        + (value[place] if place < len(steps) - 1 else 0)
+        + scratch(k, tangent, vectors)
+        for place, k in enumerate(steps)
+    )

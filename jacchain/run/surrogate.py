@@ -26,6 +26,7 @@ from .elemental import PROBE_WIDTH, Counter, ElementalModel
 
 DENSE = Structure.DENSE
 SEED = 0
+DRAW_ENTRIES = 8192  # drawn at a time, in float64, while a surrogate's parts are filled
 RANK_ONE = 3  # the place of the rank-one term (`outer`) among a tangent's or an adjoint's products
 # The twins' elementals (`twin`): every product of a tangent non-empty (rank 4, a rank-one
 # term of 3 and 3, a tangent pad of a row and 2), as the config's elementals' mostly are.
@@ -71,7 +72,14 @@ class SurrogateChain(ElementalModel):
             n, m = e.inputs, e.outputs
 
             def draw(rows: int, cols: int, scale: int) -> Array:
-                return (rng.standard_normal((rows, cols)) / np.sqrt(max(scale, 1))).astype(dtype)
+                # a few rows at a time: no float64 copy of a whole (large) part beside it
+                array = np.empty((rows, cols), dtype)
+                step = max(1, DRAW_ENTRIES // max(cols, 1))
+                for start in range(0, rows, step):
+                    block = rng.standard_normal((min(step, rows - start), cols))
+                    block /= np.sqrt(max(scale, 1))
+                    array[start : start + step] = block
+                return array
 
             t_rows, t_rest = padding(shape.tangent_pad, n)
             a_cols, a_rest = padding(shape.adjoint_pad, m)
