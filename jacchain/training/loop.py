@@ -116,7 +116,7 @@ def _train(spec: NetworkSpec, data: Dataset, settings: TrainSettings, seed: int,
             f"--batch {settings.batch} is more than the {data.n_train} training samples: each step used all of them"
         )
         settings = replace(settings, batch=data.n_train)
-    network = MLP.initialise(spec, np.random.default_rng(spec.seed))
+    network = MLP.initialise(spec)  # drawn from the spec's seed
     trainer = Trainer(network, settings)
     batches_per_epoch = -(-data.n_train // settings.batch)
     total_steps = settings.steps or (settings.epochs or 1) * batches_per_epoch
