@@ -4,6 +4,7 @@ import gc
 import json
 import time
 import tracemalloc
+import warnings
 import weakref
 from dataclasses import replace
 from pathlib import Path
@@ -83,6 +84,60 @@ def test_the_gradient_check_samples_every_array_and_differentiates_in_float64(ac
     assert check.coordinates > 20 and check.max_rel_error < 1e-6
     assert all(w.dtype == np.dtype(dtype) for w in network.weights)  # the network itself is left as it was
     assert check == grad_check(spec, network, data.X_train[:32], data.y_train[:32])  # seeded: the same picks
+
+
+def kinked_network(gap):
+    """A relu layer of two units on two samples: unit 0 is `gap` above its kink on the first
+    sample and well on (1) on the second; unit 1 is dead on both (its pre-activation -1)."""
+    spec = make_spec((3, 2, 1), activation="relu", loss="mse")
+    W1, b1 = np.array([[1 - gap, 0.0, 0.0], [0.0, 0.0, 0.0]]), np.array([2 * gap - 1, -1.0])
+    network = MLP(spec, [W1, np.array([[0.7, -0.4]])], [b1, np.array([0.1])])
+    return spec, network, np.array([[1.0, 1, 1], [2.0, 1, 1]]), np.array([[2.0], [-1.0]])
+
+
+def test_the_gradient_check_skips_coordinates_whose_every_step_crosses_a_relu_kink():
+    # unit 0 at 1e-12 from its kink: every step of W1's first row and of b1[0] turns it off on
+    # the first sample, where the stencil would see half a slope: those 4 are skipped and the
+    # other 7 compared (W1's second row and b1[1] structural zeros of the dead unit); a stray
+    # 0 / 0 there would warn, which is an error here
+    spec, network, X, y = kinked_network(1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check = grad_check(spec, network, X, y)
+    assert (check.coordinates, check.skipped_at_kinks) == (7, 4) and check.max_rel_error < 1e-8
+
+
+def test_the_gradient_check_retries_a_step_that_crosses_a_kink_smaller():
+    # 5e-5 from the kink: steps of 1e-4 cross it, steps of 1e-5 (at most 2e-5) do not
+    spec, network, X, y = kinked_network(5e-5)
+    check = grad_check(spec, network, X, y)
+    assert (check.coordinates, check.skipped_at_kinks) == (11, 0) and check.max_rel_error < 1e-8
+
+
+def test_the_gradient_checks_default_seed_is_0():
+    spec = make_spec((10, 8, 6, 3), activation="tanh", loss="cross_entropy", seed=1)
+    data = load_dataset("synthetic", spec)
+    network, X, y = MLP.initialise(spec), data.X_train[:32], data.y_train[:32]
+    few = {"per_array": 2}  # two coordinates of each array: the seed's picks decide the worst
+    assert grad_check(spec, network, X, y, **few) == grad_check(spec, network, X, y, seed=0, **few)
+    assert grad_check(spec, network, X, y, **few) != grad_check(spec, network, X, y, seed=1, **few)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_the_step_program_is_the_one_the_step_runs(momentum):
+    # the benchmark scripts time the calls of `step_program`: they must be the step's own
+    spec = make_spec((20, 300, 10), activation="tanh", loss="cross_entropy")  # W1 large enough to fold
+    data = load_dataset("synthetic", spec)
+    X, y = data.X_train[:16], data.y_train[:16]
+    trainer = Trainer(MLP.initialise(spec), TrainSettings(lr=0.1, momentum=momentum))
+    trainer.step(X, y)
+    assert list(trainer._programs.values()) == [trainer.step_program(X)]  # no second program made
+    if momentum == 0.0:
+        # plain SGD: the program's products make the whole update, as the step's did
+        twin = Trainer(MLP.initialise(spec), TrainSettings(lr=0.1, momentum=momentum))
+        twin.step_program(X).gradients(X, y)
+        for mine, its in zip(trainer.network.weights, twin.network.weights):
+            np.testing.assert_array_equal(mine, its)
 
 
 @pytest.mark.parametrize("momentum, decay, per_parameter", [(0.0, 0.0, 2), (0.9, 0.0, 4), (0.9, 1e-4, 6)])
@@ -505,13 +560,14 @@ def test_an_explicit_step_keeps_to_what_the_memory_model_adds_for_it(sizes, acti
     X, y = rng.standard_normal((4, sizes[0])), rng.standard_normal((4, sizes[-1]))
     trainer.explicit_gradients(X, y)  # the buffers a first step makes, outside the count
     peak = measure_peak(lambda: trainer.explicit_gradients(X, y))
-    assert peak <= 1.1 * (train_memory(spec, 4, "explicit") - train_memory(spec, 4, "vjp"))
+    # 1.07x and 0.95x here
+    assert 0.85 <= peak / (train_memory(spec, 4, "explicit") - train_memory(spec, 4, "vjp")) <= 1.1
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_the_memory_model_holds_the_synthetic_data_as_loaded(dtype):
     # the data's part, what train_memory adds for `samples` rows: a row's inputs and targets
-    spec = make_spec((300, 8, 5), dtype=dtype, loss="mse", seed=2)
+    spec = make_spec((300, 8, 40), dtype=dtype, loss="mse", seed=2)  # 40 target columns, not the 8 before
     held = held_by(lambda: load_dataset("synthetic", spec))
     rows = train_memory(spec, 1, "vjp", SYNTHETIC_SAMPLES) - train_memory(spec, 1, "vjp")
     assert held == pytest.approx(rows, rel=0.02)
