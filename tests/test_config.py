@@ -1,6 +1,7 @@
 """YAML configs: the shipped ones, every kind of bad file, and arbitrary input."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 
 from jacchain.cli import cli
 from jacchain.errors import JacchainError
-from jacchain.model.config import load_network, parse_config
+from jacchain.model.config import MAX_DEPTH, load_network, parse_config
 from jacchain.model.spec import parse_sizes
 
 ROOT = Path(__file__).parent.parent
@@ -115,6 +116,29 @@ GOOD = "input: 8\nlayers:\n  - {width: 4, activation: relu}\n  - {width: 2}\n"
             "input: 8\nlayers:\n  - {width: 4, width: 5}\n",
             "bad.yaml:3: layers[0].width: duplicate key 'width'",
         ),
+        (GOOD + "name: 3\n", "bad.yaml:5: name: must be a string, got 3"),
+        ("input: 8\nlayers: 4\n", "bad.yaml:2: layers: must be a non-empty list of {width, activation}, got 4"),
+        ("input: 8\nlayers: []\n", "bad.yaml:2: layers: must be a non-empty list of {width, activation}, got []"),
+        (
+            "input: 8\nlayers:\n  - [4]\n",
+            "bad.yaml:3: layers[0]: each layer must be a mapping like {width: 128, activation: relu}, got [4]",
+        ),
+        ("input: 8\nlayers:\n  - {activation: tanh}\n", "bad.yaml:3: layers[0]: missing key 'width'"),
+        ("input: 0\nlayers: [4]\n", "bad.yaml:1: input: must be a positive integer, got 0"),
+        ("input: 8\nlayers:\n  - {width: 4.5}\n", "bad.yaml:3: layers[0].width: must be a positive integer, got 4.5"),
+        (
+            "input: 8\nlayers:\n  - {width: 4, activation: 3}\n",
+            "bad.yaml:3: layers[0].activation: activation must be a name; valid options are: identity, relu, tanh, "
+            "sigmoid, gelu, softmax, got 3",
+        ),
+        (GOOD + "loss: 3\n", "bad.yaml:5: loss: loss must be a name; valid options are: mse, cross_entropy, got 3"),
+        (GOOD + "analytic: maybe\n", "bad.yaml:5: analytic: must be true or false, got 'maybe'"),
+        (
+            GOOD + "train: 3\n",
+            "bad.yaml:5: train: must be a mapping with keys dataset, steps, epochs, batch, lr, momentum, "
+            "weight_decay, test_fraction",
+        ),
+        ("input: 8\nlayers: [4\n", "bad.yaml:3: invalid YAML: expected ',' or ']', but got '<stream end>'"),
         (
             GOOD + "train: {epoch: 3}\n",
             "bad.yaml:5: train.epoch: unknown key 'epoch'; known keys are: dataset, steps, epochs, batch, lr, momentum, weight_decay, test_fraction",
@@ -128,6 +152,43 @@ def test_bad_yaml_gives_exit_2_and_one_line_naming_file_line_and_key(tmp_path, t
     assert result.exit_code == 2
     assert result.output.strip() == f"Error: {path.parent}/{message}"
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("before", ["", "0, "], ids=["alone", "after-a-sibling"])
+def test_nesting_is_refused_one_level_past_its_limit(before):
+    # 32 levels read (then refused as no mapping), 33 not: alone, and after a sibling whose
+    # return must give its level back exactly
+    deep = f"[{before}" + "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1) + "]"
+    with pytest.raises(JacchainError, match=r"^bad\.yaml:1: the config must be a mapping with keys .*, got list$"):
+        parse_config(deep, "bad.yaml")
+    with pytest.raises(JacchainError, match=rf"^bad\.yaml:1: invalid YAML: nested deeper than {MAX_DEPTH} levels; "):
+        parse_config(f"[{before}[" + deep[1:] + "]", "bad.yaml")
+
+
+def test_what_a_config_leaves_out_and_where_an_error_has_no_line(tmp_path):
+    # the name defaults to the file's stem, the seed to 0; text without a file is "<config>"
+    assert parse_config(GOOD, "folder/bad.yaml").name == "bad"
+    assert parse_config(GOOD + "name: mine\n", "bad.yaml").name == "mine"
+    assert parse_config(GOOD).seed == 0
+    with pytest.raises(JacchainError, match=r"^<config>: empty config; "):
+        parse_config("")
+    with pytest.raises(JacchainError) as refused:  # as `jacchain train` reads a chain config
+        parse_config("chain: []\ninput: 8\n", "bad.yaml")
+    assert str(refused.value) == (
+        "bad.yaml:1: chain: this config is a chain of elementals, not a network; "
+        "`jacchain analyze` and `jacchain explain` take it"
+    )
+    # an option the file does not hold has no line to name
+    path = tmp_path / "bad.yaml"
+    path.write_text(GOOD)
+    with pytest.raises(JacchainError, match=rf"^{re.escape(str(path))}: dtype: unknown dtype 'float16'; "):
+        load_network(str(path), dtype="float16")
+    with pytest.raises(JacchainError, match=rf"^{re.escape(str(path))}: seed: must be a non-negative integer, got -1$"):
+        load_network(str(path), seed=-1)
+    folder = f"{tmp_path}/"
+    with pytest.raises(JacchainError) as refused:
+        load_network(folder)
+    assert str(refused.value) == f"{folder}: is a folder; SPEC is one YAML config (for each in it: {tmp_path}/*.yaml)"
 
 
 @settings(max_examples=150, deadline=None)

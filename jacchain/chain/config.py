@@ -49,7 +49,7 @@ def parse_chain(text: str, path: str = "<chain>") -> ElementalChain:
     refuse_unknown(data, CHAIN_KEYS, "", where)
     items = data.get("chain")
     if not isinstance(items, list) or not items:
-        raise JacchainError(f"{where('chain')}: chain must be a non-empty list of elementals, got {items!r}")
+        raise JacchainError(f"{where('chain')}: must be a non-empty list of elementals, got {items!r}")
     elementals = []
     for index, item in enumerate(items):
         key = f"chain[{index}]"
@@ -67,7 +67,7 @@ def parse_chain(text: str, path: str = "<chain>") -> ElementalChain:
             values[field] = int(rule.check(item[field], f"{where(f'{key}.{field}')}:"))
         name = item.get("name", "")
         if not isinstance(name, str):
-            raise JacchainError(f"{where(f'{key}.name')}: name must be a string, got {name!r}")
+            raise JacchainError(f"{where(f'{key}.name')}: must be a string, got {name!r}")
         elementals.append(Elemental(**values, name=name))
     for index, (lower, upper) in enumerate(itertools.pairwise(elementals), start=1):
         if upper.inputs != lower.outputs:
@@ -77,7 +77,7 @@ def parse_chain(text: str, path: str = "<chain>") -> ElementalChain:
             )
     name = data.get("name", Path(path).stem)
     if not isinstance(name, str):
-        raise JacchainError(f"{where('name')}: name must be a string, got {name!r}")
+        raise JacchainError(f"{where('name')}: must be a string, got {name!r}")
     return ElementalChain(tuple(elementals), name)
 
 

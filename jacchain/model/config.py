@@ -113,7 +113,7 @@ def parse_config(text: str, path: str = "<config>", overrides: Overrides | None 
     sizes, activations = _layers(data, where, given)
     name = data.get("name", Path(path).stem)
     if not isinstance(name, str):
-        raise JacchainError(f"{where('name')}: name must be a string, got {name!r}")
+        raise JacchainError(f"{where('name')}: must be a string, got {name!r}")
     train = _train_section(data.get("train"), where)
     loss_name = _checked(partial(_registry_name, given.loss or data.get("loss", "mse"), "loss"), "loss", where)
     dtype_name = check_dtype(given.dtype or data.get("dtype", "float64"), where("dtype"))
@@ -138,7 +138,7 @@ def _layers(data: dict[str, Any], where: Where, given: Overrides) -> tuple[list[
     layers = data["layers"]
     if not isinstance(layers, list) or not layers:
         raise JacchainError(
-            f"{where('layers')}: layers must be a non-empty list of {{width, activation}}, got {layers!r}"
+            f"{where('layers')}: must be a non-empty list of {{width, activation}}, got {layers!r}"
         )
     sizes = [_positive_int(data["input"], "input", where)]
     activations = []
@@ -203,7 +203,7 @@ def _train_section(section: Any, where: Where) -> dict[str, Any] | None:
     if section is None:
         return None
     if not isinstance(section, dict):
-        raise JacchainError(f"{where('train')}: train must be a mapping with keys {', '.join(TRAIN_KEYS)}")
+        raise JacchainError(f"{where('train')}: must be a mapping with keys {', '.join(TRAIN_KEYS)}")
     refuse_unknown(section, TRAIN_KEYS, "train", where)
     for key, value in section.items():
         TRAIN_RULES[key].check(value, f"{where('train.' + key)}:")
