@@ -11,7 +11,9 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
+from jacchain.chain.config import parse_chain
 from jacchain.cli import cli
+from jacchain.errors import JacchainError
 
 ROOT = Path(__file__).parent.parent
 EXAMPLE = ROOT / "configs/jcdp-example.yaml"
@@ -178,25 +180,62 @@ def test_explain_says_when_accumulating_is_already_optimal(tmp_path):
     )
 
 
+ELEMENTAL = "{inputs: 2, outputs: 3, tangent_cost: 1, adjoint_cost: 1, tape: 1"
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("chain: []\n", "non-empty list"),
-        ("chain: [{inputs: 2, outputs: 3, tangent_cost: 1, adjoint_cost: 1}]\n", "missing key 'tape'"),
-        ("chain: [{inputs: 2, outputs: 3, tangent_cost: -1, adjoint_cost: 1, tape: 1}]\n", "non-negative integer"),
+        ("chain: []\n", "c.yaml:1: chain: must be a non-empty list of elementals, got []"),
+        ("chain: 3\n", "c.yaml:1: chain: must be a non-empty list of elementals, got 3"),
+        (
+            "chain: [3]\n",
+            "c.yaml:1: chain[0]: each elemental must be a mapping like "
+            "{inputs: 5, outputs: 1, tangent_cost: 6, adjoint_cost: 6, tape: 20}, got int",
+        ),
+        (
+            "chain: [{inputs: 2, outputs: 3, tangent_cost: 1, adjoint_cost: 1}]\n",
+            "c.yaml:1: chain[0]: missing key 'tape'",
+        ),
+        (
+            "chain: [{inputs: 2, outputs: 3, tangent_cost: -1, adjoint_cost: 1, tape: 1}]\n",
+            "c.yaml:1: chain[0].tangent_cost: must be a non-negative integer, got -1",
+        ),
+        (
+            "chain: [{inputs: 0, outputs: 3, tangent_cost: 1, adjoint_cost: 1, tape: 1}]\n",
+            "c.yaml:1: chain[0].inputs: must be a positive integer, got 0",
+        ),
         (
             "chain:\n  - {inputs: 2, outputs: 3, tangent_cost: 1, adjoint_cost: 1, tape: 1}\n"
             "  - {inputs: 4, outputs: 1, tangent_cost: 1, adjoint_cost: 1, tape: 1}\n",
-            "c.yaml:3: chain[1].inputs: inputs must equal the outputs of the elemental before it (3), got 4",
+            "c.yaml:3: chain[1].inputs: must equal the outputs of the elemental before it (3), got 4",
         ),
-        ("chain: [{inputs: 2, outputs: 3, tangent_cost: 1, adjoint_cost: 1, tape: 1, colour: 2}]\n", "unknown key"),
+        (
+            f"chain: [{ELEMENTAL}, colour: 2}}]\n",
+            "c.yaml:1: chain[0].colour: unknown key 'colour'; known keys are: inputs, outputs, tangent_cost, "
+            "adjoint_cost, tape, name",
+        ),
+        (
+            f"colour: 1\nchain: [{ELEMENTAL}}}]\n",
+            "c.yaml:1: colour: unknown key 'colour'; known keys are: name, description, chain",
+        ),
+        (f"chain: [{ELEMENTAL}, name: 4}}]\n", "c.yaml:1: chain[0].name: must be a string, got 4"),
+        (f"name: 5\nchain: [{ELEMENTAL}}}]\n", "c.yaml:1: name: must be a string, got 5"),
     ],
 )
 def test_bad_chain_configs_are_one_line_errors(tmp_path, text, message, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("c.yaml").write_text(text)
-    error = run("analyze", "c.yaml", code=2)
-    assert error.startswith("Error: ") and error.count("\n") == 1 and message in error
+    assert run("analyze", "c.yaml", code=2) == f"Error: {message}\n"
+
+
+def test_a_chain_config_that_is_no_mapping_and_its_default_name():
+    # not a mapping: only a loader asked for a chain reads it as one (the CLI takes it for a network)
+    with pytest.raises(
+        JacchainError, match=r"^<chain>:1: a chain config must be a mapping with keys name, description, chain$"
+    ):
+        parse_chain("- 1\n")
+    assert parse_chain(f"chain: [{ELEMENTAL}}}]\n", "folder/c.yaml").name == "c"
 
 
 def test_a_chain_config_is_not_a_network():

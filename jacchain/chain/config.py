@@ -72,7 +72,7 @@ def parse_chain(text: str, path: str = "<chain>") -> ElementalChain:
     for index, (lower, upper) in enumerate(itertools.pairwise(elementals), start=1):
         if upper.inputs != lower.outputs:
             raise JacchainError(
-                f"{where(f'chain[{index}].inputs')}: inputs must equal the outputs of the elemental before "
+                f"{where(f'chain[{index}].inputs')}: must equal the outputs of the elemental before "
                 f"it ({lower.outputs}), got {upper.inputs}"
             )
     name = data.get("name", Path(path).stem)
