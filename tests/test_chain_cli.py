@@ -221,6 +221,7 @@ ELEMENTAL = "{inputs: 2, outputs: 3, tangent_cost: 1, adjoint_cost: 1, tape: 1"
         ),
         (f"chain: [{ELEMENTAL}, name: 4}}]\n", "c.yaml:1: chain[0].name: must be a string, got 4"),
         (f"name: 5\nchain: [{ELEMENTAL}}}]\n", "c.yaml:1: name: must be a string, got 5"),
+        (f"description: 5\nchain: [{ELEMENTAL}}}]\n", "c.yaml:1: description: must be a string, got 5"),
     ],
 )
 def test_bad_chain_configs_are_one_line_errors(tmp_path, text, message, monkeypatch):

@@ -117,6 +117,7 @@ GOOD = "input: 8\nlayers:\n  - {width: 4, activation: relu}\n  - {width: 2}\n"
             "bad.yaml:3: layers[0].width: duplicate key 'width'",
         ),
         (GOOD + "name: 3\n", "bad.yaml:5: name: must be a string, got 3"),
+        (GOOD + "description: [a]\n", "bad.yaml:5: description: must be a string, got ['a']"),
         ("input: 8\nlayers: 4\n", "bad.yaml:2: layers: must be a non-empty list of {width, activation}, got 4"),
         ("input: 8\nlayers: []\n", "bad.yaml:2: layers: must be a non-empty list of {width, activation}, got []"),
         (

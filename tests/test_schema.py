@@ -11,6 +11,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from jacchain.chain.config import parse_chain
 from jacchain.cli import cli
 from jacchain.errors import JacchainError
 from jacchain.model.config import parse_config
@@ -52,11 +53,38 @@ def test_every_shipped_config_fits_the_config_schema():
         "input: 4\nlayers: [3]\nseed: -1\n",
         "layers: [3]\n",
         "input: 4\nlayers: [3]\nanalytic: yes-please\n",
+        "input: 4\nlayers: [3]\nanalytic: true\nseed: 3\ndtype: float32\nname: a\ndescription: b\n",
+        "input: 4\nlayers: [3]\nname: 3\n",
+        "input: 4\nlayers: [3]\ndescription: 3\n",
+        "input: 4\nlayers: [3]\nloss: hinge\n",
+        "input: 4\nlayers: [3]\ncolour: red\n",
+        "input: 4\nlayers: 3\n",
+        "input: 4\nlayers: [0]\n",
+        "input: 4\nlayers: [{activation: tanh}]\n",
+        "input: 4\nlayers: [[3]]\n",
+        "input: 4\nlayers: [3]\ntrain: 3\n",
+        "input: 4\nlayers: [3]\ntrain: {epoch: 3}\n",
+        "- 4\n",
+        # chain configs
+        "chain: [{inputs: 2, outputs: 3, tangent_cost: 1, adjoint_cost: 0, tape: 1, name: f}]\nname: c\n",
+        "chain: []\n",
+        "chain: [3]\n",
+        "chain: [{inputs: 2, outputs: 3, tangent_cost: 1, adjoint_cost: 1}]\n",
+        "chain: [{inputs: 2, outputs: 3, tangent_cost: -1, adjoint_cost: 1, tape: 1}]\n",
+        "chain: [{inputs: 0, outputs: 3, tangent_cost: 1, adjoint_cost: 1, tape: 1}]\n",
+        "chain: [{inputs: 2, outputs: 3, tangent_cost: 1, adjoint_cost: 1, tape: 1, colour: 2}]\n",
+        "chain: [{inputs: 2, outputs: 3, tangent_cost: 1, adjoint_cost: 1, tape: 1, name: 4}]\n",
+        "chain: [{inputs: 2, outputs: 3, tangent_cost: 1, adjoint_cost: 1, tape: 1}]\nname: 4\n",
+        "chain: [{inputs: 2, outputs: 3, tangent_cost: 1, adjoint_cost: 1, tape: 1}]\ndescription: 4\n",
+        "chain: [{inputs: 2, outputs: 3, tangent_cost: 1, adjoint_cost: 1, tape: 1}]\ncolour: 4\n",
     ],
 )
 def test_the_config_schema_and_the_loader_agree(text):
+    # every rule the loaders check that a schema can say: types, ranges, names, required and
+    # unknown keys, at every level (a chain's inputs matching the outputs before it it cannot)
+    load = parse_chain if text.startswith("chain") else parse_config
     try:
-        parse_config(text)
+        load(text)
         loads = True
     except JacchainError:
         loads = False

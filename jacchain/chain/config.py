@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import JacchainError
 from ..io import read_text
-from ..model.config import Where, is_config_path, kind_of, load_yaml, refuse_unknown
+from ..model.config import Where, is_config_path, kind_of, load_yaml, refuse_unknown, text_value
 from ..model.schema import DRAFT
 from ..model.validate import POSITIVE_INT, SEED
 from .elementals import Elemental, ElementalChain
@@ -65,20 +65,15 @@ def parse_chain(text: str, path: str = "<chain>") -> ElementalChain:
                 raise JacchainError(f"{where(key)}: missing key {field!r}")
             rule = SEED if field in COST_KEYS else POSITIVE_INT
             values[field] = int(rule.check(item[field], f"{where(f'{key}.{field}')}:"))
-        name = item.get("name", "")
-        if not isinstance(name, str):
-            raise JacchainError(f"{where(f'{key}.name')}: must be a string, got {name!r}")
-        elementals.append(Elemental(**values, name=name))
+        elementals.append(Elemental(**values, name=text_value(item, "name", "", where, prefix=f"{key}.")))
     for index, (lower, upper) in enumerate(itertools.pairwise(elementals), start=1):
         if upper.inputs != lower.outputs:
             raise JacchainError(
                 f"{where(f'chain[{index}].inputs')}: must equal the outputs of the elemental before "
                 f"it ({lower.outputs}), got {upper.inputs}"
             )
-    name = data.get("name", Path(path).stem)
-    if not isinstance(name, str):
-        raise JacchainError(f"{where('name')}: must be a string, got {name!r}")
-    return ElementalChain(tuple(elementals), name)
+    text_value(data, "description", "", where)
+    return ElementalChain(tuple(elementals), text_value(data, "name", Path(path).stem, where))
 
 
 def chain_schema() -> dict[str, Any]:

@@ -111,9 +111,8 @@ def parse_config(text: str, path: str = "<config>", overrides: Overrides | None 
         if key not in data:
             raise JacchainError(f"{where('')}: missing key {key!r}")
     sizes, activations = _layers(data, where, given)
-    name = data.get("name", Path(path).stem)
-    if not isinstance(name, str):
-        raise JacchainError(f"{where('name')}: must be a string, got {name!r}")
+    name = text_value(data, "name", Path(path).stem, where)
+    text_value(data, "description", "", where)
     train = _train_section(data.get("train"), where)
     loss_name = _checked(partial(_registry_name, given.loss or data.get("loss", "mse"), "loss"), "loss", where)
     dtype_name = check_dtype(given.dtype or data.get("dtype", "float64"), where("dtype"))
@@ -137,9 +136,7 @@ def _layers(data: dict[str, Any], where: Where, given: Overrides) -> tuple[list[
     (or the output) layer's activation."""
     layers = data["layers"]
     if not isinstance(layers, list) or not layers:
-        raise JacchainError(
-            f"{where('layers')}: must be a non-empty list of {{width, activation}}, got {layers!r}"
-        )
+        raise JacchainError(f"{where('layers')}: must be a non-empty list of {{width, activation}}, got {layers!r}")
     sizes = [_positive_int(data["input"], "input", where)]
     activations = []
     for index, layer in enumerate(layers):
@@ -197,6 +194,14 @@ def refuse_unknown(mapping: dict[Any, Any], known: tuple[str, ...], prefix: str,
         if key not in known:
             path = f"{prefix}.{key}" if prefix else str(key)
             raise JacchainError(f"{where(path)}: unknown key {key!r}; known keys are: {', '.join(known)}")
+
+
+def text_value(mapping: dict[str, Any], key: str, default: str, where: Where, prefix: str = "") -> str:
+    """`mapping[key]` (else `default`), which must be a string: a name or a description."""
+    value = mapping.get(key, default)
+    if not isinstance(value, str):
+        raise JacchainError(f"{where(f'{prefix}{key}')}: must be a string, got {value!r}")
+    return value
 
 
 def _train_section(section: Any, where: Where) -> dict[str, Any] | None:
