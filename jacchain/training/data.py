@@ -106,7 +106,7 @@ def _from_npz(path: str) -> tuple[Array, Array]:
     try:
         loaded = np.load(path, allow_pickle=False)
     except _UNREADABLE as error:
-        raise JacchainError(f"dataset {path}: cannot read as .npz: {_first_line(error)}") from None
+        raise _unreadable(path, error) from None
     if not isinstance(loaded, np.lib.npyio.NpzFile):
         raise JacchainError(f"dataset {path}: holds a single array (.npy content), not an .npz archive of X and y")
     with loaded as arrays:
@@ -114,8 +114,12 @@ def _from_npz(path: str) -> tuple[Array, Array]:
             raise JacchainError(f"dataset {path} must hold arrays X and y; it has: {', '.join(arrays.files) or 'none'}")
         try:
             return np.asarray(arrays["X"]), np.asarray(arrays["y"])
-        except _UNREADABLE as error:
-            raise JacchainError(f"dataset {path}: cannot read as .npz: {_first_line(error)}") from None
+        except _UNREADABLE as error:  # an entry numpy cannot read: an object array, a damaged one
+            raise _unreadable(path, error) from None
+
+
+def _unreadable(path: str, error: BaseException) -> JacchainError:
+    return JacchainError(f"dataset {path}: cannot read as .npz: {_first_line(error)}")
 
 
 def _starts_with(path: str, magics: tuple[bytes, ...]) -> bool:
