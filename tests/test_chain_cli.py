@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from jacchain.chain.config import parse_chain
+from jacchain.chain.config import load_chain, parse_chain
 from jacchain.cli import cli
 from jacchain.errors import JacchainError
 
@@ -230,13 +230,18 @@ def test_bad_chain_configs_are_one_line_errors(tmp_path, text, message, monkeypa
     assert run("analyze", "c.yaml", code=2) == f"Error: {message}\n"
 
 
-def test_a_chain_config_that_is_no_mapping_and_its_default_name():
+def test_a_chain_config_read_by_the_library():
     # not a mapping: only a loader asked for a chain reads it as one (the CLI takes it for a network)
     with pytest.raises(
         JacchainError, match=r"^<chain>:1: a chain config must be a mapping with keys name, description, chain$"
     ):
         parse_chain("- 1\n")
     assert parse_chain(f"chain: [{ELEMENTAL}}}]\n", "folder/c.yaml").name == "c"
+    # the library's loader names its file in a YAML error, and a missing file
+    with pytest.raises(JacchainError, match=r"^c\.yaml:2: invalid YAML: expected the node content"):
+        parse_chain("chain: [\n", "c.yaml")
+    with pytest.raises(JacchainError, match=r"^/nonexistent/c\.yaml: no such file$"):
+        load_chain("/nonexistent/c.yaml")
 
 
 def test_a_chain_config_is_not_a_network():

@@ -166,6 +166,16 @@ def test_nesting_is_refused_one_level_past_its_limit(before):
         parse_config(f"[{before}[" + deep[1:] + "]", "bad.yaml")
 
 
+def test_a_character_yaml_refuses_is_named_without_a_line():
+    # PyYAML's reader refuses it before any mark exists: the first line of its reason
+    with pytest.raises(JacchainError) as refused:
+        parse_config("input: \x00\n", "bad.yaml")
+    assert (
+        str(refused.value)
+        == "bad.yaml: invalid YAML: unacceptable character #x0000: special characters are not allowed"
+    )
+
+
 def test_what_a_config_leaves_out_and_where_an_error_has_no_line(tmp_path):
     # the name defaults to the file's stem, the seed to 0; text without a file is "<config>"
     assert parse_config(GOOD, "folder/bad.yaml").name == "bad"
