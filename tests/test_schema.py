@@ -65,9 +65,12 @@ def test_every_shipped_config_fits_the_config_schema():
         "input: 4\nlayers: [3]\ntrain: 3\n",
         "input: 4\nlayers: [3]\ntrain: {epoch: 3}\n",
         "- 4\n",
+        "name: x\n",  # neither kind: no layers, no chain
         # chain configs
         "chain: [{inputs: 2, outputs: 3, tangent_cost: 1, adjoint_cost: 0, tape: 1, name: f}]\nname: c\n",
         "chain: []\n",
+        "chain: 3\n",
+        "chain: [{inputs: 2, outputs: 3, tangent_cost: 1, adjoint_cost: 1, tape: 1}]\ndescription: d\n",
         "chain: [3]\n",
         "chain: [{inputs: 2, outputs: 3, tangent_cost: 1, adjoint_cost: 1}]\n",
         "chain: [{inputs: 2, outputs: 3, tangent_cost: -1, adjoint_cost: 1, tape: 1}]\n",
