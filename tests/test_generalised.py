@@ -768,6 +768,19 @@ def test_a_runs_modelled_memory_holds_its_evaluations_scratch(order, entries):
     chain = ElementalChain((Elemental(3, 4, 5, 4, 5),))
     footprint = surrogate_footprint(chain)
     assert run_memory(analyze_chain(chain, [order]), Footprint(0, footprint.scratch), 8) == 8 * entries
+    # held throughout: its matrices (max(t, a) = 5 entries), and for the reference its 4 x 3
+    # Jacobian with the 2 x 2 rank-one term added in, beside the product so far and the next
+    # (2 x 3 x 4)
+    assert footprint.fixed == 5 + (12 + 2 * 2) + 2 * 3 * 4
+
+
+def test_an_accumulation_holds_its_seed_and_its_evaluations_scratch():
+    # F1 (3 -> 4): by 3 tangents from a 3 x 3 identity, or by 4 adjoints from a 4 x 4 one, each
+    # evaluation with its own direction's scratch (100 or 1,000 a vector); the result 4 x 3
+    chain = ElementalChain((Elemental(3, 4, 5, 4, 5),))
+    footprint = Footprint(0, lambda index, tangent, vectors: (100 if tangent else 1000) * vectors)
+    assert run_memory(analyze_chain(chain, ["input-first"]), footprint, 1) == 12 + 9 + 300
+    assert run_memory(analyze_chain(chain, ["loss-first"]), footprint, 1) == 12 + 16 + 4000
 
 
 def test_an_elimination_through_several_elementals_holds_the_values_between_them():
@@ -785,6 +798,55 @@ def test_an_elimination_through_several_elementals_holds_the_values_between_them
     # results 7 x 5 and 7 x 2
     analysis = analyze_chain(chain, ["loss-first"])
     assert run_memory(analysis, footprint, 1) == 7 * 5 + 7 * 2 + max(49 + 21, 21 + 14, 21 + 7)
+
+
+@pytest.mark.parametrize("machines, entries", [(None, 70), (2, 80)])
+def test_a_tangent_elimination_holds_its_steps_values_and_scratch(machines, entries):
+    # widths 2, 3, 5, 7 with cheap tangents: matrix-free accumulates F1 (3 x 2 from a 2 x 2
+    # identity, no scratch) and pushes its 2 columns through F2 (20 a column of scratch) and
+    # F3 (5). The plan: results 6 + 14; F2's step makes the 5 x 2 value with 40 of scratch
+    # (50), F3's reads it with 10 (20). The schedule keeps 6 + 10 + 14; its tasks hold 4, 40
+    # (through F2, its last elemental) and 10, the two largest at once on two machines
+    chain = ElementalChain((Elemental(2, 3, 1, 100, 1), Elemental(3, 5, 1, 100, 1), Elemental(5, 7, 1, 100, 1)))
+    analysis = analyze_chain(chain, ["matrix-free"], None, machines)
+    plan = analysis.orders[0].plan
+    assert [(op.kind, op.through) for op in plan.operations] == [(OpKind.ACC_TAN, None), (OpKind.TAN_ELIM, (1, 2))]
+    footprint = Footprint(0, lambda index, tangent, vectors: ({0: 0, 1: 20, 2: 5}[index] if tangent else 0) * vectors)
+    assert run_memory(analysis, footprint, 1) == entries
+
+
+@pytest.mark.parametrize(
+    "activations, of, entries",
+    [
+        # 3 -> 4 -> 2: 26 parameters, the forward pass twice over (2 x 9), and the reference as
+        # it is formed: one layer Jacobian with the row so far and the next (12 + 3 + 4)
+        (["relu", "identity"], "loss", 26 + 18 + 19),
+        # of the output: dz_1/dx (4 x 3), then J_2 (2 x 4) with the 4 x 3 product so far and
+        # the 2 x 3 next: 8 + 12 + 6
+        (["relu", "identity"], "output", 26 + 18 + 26),
+        (["softmax", "identity"], "loss", 26 + 18 + 16 + 19),  # softmax's dense 4 x 4 D_1 kept
+    ],
+)
+def test_a_networks_run_holds_its_parameters_forward_pass_and_reference(activations, of, entries):
+    spec = make_spec((3, 4, 2), activations=activations)
+    assert network_footprint(spec, of).fixed == entries
+
+
+@pytest.mark.parametrize("machines, entries", [(None, 210), (2, 259)])
+def test_an_adjoint_elimination_holds_its_steps_values_and_scratch(machines, entries):
+    # widths 2, 3, 5, 7 with cheap adjoints: matrix-free pulls F3's Jacobian (7 x 5, from a
+    # 7 x 7 identity, no scratch) back through F2 and F1, its 7 rows ending 7 x 2. Scratch 20
+    # per row through F2, 5 through F1, none through F3.
+    # The plan: results 35 + 14; the elimination holds the 7 x 3 value it makes with F2's 140
+    # of scratch (161), then reads it with F1's 35 (56); the accumulation its 49: 49 + 161.
+    # The schedule keeps each step's result (35 + 21 + 14); its tasks hold 49, 140 and 35,
+    # and on two machines the two largest may run at once: 70 + 140 + 49
+    chain = ElementalChain((Elemental(2, 3, 100, 1, 1), Elemental(3, 5, 100, 1, 1), Elemental(5, 7, 100, 1, 1)))
+    analysis = analyze_chain(chain, ["matrix-free"], None, machines)
+    plan = analysis.orders[0].plan
+    assert [(op.kind, op.through) for op in plan.operations] == [(OpKind.ACC_ADJ, None), (OpKind.ADJ_ELIM, (0, 1))]
+    footprint = Footprint(0, lambda index, tangent, vectors: (0 if tangent else {0: 5, 1: 20, 2: 0}[index]) * vectors)
+    assert run_memory(analysis, footprint, 1) == entries
 
 
 @pytest.mark.parametrize("machines, running", [(None, 1), (1, 1), (2, 2), (3, 2)])
