@@ -59,8 +59,8 @@ def random_chain(rng: np.random.Generator) -> ElementalChain:
 
 
 def measure(analysis: ChainAnalysis, spec: NetworkSpec | None, of: Of, modelled: int, what: str) -> Run:
-    run_plans(analysis, spec, of, None, 0, 1)  # what a first run sets up once, outside the count
-    peak = measure_peak(lambda: run_plans(analysis, spec, of, None, 0, 1))
+    run_plans(analysis, spec, of, seed=0, repeats=1)  # what a first run sets up once, outside the count
+    peak = measure_peak(lambda: run_plans(analysis, spec, of, seed=0, repeats=1))
     return Run(what, analysis.machines, peak, modelled)
 
 
