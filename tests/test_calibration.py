@@ -82,6 +82,47 @@ def test_stale_loaded_or_unsettled_figures_are_noted():
     assert notes[2] == "stream_gbps did not settle within 10%"
 
 
+def test_the_notes_keep_to_their_bounds():
+    now = time.time()
+    month = STALE_DAYS * 86400
+    assert replace(GOOD, measured_at=now - month).notes(now) == []  # exactly thirty days: not yet stale
+    assert replace(GOOD, measured_at=now - month - 1).notes(now) == [f"it is {STALE_DAYS} days old"]
+    # half a runnable task per core: 2.0 on four cores is not "under load", 2.01 is
+    assert replace(GOOD, load_average=2.0, cores=4).notes(now) == []
+    assert replace(GOOD, load_average=2.01, cores=4).notes(now) == [
+        "it was taken under load (load average 2.01 on 4 core(s))"
+    ]
+    assert replace(GOOD, unsettled=("call_s", "stream_gbps")).notes(now) == [
+        "call_s, stream_gbps did not settle within 10%"
+    ]
+
+
+@pytest.mark.parametrize(
+    "library, threads, entries",
+    [
+        ("openblas 0.3.26 (Haswell)", 2, 460_800),  # the first version with the new rule
+        ("openblas 0.3.25.dev (Haswell)", 4, 9_216),
+        ("openblas 0.3.31", 1, 0),  # one thread: nothing to switch
+    ],
+)
+def test_the_openblas_version_sets_where_gemv_goes_threaded(library, threads, entries):
+    from jacchain.run.calibrate import threaded_gemv_from
+
+    assert threaded_gemv_from(library, threads) == entries
+
+
+def test_the_cache_s_bounds_are_inclusive():
+    from jacchain.run.calibrate import effective_cache
+
+    # exactly 1.25 x memory's 16 GB/s still streams from cache
+    assert effective_cache({1: 20.0, 2: 20.0, 4: 19.9}, 16.0) == (2, 20.0)
+    # the first size the BLAS streams on all threads, read where it equals that size, even at
+    # the capacity itself
+    rates = {1: 30.0, 2: 31.0, 4: 32.0, 8: 33.0, 16: 10.0}
+    assert effective_cache(rates, 10.0, threaded_from=4) == (8, 32.0)
+    assert effective_cache(rates, 10.0, threaded_from=8) == (8, 33.0)
+
+
 @pytest.mark.parametrize(
     "entry",
     [

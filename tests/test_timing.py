@@ -166,3 +166,17 @@ def test_an_order_over_the_limit_stays_counted_while_the_others_are_timed_side_b
         needs["loss-first"],
         needs["loss-first"] - 1,
     )
+
+
+def test_a_function_too_quick_for_the_clock_gets_the_fewest_repeats(monkeypatch):
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: 1.0)  # a clock that never moves
+    assert [t.repeats for t in time_alternating([lambda: None] * 2)] == [timing.MIN_REPEATS] * 2
+    assert time_call(lambda: None).repeats == timing.MIN_REPEATS
+
+
+def test_time_call_fills_the_budget_it_is_given(monkeypatch):
+    ticks = iter(range(10**6))
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: next(ticks) * 1e-3)  # 1 ms per clock read
+    monkeypatch.setattr(timing, "DEFAULT_TARGET_S", 0.2)  # the fixtures' 1 ms would give the fewest
+    assert time_call(lambda: None, target_s=0.05).repeats == 50
+    assert time_call(lambda: None).repeats == 200
