@@ -110,8 +110,7 @@ def analyze_chains(
                 progress,
             )
             if not (run.analytic or (net is not None and net.analytic)):
-                if progress is not None:
-                    progress(f"running the plans of {result.chain.label}", 0, 1)
+                progress(f"running the plans of {result.chain.label}", 0, 1)
                 result = run_plans(
                     result,
                     net,
