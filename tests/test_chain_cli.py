@@ -98,6 +98,26 @@ def test_a_network_runs_its_plans_on_real_arrays():
     assert set(report["orders"]) == {"accumulate", "matrix_free"}
 
 
+@pytest.mark.parametrize("target", ["12,8,3", EXAMPLE])
+def test_every_run_option_reaches_the_plans_run(monkeypatch, target):
+    from jacchain.jobs import chain as job
+    from jacchain.model.spec import NetworkSpec
+
+    passed = []
+    real = job.run_plans
+    monkeypatch.setattr(job, "run_plans", lambda *args: passed.append(args) or real(*args))
+    options = ["--order", "matrix-free", "--dtype", "float32", "--seed", "5", "--repeats", "2", "--threads", "1"]
+    report = analysis(target, *options, "--max-memory", "1GB", "--no-time-model")
+    assert report["orders"]["matrix_free"]["measured"]["time_s"]["repeats"] == 2
+    ((_, spec, of, dtype, seed, repeats, threads, max_memory, calibrate),) = passed
+    if target == EXAMPLE:  # a chain config runs on surrogates of its elementals
+        assert spec is None
+    else:  # a network on its own layers
+        assert isinstance(spec, NetworkSpec) and spec.sizes == (12, 8, 3) and spec.dtype == "float32"
+    assert (of, dtype, seed, repeats, threads, max_memory) == ("loss", "float32", 5, 2, 1, 10**9)
+    assert calibrate.keywords["measure_if_missing"] is False and calibrate.keywords["max_memory"] == 10**9
+
+
 @pytest.mark.parametrize("cores, shared", [(2, True), (4, False)])
 def test_the_footer_says_when_the_model_shares_fewer_cores_than_threads(monkeypatch, cores, shared):
     monkeypatch.setattr("jacchain.run.timing.usable_cores", lambda: cores)

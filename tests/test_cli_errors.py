@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -35,6 +36,32 @@ def invoke(*args):
             "Error: Invalid value for '--wrt': 'weights' is not one of 'input', 'params'.",
         ),
         (["frobnicate"], "Error: No such command 'frobnicate'."),
+        (
+            ["train", "8,4,3", "--mode", "bogus"],
+            "Error: Invalid value for '--mode': 'bogus' is not one of 'vjp', 'explicit'.",
+        ),
+        (
+            ["train", "8,4,3", "--blas", "bogus"],
+            "Error: Invalid value for '--blas': 'bogus' is not one of 'numpy', 'mkl'.",
+        ),
+        (
+            ["analyze", "8,4", "--of", "bogus"],
+            "Error: Invalid value for '--of': 'bogus' is not one of 'loss', 'output'.",
+        ),
+        (
+            ["analyze", "8,4", "--granularity", "bogus"],
+            "Error: Invalid value for '--granularity': 'bogus' is not one of 'layer', 'op'.",
+        ),
+        (["analyze", "8,4", "--memory", "-1"], "Error: Invalid value for '--memory': -1 is not in the range x>=0."),
+        (["analyze", "8,4", "--machines", "0"], "Error: Invalid value for '--machines': 0 is not in the range x>=1."),
+        (
+            ["analyze", "8,4", "--time-limit", "0"],
+            "Error: Invalid value for '--time-limit': 0.0 is not in the range x>0.",
+        ),
+        (["analyze", "8,4", "--threads", "0"], "Error: Invalid value for '--threads': 0 is not in the range x>=1."),
+        (["analyze", "8,4", "--seed", "-1"], "Error: Invalid value for '--seed': -1 is not in the range x>=0."),
+        # a number given to an option before the spec is not read as the spec
+        (["analyze", "--repeats", "3", "-3,4"], "Error: spec '-3,4': width 1 must be a positive integer, got '-3'"),
         (["analyze", "-3,4"], "Error: spec '-3,4': width 1 must be a positive integer, got '-3'"),
         (["check", "-1,8", "--baseline", "b.json"], "Error: spec '-1,8': width 1 must be a positive integer, got '-1'"),
     ],
@@ -44,6 +71,43 @@ def test_usage_errors_are_one_line_with_exit_2(args, message):
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr == message + "\n"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--memory", "0"],  # no limit, as in JCDP
+        ["--machines", "1"],
+        ["--time-limit", "0.5"],
+        ["--threads", "1"],
+        ["--seed", "0"],
+    ],
+)
+def test_each_option_s_smallest_value_is_accepted(args):
+    config = Path(__file__).parent.parent / "configs" / "jcdp-example.yaml"
+    result = invoke("analyze", config, "--analytic", *args)
+    assert result.exit_code == 0, result.output
+
+
+def test_a_negative_width_is_named_however_the_arguments_reach_the_command(monkeypatch, capsys):
+    expected = "Error: spec '-3,4': width 1 must be a positive integer, got '-3'\n"
+    with pytest.raises(SystemExit) as ended:
+        cli.main(["analyze", "-3,4"], prog_name="jacchain")  # the arguments given in the call
+    assert ended.value.code == 2 and capsys.readouterr().err == expected
+    monkeypatch.setattr(sys, "argv", ["jacchain", "analyze", "-3,4"])
+    with pytest.raises(SystemExit) as ended:
+        cli.main(prog_name="jacchain")  # ... or read from the command line, as the entry point does
+    assert ended.value.code == 2 and capsys.readouterr().err == expected
+
+
+@pytest.mark.parametrize(
+    "columns, width", [("20", 20), ("10000", 10000), ("19", None), ("10001", None), ("", None), ("٣٠", None)]
+)
+def test_columns_sets_the_width_only_where_it_is_a_sensible_number(monkeypatch, columns, width):
+    from jacchain.cli.emit import FILE_WIDTH, output_width
+
+    monkeypatch.setenv("COLUMNS", columns)
+    assert output_width() == (width or FILE_WIDTH)
 
 
 def test_an_unknown_option_is_one_line_with_exit_2():
