@@ -131,16 +131,27 @@ def why_optimal(chain: Chain, sums: dict[str, OrderSum], plan: Plan) -> str:
     cut = spans(plan)[root_right][0]
     narrow = dims[cut]
     inner = min(range(1, len(dims) - 1), key=lambda index: dims[index])
-    cheaper = min(loss_first.cost.flops, input_first.cost.flops)
-    ratio = ratio_text(count_ratio(cheaper, optimal.cost.flops))
     where = f"{symbols[cut]} = {narrow}" if symbols else f"width {narrow}"
+    saving = _saving(optimal, loss_first, input_first)
     if dims[inner] == narrow and dims[inner] < min(dims[0], dims[-1]):
         return (
             f"The chain narrows to {where} in the middle: the optimal order multiplies each side towards "
             f"that bottleneck and joins them last, so no intermediate carries a full {dims[0]} x {dims[-1]} "
-            f"block until the end; {ratio} fewer FLOPs than the cheaper classic order."
+            f"block until the end; {saving}."
         )
-    return f"Its last product joins the two halves across {where}; {ratio} fewer FLOPs than the cheaper classic order."
+    return f"Its last product joins the two halves across {where}; {saving}."
+
+
+def _saving(optimal: OrderSum, loss_first: OrderSum, input_first: OrderSum) -> str:
+    """What the optimal order saves over the cheaper classic order, or which classic order is
+    already as cheap (a ratio of 1.00x "fewer" FLOPs says nothing)."""
+    same = [order.name for order in (loss_first, input_first) if order.cost.flops == optimal.cost.flops]
+    if len(same) == 2:
+        return "every order costs the same here"
+    if same:
+        return f"{same[0]} costs the same here, so the optimal order saves nothing over it"
+    cheaper = min(loss_first.cost.flops, input_first.cost.flops)
+    return f"{ratio_text(count_ratio(cheaper, optimal.cost.flops))} fewer FLOPs than the cheaper classic order"
 
 
 def explain(
