@@ -140,6 +140,46 @@ def test_the_step_program_is_the_one_the_step_runs(momentum):
             np.testing.assert_array_equal(mine, its)
 
 
+def test_the_step_program_names_each_call_as_the_step_scripts_print_it():
+    # 5 -> 4 (relu) -> 3, cross-entropy, a batch of 2, plain SGD at lr 0.1: each product
+    # 2*m*n*k FLOPs, a bias add or sum and the relu's VJP one per entry, the forward
+    # activation and the loss not counted; layer 2's input gradient before its weights'
+    # update (it reads W2), which the product makes whole (W = -0.1 dl/dW + 1 W); no input
+    # gradient for layer 1
+    spec = make_spec((5, 4, 3), activation="relu", loss="cross_entropy")
+    X = load_dataset("synthetic", spec).X_train[:2]
+    program = Trainer(MLP.initialise(spec), TrainSettings(lr=0.1)).step_program(X)
+    assert [(c.kind, c.label, c.phase, c.flops, c.shape) for c in program.calls] == [
+        ("product", "product 2x5 x 5x4", "forward", 80, (2, 5, 4)),
+        ("bias add", "bias add 2x4", "forward", 8, ()),
+        ("activation", "relu 2x4", "forward", 0, ()),
+        ("product", "product 2x4 x 4x3", "forward", 48, (2, 4, 3)),
+        ("bias add", "bias add 2x3", "forward", 6, ()),
+        ("loss", "loss 2x3", "backward", 0, ()),
+        ("product", "product 2x3^T x 3x4^T", "backward", 48, (2, 3, 4)),
+        ("product", "product 4x2^T x 2x3^T, alpha -0.1, beta 1", "backward", 48, (4, 2, 3)),
+        ("bias sum", "bias sum 2x3^T", "backward", 6, ()),
+        ("activation", "relu VJP 2x4", "backward", 8, ()),
+        ("product", "product 5x2^T x 2x4, alpha -0.1, beta 1", "backward", 80, (5, 2, 4)),
+        ("bias sum", "bias sum 2x4", "backward", 8, ()),
+    ]
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_no_batch_outlives_its_step(momentum):
+    # the products that read the batch hold only its layout: a data set's batches are not kept
+    # alive by the programs made from them
+    spec = make_spec((20, 300, 10), activation="tanh", loss="cross_entropy")
+    data = load_dataset("synthetic", spec)
+    trainer = Trainer(MLP.initialise(spec), TrainSettings(lr=0.1, momentum=momentum))
+    X, y = data.X_train[:16].copy(), data.y_train[:16].copy()
+    batch = weakref.ref(X)
+    trainer.step(X, y)
+    del X
+    gc.collect()
+    assert batch() is None and len(trainer._programs) == 1
+
+
 @pytest.mark.parametrize("momentum, decay, per_parameter", [(0.0, 0.0, 2), (0.9, 0.0, 4), (0.9, 1e-4, 6)])
 def test_a_runs_update_flops_count_its_momentum_and_weight_decay(momentum, decay, per_parameter):
     # per parameter: scale and subtract (2), plus a scale and an add for the velocity, and
