@@ -265,24 +265,15 @@ class Blas:
 
         return sweep
 
-    def _cblas_gemm(self, a: Array, b: Array, c: Array, beta: float) -> None:
-        """C = A B + beta C through cblas when the operands suit it (`_gemm_arguments`), else
-        numpy's arithmetic."""
-        call = self._gemm_arguments(a, b, c, beta)
-        if call is None:
-            _numpy_gemm(a, b, c, beta)
-        else:
-            routine, arguments = call
-            routine(*arguments)
-
     def _gemm_arguments(
         self, a: Array, b: Array, c: Array, beta: float, alpha: float = 1.0
     ) -> tuple[Any, tuple[Any, ...]] | None:
         """The gemm routine and its arguments for C = alpha A B + beta C, or None where cblas
-        cannot take the operands: those `_get` takes, each `_stored`, C C-contiguous. Every
-        unbound MKL product comes this way, so it is written for speed: the checks inline, the
-        sizes checked once as m, n and k. A 64 x 32 x 10 float32 gemm with beta took 22 us on MKL here against
-        27 us through `_get` (19.5 against 21 on numpy's BLAS), the routine's own call about 9."""
+        cannot take the operands: those `_get` takes, each `_stored`, C C-contiguous; what
+        `BoundGemm` binds. The checks are inline, the sizes checked once as m, n and k: when
+        every unbound MKL product came this way, a 64 x 32 x 10 float32 gemm with beta took 22 us
+        on MKL here against 27 us through `_get` (19.5 against 21 on numpy's BLAS), the
+        routine's own call about 9."""
         dtype = c.dtype
         shape_a, shape_b, shape_c = a.shape, b.shape, c.shape
         if not (
@@ -360,10 +351,6 @@ class Blas:
         arguments = (ROW_MAJOR, trans, rows, columns, alpha, data, lead, _address(ones), 1, beta, _address(out), 1)
         return BoundCall(routine, arguments, (ones, a, out))
 
-    def matmul(self, a: Array, b: Array, out: Array) -> Array:
-        """np.matmul(a, b, out=out) on this library (numpy's own matmul for numpy's)."""
-        return np.matmul(a, b, out=out)
-
 
 class Mkl(Blas):
     """Every product on MKL's cblas (the step's forward products too)."""
@@ -381,10 +368,6 @@ class Mkl(Blas):
 
     def library(self) -> str | None:
         return self.path
-
-    def matmul(self, a: Array, b: Array, out: Array) -> Array:
-        self._cblas_gemm(a, b, out, 0.0)
-        return out
 
 
 def mkl_path() -> str | None:

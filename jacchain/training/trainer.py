@@ -106,8 +106,9 @@ class Trainer:
         self._sweeps: dict[bool, list[Callable[[], None]]] = {}
 
     def forward(self, X: Array, counter: FlopCounter | None = None) -> ForwardCache:
-        """The network's own forward pass, into buffers kept per batch size."""
-        cache = self.network.forward(X, self._forward_buffers(X.shape[0]), self.blas.matmul)
+        """The network's own forward pass, into buffers kept per batch size (the explicit mode's,
+        always on numpy's BLAS: the batched step's products are its program's)."""
+        cache = self.network.forward(X, self._forward_buffers(X.shape[0]))
         if counter is not None:
             for z, weight, a in zip(cache.post, self.network.weights, cache.pre):
                 counter.matmul(z, weight.T)
