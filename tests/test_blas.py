@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 import jacchain.run.blas as blas
 from jacchain.cli import cli
+from jacchain.errors import JacchainError
 from jacchain.model.network import MLP
 from jacchain.model.spec import make_spec
 from jacchain.training.settings import TrainSettings
@@ -406,3 +407,18 @@ def test_train_on_mkl_holds_numpy_s_blas_to_one_thread(monkeypatch):
     settings = TrainSettings(lr=0.1, batch=8, steps=2, blas="mkl")
     loop.train(spec, load_dataset("synthetic", spec, seed=0), settings, threads=2)
     assert seen == [(min(2, usable_cores()), 1)]
+
+
+def test_an_unknown_blas_is_named_with_the_ones_there_are():
+    with pytest.raises(JacchainError) as unknown:
+        blas.backend("bogus")
+    assert str(unknown.value) == "unknown --blas 'bogus'; valid options are: numpy, mkl"
+
+
+@needs_mkl
+def test_an_mkl_without_cblas_is_named_with_its_file(monkeypatch):
+    monkeypatch.setattr(blas, "_routine", lambda *args: None)
+    with pytest.raises(JacchainError) as lacking:
+        blas.backend("mkl")
+    path = blas.mkl_path()
+    assert str(lacking.value) == f"--blas mkl: {path} has no cblas_dgemm; reinstall with pip install 'jacchain[mkl]'"
