@@ -3,7 +3,7 @@ both the analysis and the trainer run (optionally into preallocated buffers)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -13,8 +13,6 @@ from ..types import Array
 from .activations import ACTIVATIONS, Activation
 from .losses import LOSSES, Loss
 from .spec import NetworkSpec
-
-Matmul = Callable[..., Array]  # np.matmul(a, b, out=...), or a BLAS's equivalent
 
 
 @dataclass(frozen=True)
@@ -62,14 +60,12 @@ def layer_forward(
     activation: Activation,
     a_out: Array | None = None,
     z_out: Array | None = None,
-    matmul: Matmul = np.matmul,
 ) -> tuple[Array, Array]:
-    """a = z W^T + b and f(a) for a vector or a batch of rows; into the buffers when given
-    (the product by `matmul`, np.matmul's signature: a training step's BLAS)."""
+    """a = z W^T + b and f(a) for a vector or a batch of rows; into the buffers when given."""
     if a_out is None or z_out is None:
         a = z @ weight.T + bias
         return a, activation.value(a)
-    a = matmul(z, weight.T, out=a_out)
+    a = np.matmul(z, weight.T, out=a_out)
     a += bias
     return a, activation.value_into(a, z_out)
 
@@ -102,13 +98,13 @@ class MLP:
     def loss(self) -> Loss:
         return LOSSES.get(self.spec.loss)
 
-    def forward(self, x: Array, buffers: ForwardBuffers | None = None, matmul: Matmul = np.matmul) -> ForwardCache:
+    def forward(self, x: Array, buffers: ForwardBuffers | None = None) -> ForwardCache:
         """Run x (n_0, or B x n_0 with samples as rows) through every layer, keeping a_i and z_i."""
         pre, post = [], [x]
         z = x
         for i, (weight, bias, activation) in enumerate(zip(self.weights, self.biases, self.activations)):
             a_out, z_out = (buffers.pre[i], buffers.post[i]) if buffers is not None else (None, None)
-            a, z = layer_forward(z, weight, bias, activation, a_out, z_out, matmul)
+            a, z = layer_forward(z, weight, bias, activation, a_out, z_out)
             pre.append(a)
             post.append(z)
         return ForwardCache(tuple(pre), tuple(post))
