@@ -127,20 +127,24 @@ def test_the_executor_probe_runs_its_two_plans_at_the_dtype_asked(monkeypatch):
         assert result.shape == (1, 8) and result.dtype == float32 and np.isfinite(result).all()
 
 
-def test_the_executor_s_costs_come_from_its_probe_timed_alone(monkeypatch):
-    probes, clock = [], Clock(5e-6, 33e-6)
-    real_probe = calibrate.executor_probe
-    monkeypatch.setattr(calibrate, "executor_probe", lambda dtype: probes.append(dtype) or real_probe(dtype))
+@pytest.fixture
+def probes(monkeypatch):
+    """The dtypes the executor's probes are made at."""
+    made: list[str] = []
+    real = calibrate.executor_probe
+    monkeypatch.setattr(calibrate, "executor_probe", lambda dtype: made.append(dtype) or real(dtype))
+    return made
+
+
+def test_the_executor_s_costs_come_from_its_probe_timed_alone(monkeypatch, probes):
+    clock = Clock(5e-6, 33e-6)
     monkeypatch.setattr(calibrate, "time_call", clock)
     call_s, run_s = calibrate.executor_costs("float32")
     assert probes == ["float32"] and clock.repeats == [400, 400]
     assert (call_s, run_s) == pytest.approx((2e-6, 1e-6), rel=1e-9)  # 28 us over 14 more calls
 
 
-def test_the_fixed_costs_beside_the_work_are_probed_at_the_work_s_dtype(monkeypatch):
-    probes = []
-    real_probe = calibrate.executor_probe
-    monkeypatch.setattr(calibrate, "executor_probe", lambda dtype: probes.append(dtype) or real_probe(dtype))
+def test_the_fixed_costs_beside_the_work_are_probed_at_the_work_s_dtype(probes):
     timings, fixed = calibrate.time_with_fixed_costs([lambda: None], "float32", repeats=3)
     assert probes == ["float32"] and [t.repeats for t in timings] == [3] and fixed is not None
 
