@@ -1,5 +1,7 @@
 """Every activation's and loss's Jacobian, VJP and JVP against central finite differences."""
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -66,13 +68,64 @@ def test_the_softmax_jacobian_is_diag_z_minus_z_z_transposed_to_the_bit(dtype):
 
 
 @pytest.mark.parametrize("name", ACTIVATIONS.names())
-def test_activation_vjp_works_on_a_batch_of_rows(name):
+def test_activation_vjp_and_jvp_work_on_a_batch_of_rows(name):
     activation = ACTIVATIONS.get(name)
     batch = RNG.standard_normal((4, 5))
     z = activation.value(batch)
-    v = RNG.standard_normal((4, 5))
-    rows = [v[i] @ activation.dense_jacobian(batch[i], z[i]) for i in range(4)]
-    np.testing.assert_allclose(activation.vjp(batch, z, v), np.stack(rows), atol=1e-12)
+    v, t = RNG.standard_normal((4, 5)), RNG.standard_normal((4, 5))
+    jacobians = [activation.dense_jacobian(batch[i], z[i]) for i in range(4)]
+    np.testing.assert_allclose(z, np.stack([activation.value(row) for row in batch]), atol=1e-15)
+    np.testing.assert_allclose(
+        activation.vjp(batch, z, v), np.stack([v[i] @ jac for i, jac in enumerate(jacobians)]), atol=1e-12
+    )
+    np.testing.assert_allclose(
+        activation.jvp(batch, z, t), np.stack([jac @ t[i] for i, jac in enumerate(jacobians)]), atol=1e-12
+    )
+
+
+def _gelu_by_erf(a):
+    return 0.5 * a * (1 + math.erf(a / math.sqrt(2)))
+
+
+# Each activation's value from its textbook definition, one number at a time in Python floats.
+# The finite-difference tests cannot tell f from another solution of the same differential
+# equation: 1 / (1 + c e^-a) satisfies f' = f (1 - f) for any c, so a sigmoid with the wrong
+# constant passes them all.
+DEFINITIONS = {
+    "identity": lambda a: a,
+    "relu": lambda a: max(a, 0.0),
+    "tanh": math.tanh,
+    "sigmoid": lambda a: 1 / (1 + math.exp(-a)),
+    "gelu": lambda a: 0.5 * a * (1 + math.tanh(math.sqrt(2 / math.pi) * (a + 0.044715 * a**3))),
+}
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS.names())
+def test_an_activation_has_its_textbook_values(name):
+    activation = ACTIVATIONS.get(name)
+    a = np.concatenate([np.linspace(-6, 6, 49), [0.0, 1e-9, -1e-9]])
+    if name == "softmax":
+        rows = a.reshape(4, 13)
+        expected = np.stack([[math.exp(x) / sum(math.exp(y) for y in row) for x in row] for row in rows])
+        np.testing.assert_allclose(activation.value(rows), expected, rtol=1e-13)
+        return
+    expected = np.array([DEFINITIONS[name](float(x)) for x in a])
+    np.testing.assert_allclose(activation.value(a), expected, rtol=1e-13, atol=1e-15)
+    if name == "gelu":  # the tanh form is within 5e-4 of x Phi(x) (Hendrycks and Gimpel)
+        np.testing.assert_allclose(activation.value(a), [_gelu_by_erf(float(x)) for x in a], atol=5e-4)
+
+
+def test_sigmoid_and_softmax_stay_finite_where_exp_would_overflow():
+    sigmoid, softmax, tanh = (ACTIVATIONS.get(name) for name in ("sigmoid", "softmax", "tanh"))
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        np.testing.assert_array_equal(sigmoid.value(np.array([-1000.0, 0.0, 1000.0])), [0.0, 0.5, 1.0])
+        np.testing.assert_array_equal(tanh.value(np.array([-1000.0, 1000.0])), [-1.0, 1.0])
+        # each row shifted by its own largest entry: a row of small logits keeps its own
+        # proportions beside a row of huge ones
+        rows = np.array([[1000.0, 1000.0, 0.0], [0.0, 0.0, -1000.0], [-1000.0, -1000.0, -2000.0]])
+        np.testing.assert_array_equal(softmax.value(rows), [[0.5, 0.5, 0.0]] * 3)
+        for dtype in (np.float32, np.float64):
+            assert softmax.value(np.array([[89.0, 0.0]], dtype=dtype)).dtype == dtype
 
 
 @pytest.mark.parametrize("name", ACTIVATIONS.names())
@@ -129,22 +182,69 @@ def test_in_place_value_and_vjp_match_the_allocating_ones(name):
     z = activation.value(a)
     np.testing.assert_array_equal(activation.value_into(a, np.full_like(a, np.nan)), z)
     np.testing.assert_array_equal(activation.vjp_into(a, z, v, np.full_like(a, np.nan)), activation.vjp(a, z, v))
+    # and on one vector, like every activation function (the module's first rule)
+    np.testing.assert_array_equal(activation.value_into(a[1], np.full(6, np.nan)), z[1])
+    np.testing.assert_array_equal(
+        activation.vjp_into(a[1], z[1], v[1], np.full(6, np.nan)), activation.vjp(a[1], z[1], v[1])
+    )
     # passes_through says which hand back their input (the step's program reads it there)
     assert (activation.value_into(a, np.empty_like(a)) is a) == activation.passes_through
     assert (activation.vjp_into(a, z, v, np.empty_like(a)) is v) == activation.passes_through
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("name", LOSSES.names())
-def test_a_loss_writes_its_gradient_into_the_buffer_it_is_given(name):
+def test_a_loss_writes_its_gradient_into_the_buffer_it_is_given(name, dtype):
     loss = LOSSES.get(name)
-    z = RNG.standard_normal((6, 4))
-    y = np.arange(6) % 4 if name == "cross_entropy" else RNG.standard_normal((6, 4))
+    z = RNG.standard_normal((6, 4)).astype(dtype)
+    y = np.arange(6) % 4 if name == "cross_entropy" else RNG.standard_normal((6, 4)).astype(dtype)
     value, gradient = loss.value_and_gradient(z, y)
     out = loss.gradient_buffer(6, 4, z.dtype)
-    assert out.shape == (6, 4) and out.dtype == z.dtype
+    assert out.shape == (6, 4) and out.dtype == dtype
     into_value, into = loss.value_and_gradient(z, y, out=out)
     assert into is out and into_value == value
     np.testing.assert_array_equal(into, gradient)
+
+
+@pytest.mark.parametrize("name", LOSSES.names())
+def test_a_loss_takes_one_vector_as_well_as_a_batch(name):
+    loss = LOSSES.get(name)
+    z = RNG.standard_normal(5)
+    y = np.asarray(2) if name == "cross_entropy" else RNG.standard_normal(5)
+    value, gradient = loss.value_and_gradient(z, y)
+    one_row = np.atleast_1d(y) if name == "cross_entropy" else y[None, :]
+    assert value == loss.value(z, y) == pytest.approx(loss.value(z[None, :], one_row))
+    assert gradient.shape == (5,)
+    np.testing.assert_array_equal(gradient, loss.gradient(z, y))
+    out = np.full(5, np.nan)
+    into_value, into = loss.value_and_gradient(z, y, out=out)
+    assert into is out and into_value == value
+    np.testing.assert_array_equal(into, gradient)
+    # the chain's first factor, and the products with it, one vector at a time
+    np.testing.assert_array_equal(loss.vjp(z, y), gradient)
+    np.testing.assert_array_equal(loss.jacobian(z, y), gradient.reshape(1, 5))
+
+
+def test_the_steps_cross_entropy_makes_its_softmax_in_the_buffer_it_is_given():
+    # With `out` from gradient_buffer, the classes x batch copy the loss works on is made in
+    # out's memory: the step allocates nothing the size of the batch's logits.
+    import tracemalloc
+
+    loss = LOSSES.get("cross_entropy")
+    z = RNG.standard_normal((4000, 40))
+    y = np.arange(4000) % 40
+    out = loss.gradient_buffer(4000, 40, z.dtype)
+
+    def peak(**kwargs):
+        tracemalloc.start()
+        try:
+            loss.value_and_gradient(z, y, **kwargs)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    assert peak() >= z.nbytes  # the control: without a buffer, the copy is new
+    assert peak(out=out) < z.nbytes / 4
 
 
 @pytest.mark.parametrize("name", LOSSES.names())

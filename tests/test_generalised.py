@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from jacchain.chain.config import load_chain
 from jacchain.chain.elementals import Elemental, ElementalChain, network_chain
-from jacchain.cost.elimination import OpKind
+from jacchain.cost.elimination import OpKind, accumulation
 from jacchain.errors import JacchainError
 from jacchain.jobs.analyze import count_only, measure_peak
 from jacchain.jobs.chain import (
@@ -70,6 +70,19 @@ def test_the_pure_modes_accumulate_one_end_and_eliminate_through_the_rest():
     one = ElementalChain(EXAMPLE.elementals[:1])
     assert [op.kind for op in pure_tangent(one).operations] == [OpKind.ACC_TAN]
     assert [op.kind for op in pure_adjoint(one).operations] == [OpKind.ACC_ADJ]
+
+
+def test_an_accumulation_takes_adjoints_only_when_cheaper_and_their_tape_fits():
+    # n t against m a (section 2): 2 x 6 = 12 tangent MACs, 3 x a adjoint ones
+    def elemental(adjoint_cost, tape=10):
+        return Elemental(2, 3, 6, adjoint_cost, tape)
+
+    assert accumulation(elemental(3), None) == (OpKind.ACC_ADJ, 9)
+    assert accumulation(elemental(4), None) == (OpKind.ACC_TAN, 12)  # a tie goes to tangents
+    assert accumulation(elemental(5), None) == (OpKind.ACC_TAN, 12)
+    assert accumulation(elemental(3, tape=10), 10) == (OpKind.ACC_ADJ, 9)  # the tape fits at equality
+    assert accumulation(elemental(3, tape=11), 10) == (OpKind.ACC_TAN, 12)
+    assert accumulation(elemental(3, tape=11), 0) == (OpKind.ACC_ADJ, 9)  # 0: no limit
 
 
 def test_the_p2_optimum_is_the_models_schedule():

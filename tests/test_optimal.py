@@ -16,6 +16,7 @@ from jacchain.chain.factors import build_chain, chain_of_dims
 from jacchain.chain.plan import bracketing
 from jacchain.cli import cli
 from jacchain.cost.plan_cost import plan_cost
+from jacchain.errors import JacchainError
 from jacchain.jobs.analyze import analyze
 from jacchain.model.config import load_network
 from jacchain.model.spec import make_spec
@@ -24,7 +25,7 @@ from jacchain.planners.folds import left_fold, right_fold
 from jacchain.planners.orders import ORDERS
 from jacchain.run.arrays import densify
 from jacchain.run.execute import run_counted
-from jacchain.types import Structure
+from jacchain.types import FactorKind, Structure
 
 make_chain = chain_of_dims
 DIAGONAL = Structure.DIAGONAL
@@ -63,6 +64,23 @@ def chains(draw, max_factors=8, allow_diagonal=True, scale=1):
         # A diagonal factor is square.
         dims.append(dims[-1] if diagonal[index] else draw(st.integers(1, 60)))
     return make_chain([dim * scale for dim in dims], diagonal)
+
+
+def test_a_bare_chain_of_dims_has_the_factors_it_names():
+    chain = chain_of_dims([10, 20, 20, 5], [False, True, False])
+    assert [(f.name, f.rows, f.cols, f.structure, f.kind, f.layer) for f in chain.factors] == [
+        ("F0", 10, 20, Structure.DENSE, FactorKind.LAYER, 1),
+        ("F1", 20, 20, Structure.DIAGONAL, FactorKind.LAYER, 2),
+        ("F2", 20, 5, Structure.DENSE, FactorKind.LAYER, 3),
+    ]
+    assert chain.dims == [10, 20, 20, 5] and chain.n_layers == 3
+    # float64 unless told: 200 + 20 (a diagonal's) + 100 entries of 8 bytes
+    assert chain.itemsize == 8 and chain.factor_bytes == 320 * 8
+    assert chain_of_dims([10, 20, 5], itemsize=4).factor_bytes == 300 * 4
+    assert [f.structure for f in chain_of_dims([3, 4, 5]).factors] == [Structure.DENSE] * 2
+    with pytest.raises(JacchainError) as refused:
+        chain_of_dims([3, 3, 4, 2], [False, True, False])
+    assert str(refused.value) == "factor 1: a diagonal factor is square, got 3 x 4"
 
 
 @settings(max_examples=150, deadline=None)
