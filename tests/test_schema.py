@@ -1,6 +1,7 @@
 """`jacchain schema` (issue 10): the config schema accepts every shipped config and refuses what
 the loader refuses; every JSON output validates against its command's schema."""
 
+import copy
 import functools
 import json
 import re
@@ -135,3 +136,93 @@ def test_the_pre_commit_hook_runs_check_on_the_changed_configs(tmp_path):
     assert len(changed) == 2
     run(command, "--baseline", baseline, "--update", *changed)
     run(command, "--baseline", baseline, *changed)
+
+
+DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
+
+
+@pytest.mark.parametrize("what", ["analyze", "check", "train", "config"])
+def test_each_schema_names_its_draft_and_its_command(what):
+    document = json.loads(run("schema", what))
+    assert document["$schema"] == DRAFT_2020_12
+    assert document["title"].startswith(f"jacchain {what}")
+
+
+def documents(tmp_path):
+    """One JSON document of each shape the commands write, with every optional part present:
+    timings and a calibration, a chain's plans and schedule, a check's changes, a train run's
+    momentum and gradient check."""
+    config = tmp_path / "c.yaml"
+    config.write_text("input: 8\nlayers: [4, 2]\n")
+    baseline = tmp_path / "b.json"
+    run("check", config, "--baseline", baseline, "--update")
+    config.write_text("input: 8\nlayers: [5, 2]\n")
+    chain = ["analyze", ROOT / "configs" / "jcdp-example.yaml", "--machines", "2", "--memory", "30"]
+    train = ["train", "6,5,3", "--loss", "cross_entropy", "--steps", "3", "--grad-check", "--momentum", "0.9"]
+    for what, args, code in [
+        ("analyze", ["analyze", "16,8,4", "--cost", "time"], 0),
+        ("analyze", ["analyze", "16,8,4", "12,6", "--wrt", "params"], 0),
+        ("analyze", chain, 0),
+        ("check", ["check", config, "--baseline", baseline], 1),
+        ("train", train, 0),
+    ]:
+        document = json.loads(run(*args, "--format", "json", code=code))
+        schema(what).validate(document)
+        yield what, document
+
+
+def walk(value, path=()):
+    """Every field and its path; of a list, the first item (the schemas give all items one schema)."""
+    yield path, value
+    items = value.items() if isinstance(value, dict) else enumerate(value[:1]) if isinstance(value, list) else ()
+    for key, inner in items:
+        yield from walk(inner, (*path, key))
+
+
+def edited(document, path, edit):
+    document = copy.deepcopy(document)
+    parent = functools.reduce(lambda value, key: value[key], path[:-1], document)
+    edit(parent, path[-1])
+    return document
+
+
+def replaced(document, path, new):
+    return edited(document, path, lambda parent, key: parent.__setitem__(key, new))
+
+
+# The calibration record is the machine's, and may grow figures; it must name what it was built on.
+CALIBRATION_NEEDS = {"blas", "dtype", "threads", "gemm_gflops", "stream_gbps"}
+# Fields whose text is one of a fixed set of names (DESIGN.md's choices); the one signed count.
+CHOSEN_NAMES = {("network", "dtype"), ("of",), ("wrt",), ("granularity",), ("cost",), ("mode",)}
+SIGNED = "difference"
+# Keys a document may lack: any order (--order picks some), a plan step's split and intermediates.
+OPTIONAL = {"split", "through"}
+
+
+def test_the_schemas_refuse_anything_the_commands_would_not_write(tmp_path):
+    """A schema that accepts every output could still accept anything: each field's type, each
+    record's keys and each choice must also be refused when wrong."""
+    seen = set()
+    for what, document in documents(tmp_path):
+        validator = schema(what)
+        for path, value in walk(document):
+            if not path or "calibration" in path[:-2]:  # a calibration's curves: the machine's own
+                continue
+            field = path[1:] if isinstance(path[0], int) else path  # a list of documents
+            seen.add(field)
+            open_ = "calibration" in path[:-1]
+            assert validator.is_valid(replaced(document, path, {"x": 1})) == open_, path
+            if value is not None:
+                text_fits = open_ or (isinstance(value, str) and field not in CHOSEN_NAMES)
+                assert validator.is_valid(replaced(document, path, "no-such-name")) == text_fits, path
+            if isinstance(value, int) and not isinstance(value, bool):
+                assert validator.is_valid(replaced(document, path, -1)) == (open_ or path[-1] == SIGNED), path
+            if isinstance(value, dict):
+                extra = validator.is_valid(replaced(document, path, {**value, "colour": 1}))
+                assert extra == (path[-1] == "calibration" or open_), path
+            if isinstance(path[-1], str):
+                may_lack = path[-2:-1] == ("orders",) or path[-1] in OPTIONAL
+                may_lack |= open_ and path[-1] not in CALIBRATION_NEEDS
+                lacking = edited(document, path, lambda parent, key: parent.__delitem__(key))
+                assert validator.is_valid(lacking) == may_lack, path
+    assert seen >= CHOSEN_NAMES and {field[0] for field in seen if field} >= {"calibration", "changes", "grad_check"}
