@@ -1,0 +1,235 @@
+"""Every format of one result says what its JSON document says: the CSV's rows and the Markdown's
+tables of the same result object are read back and compared, field by field, with the JSON."""
+
+import csv
+import functools
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jacchain.chain.config import load_chain
+from jacchain.jobs.chain import analyze_chain, explain_chain, run_plans
+from jacchain.jobs.regress import check, load_named
+from jacchain.model.spec import make_spec
+from jacchain.render import render
+from jacchain.render.text import seconds_text
+from jacchain.run.calibrate import calibration_for
+from jacchain.training.data import load_dataset
+from jacchain.training.loop import train
+from jacchain.training.settings import TrainSettings
+
+ROOT = Path(__file__).parent.parent
+EXAMPLE = str(ROOT / "configs/jcdp-example.yaml")
+
+
+def formats(result):
+    """The result's JSON document, its CSV rows, and the rows of every Markdown table in it."""
+    document = json.loads(render(result, "json"))
+    rows = list(csv.DictReader(io.StringIO(render(result, "csv"))))
+    markdown = render(result, "markdown")
+    return document, rows, markdown
+
+
+def table_rows(markdown):
+    """The cells of each Markdown table row, headings included, separators left out."""
+    return [
+        [cell.replace("\\|", "|") for cell in line[2:-2].split(" | ")]
+        for line in markdown.splitlines()
+        if line.startswith("| ")
+    ]
+
+
+def text(value):
+    """How a CSV cell reads back: empty for None, Python's str otherwise."""
+    return "" if value is None else str(value)
+
+
+def names(segment):
+    first, last = segment
+    return f"F{first}" if first == last else f"F{first}..F{last}"
+
+
+def operation_text(op):
+    """The words of one plan step, read from its JSON fields alone."""
+    if op["kind"] == "accumulate":
+        return f"accumulate {names(op['segment'])} by {op['mode']}s"
+    if op["kind"] == "multiply":
+        return f"multiply into [{names(op['segment'])}] at F{op['split']}"
+    return f"{op['mode']} elimination through {','.join(op['through'])} -> [{names(op['segment'])}]"
+
+
+def check_plan_fields(plan):
+    """What the model says of every step: its kind and mode go together, a product splits its
+    segment inside it, an elimination runs through the segment's own elementals."""
+    modes = {"accumulate": {"tangent", "adjoint"}, "tan": {"tangent"}, "adj": {"adjoint"}, "multiply": {"-"}}
+    for op in plan:
+        first, last = op["segment"]
+        assert 1 <= first <= last and op["mode"] in modes[op["kind"]], op
+        assert ("split" in op) == (op["kind"] == "multiply") and ("through" in op) == (op["kind"] in ("tan", "adj"))
+        if op["kind"] == "multiply":
+            assert first <= op["split"] < last, op
+        if "through" in op:
+            numbers = [int(name[1:]) for name in op["through"]]
+            assert numbers == list(range(numbers[0], numbers[-1] + 1)) and first <= numbers[0] <= numbers[-1] <= last
+
+
+@pytest.mark.parametrize("memory", [None, 10])
+def test_a_chain_analysis_in_every_format(memory):
+    analysis = analyze_chain(load_chain(EXAMPLE), memory=memory, machines=2)
+    result = run_plans(analysis, None, repeats=3, calibrate=functools.partial(calibration_for, measure_if_missing=True))
+    document, rows, markdown = formats(result)
+    orders = list(document["orders"].values())
+    assert [row["chain"] for row in rows] == ["jcdp-example"] * len(orders) == [document["chain"]["name"]] * 4
+    for row, order in zip(rows, orders, strict=True):
+        schedule = order["schedule"] or {}
+        assert row == {
+            "chain": "jcdp-example",
+            "order": order["name"],
+            "allowed": str(order["plan"] is not None),
+            "macs": text(order["macs"]),
+            "flops": text(None if order["macs"] is None else 2 * order["macs"]),
+            "bracketing": text(order["bracketing"]),
+            "makespan": text(schedule.get("makespan")),
+            "exact": text(schedule.get("exact")),
+            "dp_heuristic": text(schedule.get("dp_heuristic")),
+            "work": text(schedule.get("work")),
+        }
+        if order["plan"] is not None:
+            check_plan_fields(order["plan"])
+            assert sum(op["cost"] for op in order["plan"]) == order["macs"]
+    assert (memory is None) == all(order["allowed"] for order in orders)
+
+    (headings, *cells) = table_rows(markdown)
+    assert headings[:4] == ["order", "plan", "MACs", "FLOPs"] and len(cells) == len(orders)
+    for line, order in zip(cells, orders, strict=True):
+        by = dict(zip(headings, line, strict=True))
+        assert by["order"] == f"{order['name']} / {order['ad_name']}"
+        if order["plan"] is None:
+            assert (by["plan"], by["MACs"], by["FLOPs"]) == ("not allowed: a tape over the memory limit", "-", "-")
+            continue
+        assert (by["plan"], by["MACs"], by["FLOPs"]) == (
+            order["bracketing"],
+            f"{order['macs']:,}",
+            f"{order['flops']:,}",
+        )
+        measured = order["measured"]
+        assert by["time (median)"] == seconds_text(measured["time_s"]["median"])
+        assert by["max |diff|"] == f"{measured['max_abs_diff']:.1e}"
+        schedule = order["schedule"]
+        if schedule is None:
+            assert [by[key] for key in ("makespan", "exact", "DP heuristic", "work")] == ["-"] * 4
+            continue
+        exact = "yes" if schedule["exact"] else f"no (>= {schedule['lower_bound']:,})"
+        heuristic = "-" if schedule["dp_heuristic"] is None else f"{schedule['dp_heuristic']:,}"
+        assert [by[key] for key in ("makespan", "exact", "DP heuristic", "work")] == [
+            f"{schedule['makespan']:,}",
+            exact,
+            heuristic,
+            f"{schedule['work']:,}",
+        ]
+        assert by["makespan on P threads"] == seconds_text(measured["makespan_s"]["median"])
+        assert by["speed-up"] == f"{measured['speedup']:.2f}x"
+        assert measured["speedup"] == pytest.approx(
+            measured["one_thread_s"]["median"] / measured["makespan_s"]["median"]
+        )
+
+
+def test_a_chain_explanation_in_every_format():
+    document, rows, markdown = formats(explain_chain(load_chain(EXAMPLE)))
+    plans = {"matrix-free": document["matrix_free"], "accumulate": document["accumulate"]}
+    for plan in plans.values():
+        check_plan_fields(plan["plan"])
+        assert sum(op["cost"] for op in plan["plan"]) == plan["macs"]
+    assert [(row["plan"], row["operation"], int(row["macs"])) for row in rows] == [
+        (name, operation_text(op), op["cost"]) for name, plan in plans.items() for op in plan["plan"]
+    ]
+    # the model's worked example (GENERALISED-CHAINS.md, section 4): F3 and F1 by eliminations,
+    # F2 accumulated by tangents; accumulate-then-multiply forms each Jacobian the cheaper way
+    assert [row["operation"] for row in rows[:3]] == [
+        "accumulate F2 by tangents",
+        "tangent elimination through F3 -> [F2..F3]",
+        "adjoint elimination through F1 -> [F1..F3]",
+    ]
+    assert sorted(row["operation"].split(" by ")[0] for row in rows[3:] if row["operation"].startswith("acc")) == [
+        "accumulate F1",
+        "accumulate F2",
+        "accumulate F3",
+    ]
+    expected = f"### {document['chain']['name']}\n"
+    for heading, plan in zip(("matrix-free optimum", "accumulate, then multiply"), plans.values()):
+        lines = [[operation_text(op), f"{op['cost']:,}"] for op in plan["plan"]] + [["total", f"{plan['macs']:,}"]]
+        assert f"**{heading}**: `{plan['bracketing']}`" in markdown
+        expected_rows = [["operation", "MACs"], *lines]
+        found = table_rows(markdown.split(f"**{heading}**")[1])[: len(expected_rows)]
+        assert found == expected_rows
+    assert markdown.startswith(expected) and markdown.endswith(f"\n{document['why']}\n")
+
+
+def test_a_training_run_in_every_format():
+    spec = make_spec((6, 5, 3), loss="cross_entropy", seed=1)
+    settings = TrainSettings(steps=4, batch=8, momentum=0.9, grad_check=True)
+    document, rows, markdown = formats(train(spec, load_dataset("synthetic", spec), settings))
+    assert [(int(row["step"]), float(row["loss"])) for row in rows] == list(
+        enumerate(document["loss_history"], start=1)
+    )
+    assert len(rows) == document["steps"] == 4
+    by = dict(table_rows(markdown)[1:])  # figure -> value
+    flops = document["flops_per_step"]
+    parts = flops["loss_first_parts"]
+    assert sum(parts.values()) == flops["loss_first"]
+    assert by["FLOPs per step, loss-first (counted)"] == (
+        f"{flops['loss_first']:,} (forward {parts['forward']:,}, backward {parts['backward']:,}, "
+        f"update {parts['update']:,})"
+    )
+    assert by["FLOPs per step, input-first (modelled)"].startswith(f"{flops['input_first']:,} (")
+    assert by["steps"].startswith(f"{document['steps']:,} (") and f"batch {document['batch']}," in by["steps"]
+    assert by["dataset"] == f"synthetic ({document['n_train']} train / {document['n_test']} held out)"
+    assert by["train loss / accuracy"] == (f"{document['train_loss']:.4f} / {document['train_accuracy'] * 100:.2f}%")
+    assert by["held-out loss / accuracy"].startswith(f"{document['test_loss']:.4f} / ")
+    check_ = document["grad_check"]
+    assert by["gradient check (float64)"].startswith(
+        f"max relative error {check_['max_rel_error']:.2e} over {check_['coordinates']} coordinates"
+    )
+    assert by["BLAS"] == f"{document['blas']['library']}, {document['blas']['threads']} thread(s)"
+    assert by["time per step"].startswith(seconds_text(document["step_time_s"]["median"]) + " median")
+    assert np.isfinite(document["loss_history"]).all()
+
+
+def test_a_check_in_every_format(tmp_path):
+    kept, gone, new = (tmp_path / f"{name}.yaml" for name in ("kept", "gone", "new"))
+    kept.write_text("input: 8\nlayers: [4, 2]\n")
+    gone.write_text("input: 6\nlayers: [3]\n")
+    new.write_text("input: 5\nlayers: [2]\n")
+    baseline = str(tmp_path / "b.json")
+    check(load_named([str(kept), str(gone)], baseline), baseline, update=True)
+    kept.write_text("input: 8\nlayers: [5, 2]\n")
+    gone.unlink()
+    document, rows, markdown = formats(check(load_named([str(kept), str(new)], baseline), baseline))
+    assert document["removed"] == ["gone.yaml"] and document["added"] == ["new.yaml"] and document["changes"]
+    expected = [
+        [
+            change["config"],
+            change["setting"],
+            change["order"],
+            change["field"],
+            f"{change['baseline']:,}",
+            f"{change['now']:,}",
+            f"{change['difference']:+,} ({change['change_percent']:+.2f}%)",
+        ]
+        for change in document["changes"]
+    ]
+    expected.append(["new.yaml", "-", "-", "-", "-", "(new config, not in baseline)", "added"])
+    expected.append(["gone.yaml", "-", "-", "-", "(in baseline)", "(config file gone)", "removed"])
+    headings = ["config", "setting", "order", "field", "baseline", "now", "change"]
+    assert [list(row.values()) for row in rows] == expected and list(rows[0]) == headings
+    assert table_rows(markdown) == [headings, *expected]
+    for change in document["changes"]:
+        assert change["difference"] == change["now"] - change["baseline"]
+        assert change["change_percent"] == pytest.approx(100 * change["difference"] / change["baseline"])
+    assert markdown.splitlines()[0] == (
+        f"**jacchain check**: FLOP counts differ from {baseline}: {len(document['changes'])} changed value(s), "
+        "1 config(s) added, 1 removed (config file gone)"
+    )
