@@ -61,13 +61,15 @@ def operation_text(op):
     return f"{op['mode']} elimination through {','.join(op['through'])} -> [{names(op['segment'])}]"
 
 
+MODES = {"accumulate": {"tangent", "adjoint"}, "tan": {"tangent"}, "adj": {"adjoint"}, "multiply": {"-"}}
+
+
 def check_plan_fields(plan):
     """What the model says of every step: its kind and mode go together, a product splits its
     segment inside it, an elimination runs through the segment's own elementals."""
-    modes = {"accumulate": {"tangent", "adjoint"}, "tan": {"tangent"}, "adj": {"adjoint"}, "multiply": {"-"}}
     for op in plan:
         first, last = op["segment"]
-        assert 1 <= first <= last and op["mode"] in modes[op["kind"]], op
+        assert 1 <= first <= last and op["mode"] in MODES[op["kind"]], op
         assert ("split" in op) == (op["kind"] == "multiply") and ("through" in op) == (op["kind"] in ("tan", "adj"))
         if op["kind"] == "multiply":
             assert first <= op["split"] < last, op
@@ -122,6 +124,8 @@ def test_a_chain_analysis_in_every_format(memory):
         if schedule is None:
             assert [by[key] for key in ("makespan", "exact", "DP heuristic", "work")] == ["-"] * 4
             continue
+        assert all(task["mode"] in MODES[task["operation"]] for task in schedule["tasks"])
+        assert {task["operation"] for task in schedule["tasks"]} <= set(MODES)
         exact = "yes" if schedule["exact"] else f"no (>= {schedule['lower_bound']:,})"
         heuristic = "-" if schedule["dp_heuristic"] is None else f"{schedule['dp_heuristic']:,}"
         assert [by[key] for key in ("makespan", "exact", "DP heuristic", "work")] == [
@@ -233,3 +237,23 @@ def test_a_check_in_every_format(tmp_path):
         f"**jacchain check**: FLOP counts differ from {baseline}: {len(document['changes'])} changed value(s), "
         "1 config(s) added, 1 removed (config file gone)"
     )
+
+
+def test_an_elimination_through_two_elementals_names_both(tmp_path):
+    # a scalar output: F3's row by one adjoint (30 multiply-adds), then pulled back through F2
+    # (1,200) and F1 (2,000) in one adjoint elimination over the whole chain
+    config = tmp_path / "pull-back.yaml"
+    config.write_text(
+        "chain:\n"
+        "  - {inputs: 50, outputs: 40, tangent_cost: 2000, adjoint_cost: 2000, tape: 1}\n"
+        "  - {inputs: 40, outputs: 30, tangent_cost: 1200, adjoint_cost: 1200, tape: 1}\n"
+        "  - {inputs: 30, outputs: 1, tangent_cost: 30, adjoint_cost: 30, tape: 1}\n"
+    )
+    document, rows, _ = formats(explain_chain(load_chain(str(config))))
+    assert [
+        (op["kind"], op["mode"], op["segment"], op["cost"], op.get("through")) for op in document["matrix_free"]["plan"]
+    ] == [
+        ("accumulate", "adjoint", [3, 3], 30, None),
+        ("adj", "adjoint", [1, 3], 3_200, ["F1", "F2"]),
+    ]
+    assert rows[1]["operation"] == "adjoint elimination through F1,F2 -> [F1..F3]"
