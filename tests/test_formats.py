@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from jacchain.chain.config import load_chain
+from jacchain.jobs.analyze import analyze
 from jacchain.jobs.chain import analyze_chain, explain_chain, run_plans
 from jacchain.jobs.regress import check, load_named
 from jacchain.model.spec import make_spec
@@ -257,3 +258,66 @@ def test_an_elimination_through_two_elementals_names_both(tmp_path):
         ("adj", "adjoint", [1, 3], 3_200, ["F1", "F2"]),
     ]
     assert rows[1]["operation"] == "adjoint elimination through F1,F2 -> [F1..F3]"
+
+
+def test_an_analysis_in_every_format():
+    spec = make_spec((16, 8, 4), activation="tanh", seed=2)
+    calibration = calibration_for("float64", None, measure_if_missing=True)
+    document, rows, markdown = formats(analyze(spec, repeats=3, calibration=calibration, measure_memory=True))
+    orders = list(document["orders"].values())
+    assert [order["name"] for order in orders] == ["loss-first", "input-first", "optimal"]
+    for row, order in zip(rows, orders, strict=True):
+        timing = order["time_s"]
+        assert row == {
+            "network": "16,8,4",
+            "of": document["of"],
+            "wrt": document["wrt"],
+            "granularity": document["granularity"],
+            "order": order["name"],
+            **{key: text(order[key]) for key in ("article_word", "ad_name", "bracketing", "macs", "flops")},
+            **{key: text(order[key]) for key in ("peak_bytes", "gflops_per_s", "predicted_time_s")},
+            **{f"time_{key}_s": text(timing[key]) for key in ("median", "min", "max")},
+            "repeats": text(timing["repeats"]),
+            "max_abs_diff": text(document["max_abs_diff"]),
+        }
+        assert order["gflops_per_s"] == pytest.approx(order["flops"] / timing["median"] / 1e9)
+        assert order["flops"] == 2 * order["macs"]
+
+    (headings, *cells) = table_rows(markdown)
+    assert headings == [
+        "order",
+        "article",
+        "AD name",
+        "bracketing",
+        "MACs",
+        "FLOPs",
+        "time (median)",
+        "GFLOP/s",
+        "peak bytes",
+    ]
+    for line, order in zip(cells, orders, strict=True):
+        timing = order["time_s"]
+        assert line == [
+            f"**{order['name']}**",
+            order["article_word"],
+            order["ad_name"],
+            f"`{order['bracketing']}`",
+            f"{order['macs']:,}",
+            f"{order['flops']:,}",
+            f"{seconds_text(timing['median'])} ({seconds_text(timing['min'])}-{seconds_text(timing['max'])}, "
+            f"n={timing['repeats']})",
+            f"{order['gflops_per_s']:.2f}",
+            f"{order['peak_bytes']:,}",
+        ]
+    footer = [line[2:] for line in markdown.splitlines() if line.startswith("- ")]
+    cheapest = min(orders, key=lambda order: order["flops"])
+    for order in orders:
+        if order["flops"] > cheapest["flops"]:
+            assert any(line.startswith(f"{order['name']} performs ") for line in footer)
+            assert any(f" the FLOPs of {cheapest['name']} and takes " in line for line in footer)
+    assert f"max abs difference between orders: {document['max_abs_diff']:.3g}" in footer
+    assert f"BLAS: {document['blas']['library']}, {document['blas']['threads']} thread(s)" in footer
+    first, second = document["orders"]["input_first"], document["orders"]["loss_first"]
+    predicted = first["predicted_time_s"] / second["predicted_time_s"]
+    measured = first["time_s"]["median"] / second["time_s"]["median"]
+    assert f"input-first / loss-first time: predicted {predicted:,.1f}x, measured {measured:,.1f}x" in footer
