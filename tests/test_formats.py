@@ -13,6 +13,7 @@ import pytest
 from jacchain.chain.config import load_chain
 from jacchain.jobs.analyze import analyze
 from jacchain.jobs.chain import analyze_chain, explain_chain, run_plans
+from jacchain.jobs.explain import explain
 from jacchain.jobs.regress import check, load_named
 from jacchain.model.spec import make_spec
 from jacchain.render import render
@@ -321,3 +322,40 @@ def test_an_analysis_in_every_format():
     predicted = first["predicted_time_s"] / second["predicted_time_s"]
     measured = first["time_s"]["median"] / second["time_s"]["median"]
     assert f"input-first / loss-first time: predicted {predicted:,.1f}x, measured {measured:,.1f}x" in footer
+
+
+def test_an_explanation_in_every_format():
+    spec = make_spec((784, 256, 8, 256, 784), activation="tanh")
+    document, rows, markdown = formats(explain(spec, of="output"))
+    orders = document["orders"]
+    assert [(row["order"], row["left"], row["right"]) for row in rows] == [
+        (key.replace("_", "-"), term["left"], term["right"]) for key, order in orders.items() for term in order["terms"]
+    ]
+    for row, term in zip(rows, [term for order in orders.values() for term in order["terms"]], strict=True):
+        assert row == {"order": row["order"], **{key: text(value) for key, value in term.items()}}
+        assert term["flops"] == 2 * term["macs"]
+    for key, order in orders.items():
+        name = key.replace("_", "-")
+        section = markdown.split(f"**{name}**")[1]
+        assert section.split("\n")[0].endswith(f": `{order['bracketing']}`")
+        expected = [
+            [f"`{t['left']} {t['right']}`", t["symbols"], t["numbers"], f"{t['macs']:,}"] for t in order["terms"]
+        ]
+        expected.append(["total", "", "", f"{order['macs']:,} MACs = {order['flops']:,} FLOPs"])
+        assert table_rows(section)[1 : len(expected) + 1] == expected
+    assert markdown.endswith(document["why"] + "\n")
+
+    def products(node):
+        """Check each product of the tree against its two operands; return the FLOPs under it."""
+        if not node["children"]:
+            assert node["flops"] == 0
+            return 0
+        left, right = node["children"]
+        assert node["label"] == f"({left['label']} {right['label']})" and left["shape"][1] == right["shape"][0]
+        assert node["shape"] == [left["shape"][0], right["shape"][1]]
+        assert node["flops"] == 2 * left["shape"][0] * left["shape"][1] * right["shape"][1]
+        return node["flops"] + products(left) + products(right)
+
+    tree = document["optimal_tree"]
+    assert products(tree) == orders["optimal"]["flops"] and tree["label"] == orders["optimal"]["bracketing"]
+    assert [factor["name"] for factor in document["factors"]] == ["J4", "J3", "J2", "J1"]
