@@ -30,7 +30,9 @@ EXAMPLE = str(ROOT / "configs/jcdp-example.yaml")
 def formats(result):
     """The result's JSON document, its CSV rows, and the rows of every Markdown table in it."""
     document = json.loads(render(result, "json"))
-    rows = list(csv.DictReader(io.StringIO(render(result, "csv"))))
+    text = render(result, "csv")
+    assert "\r" not in text  # lines end in \n alone, as every other output does
+    rows = list(csv.DictReader(io.StringIO(text)))
     markdown = render(result, "markdown")
     return document, rows, markdown
 
@@ -105,6 +107,25 @@ def test_a_chain_analysis_in_every_format(memory):
             check_plan_fields(order["plan"])
             assert sum(op["cost"] for op in order["plan"]) == order["macs"]
     assert (memory is None) == all(order["allowed"] for order in orders)
+
+    footer = markdown.split("\n\n")
+    if memory is None:
+        best, dense = document["orders"]["matrix_free"]["macs"], document["orders"]["accumulate"]["macs"]
+        assert any(
+            line.startswith(f"matrix-free costs {best:,} MACs, accumulate-then-multiply {dense:,}: ") for line in footer
+        )
+    assert f"least critical path over all plans (unlimited machines): {document['critical_path']:,}" in footer
+    fixed = document["fixed_costs"]
+    assert any(
+        line.startswith(
+            f"predicted times: the calibration's rates, with {seconds_text(fixed['call_s'])} a library call and "
+            f"{seconds_text(fixed['run_s'])} a run"
+        )
+        for line in footer
+    )
+    assert any(
+        f"; BLAS: {document['blas']['library']}, {document['blas']['threads']} thread(s)" in line for line in footer
+    )
 
     (headings, *cells) = table_rows(markdown)
     assert headings[:4] == ["order", "plan", "MACs", "FLOPs"] and len(cells) == len(orders)
@@ -359,3 +380,40 @@ def test_an_explanation_in_every_format():
     tree = document["optimal_tree"]
     assert products(tree) == orders["optimal"]["flops"] and tree["label"] == orders["optimal"]["bracketing"]
     assert [factor["name"] for factor in document["factors"]] == ["J4", "J3", "J2", "J1"]
+
+
+def test_a_pruning_update_in_every_format(tmp_path):
+    kept, gone = tmp_path / "kept.yaml", tmp_path / "gone.yaml"
+    kept.write_text("input: 8\nlayers: [4, 2]\n")
+    gone.write_text("input: 6\nlayers: [3]\n")
+    baseline = tmp_path / "b.json"
+    check(load_named([str(kept), str(gone)], str(baseline)), str(baseline), update=True)
+    gone.unlink()
+    stored = json.loads(baseline.read_text())  # a baseline from before peak bytes were counted
+    for orders in stored["configs"]["kept.yaml"].values():
+        for counts in orders.values():
+            del counts["peak_bytes"]
+    baseline.write_text(json.dumps(stored))
+    result = check(load_named([str(kept)], str(baseline)), str(baseline), update=True, prune=True)
+    document, rows, markdown = formats(result)
+    assert document["pruned"] == document["removed"] == ["gone.yaml"] and document["updated"]
+    peak = [change for change in document["changes"] if change["field"] == "peak_bytes"]
+    assert peak and len(peak) == len(document["changes"])
+    assert all(change["baseline"] is None and change["difference"] is None for change in peak)
+    expected = [
+        [c["config"], c["setting"], c["order"], c["field"], "-", f"{c['now']:,}", "-"] for c in document["changes"]
+    ]
+    expected.append(["gone.yaml", "-", "-", "-", "(in baseline)", "(config file gone)", "pruned"])
+    assert [list(row.values()) for row in rows] == expected == table_rows(markdown)[1:]
+    assert markdown.splitlines()[0] == (
+        f"**jacchain check**: updated {baseline}: 1 config(s) written ({len(peak)} changed value(s), 0 added), "
+        "0 kept, 1 pruned"
+    )
+
+
+def test_several_results_are_one_document_in_each_format():
+    first, second = (explain(make_spec(sizes)) for sizes in ((6, 4, 2), (5, 3)))
+    assert render([first, second], "markdown") == render(first, "markdown") + "\n" + render(second, "markdown")
+    header, *rows = render(first, "csv").splitlines()
+    assert render([first, second], "csv").splitlines() == [header, *rows, *render(second, "csv").splitlines()[1:]]
+    assert json.loads(render([first, second], "json")) == [json.loads(render(r, "json")) for r in (first, second)]
