@@ -215,7 +215,8 @@ def test_a_training_run_in_every_format():
     assert by["steps"].startswith(f"{document['steps']:,} (") and f"batch {document['batch']}," in by["steps"]
     assert by["dataset"] == f"synthetic ({document['n_train']} train / {document['n_test']} held out)"
     assert by["train loss / accuracy"] == (f"{document['train_loss']:.4f} / {document['train_accuracy'] * 100:.2f}%")
-    assert by["held-out loss / accuracy"].startswith(f"{document['test_loss']:.4f} / ")
+    assert by["held-out loss / accuracy"] == f"{document['test_loss']:.4f} / {document['test_accuracy'] * 100:.2f}%"
+    assert by["samples per second"] == f"{document['samples_per_s']:,.0f}"
     check_ = document["grad_check"]
     assert by["gradient check (float64)"].startswith(
         f"max relative error {check_['max_rel_error']:.2e} over {check_['coordinates']} coordinates"
