@@ -5,6 +5,8 @@ import csv
 import functools
 import io
 import json
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,7 @@ from jacchain.jobs.regress import check, load_named
 from jacchain.model.spec import make_spec
 from jacchain.render import render
 from jacchain.render.text import seconds_text
-from jacchain.run.calibrate import calibration_for
+from jacchain.run.calibrate import CalibrationRun, calibration_for
 from jacchain.training.data import load_dataset
 from jacchain.training.loop import train
 from jacchain.training.settings import TrainSettings
@@ -378,6 +380,16 @@ def test_an_explanation_in_every_format():
         assert node["flops"] == 2 * left["shape"][0] * left["shape"][1] * right["shape"][1]
         return node["flops"] + products(left) + products(right)
 
+    # the same tree drawn in the Markdown: 2 * 784 * 8 * 784 FLOPs at the root, 2 * 784 * 256 * 8 under it
+    assert markdown.split("```text\n")[1].split("```")[0].splitlines() == [
+        "784x784 ((J4 J3) (J2 J1))  9,834,496 FLOPs",
+        "|-- 784x8 (J4 J3)  3,211,264 FLOPs",
+        "|   |-- 784x256 J4",
+        "|   `-- 256x8 J3",
+        "`-- 8x784 (J2 J1)  3,211,264 FLOPs",
+        "    |-- 8x256 J2",
+        "    `-- 256x784 J1",
+    ]
     tree = document["optimal_tree"]
     assert products(tree) == orders["optimal"]["flops"] and tree["label"] == orders["optimal"]["bracketing"]
     assert [factor["name"] for factor in document["factors"]] == ["J4", "J3", "J2", "J1"]
@@ -418,3 +430,31 @@ def test_several_results_are_one_document_in_each_format():
     header, *rows = render(first, "csv").splitlines()
     assert render([first, second], "csv").splitlines() == [header, *rows, *render(second, "csv").splitlines()[1:]]
     assert json.loads(render([first, second], "json")) == [json.loads(render(r, "json")) for r in (first, second)]
+
+
+def test_a_calibration_in_every_format(tmp_path):
+    measured = calibration_for("float64", None, measure_if_missing=True)
+    calibration = replace(
+        measured,
+        stream_bytes=2**28,
+        stream_gbps=10.0,
+        call_s=1.5e-6,
+        run_s=2.25e-6,
+        stream_curve=((2**20, 30.0), (2**28, 10.0)),
+        stream_curve_one=((2**20, 12.5),),
+        threaded_from=65_536,
+        measured_at=time.time(),
+    )
+    document, rows, markdown = formats(CalibrationRun(calibration, tmp_path / "cache.json"))
+    assert document["cache"] == str(tmp_path / "cache.json")
+    assert rows == [{key: text(value) for key, value in calibration.to_dict().items()}]
+    lines = [line[2:] for line in markdown.splitlines()]
+    assert "vector-matrix streaming from memory (256 MiB matrix): 10.0 GB/s" in lines
+    assert (
+        "vector-matrix streaming, GB/s by matrix size (the call's time taken out): 1.00 MiB 30.0, 256.00 MiB 10.0"
+        in lines
+    )
+    assert "the same on one thread (the BLAS's below 65,536 matrix entries): 1.00 MiB 12.5" in lines
+    assert "fixed cost per product, as the executor runs them: 1.50 us; per run: 2.25 us" in lines
+    assert lines[0] == f"BLAS {calibration.blas}, float64, {calibration.threads} thread(s)"
+    assert lines[-1] == f"cached in {tmp_path / 'cache.json'}"
