@@ -99,3 +99,40 @@ def test_a_title_wider_than_its_table_wraps_at_the_width_not_at_the_table(width)
     longer = to_text([Table("a", title=" ".join(["word"] * 30))], width).splitlines()  # 149 wide
     title_lines = longer[: len(longer) - 4]  # the table's four lines below it
     assert all(len(line) <= width for line in title_lines) and " ".join(title_lines).split() == ["word"] * 30
+
+
+def orders_table(show_header=True):
+    table = Table("order", "plan", Column("MACs", justify="right"), title="three orders", show_header=show_header)
+    table.add_row("loss-first\nvjp", "(J3 J2) J1 by the loss's row", "1,234")
+    table.add_row("input-first\njvp", "J3 (J2 J1) by the input's columns", "12,345\n12.3 ms")
+    return table
+
+
+def test_a_table_too_narrow_for_its_numbers_is_laid_out_a_row_at_a_time():
+    # each row's first cell, its extra lines indented; every other cell as `heading: value`,
+    # its lines joined by "; " so that a line holds every number of the cell
+    assert to_text([orders_table()], 12).splitlines() == [
+        "three orders",
+        "order: loss-first",
+        "  vjp",
+        "  plan: (J3 J2) J1 by the loss's row",
+        "  MACs: 1,234",
+        "order: input-first",
+        "  jvp",
+        "  plan: J3 (J2 J1) by the input's columns",
+        "  MACs: 12,345; 12.3 ms",
+    ]
+    assert to_text([orders_table(show_header=False)], 12).splitlines()[1:5] == [
+        "loss-first",
+        "  vjp",
+        "  (J3 J2) J1 by the loss's row",
+        "  1,234",
+    ]
+
+
+def test_a_narrow_table_gives_up_its_text_columns_before_its_shape():
+    wide = to_text([orders_table()], 80)
+    assert "by the input's columns" in wide and "┃ order" in wide
+    narrow = to_text([orders_table()], 30)  # the plan column dropped: order and MACs still fit
+    assert "┃ order" in narrow and "plan" not in narrow and "12,345" in narrow and "input-first" in narrow
+    assert narrow.splitlines()[0] == " " * 9 + "three orders"  # centred in 30 columns, as the table's title
