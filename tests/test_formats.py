@@ -19,6 +19,7 @@ from jacchain.jobs.explain import explain
 from jacchain.jobs.regress import check, load_named
 from jacchain.model.spec import make_spec
 from jacchain.render import render
+from jacchain.render.layout import to_text
 from jacchain.render.text import seconds_text
 from jacchain.run.calibrate import CalibrationRun, calibration_for
 from jacchain.training.data import load_dataset
@@ -458,3 +459,43 @@ def test_a_calibration_in_every_format(tmp_path):
     assert "fixed cost per product, as the executor runs them: 1.50 us; per run: 2.25 us" in lines
     assert lines[0] == f"BLAS {calibration.blas}, float64, {calibration.threads} thread(s)"
     assert lines[-1] == f"cached in {tmp_path / 'cache.json'}"
+
+
+@pytest.mark.parametrize(
+    "kwargs, title",
+    [
+        ({}, "[6,4,2] dl/dx, layer granularity, float64, activations relu/identity, loss mse"),
+        ({"of": "output"}, "[6,4,2] dz_L/dx, layer granularity, float64, activations relu/identity, loss mse"),
+        (
+            {"wrt": "params", "granularity": "op"},
+            "[6,4,2] dl/dtheta, op granularity, float64, activations relu/identity, loss mse",
+        ),
+    ],
+)
+def test_an_analysis_is_titled_by_what_it_differentiates(kwargs, title):
+    result = analyze(make_spec((6, 4, 2)), analytic=True, **kwargs)
+    assert render(result, "markdown").splitlines()[0] == f"### {title}"
+    named = replace(result, spec=replace(result.spec, name="tiny"))
+    assert render(named, "markdown").splitlines()[0] == f"### tiny {title}"
+    assert to_text(render(result, "table"), 250).splitlines()[0] == title
+
+
+def test_the_table_writes_every_product_by_its_operands_shapes():
+    result = analyze(make_spec((6, 4, 2)), granularity="op", analytic=True)
+    document = json.loads(render(result, "json"))
+    table = to_text(render(result, "table"), 250)
+
+    def operand(shape, structure):
+        return f"diag({shape[0]})" if structure == "diagonal" else f"({shape[0]}x{shape[1]})"
+
+    products = [
+        operand(p["left"], p["left_structure"]) + operand(p["right"], p["right_structure"])
+        for order in document["orders"].values()
+        for p in order["products"]
+    ]
+    assert "diag(4)(4x6)" in products and "(1x4)diag(4)" in products  # D1 on either side
+    for text_ in products:
+        assert f"│ {text_} " in table, text_
+    assert "optimal bracketing (shape, FLOPs of each product):" in table  # the tree, for dl/dx
+    by_params = to_text(render(analyze(make_spec((6, 4, 2)), wrt="params", analytic=True), "table"), 250)
+    assert "optimal bracketing (shape" not in by_params
