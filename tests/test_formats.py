@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from jacchain.chain.config import load_chain
+from jacchain.cost.ratio import count_ratio, ratio_text
 from jacchain.jobs.analyze import analyze
 from jacchain.jobs.chain import analyze_chain, explain_chain, run_plans
 from jacchain.jobs.explain import explain
@@ -499,3 +500,33 @@ def test_the_table_writes_every_product_by_its_operands_shapes():
     assert "optimal bracketing (shape, FLOPs of each product):" in table  # the tree, for dl/dx
     by_params = to_text(render(analyze(make_spec((6, 4, 2)), wrt="params", analytic=True), "table"), 250)
     assert "optimal bracketing (shape" not in by_params
+
+
+@pytest.mark.parametrize(
+    "sizes, of, granularity",
+    [((6, 4, 2), "loss", "op"), ((4, 8, 16, 32), "output", "layer"), ((784, 256, 8, 256, 784), "output", "layer")],
+)
+def test_an_explanation_s_intro_and_ratio_line_read_its_json(sizes, of, granularity):
+    document, _, markdown = formats(explain(make_spec(sizes), of=of, granularity=granularity))
+    assert (document["of"], document["wrt"], document["granularity"]) == (of, "input", granularity)
+    lines = markdown.splitlines()
+    widths = " -> ".join([f"x ({sizes[0]})"] + [f"z{i} ({n})" for i, n in enumerate(sizes[1:], 1)])
+    assert lines[0] == f"Network {','.join(map(str, sizes))}: {widths}" + (" -> loss (mse)" if of == "loss" else "")
+    target = "dl/dx" if of == "loss" else f"dz{len(sizes) - 1}/dx"
+    factors = document["factors"]
+    assert lines[1] == f"{target} is a product of {len(factors)} factors ({granularity} granularity):"
+    for line, factor in zip(lines[2:], factors, strict=False):
+        structure = "" if factor["structure"] == "dense" else f", {factor['structure']}"
+        rows, columns = factor["shape"]
+        assert line == f"- {factor['name']:<4} = {factor['meaning']:<18} {rows} x {columns}{structure}"
+    flops = {name: order["flops"] for name, order in document["orders"].items()}
+    loss_first, input_first, optimal = flops["loss_first"], flops["input_first"], flops["optimal"]
+    if loss_first == input_first:
+        line = f"loss-first and input-first perform the same FLOPs ({loss_first:,})."
+    elif loss_first < input_first:
+        line = f"input-first performs {ratio_text(count_ratio(input_first, loss_first))} the FLOPs of loss-first."
+    else:
+        line = f"loss-first performs {ratio_text(count_ratio(loss_first, input_first))} the FLOPs of input-first."
+    if optimal < min(loss_first, input_first):
+        line += f" The optimal order needs 1/{min(loss_first, input_first) / optimal:,.1f} of the cheaper one's."
+    assert line in lines
