@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from jacchain.chain.config import load_chain
+from jacchain.chain.elementals import network_chain
 from jacchain.cost.ratio import count_ratio, ratio_text
 from jacchain.jobs.analyze import analyze
 from jacchain.jobs.chain import analyze_chain, explain_chain, run_plans
@@ -112,7 +113,10 @@ def test_a_chain_analysis_in_every_format(memory):
             assert sum(op["cost"] for op in order["plan"]) == order["macs"]
     assert (memory is None) == all(order["allowed"] for order in orders)
 
+    limit = "no memory limit" if memory is None else f"memory limit {memory:,}"
+    assert markdown.splitlines()[0] == f"### jcdp-example: 3 elementals (chain config), {limit}, 2 machine(s), MACs"
     footer = markdown.split("\n\n")
+    assert any(line.startswith("run on surrogate elementals (random linear maps") for line in footer)
     if memory is None:
         best, dense = document["orders"]["matrix_free"]["macs"], document["orders"]["accumulate"]["macs"]
         assert any(
@@ -530,3 +534,11 @@ def test_an_explanation_s_intro_and_ratio_line_read_its_json(sizes, of, granular
     if optimal < min(loss_first, input_first):
         line += f" The optimal order needs 1/{min(loss_first, input_first) / optimal:,.1f} of the cheaper one's."
     assert line in lines
+
+
+def test_a_network_read_as_a_chain_says_it_ran_on_real_arrays():
+    spec = make_spec((12, 8, 3), activation="tanh")
+    analysis = analyze_chain(network_chain(spec, "loss"), ["matrix-free"], source="network read as a chain")
+    _, _, markdown = formats(run_plans(analysis, spec, repeats=3))
+    assert markdown.splitlines()[0] == "### 12,8,3: 3 elementals (network read as a chain), no memory limit, MACs"
+    assert any(line.startswith("run on real arrays at the spec's point; BLAS: ") for line in markdown.split("\n\n"))
