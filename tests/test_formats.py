@@ -5,6 +5,7 @@ import csv
 import functools
 import io
 import json
+import re
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -542,3 +543,32 @@ def test_a_network_read_as_a_chain_says_it_ran_on_real_arrays():
     _, _, markdown = formats(run_plans(analysis, spec, repeats=3))
     assert markdown.splitlines()[0] == "### 12,8,3: 3 elementals (network read as a chain), no memory limit, MACs"
     assert any(line.startswith("run on real arrays at the spec's point; BLAS: ") for line in markdown.split("\n\n"))
+
+
+def results(tmp_path):
+    """One result of each kind, measured where it can be."""
+    calibration = calibration_for("float64", None, measure_if_missing=True)
+    spec = make_spec((16, 8, 4), activation="tanh", seed=2)
+    yield analyze(spec, repeats=3, calibration=calibration, measure_memory=True)
+    chain = analyze_chain(load_chain(EXAMPLE), memory=30, machines=2)
+    yield run_plans(chain, None, repeats=3, calibrate=functools.partial(calibration_for, measure_if_missing=True))
+    yield explain_chain(load_chain(EXAMPLE))
+    yield explain(make_spec((784, 256, 8, 256, 784)), of="output")
+    classifier = make_spec((6, 5, 3), loss="cross_entropy")
+    yield train(classifier, load_dataset("synthetic", classifier), TrainSettings(steps=3, grad_check=True))
+    config = tmp_path / "c.yaml"
+    config.write_text("input: 8\nlayers: [4, 2]\n")
+    baseline = str(tmp_path / "b.json")
+    check(load_named([str(config)], baseline), baseline, update=True)
+    config.write_text("input: 8\nlayers: [5, 2]\n")
+    yield check(load_named([str(config)], baseline), baseline)
+
+
+NUMBER = re.compile(r"\d[\d,.]*\d|\d")
+
+
+def test_the_terminal_shows_every_number_the_markdown_shows(tmp_path):
+    for result in results(tmp_path):
+        table = to_text(render(result, "table"), 400)
+        missing = set(NUMBER.findall(render(result, "markdown"))) - set(NUMBER.findall(table))
+        assert not missing, (type(result).__name__, sorted(missing))
