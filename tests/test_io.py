@@ -158,6 +158,14 @@ def test_a_failing_write_says_why_and_leaves_no_temporary(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"] and target.read_text() == "old"
     assert not io._pending
 
+    def stopped(path):  # a stop's handler removes the temporaries (abandon_outputs), then the stop is raised
+        Path(path).unlink()
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # the stop itself, not a FileNotFoundError in its place
+        io.write_with(target, stopped)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"] and not io._pending
+
 
 def test_the_target_or_its_temporary_unreachable_is_one_line(tmp_path, monkeypatch):
     loop = _loop(tmp_path)
