@@ -30,6 +30,8 @@ from jacchain.training.settings import TrainSettings
 
 ROOT = Path(__file__).parent.parent
 EXAMPLE = str(ROOT / "configs/jcdp-example.yaml")
+# the calibration a run is priced by: the fixed figures conftest.py puts in place of measuring
+CALIBRATE = functools.partial(calibration_for, measure_if_missing=True)
 
 
 def formats(result):
@@ -90,7 +92,7 @@ def check_plan_fields(plan):
 @pytest.mark.parametrize("memory", [None, 10])
 def test_a_chain_analysis_in_every_format(memory):
     analysis = analyze_chain(load_chain(EXAMPLE), memory=memory, machines=2)
-    result = run_plans(analysis, None, repeats=3, calibrate=functools.partial(calibration_for, measure_if_missing=True))
+    result = run_plans(analysis, None, repeats=3, calibrate=CALIBRATE)
     document, rows, markdown = formats(result)
     orders = list(document["orders"].values())
     assert [row["chain"] for row in rows] == ["jcdp-example"] * len(orders) == [document["chain"]["name"]] * 4
@@ -293,7 +295,7 @@ def test_an_elimination_through_two_elementals_names_both(tmp_path):
 
 def test_an_analysis_in_every_format():
     spec = make_spec((16, 8, 4), activation="tanh", seed=2)
-    calibration = calibration_for("float64", None, measure_if_missing=True)
+    calibration = CALIBRATE("float64", None)
     document, rows, markdown = formats(analyze(spec, repeats=3, calibration=calibration, measure_memory=True))
     orders = list(document["orders"].values())
     assert [order["name"] for order in orders] == ["loss-first", "input-first", "optimal"]
@@ -439,7 +441,7 @@ def test_several_results_are_one_document_in_each_format():
 
 
 def test_a_calibration_in_every_format(tmp_path):
-    measured = calibration_for("float64", None, measure_if_missing=True)
+    measured = CALIBRATE("float64", None)
     calibration = replace(
         measured,
         stream_bytes=2**28,
@@ -552,11 +554,11 @@ def test_a_network_read_as_a_chain_says_it_ran_on_real_arrays():
 
 def results(tmp_path):
     """One result of each kind, measured where it can be."""
-    calibration = calibration_for("float64", None, measure_if_missing=True)
+    calibration = CALIBRATE("float64", None)
     spec = make_spec((16, 8, 4), activation="tanh", seed=2)
     yield analyze(spec, repeats=3, calibration=calibration, measure_memory=True)
     chain = analyze_chain(load_chain(EXAMPLE), memory=30, machines=2)
-    yield run_plans(chain, None, repeats=3, calibrate=functools.partial(calibration_for, measure_if_missing=True))
+    yield run_plans(chain, None, repeats=3, calibrate=CALIBRATE)
     yield explain_chain(load_chain(EXAMPLE))
     yield explain(make_spec((784, 256, 8, 256, 784)), of="output")
     classifier = make_spec((6, 5, 3), loss="cross_entropy")
