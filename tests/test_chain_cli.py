@@ -2,7 +2,9 @@
 number of the model's worked example in JSON, memory limits, schedules, runs on a network,
 explain, the Gantt chart and the JSON Schema."""
 
+import csv
 import functools
+import io
 import itertools
 import json
 from pathlib import Path
@@ -188,6 +190,22 @@ def test_explain_says_what_the_matrix_free_plan_never_forms(tmp_path, config, me
     limit = [] if memory is None else ["--memory", memory]
     report = json.loads(run("explain", path, *limit, "--format", "json"))
     assert report["why"] == why and report["memory"] == memory
+
+
+def test_an_elimination_through_two_elementals_names_both(tmp_path):
+    # PULL_BACK's scalar output: F3's row by one adjoint (30 multiply-adds), then pulled back
+    # through F2 (1,200) and F1 (2,000) in one adjoint elimination over the whole chain
+    config = tmp_path / "pull-back.yaml"
+    config.write_text(PULL_BACK)
+    document = json.loads(run("explain", config, "--format", "json"))
+    rows = list(csv.DictReader(io.StringIO(run("explain", config, "--format", "csv"))))
+    assert [
+        (op["kind"], op["mode"], op["segment"], op["cost"], op.get("through")) for op in document["matrix_free"]["plan"]
+    ] == [
+        ("accumulate", "adjoint", [3, 3], 30, None),
+        ("adj", "adjoint", [1, 3], 3_200, ["F1", "F2"]),
+    ]
+    assert rows[1]["operation"] == "adjoint elimination through F1,F2 -> [F1..F3]"
 
 
 def test_explain_says_when_accumulating_is_already_optimal(tmp_path):

@@ -273,26 +273,6 @@ def test_a_check_in_every_format(tmp_path):
     )
 
 
-def test_an_elimination_through_two_elementals_names_both(tmp_path):
-    # a scalar output: F3's row by one adjoint (30 multiply-adds), then pulled back through F2
-    # (1,200) and F1 (2,000) in one adjoint elimination over the whole chain
-    config = tmp_path / "pull-back.yaml"
-    config.write_text(
-        "chain:\n"
-        "  - {inputs: 50, outputs: 40, tangent_cost: 2000, adjoint_cost: 2000, tape: 1}\n"
-        "  - {inputs: 40, outputs: 30, tangent_cost: 1200, adjoint_cost: 1200, tape: 1}\n"
-        "  - {inputs: 30, outputs: 1, tangent_cost: 30, adjoint_cost: 30, tape: 1}\n"
-    )
-    document, rows, _ = formats(explain_chain(load_chain(str(config))))
-    assert [
-        (op["kind"], op["mode"], op["segment"], op["cost"], op.get("through")) for op in document["matrix_free"]["plan"]
-    ] == [
-        ("accumulate", "adjoint", [3, 3], 30, None),
-        ("adj", "adjoint", [1, 3], 3_200, ["F1", "F2"]),
-    ]
-    assert rows[1]["operation"] == "adjoint elimination through F1,F2 -> [F1..F3]"
-
-
 def test_an_analysis_in_every_format():
     spec = make_spec((16, 8, 4), activation="tanh", seed=2)
     calibration = CALIBRATE("float64", None)
