@@ -1,6 +1,7 @@
 """Fixtures for every test: a private calibration cache, a fake calibration (so that only the
 opt-in `machine` test measures this machine), and central finite differences."""
 
+import functools
 import os
 import time
 
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from jacchain.cost.machine import Calibration
+from jacchain.run.calibrate import calibration_for
 from jacchain.run.timing import blas_info, blas_threads
 
 # A child process's script, not a test module: it imports torch, which is optional, and
@@ -78,3 +80,10 @@ def fake_figures():
 @pytest.fixture
 def central_jacobian():
     return _central_jacobian
+
+
+@pytest.fixture
+def calibrate():
+    """The calibration a run is priced by, asked as runs ask it (dtype, BLAS threads): the fixed
+    figures of fake_measure, never a measurement of this machine."""
+    return functools.partial(calibration_for, measure_if_missing=True)

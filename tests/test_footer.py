@@ -11,14 +11,13 @@ from jacchain.jobs.analyze import analyze
 from jacchain.model.spec import make_spec
 from jacchain.render import render
 from jacchain.render.layout import to_text
-from jacchain.run.calibrate import calibration_for
 from jacchain.run.timing import Timing
 
 
 @pytest.fixture
-def analysis():
+def analysis(calibrate):
     """16,8,4 measured against a (fixed, fake) calibration: every order predicted."""
-    calibration = calibration_for("float64", None, measure_if_missing=True)
+    calibration = calibrate("float64", None)
     result = analyze(make_spec((16, 8, 4), activation="tanh", seed=2), repeats=3, calibration=calibration)
     assert [r.order.name for r in result.orders] == ["loss-first", "input-first", "optimal"]
     assert all(r.predicted_time for r in result.orders) and result.calibration is not None

@@ -2,7 +2,6 @@
 tables of the same result object are read back and compared, field by field, with the JSON."""
 
 import csv
-import functools
 import io
 import json
 import re
@@ -23,15 +22,13 @@ from jacchain.model.spec import make_spec
 from jacchain.render import render
 from jacchain.render.layout import to_text
 from jacchain.render.text import seconds_text
-from jacchain.run.calibrate import CalibrationRun, calibration_for
+from jacchain.run.calibrate import CalibrationRun
 from jacchain.training.data import load_dataset
 from jacchain.training.loop import train
 from jacchain.training.settings import TrainSettings
 
 ROOT = Path(__file__).parent.parent
 EXAMPLE = str(ROOT / "configs/jcdp-example.yaml")
-# the calibration a run is priced by: the fixed figures conftest.py puts in place of measuring
-CALIBRATE = functools.partial(calibration_for, measure_if_missing=True)
 
 
 def formats(result):
@@ -90,9 +87,9 @@ def check_plan_fields(plan):
 
 
 @pytest.mark.parametrize("memory", [None, 10])
-def test_a_chain_analysis_in_every_format(memory):
+def test_a_chain_analysis_in_every_format(memory, calibrate):
     analysis = analyze_chain(load_chain(EXAMPLE), memory=memory, machines=2)
-    result = run_plans(analysis, None, repeats=3, calibrate=CALIBRATE)
+    result = run_plans(analysis, None, repeats=3, calibrate=calibrate)
     document, rows, markdown = formats(result)
     orders = list(document["orders"].values())
     assert [row["chain"] for row in rows] == ["jcdp-example"] * len(orders) == [document["chain"]["name"]] * 4
@@ -273,9 +270,9 @@ def test_a_check_in_every_format(tmp_path):
     )
 
 
-def test_an_analysis_in_every_format():
+def test_an_analysis_in_every_format(calibrate):
     spec = make_spec((16, 8, 4), activation="tanh", seed=2)
-    calibration = CALIBRATE("float64", None)
+    calibration = calibrate("float64", None)
     document, rows, markdown = formats(analyze(spec, repeats=3, calibration=calibration, measure_memory=True))
     orders = list(document["orders"].values())
     assert [order["name"] for order in orders] == ["loss-first", "input-first", "optimal"]
@@ -420,8 +417,8 @@ def test_several_results_are_one_document_in_each_format():
     assert json.loads(render([first, second], "json")) == [json.loads(render(r, "json")) for r in (first, second)]
 
 
-def test_a_calibration_in_every_format(tmp_path):
-    measured = CALIBRATE("float64", None)
+def test_a_calibration_in_every_format(tmp_path, calibrate):
+    measured = calibrate("float64", None)
     calibration = replace(
         measured,
         stream_bytes=2**28,
@@ -532,13 +529,13 @@ def test_a_network_read_as_a_chain_says_it_ran_on_real_arrays():
     assert any(line.startswith("run on real arrays at the spec's point; BLAS: ") for line in markdown.split("\n\n"))
 
 
-def results(tmp_path):
+def results(tmp_path, calibrate):
     """One result of each kind, measured where it can be."""
-    calibration = CALIBRATE("float64", None)
+    calibration = calibrate("float64", None)
     spec = make_spec((16, 8, 4), activation="tanh", seed=2)
     yield analyze(spec, repeats=3, calibration=calibration, measure_memory=True)
     chain = analyze_chain(load_chain(EXAMPLE), memory=30, machines=2)
-    yield run_plans(chain, None, repeats=3, calibrate=CALIBRATE)
+    yield run_plans(chain, None, repeats=3, calibrate=calibrate)
     yield explain_chain(load_chain(EXAMPLE))
     yield explain(make_spec((784, 256, 8, 256, 784)), of="output")
     classifier = make_spec((6, 5, 3), loss="cross_entropy")
@@ -554,8 +551,8 @@ def results(tmp_path):
 NUMBER = re.compile(r"\d[\d,.]*\d|\d")
 
 
-def test_the_terminal_shows_every_number_the_markdown_shows(tmp_path):
-    for result in results(tmp_path):
+def test_the_terminal_shows_every_number_the_markdown_shows(tmp_path, calibrate):
+    for result in results(tmp_path, calibrate):
         table = to_text(render(result, "table"), 400)
         missing = set(NUMBER.findall(render(result, "markdown"))) - set(NUMBER.findall(table))
         assert not missing, (type(result).__name__, sorted(missing))

@@ -11,7 +11,6 @@ from jacchain.chain.config import load_chain
 from jacchain.jobs.chain import analyze_chain
 from jacchain.jobs.sweep import parse_vary, run_sweep
 from jacchain.model.spec import make_spec
-from jacchain.run.calibrate import calibration_for
 from jacchain.run.timing import Timing
 
 pytest.importorskip("matplotlib")
@@ -71,12 +70,12 @@ def test_the_gantt_chart_draws_each_task_where_the_schedule_puts_it(figures, tmp
     assert [text.get_text() for text in legend.get_texts()] == list(colours)
 
 
-def test_the_sweep_plot_draws_each_order_s_counts_and_times(figures, tmp_path):
+def test_the_sweep_plot_draws_each_order_s_counts_and_times(figures, tmp_path, calibrate):
     from jacchain.render.plot import plot
 
     spec = make_spec((40, 20, 5))
     vary = parse_vary("input=8:64", spec)
-    calibration = calibration_for("float64", None, measure_if_missing=True)
+    calibration = calibrate("float64", None)
     sweep = run_sweep(spec, vary, (8, 16, 64), analytic=True, calibration=calibration)
     # measured times set by hand on two of the three points (the third counted only)
     analyses = [
