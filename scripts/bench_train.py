@@ -390,8 +390,9 @@ class Worker:
 
     def burst(self) -> dict:
         assert self._process.stdin is not None
-        self._process.stdin.write("burst\n")
-        self._process.stdin.flush()
+        with contextlib.suppress(BrokenPipeError):  # a worker already gone: its answer says why
+            self._process.stdin.write("burst\n")
+            self._process.stdin.flush()
         return self._answer()
 
     def close(self) -> None:
