@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import statistics
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from bench_train import HELD, Burst, serve, take_turns, workers
+from bench_train import environment as train_environment
 
 HERE = Path(__file__).resolve()
 SIDES = ("jacchain", "torch.func", "jax")
@@ -174,20 +174,14 @@ WORKERS: dict[str, Callable[[str, int, int], Burst]] = {
 }
 
 
+# Each library's side as bench_train.py names it, so that one rule sets every side's threads.
+TRAIN_SIDES = {"jacchain": "jacchain", "torch.func": "pytorch eager", "jax": "jax jit"}
+
+
 def environment(side: str, threads: int) -> dict[str, str]:
-    """Each side's thread count through its own control; numpy's pool held to one thread
-    in the peers' processes, where it only builds the network."""
-    env = {key: value for key, value in os.environ.items() if not key.endswith("_NUM_THREADS")}
-    if side == "torch.func":
-        env.update(OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS="1")
-    elif side == "jax":
-        eigen = "true" if threads > 1 else "false"
-        env.update(
-            XLA_FLAGS=f"--xla_cpu_multi_thread_eigen={eigen} intra_op_parallelism_threads={threads}",
-            OPENBLAS_NUM_THREADS="1",
-            JAX_PLATFORMS="cpu",
-        )
-    return env
+    """Each side's thread count through its own control, as bench_train.py sets it; numpy's
+    pool held to one thread in the peers' processes, where it only builds the network."""
+    return train_environment(TRAIN_SIDES[side], threads)
 
 
 def available(side: str) -> bool:
