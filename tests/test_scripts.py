@@ -6,6 +6,7 @@ hand from the inputs the test gives."""
 import importlib
 import io
 import json
+import os
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 
 from jacchain.model.spec import make_spec
+from jacchain.run.blas import BoundGemm, mkl_path
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 
@@ -150,9 +152,14 @@ def test_momentum_is_held_to_the_trainers_rule(train):
     import argparse
 
     assert train.momentum_option("0.95") == 0.95
-    for bad in ("1", "-0.1", "fast"):
-        with pytest.raises(argparse.ArgumentTypeError):
+    for bad, said in (
+        ("1", "momentum must be a number in [0, 1), got 1.0"),
+        ("-0.1", "momentum must be a number in [0, 1), got -0.1"),
+        ("fast", "could not convert string to float: 'fast'"),
+    ):
+        with pytest.raises(argparse.ArgumentTypeError) as refused:
             train.momentum_option(bad)
+        assert str(refused.value) == said
 
 
 def test_the_floor_is_every_dense_product_of_the_step(train):
@@ -166,15 +173,30 @@ def test_the_floor_is_every_dense_product_of_the_step(train):
         ((3, 2), (2, 4), (3, 4)),
         ((2, 3), (3, 4), (2, 4)),
     ]
-    assert {call.keywords["out"].dtype for call in calls} == {np.dtype("float32")}
+    operands = [array for call in calls for array in (*call.args, call.keywords["out"])]
+    assert {array.dtype for array in operands} == {np.dtype("float32")}
     calls[0]()
     assert np.array_equal(calls[0].keywords["out"], np.full((2, 4), 5 * 0.25, dtype="float32"))
 
 
+@pytest.mark.skipif(mkl_path() is None, reason="the mkl extra is not installed")
+def test_the_mkl_floor_binds_each_product_once_as_the_step_does(train):
+    calls = train.floor_products([5, 4, 3], 2, "float32", "mkl")
+    assert [type(call) for call in calls] == [BoundGemm] * 5
+    assert [(call.a.shape, call.b.shape, call.c.shape) for call in calls][:2] == [
+        ((2, 5), (5, 4), (2, 4)),
+        ((4, 2), (2, 5), (4, 5)),
+    ]
+    calls[1]()
+    assert np.array_equal(calls[1].c, np.full((4, 5), 2 * 0.25, dtype="float32"))
+
+
 def test_the_floor_sums_each_products_median(train, monkeypatch):
-    timed = iter([0.5, 0.25, 2.0])
-    monkeypatch.setattr(train, "median_step", lambda product, steps: next(timed))
+    timed = {"forward": 0.5, "weight": 0.25, "input": 2.0}
+    asked: list[tuple[str, int]] = []
+    monkeypatch.setattr(train, "median_step", lambda product, steps: asked.append((product, steps)) or timed[product])
     assert train.floor_seconds(["forward", "weight", "input"], 9) == 2.75
+    assert asked == [("forward", 9), ("weight", 9), ("input", 9)]
 
 
 def test_a_burst_is_the_median_of_its_timed_steps_after_the_warm_up(train, monkeypatch):
@@ -192,6 +214,7 @@ def test_the_momentum_sweep_takes_lr_v_from_every_parameter_once(train):
         key=lambda array: -array[0],
     )
     assert params.size == velocity.size == make_spec([5, 4, 3]).n_params == 5 * 4 + 4 + 4 * 3 + 3
+    assert params.dtype == velocity.dtype == np.dtype("float32")
     sweep()
     assert np.allclose(params, 0.5 - 0.01 * 1e-3, rtol=0, atol=1e-8) and np.all(velocity == np.float32(1e-3))
 
@@ -202,6 +225,18 @@ def test_a_worker_serves_a_burst_per_line_after_it_says_ready(train, monkeypatch
     train.serve(lambda: {"n": next(bursts)}, {"flops": 12})
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert lines == [{"flops": 12}, {"n": 1}, {"n": 2}]  # burst 0 warmed up, untimed
+
+
+def test_a_worker_answers_each_burst_from_its_own_folder_and_environment(train, tmp_path):
+    child = (
+        f"import os, sys; sys.path.insert(0, {str(SCRIPTS)!r}); import bench_train; "
+        "bench_train.serve(lambda: {'in': os.getcwd(), 'mark': os.environ.get('MARK')})"
+    )
+    made = [("side", [sys.executable, "-c", child], {**os.environ, "MARK": "kept"}, tmp_path)]
+    with train.workers(made) as (worker,):
+        assert worker.ready_answer == {"ready": True}
+        assert worker.burst() == worker.burst() == {"in": str(tmp_path), "mark": "kept"}
+    # the with block ends only once the worker has read its input's end and exited
 
 
 def test_a_worker_that_dies_is_reported_with_what_it_wrote(train, tmp_path):
@@ -259,23 +294,35 @@ def test_a_dtypes_common_shift_is_taken_out_before_counting(model_check):
     assert hits == 4
 
 
+def test_a_shift_counts_what_lies_on_the_tolerance(model_check, monkeypatch):
+    monkeypatch.setattr(model_check, "TOLERANCE", 0.25)
+    assert model_check.shifts({("float64", "a"): [4.0, 5.0, 3.0, 4.0]}) == ("float64 4.00x (a 4.00x)", 4)
+
+
 def test_generated_specs_stay_in_their_ranges_and_follow_the_seed(model_check):
-    specs = model_check.generated(40, 3)
-    assert [spec.sizes for spec in specs] == [spec.sizes for spec in model_check.generated(40, 3)]
-    assert [spec.sizes for spec in specs] != [spec.sizes for spec in model_check.generated(40, 4)]
-    assert {len(spec.sizes) - 1 for spec in specs} <= set(range(2, 13))
-    assert {width for spec in specs for width in spec.sizes} <= {8, 16, 32, 64, 128, 256, 512, 1024}
+    specs = model_check.generated(200, 3)
+    assert [spec.sizes for spec in specs] == [spec.sizes for spec in model_check.generated(200, 3)]
+    assert [spec.sizes for spec in specs] != [spec.sizes for spec in model_check.generated(200, 4)]
+    assert {len(spec.sizes) - 1 for spec in specs} == set(range(2, 13))
+    assert {width for spec in specs for width in spec.sizes} == {8, 16, 32, 64, 128, 256, 512, 1024}
     assert {spec.dtype for spec in specs} == {"float32", "float64"}
+    assert {spec.activations[0] for spec in specs} == set(model_check.ACTIVATIONS)
 
 
 def test_the_system_cache_is_the_largest_level_sysfs_names(model_check, monkeypatch, tmp_path):
-    for index, size in enumerate(("32K", "1024K", "8M", "junk", "2")):
-        (tmp_path / f"index{index}").mkdir()
-        (tmp_path / f"index{index}" / "size").write_text(size + "\n")
-    monkeypatch.setattr(model_check, "Path", lambda _: tmp_path)
-    assert model_check.system_cache_bytes() == 8 * 2**20
-    monkeypatch.setattr(model_check, "Path", lambda _: tmp_path / "absent")
-    assert model_check.system_cache_bytes() is None
+    def sysfs(*sizes: str):
+        folder = tmp_path / str(len(list(tmp_path.iterdir())))
+        for index, size in enumerate(sizes):
+            (folder / f"index{index}").mkdir(parents=True)
+            (folder / f"index{index}" / "size").write_text(size + "\n")
+        places = {"/sys/devices/system/cpu/cpu0/cache": folder}
+        monkeypatch.setattr(model_check, "Path", places.__getitem__)
+        return model_check.system_cache_bytes()
+
+    assert sysfs("32K", "64X", "abcK", "3xK", "2") == 32 * 2**10  # a size without a known unit is passed over
+    assert sysfs("1024K", "8M") == 8 * 2**20
+    assert sysfs("512M", "2G") == 2 * 2**30
+    assert sysfs() is None
 
 
 def order(name: str, predicted: float | None, measured: float | None, products=()):
@@ -287,40 +334,111 @@ def order(name: str, predicted: float | None, measured: float | None, products=(
     )
 
 
-def test_a_run_counts_every_timed_order_and_each_specs_ratio(model_check, monkeypatch):
-    results = {
-        "float64": [order("input-first", 1.0, 1.2), order("loss-first", 1.0, 2.0), order("optimal", 1.0, None)],
-        "float32": [order("input-first", 2.0, 2.5), order("loss-first", 1.0, 1.0)],
-    }
-    calibrated: list[str] = []
-    monkeypatch.setattr(model_check, "measure", lambda dtype: calibrated.append(dtype) or f"fresh {dtype}")
+def stand_in_analyses(model_check, monkeypatch, results: dict, machine=None, fixed_costs=None) -> list:
+    """`analyze` answering with the orders `results` gives each (label, dtype); the fresh and
+    the cached calibration named for their dtype. What was priced, and on what, is listed."""
+    priced: list = []
+    monkeypatch.setattr(model_check, "measure", lambda dtype: priced.append(("measured", dtype)) or f"fresh {dtype}")
     monkeypatch.setattr(model_check, "load_or_measure", lambda dtype: f"cached {dtype}")
-    priced: list[tuple[str, str]] = []
 
     def analyze(spec, calibration):
-        priced.append((spec.dtype, calibration))
-        return SimpleNamespace(machine=None, fixed_costs=None, orders=results[spec.dtype])
+        priced.append((spec.label, spec.dtype, calibration))
+        orders = results[spec.label, spec.dtype]
+        return SimpleNamespace(machine=machine, fixed_costs=fixed_costs, orders=orders)
 
     monkeypatch.setattr(model_check, "analyze", analyze)
-    specs = [make_spec([4, 3], dtype="float64"), make_spec([4, 3], dtype="float32"), make_spec([5, 2], dtype="float64")]
-    calibrations: dict = {}
-    hits, orders, ratio_hits, ratios, _, drift = model_check.one_run(specs, True, False, False, calibrations)
-    # float64: 1/1.2 in, 1/2 out, ratio 1 against 0.6 out; float32: 2/2.5 in, 1/1 in, ratio 2 against 2.5 in
-    assert (hits, orders, ratio_hits, ratios) == (2 * 1 + 2, 6, 1, 3)
-    assert drift == {
-        ("float64", "input-first"): [1.2, 1.2],
-        ("float64", "loss-first"): [2.0, 2.0],
-        ("float32", "input-first"): [1.25],
-        ("float32", "loss-first"): [1.0],
+    return priced
+
+
+RUN_SPECS = [make_spec([4, 3], dtype=dtype) for dtype in ("float64", "float32")]
+RUN_SPECS += [make_spec([5, 2], dtype=dtype) for dtype in ("float64", "float32")]
+
+
+def test_a_run_counts_every_timed_order_and_each_specs_ratio(model_check, monkeypatch):
+    results = {
+        ("4,3", "float64"): [
+            order("input-first", 1.0, 1.2),
+            order("loss-first", 1.0, 2.0),
+            order("optimal", 1.0, None),
+        ],
+        ("4,3", "float32"): [order("input-first", 4.0, 5.0), order("loss-first", 2.0, 2.4)],
+        ("5,2", "float64"): [order("input-first", 1.0, 1.0), order("loss-first", 1.0, 2.0)],
+        ("5,2", "float32"): [order("input-first", 1.0, 1.0), order("loss-first", None, 1.0)],
     }
-    assert calibrated == ["float64", "float32"]  # one fresh calibration per dtype a run
-    assert priced == [("float64", "fresh float64"), ("float32", "fresh float32"), ("float64", "fresh float64")]
-    calibrated.clear()
-    model_check.one_run(specs, True, False, True, {})
-    assert calibrated == ["float64", "float32", "float64"]  # --calibrate-each: one before every spec
+    priced = stand_in_analyses(model_check, monkeypatch, results)
+    hits, orders, ratio_hits, ratios, _, drift = model_check.one_run(RUN_SPECS, True, False, False, {})
+    # 4,3 float64: 1/1.2 in, 1/2 out, ratio 1 against 0.6 out; float32: 4/5 in, 2/2.4 in, ratio
+    # 2 against 5/2.4 in; 5,2 float64: 1/1 in, 1/2 out, ratio 1 against 0.5 out; float32: 1/1
+    # in, its loss-first not predicted, so no ratio
+    assert (hits, orders, ratio_hits, ratios) == (5, 7, 1, 3)
+    assert drift == {
+        ("float64", "input-first"): [1.2, 1.0],
+        ("float64", "loss-first"): [2.0, 2.0],
+        ("float32", "input-first"): [1.25, 1.0],
+        ("float32", "loss-first"): [1.2],
+    }
+    assert priced == [  # one fresh calibration per dtype a run
+        ("measured", "float64"),
+        ("4,3", "float64", "fresh float64"),
+        ("measured", "float32"),
+        ("4,3", "float32", "fresh float32"),
+        ("5,2", "float64", "fresh float64"),
+        ("5,2", "float32", "fresh float32"),
+    ]
     priced.clear()
-    model_check.one_run(specs[:1], False, False, False, {})
-    assert priced == [("float64", "cached float64")]
+    model_check.one_run(RUN_SPECS, True, False, True, {})  # --calibrate-each: one before every spec
+    assert [entry for entry in priced if entry[0] == "measured"] == [
+        ("measured", "float64"),
+        ("measured", "float32"),
+        ("measured", "float64"),
+        ("measured", "float32"),
+    ]
+    assert priced[:2] == [("measured", "float64"), ("4,3", "float64", "fresh float64")]
+    priced.clear()
+    model_check.one_run(RUN_SPECS[:1], False, False, False, {})
+    assert priced == [("4,3", "float64", "cached float64")]
+
+
+def test_a_run_sums_each_variants_counts_over_its_specs(model_check, monkeypatch, capsys):
+    results = {(spec.label, spec.dtype): [] for spec in RUN_SPECS}
+    stand_in_analyses(model_check, monkeypatch, results, machine="timed", fixed_costs=SimpleNamespace(call_s=1e-6))
+    counts = iter([(1, 2, 0, 1), (2, 2, 1, 1), (0, 3, 0, 0), (1, 1, 1, 1)])
+    asked: list[tuple[str, int]] = []
+
+    def variant_hits(result, itemsize):
+        asked.append((result.machine, itemsize))
+        return {"v": next(counts), model_check.CALIBRATED_FIXED_COSTS: (1, 1, 1, 1)}
+
+    monkeypatch.setattr(model_check, "VARIANTS", {"v": None})
+    monkeypatch.setattr(model_check, "variant_hits", variant_hits)
+    variants = model_check.one_run(RUN_SPECS, True, False, False, {})[4]
+    assert variants == {"v": [4, 8, 2, 3], model_check.CALIBRATED_FIXED_COSTS: [4, 4, 4, 4]}
+    assert asked == [("timed", 8), ("timed", 4), ("timed", 8), ("timed", 4)]
+    assert capsys.readouterr().out == ""  # not verbose: nothing printed
+
+
+def test_a_verbose_run_shows_each_prediction_beside_its_measurement(model_check, monkeypatch, capsys):
+    wide = make_spec([1024, 512, 256, 128, 64, 32, 16, 100], dtype="float32")  # a label of 29 characters
+    results = {
+        (wide.label, "float32"): [order("input-first", 0.002, 0.0025), order("loss-first", 0.001, 0.0012)],
+        ("4,3", "float64"): [order("input-first", 0.002, 0.0025), order("loss-first", 0.001, 0.0024)],
+    }
+    stand_in_analyses(model_check, monkeypatch, results, machine="timed", fixed_costs=SimpleNamespace(call_s=0.01))
+    monkeypatch.setattr(model_check, "describe", lambda calibration: f"of {calibration}")
+    monkeypatch.setattr(model_check, "variant_hits", lambda result, itemsize: {})
+    model_check.one_run([wide, RUN_SPECS[0]], True, True, False, {})
+    assert capsys.readouterr().out.splitlines() == [
+        "  calibration of fresh float32",
+        "  1024,512,256,128,64,32,16,10 float32  call 10000.00 us",
+        "  1024,512,256,128,64,32,16,10 float32  input-first  predicted     2.000 ms measured     2.500 ms  ( 1.25x)",
+        "  1024,512,256,128,64,32,16,10 float32  loss-first   predicted     1.000 ms measured     1.200 ms  ( 1.20x)",
+        "  1024,512,256,128,64,32,16,10 float32  ratio predicted     2.0x measured     2.1x  ok",
+        "  calibration of fresh float64",
+        "  4,3                          float64  call 10000.00 us",
+        "  4,3                          float64  input-first  predicted     2.000 ms measured     2.500 ms  ( 1.25x)",
+        "  4,3                          float64  loss-first   predicted     1.000 ms measured     2.400 ms  ( 2.40x)",
+        "  4,3                          float64  ratio predicted     2.0x measured     1.0x  miss",
+    ]
 
 
 def test_each_variant_is_priced_on_the_same_measurements(model_check, monkeypatch):
@@ -350,6 +468,22 @@ def test_each_variant_is_priced_on_the_same_measurements(model_check, monkeypatc
     }
 
 
+def test_a_variant_counts_no_ratio_without_both_classic_orders(model_check, monkeypatch):
+    monkeypatch.setattr(model_check, "VARIANTS", {})
+    monkeypatch.setattr(model_check, "plan_time", lambda products, figures, itemsize: products[0])
+    for orders in ([order("optimal", None, 1.0, (1.0,))], [order("input-first", None, 1.0, (1.0,))]):
+        result = SimpleNamespace(machine="timed", calibration="filed", orders=orders)
+        assert model_check.variant_hits(result, 8) == {model_check.CALIBRATED_FIXED_COSTS: (1, 1, 0, 0)}
+
+
+def test_the_variants_are_the_model_with_one_part_changed(model_check, monkeypatch):
+    priced: list = []
+    monkeypatch.setattr(model_check, "plan_time", lambda *arguments: priced.append(arguments) or 1.5)
+    changed = model_check.changed(lambda figures: figures + " without the run cost")
+    assert changed(["p"], "figures", 4) == 1.5
+    assert priced == [(["p"], "figures without the run cost", 4)]
+
+
 # -- the others: the call timer, the reference loops, the memory report ------------------------
 
 
@@ -360,8 +494,8 @@ def test_a_steps_calls_and_the_gaps_between_them_sum_to_the_step(monkeypatch):
     clock = calls.Clock()
 
     def step() -> None:
-        clock.timed("product", "forward", lambda: None)
-        clock.wrapped("update", "update", lambda: None)()
+        assert clock.timed("product", "forward", lambda a, b=0: (a, b), 2, b=3) == (2, 3)
+        assert clock.wrapped("update", "update", lambda: "updated")() == "updated"
 
     lines = calls.step_events(step, clock)
     assert lines == [
@@ -397,11 +531,18 @@ def test_the_memory_report_names_the_runs_past_their_model(capsys):
     check = script("memory_model_check")
     runs = [
         check.Run("small", None, 1000, 1000),
-        check.Run("over", 2, check.SLACK + 2000, 1000),  # 1,000 bytes past the slack
+        check.Run("over", 2, check.SLACK + 3048, 2000),  # 1,048 bytes past the slack
         check.Run("at the slack", 1, check.SLACK + 1000, 1000),
     ]
     assert check.report("chains", runs, shown=2) is False
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("chains: 3 runs, peak / model 1.00-") and out[0].endswith(", 1 past it")
-    assert [line.split()[-1] for line in out[1:]] == ["over", "slack"]
+    assert out == [
+        "chains: 3 runs, peak / model 1.00-263.14, 1 past it",
+        "     +257.0 KiB  132.596x  machines 2  over",  # (262,144 + 1,048) / 1,024 KiB; 265,192 / 2,000
+        "     +256.0 KiB  263.144x  machines 1  at the slack",
+    ]
     assert check.report("chains", runs[:1] + runs[2:]) is True
+    capsys.readouterr()
+    six = [check.Run(str(index), None, 1000 + index, 1000) for index in range(6)]
+    check.report("six", six)
+    assert [line.split()[-1] for line in capsys.readouterr().out.splitlines()[1:]] == ["5", "4", "3", "2", "1"]
