@@ -46,6 +46,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -65,6 +66,10 @@ WARM_UP = 5  # untimed steps before a burst's timed ones (and before the worker 
 # 784,512,256,10 b128 the worker took 0.12 s of CPU time in the next 0.25 s on numpy's
 # OpenBLAS, 0.20 s on MKL, 0.01 s on PyTorch, none on JAX; none in the second after.
 SETTLE = 0.3
+# How long a worker may take to answer (to be ready, or to finish a burst) before it is
+# stopped and reported: a worker that hangs (a peer's compiler, a lost line) must not hold the
+# run, or CI's quick run, forever. A full-size burst takes seconds, JAX's first compile tens.
+PATIENCE = 300.0
 Burst = Callable[[], dict]
 HELD = contextlib.ExitStack()  # a worker's thread limits, held for the life of its process
 
@@ -373,13 +378,20 @@ def available(side: str) -> bool:
 class Worker:
     """A process kept for a measurement, named `name`: it builds and warms up what it times,
     says it is ready (a JSON line), then makes one burst and answers with a JSON line each
-    time it is asked. Its stderr goes to `errors`, a file rather than a pipe, which a chatty
-    peer could fill and block on."""
+    time it is asked; one that takes more than `patience` seconds to answer is stopped. Its
+    stderr goes to `errors`, a file rather than a pipe, which a chatty peer could fill and
+    block on."""
 
     def __init__(
-        self, name: str, command: list[str], env: dict[str, str], errors: IO[str], cwd: Path | None = None
+        self,
+        name: str,
+        command: list[str],
+        env: dict[str, str],
+        errors: IO[str],
+        cwd: Path | None = None,
+        patience: float = PATIENCE,
     ) -> None:
-        self.name, self._errors = name, errors
+        self.name, self._errors, self._patience = name, errors, patience
         self.ready_answer: dict = {}
         self._process = subprocess.Popen(
             command, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True
@@ -403,22 +415,37 @@ class Worker:
 
     def _answer(self) -> dict:
         assert self._process.stdout is not None
-        line = self._process.stdout.readline()
+        stopped = threading.Event()
+
+        def stop() -> None:
+            stopped.set()
+            self._process.kill()
+
+        watch = threading.Timer(self._patience, stop)
+        watch.start()
+        try:
+            line = self._process.stdout.readline()
+        finally:
+            watch.cancel()
         if not line:
             self._process.wait()
             self._errors.seek(0)
-            raise SystemExit(f"{self.name} failed:\n{self._errors.read()}")
+            why = f" (no answer within {self._patience:g} s: stopped)" if stopped.is_set() else ""
+            raise SystemExit(f"{self.name} failed{why}:\n{self._errors.read()}")
         return json.loads(line)
 
 
 @contextlib.contextmanager
-def workers(made: Sequence[tuple[str, list[str], dict[str, str], Path | None]]) -> Iterator[list[Worker]]:
+def workers(
+    made: Sequence[tuple[str, list[str], dict[str, str], Path | None]], patience: float = PATIENCE
+) -> Iterator[list[Worker]]:
     """The processes for (name, command, environment, folder), started at once (their setup is
     not timed), each ready before this yields, and each closed after."""
     with contextlib.ExitStack() as stack:
         started = []
         for name, command, env, cwd in made:
-            started.append(Worker(name, command, env, stack.enter_context(tempfile.TemporaryFile("w+")), cwd))
+            errors = stack.enter_context(tempfile.TemporaryFile("w+"))
+            started.append(Worker(name, command, env, errors, cwd, patience))
             stack.callback(started[-1].close)
         for worker in started:
             worker.ready()

@@ -232,8 +232,11 @@ def test_a_worker_answers_each_burst_from_its_own_folder_and_environment(train, 
         f"import os, sys; sys.path.insert(0, {str(SCRIPTS)!r}); import bench_train; "
         "bench_train.serve(lambda: {'in': os.getcwd(), 'mark': os.environ.get('MARK')})"
     )
-    made = [("side", [sys.executable, "-c", child], {**os.environ, "MARK": "kept"}, tmp_path)]
-    with train.workers(made) as (worker,):
+    # buffered as a pipe is unless told otherwise, so that a line the worker does not flush is
+    # never read (and the worker is stopped after `patience`)
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"} | {"MARK": "kept"}
+    made = [("side", [sys.executable, "-c", child], env, tmp_path)]
+    with train.workers(made, patience=60) as (worker,):
         assert worker.ready_answer == {"ready": True}
         assert worker.burst() == worker.burst() == {"in": str(tmp_path), "mark": "kept"}
     # the with block ends only once the worker has read its input's end and exited
@@ -255,6 +258,22 @@ def test_a_worker_that_dies_is_reported_with_what_it_wrote(train, tmp_path):
         with pytest.raises(SystemExit) as died:
             dead_already.burst()
         assert str(died.value) == "b failed:\nkilled"
+
+
+def test_a_worker_that_does_not_answer_is_stopped_after_its_patience(train, tmp_path):
+    never_ready = "import time; time.sleep(60)"
+    with (
+        pytest.raises(SystemExit) as died,
+        train.workers([("slow", [sys.executable, "-c", never_ready], {}, None)], 0.5),
+    ):
+        pass
+    assert str(died.value) == "slow failed (no answer within 0.5 s: stopped):\n"
+    ready = "import sys, time; print('{}', flush=True); sys.stdin.readline(); "
+    ready += "print('stuck', file=sys.stderr, flush=True); time.sleep(60)"
+    with train.workers([("stuck", [sys.executable, "-c", ready], {}, tmp_path)], 0.5) as (worker,):
+        with pytest.raises(SystemExit) as died:
+            worker.burst()
+        assert str(died.value) == "stuck failed (no answer within 0.5 s: stopped):\nstuck\n"
 
 
 # -- time_model_check.py: hits, the 5-of-6 goal, the shift diagnostic ---------------------------
