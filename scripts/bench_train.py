@@ -408,10 +408,16 @@ class Worker:
         return self._answer()
 
     def close(self) -> None:
+        """Its input closed, which ends a worker's loop; one still running after `patience`
+        seconds (hung, or not yet ready when another worker failed) is stopped."""
         if self._process.stdin is not None:
             with contextlib.suppress(BrokenPipeError):
                 self._process.stdin.close()
-        self._process.wait()
+        try:
+            self._process.wait(timeout=self._patience)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
 
     def _answer(self) -> dict:
         assert self._process.stdout is not None

@@ -7,6 +7,7 @@ import importlib
 import io
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -274,6 +275,10 @@ def test_a_worker_that_does_not_answer_is_stopped_after_its_patience(train, tmp_
         with pytest.raises(SystemExit) as died:
             worker.burst()
         assert str(died.value) == "stuck failed (no answer within 0.5 s: stopped):\nstuck\n"
+    deaf = "import time; print('{}', flush=True); time.sleep(60)"  # ready, then never reads its input
+    with train.workers([("deaf", [sys.executable, "-c", deaf], {}, None)], 0.5) as (worker,):
+        pass
+    assert worker._process.returncode == -signal.SIGKILL  # closed, waited on for 0.5 s, then stopped
 
 
 # -- time_model_check.py: hits, the 5-of-6 goal, the shift diagnostic ---------------------------
