@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench_train import HELD, Burst, serve, take_turns, workers
+from bench_train import available as train_available
 from bench_train import environment as train_environment
 
 HERE = Path(__file__).resolve()
@@ -174,7 +175,8 @@ WORKERS: dict[str, Callable[[str, int, int], Burst]] = {
 }
 
 
-# Each library's side as bench_train.py names it, so that one rule sets every side's threads.
+# Each library's side as bench_train.py names it, so that one rule sets every side's threads
+# and tells whether its library is installed.
 TRAIN_SIDES = {"jacchain": "jacchain", "torch.func": "pytorch eager", "jax": "jax jit"}
 
 
@@ -185,10 +187,8 @@ def environment(side: str, threads: int) -> dict[str, str]:
 
 
 def available(side: str) -> bool:
-    from importlib.util import find_spec
-
-    module = {"torch.func": "torch", "jax": "jax"}.get(side)
-    return module is None or find_spec(module) is not None
+    """Whether the side's library is installed, as bench_train.py tells for its sides."""
+    return train_available(TRAIN_SIDES[side])
 
 
 def main() -> None:
