@@ -33,6 +33,11 @@ def train():
     return script("bench_train")
 
 
+def child(name: str, code: str, env: dict | None = None, cwd: Path | None = None) -> tuple:
+    """What `workers` starts: a worker named `name` running the Python `code`."""
+    return (name, [sys.executable, "-c", code], env or {}, cwd)
+
+
 @pytest.fixture(scope="module")
 def model_check():
     return script("time_model_check")
@@ -229,15 +234,14 @@ def test_a_worker_serves_a_burst_per_line_after_it_says_ready(train, monkeypatch
 
 
 def test_a_worker_answers_each_burst_from_its_own_folder_and_environment(train, tmp_path):
-    child = (
+    serving = (
         f"import os, sys; sys.path.insert(0, {str(SCRIPTS)!r}); import bench_train; "
         "bench_train.serve(lambda: {'in': os.getcwd(), 'mark': os.environ.get('MARK')})"
     )
     # buffered as a pipe is unless told otherwise, so that a line the worker does not flush is
     # never read (and the worker is stopped after `patience`)
     env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"} | {"MARK": "kept"}
-    made = [("side", [sys.executable, "-c", child], env, tmp_path)]
-    with train.workers(made, patience=60) as (worker,):
+    with train.workers([child("side", serving, env, tmp_path)], patience=60) as (worker,):
         assert worker.ready_answer == {"ready": True}
         assert worker.burst() == worker.burst() == {"in": str(tmp_path), "mark": "kept"}
     # the with block ends only once the worker has read its input's end and exited
@@ -247,9 +251,7 @@ def test_a_worker_that_dies_is_reported_with_what_it_wrote(train, tmp_path):
     ready = "import sys; print('{\"ready\": 1}', flush=True); "
     in_its_burst = ready + "sys.stdin.readline(); sys.stderr.write('out of memory'); sys.exit(3)"
     before_it = ready + "sys.stderr.write('killed'); sys.exit(3)"
-    made = [
-        (name, [sys.executable, "-c", child], {}, tmp_path) for name, child in (("a", in_its_burst), ("b", before_it))
-    ]
+    made = [child("a", in_its_burst, cwd=tmp_path), child("b", before_it, cwd=tmp_path)]
     with train.workers(made) as (dies_in_burst, dead_already):
         assert dies_in_burst.ready_answer == dead_already.ready_answer == {"ready": 1}
         with pytest.raises(SystemExit) as died:
@@ -265,18 +267,18 @@ def test_a_worker_that_does_not_answer_is_stopped_after_its_patience(train, tmp_
     never_ready = "import time; time.sleep(60)"
     with (
         pytest.raises(SystemExit) as died,
-        train.workers([("slow", [sys.executable, "-c", never_ready], {}, None)], 0.5),
+        train.workers([child("slow", never_ready)], 0.5),
     ):
         pass
     assert str(died.value) == "slow failed (no answer within 0.5 s: stopped):\n"
     ready = "import sys, time; print('{}', flush=True); sys.stdin.readline(); "
     ready += "print('stuck', file=sys.stderr, flush=True); time.sleep(60)"
-    with train.workers([("stuck", [sys.executable, "-c", ready], {}, tmp_path)], 0.5) as (worker,):
+    with train.workers([child("stuck", ready, cwd=tmp_path)], 0.5) as (worker,):
         with pytest.raises(SystemExit) as died:
             worker.burst()
         assert str(died.value) == "stuck failed (no answer within 0.5 s: stopped):\nstuck\n"
     deaf = "import time; print('{}', flush=True); time.sleep(60)"  # ready, then never reads its input
-    with train.workers([("deaf", [sys.executable, "-c", deaf], {}, None)], 0.5) as (worker,):
+    with train.workers([child("deaf", deaf)], 0.5) as (worker,):
         pass
     assert worker._process.returncode == -signal.SIGKILL  # closed, waited on for 0.5 s, then stopped
 
