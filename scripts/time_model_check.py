@@ -137,6 +137,7 @@ VARIANTS: dict[str, Pricing] = {
     "with each product's own bytes held": own_bytes,
     "with gemv priced as a gemm": gemv_as_gemm,
     "with the GEMM rate at the smallest dimension": at_smallest,
+    "with one GEMM curve (short results)": changed(lambda c: replace(c, gemm_curve_narrow=())),
     "without the one-thread sweep": changed(lambda c: replace(c, stream_curve_one=())),
     "with one cache level (no sweep)": changed(lambda c: replace(c, stream_curve=())),
 }
@@ -199,8 +200,10 @@ def describe(calibration: Calibration) -> str:
     """The figures the predictions lean on most, to see which one moved in a run that missed."""
     c = calibration
     curve = " ".join(f"{rows}:{rate:.0f}" for rows, rate in c.gemm_curve)
+    narrow = " ".join(f"{columns}:{rate:.0f}" for columns, rate in c.gemm_curve_narrow)
     return (
-        f"{c.dtype}: GEMM {c.gemm_gflops:.1f} GFLOP/s (curve {curve}), stream {c.stream_gbps:.1f} GB/s, "
+        f"{c.dtype}: GEMM {c.gemm_gflops:.1f} GFLOP/s (curve {curve}; narrow {narrow or '-'}), "
+        f"stream {c.stream_gbps:.1f} GB/s, "
         f"cache {c.cache_bytes / 2**20:.0f} MiB at {c.cache_gbps:.1f} GB/s, call {c.call_s * 1e6:.2f} us, "
         f"run {c.run_s * 1e6:.2f} us, load {c.load_average}"
     )

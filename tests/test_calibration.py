@@ -31,6 +31,7 @@ GOOD = Calibration(
     cache_bytes=2**20,
     call_s=1e-6,
     gemm_curve=((2, 2.0), (8, 8.0), (32, 25.0), (128, 40.0), (512, 48.0)),
+    gemm_curve_narrow=((2, 3.0), (8, 11.0), (32, 30.0), (128, 44.0), (512, 49.0)),
     run_s=2e-6,
     load_average=0.1,
     cores=2,
@@ -63,6 +64,11 @@ def test_plausible_figures_have_no_problems_and_no_notes():
         ({"gemm_curve": tuple((rows, rows * 0.1) for rows in (2, 8, 32, 128, 512))}, "do not grow"),
         ({"gemm_curve": ((2, 40.0), (8, 8.0))}, "not increasing"),
         ({"gemm_curve": ((8, 2.0), (2, 8.0))}, "rows are not increasing"),
+        # the narrow-result curve is held to the same rules, under its own name
+        ({"gemm_curve_narrow": tuple((s, s * 0.1) for s in (2, 8, 32))}, "narrow-result GEMM curve's times do not"),
+        ({"gemm_curve_narrow": ((2, 40.0), (8, 8.0))}, "the narrow-result GEMM curve is not increasing"),
+        ({"gemm_curve_narrow": ((8, 2.0), (2, 8.0))}, "gemm_curve_narrow columns are not increasing"),
+        ({"gemm_curve_narrow": ((2, -1.0),)}, "gemm_curve_narrow = ((2, -1.0),) is not a list of (columns, positive"),
         # 10 GB/s streaming a float64 matrix is 2.5 GFLOP/s; a GEMM cannot be slower.
         ({"gemm_gflops": 2.0, "gemm_curve": ()}, "below the streaming rate"),
     ],
@@ -132,6 +138,7 @@ def test_the_cache_s_bounds_are_inclusive():
         GOOD.to_dict() | {"gemm_gflops": 0},
         GOOD.to_dict() | {"gemm_curve": [[2, "x"]]},
         GOOD.to_dict() | {"gemm_curve": 7},
+        GOOD.to_dict() | {"gemm_curve_narrow": [[2, 0.0]]},
         GOOD.to_dict() | {"stream_curve": [[2**20, -1.0]]},
         GOOD.to_dict() | {"blas": 3},
         GOOD.to_dict() | {"surprise": 1},
@@ -226,7 +233,9 @@ def test_the_cache_is_measured_where_streaming_stops_being_faster(monkeypatch):
         return (40.0 if n_bytes <= 8 * 2**20 else 20.0), n_bytes
 
     monkeypatch.setattr(calibrate, "_streaming_rate", streaming)
-    monkeypatch.setattr(calibrate, "gemm_rate", lambda dtype, rows, size=1024, repeats=15: 2.0 * rows**0.5)
+    monkeypatch.setattr(
+        calibrate, "gemm_rate", lambda dtype, rows, size=1024, repeats=15, narrow=False: 2.0 * rows**0.5
+    )
     monkeypatch.setattr(calibrate, "elementwise_rate", lambda dtype, n_bytes, repeats=15: 5.0)
     monkeypatch.setattr(calibrate, "executor_costs", lambda dtype: (3e-6, 1e-6))
     found = real_measure("float64")
@@ -261,7 +270,9 @@ def test_the_cache_rate_is_read_where_the_blas_streams_on_all_its_threads(
         return swept[max(n_bytes // 2**20, 1)], n_bytes
 
     monkeypatch.setattr(calibrate, "_streaming_rate", streaming)
-    monkeypatch.setattr(calibrate, "gemm_rate", lambda dtype, rows, size=1024, repeats=15: 2.0 * rows**0.5)
+    monkeypatch.setattr(
+        calibrate, "gemm_rate", lambda dtype, rows, size=1024, repeats=15, narrow=False: 2.0 * rows**0.5
+    )
     monkeypatch.setattr(calibrate, "elementwise_rate", lambda dtype, n_bytes, repeats=15: 5.0)
     monkeypatch.setattr(calibrate, "executor_costs", lambda dtype: (3e-6, 1e-6))
     monkeypatch.setattr(calibrate, "blas_info", lambda: BlasInfo(library, threads))

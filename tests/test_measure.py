@@ -53,13 +53,14 @@ def matmuls(monkeypatch):
 
 
 @pytest.mark.parametrize("rows", [3, 40])  # fewer rows than the square's side, and more
-def test_the_gemm_rate_is_its_product_s_flops_over_its_median_written_in_place(monkeypatch, matmuls, rows):
+@pytest.mark.parametrize("narrow", [False, True])  # the result `rows` rows high, or `rows` columns wide
+def test_the_gemm_rate_is_its_product_s_flops_over_its_median_written_in_place(monkeypatch, matmuls, rows, narrow):
     clock = Clock(2e-6)
     monkeypatch.setattr(calibrate, "time_call", clock)
-    rate = calibrate.gemm_rate("float32", rows, size=16, repeats=5)
+    rate = calibrate.gemm_rate("float32", rows, size=16, repeats=5, narrow=narrow)
     assert rate == pytest.approx(2 * rows * 16 * 16 / 2e-6 / 1e9, rel=1e-12)
     first, second = clock.runs[0]
-    assert first is second and first.shape == (rows, 16)  # one result, no allocation timed
+    assert first is second and first.shape == ((16, rows) if narrow else (rows, 16))  # one result, none timed
     assert np.isfinite(first).all() and clock.repeats == [5]
     assert set(matmuls) == {(np.dtype("float32"),) * 3}
 
@@ -180,9 +181,9 @@ def figures(monkeypatch):
         yield
         active.pop()
 
-    def gemm(dtype, rows, size=1024, repeats=15):
+    def gemm(dtype, rows, size=1024, repeats=15, narrow=False):
         asked.append(("gemm", dtype, size, repeats, active[-1]))
-        return 1000.0 + rows
+        return 1000.0 + rows + (2000.0 if narrow else 0.0)
 
     def streaming(n_bytes, dtype, repeats):
         asked.append(("stream", dtype, repeats, active[-1]))
@@ -245,6 +246,7 @@ def test_measure_files_every_figure_under_its_own_name(figures, dtype, cache_gbp
         call_s=3.1e-6,  # the median of the executor's per-call figures
         run_s=2e-6,  # ... and of its per-run figures
         gemm_curve=((2, 1002.0), (8, 1008.0), (32, 1032.0), (128, 1128.0), (512, 1512.0)),
+        gemm_curve_narrow=((2, 3002.0), (8, 3008.0), (32, 3032.0), (128, 3128.0), (512, 3512.0)),
         load_average=0.75,
         cores=3,
         unsettled=("elementwise_curve[16384]",),

@@ -8,6 +8,7 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
@@ -23,6 +24,7 @@ from jacchain.jobs.analyze import analyze
 from jacchain.model.spec import make_spec
 from jacchain.planners.dp import optimal_plan, solve_chain
 from jacchain.planners.folds import left_fold
+from jacchain.run import calibrate
 from jacchain.run.calibrate import cache_path, cached, store
 from jacchain.run.timing import blas_info
 from jacchain.types import Structure
@@ -53,8 +55,9 @@ def test_calibrate_measures_this_machine():
     assert (data["blas"], data["threads"]) == (info.library, 1)
     # A GEMM beats streaming a matrix once per entry, and the curve rises with the row count.
     assert data["gemm_gflops"] > data["stream_gbps"] / 8
-    rates = [rate for _, rate in data["gemm_curve"]]
-    assert rates[-1] > rates[0]
+    for curve in ("gemm_curve", "gemm_curve_narrow"):
+        rates = [rate for _, rate in data[curve]]
+        assert rates[-1] > rates[0]
 
 
 def test_calibrate_json_is_cached_and_analyze_predicts_with_it(fake_figures):
@@ -99,12 +102,29 @@ def test_calibrate_in_every_other_format(fmt):
         bullet = "- " if fmt == "markdown" else ""
         lines = result.output.splitlines()
         assert lines[1] == f"{bullet}matrix multiply (1024^3): 50.0 GFLOP/s"
-        assert lines[4] == f"{bullet}fixed cost per product, as the executor runs them: 1.00 us; per run: 0.00 us"
-        assert lines[5] == (
+        assert lines[2] == f"{bullet}(s x 1024)(1024 x 1024), GFLOP/s by s: 2 2.0, 8 8.0, 32 25.0, 128 40.0, 512 48.0"
+        assert lines[5] == f"{bullet}fixed cost per product, as the executor runs them: 1.00 us; per run: 0.00 us"
+        assert lines[6] == (
             f"{bullet}numpy scaling rows (structured products), GB/s by bytes moved: "
             "16.00 KiB 4.0, 1.00 MiB 8.0, 64.00 MiB 5.0"
         )
-        assert lines[6] == f"{bullet}cached in {cache_path()}"
+        assert lines[7] == f"{bullet}cached in {cache_path()}"
+
+
+def test_calibrate_shows_the_narrow_result_curve_beside_the_short_one_and_analyze_reads_both(monkeypatch):
+    narrow, faked = ((2, 30.0), (512, 60.0)), calibrate.measure  # the fake figures, this test's curve added
+
+    monkeypatch.setattr(
+        calibrate, "measure", lambda *args, **kwargs: replace(faked(*args, **kwargs), gemm_curve_narrow=narrow)
+    )
+    lines = CliRunner().invoke(cli, ["calibrate"]).output.splitlines()
+    assert lines[2:4] == [
+        "(s x 1024)(1024 x 1024), GFLOP/s by s: 2 2.0, 8 8.0, 32 25.0, 128 40.0, 512 48.0",
+        "(1024 x 1024)(1024 x s), GFLOP/s by s: 2 30.0, 512 60.0",
+    ]
+    output = CliRunner().invoke(cli, ["analyze", "64,32,8", "--repeats", "1"], env={"COLUMNS": "400"}).output
+    (line,) = [line for line in output.splitlines() if line.startswith("time model per product:")]
+    assert "max(FLOPs / 2.0-60.0 GFLOP/s, the GEMM curves (short and narrow results) read at the product's" in line
 
 
 def test_cost_time_through_the_command_line_picks_the_plan_of_least_predicted_time(fake_figures):
@@ -161,6 +181,38 @@ def test_the_gemm_curve_prices_its_own_shape_as_measured_and_a_product_small_in_
     assert product_time(small, calibration, 8) == pytest.approx(1e-6 + small.flops / (rate * 1e9))
     at_64 = 40.0 + (60.0 - 40.0) * math.log(64 / 32) / math.log(512 / 32)
     assert rate < at_64 * 0.9  # the smallest dimension's rate would have priced it 1.2x faster
+
+
+def test_a_product_whose_result_is_narrow_is_priced_off_the_narrow_result_curve_where_one_was_measured():
+    """Input-first carries the input's few columns through wide matrices: (m x k)(k x n) with
+    n < m. The BLAS runs that shape at its own rate, so it reads the narrow-result curve, at
+    the same d as the short one; a short or square result reads the short curve."""
+    fast_memory = {**FAKE, "stream_gbps": 10_000.0, "cache_gbps": 10_000.0}  # compute decides
+    short_curve, narrow_curve = ((2, 5.0), (32, 40.0), (512, 60.0)), ((2, 12.0), (32, 70.0), (512, 65.0))
+    both = Calibration(**fast_memory, gemm_curve=short_curve, gemm_curve_narrow=narrow_curve)
+    narrow = product_count((1024, 1024, DENSE), (1024, 32, DENSE))  # the narrow curve's own product
+    short = product_count((32, 1024, DENSE), (1024, 1024, DENSE))  # the short curve's own
+    square = product_count((64, 128, DENSE), (128, 64, DENSE))  # as many columns as rows: short
+    d = 1 / (1 / 64 + 1 / 128 + 1 / 64 - 2 / 1024)
+    assert product_time(narrow, both, 8) == pytest.approx(1e-6 + narrow.flops / 70e9)
+    assert product_time(short, both, 8) == pytest.approx(1e-6 + short.flops / 40e9)
+    square_rate = 5.0 + (40.0 - 5.0) * math.log(d / 2) / math.log(32 / 2)
+    assert product_time(square, both, 8) == pytest.approx(1e-6 + square.flops / (square_rate * 1e9))
+    # (512 x 256)(256 x 16), what input-first makes of a 16-wide input: the narrow curve at its d
+    d = 1 / (1 / 512 + 1 / 256 + 1 / 16 - 2 / 1024)
+    wide = product_count((512, 256, DENSE), (256, 16, DENSE))
+    wide_rate = 12.0 + (70.0 - 12.0) * math.log(d / 2) / math.log(32 / 2)
+    assert product_time(wide, both, 8) == pytest.approx(1e-6 + wide.flops / (wide_rate * 1e9))
+    # a calibration without the narrow curve (taken before it was measured) prices both off the short one
+    short_only = replace(both, gemm_curve_narrow=())
+    assert product_time(narrow, short_only, 8) == pytest.approx(1e-6 + narrow.flops / 40e9)
+    # the DP's vectorised pricing reads the same curves, product by product
+    objective = TimeObjective(both, 8)
+    products = (narrow, short, square, wide)
+    dims = tuple(np.array([p.dims[axis] for p in products]) for axis in range(3))
+    flops, moved = np.array([p.flops for p in products]), np.array([p.bytes_moved(8) for p in products])
+    vectorised = objective.seconds(flops, moved, dims, np.ones(4, dtype=bool), np.zeros(4, dtype=bool))
+    assert vectorised == pytest.approx([product_time(p, both, 8) - 1e-6 for p in products], rel=1e-12)
 
 
 def test_a_matrix_vector_product_is_priced_by_the_bytes_it_streams():
@@ -273,7 +325,8 @@ def test_cost_time_dp_equals_brute_force_over_predicted_time(case, decides):
         if decides == "compute"
         else {"stream_gbps": 0.5, "cache_gbps": 2.0, "cache_bytes": 2**16}
     )
-    calibration = Calibration(**(FAKE | rates), gemm_curve=((2, 5.0), (32, 40.0), (512, 60.0)))
+    curves = {"gemm_curve": ((2, 5.0), (32, 40.0), (512, 60.0)), "gemm_curve_narrow": ((2, 9.0), (512, 70.0))}
+    calibration = Calibration(**(FAKE | rates), **curves)
     chain = chain_of_dims(dims, diagonal)
     resident = chain.factor_bytes
     objective = TimeObjective(calibration, 8, resident)
@@ -315,7 +368,9 @@ def test_the_dp_objective_is_the_time_model_on_chains_with_diagonal_factors(dims
     # end (60 GFLOP/s) but memory-bound at the square GEMM rate (100 GFLOP/s) the model uses:
     # the DP once priced it at the former.
     calibration = Calibration(
-        **{**FAKE, "stream_gbps": 1500.0, "cache_gbps": 1500.0}, gemm_curve=((2, 5.0), (512, 60.0))
+        **{**FAKE, "stream_gbps": 1500.0, "cache_gbps": 1500.0},
+        gemm_curve=((2, 5.0), (512, 60.0)),
+        gemm_curve_narrow=((2, 9.0), (512, 70.0)),
     )
     chain = chain_of_dims(dims, diagonal)
     plan, seconds = solve_chain(chain, TimeObjective(calibration, 8))

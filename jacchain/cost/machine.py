@@ -56,6 +56,11 @@ class Calibration:
     # vector-matrix product on one thread (0: on all of them at every size; no second sweep).
     stream_curve_one: tuple[tuple[int, float], ...] = ()
     threaded_from: int = 0
+    # GFLOP/s of (1024 x 1024)(1024 x s), the same products with the result narrow, not short:
+    # the BLAS packs and blocks the two differently, and on one processor the narrow ones ran
+    # 1.2-1.9x faster in float32 and 0.74-0.9x as fast in float64 at s up to 8 (empty: not
+    # measured, the short curve prices both).
+    gemm_curve_narrow: tuple[tuple[int, float], ...] = ()
 
     def problems(self) -> list[str]:
         """Why these figures cannot be right (empty when they are plausible): non-finite or
@@ -69,7 +74,9 @@ class Calibration:
                 found.append(f"{name} = {value!r}")
         if not (isinstance(self.cache_bytes, int) and self.cache_bytes > 0):
             found.append(f"cache_bytes = {self.cache_bytes!r}")
-        found += self._curve_problems()
+        found += _gemm_curve_problems("gemm_curve", self.gemm_curve, "GEMM curve", "rows")
+        narrow = self.gemm_curve_narrow
+        found += _gemm_curve_problems("gemm_curve_narrow", narrow, "narrow-result GEMM curve", "columns")
         found += _points_problems("elementwise_curve", self.elementwise_curve, "(bytes, positive GB/s)")
         found += _points_problems("stream_curve", self.stream_curve, "(bytes, positive GB/s)")
         found += _points_problems("stream_curve_one", self.stream_curve_one, "(bytes, positive GB/s)")
@@ -81,18 +88,6 @@ class Calibration:
                     f"{streaming_flops:.3g} GFLOP/s"
                 )
         return found
-
-    def _curve_problems(self) -> list[str]:
-        points = self.gemm_curve
-        malformed = _points_problems("gemm_curve", points, "(rows, positive GFLOP/s)", "rows")
-        if malformed:
-            return malformed
-        sizes, rates = [size for size, _ in points], [rate for _, rate in points]
-        if any(later < 0.7 * earlier for earlier, later in itertools.pairwise(rates)):
-            return [f"the GEMM curve is not increasing: {', '.join(f'{r:.3g}' for r in rates)} GFLOP/s"]
-        if len(points) >= 2 and (sizes[-1] / rates[-1]) / (sizes[0] / rates[0]) < 2:
-            return ["the GEMM curve's times do not grow with the product's size (the machine was busy?)"]
-        return []
 
     def notes(self, now: float) -> list[str]:
         """What makes these figures doubtful though plausible: age, load while measuring,
@@ -107,17 +102,23 @@ class Calibration:
             found.append(f"{', '.join(self.unsettled)} did not settle within 10%")
         return found
 
-    def gemm_rate(self, at: Numeric) -> Any:
+    def gemm_rate(self, at: Numeric, narrow: Any = False) -> Any:
         """FLOP/s of a dense product the curve reads at `at` rows (cost/time_model.gemm_dimension;
-        log-interpolated on the measured curve; the square GEMM rate where there is no curve)."""
+        log-interpolated on the measured curve; the square GEMM rate where there is no curve),
+        or at `at` columns on the narrow-result curve where the result is `narrow` (its columns
+        fewer than its rows) and that curve was measured."""
         if not self.gemm_curve:
             return self.gemm_gflops * 1e9  # np.where and arithmetic broadcast it over arrays
-        return _log_interp(self.gemm_curve, at) * 1e9
+        short = _log_interp(self.gemm_curve, at) * 1e9
+        if not self.gemm_curve_narrow:
+            return short
+        return np.where(narrow, _log_interp(self.gemm_curve_narrow, at) * 1e9, short)
 
-    def compute_rate(self, at: Numeric, dense: Any) -> Any:
-        """FLOP/s of a product: the GEMM curve at `at` for dense x dense, the square GEMM rate
-        for a product with a structured operand (no GEMM runs there; one multiply per entry)."""
-        return np.where(dense, self.gemm_rate(at), self.gemm_gflops * 1e9)
+    def compute_rate(self, at: Numeric, dense: Any, narrow: Any = False) -> Any:
+        """FLOP/s of a product: the GEMM curve at `at` for dense x dense (the narrow-result one
+        where the result is `narrow`), the square GEMM rate for a product with a structured
+        operand (no GEMM runs there; one multiply per entry)."""
+        return np.where(dense, self.gemm_rate(at, narrow), self.gemm_gflops * 1e9)
 
     def transfer_seconds(self, n_bytes: Numeric, resident: Numeric = 0, entries: Numeric = math.inf) -> Any:
         """Seconds to move n_bytes at the rate the streaming sweep measured where the caches
@@ -176,6 +177,20 @@ def with_fixed_costs(calibration: Calibration | None, fixed: FixedCosts | None) 
     if calibration is None or fixed is None:
         return calibration
     return replace(calibration, call_s=fixed.call_s, run_s=fixed.run_s)
+
+
+def _gemm_curve_problems(name: str, points: Any, label: str, sizes_are: str) -> list[str]:
+    """Why a measured GEMM curve cannot be right: malformed, falling (a later point below 0.7x
+    the one before), or its product times not growing with the product (a busy machine)."""
+    malformed = _points_problems(name, points, f"({sizes_are}, positive GFLOP/s)", sizes_are)
+    if malformed:
+        return malformed
+    sizes, rates = [size for size, _ in points], [rate for _, rate in points]
+    if any(later < 0.7 * earlier for earlier, later in itertools.pairwise(rates)):
+        return [f"the {label} is not increasing: {', '.join(f'{r:.3g}' for r in rates)} GFLOP/s"]
+    if len(points) >= 2 and (sizes[-1] / rates[-1]) / (sizes[0] / rates[0]) < 2:
+        return [f"the {label}'s times do not grow with the product's size (the machine was busy?)"]
+    return []
 
 
 def _log_interp(points: tuple[tuple[int, float], ...], at: Numeric) -> Any:

@@ -29,13 +29,15 @@ class TimeObjective:
         """max(FLOPs / rate, bytes / bandwidth), elementwise over numpy arrays too, for an
         (m x k)(k x n) product (`dims`: m, k, n); a dense one at the GEMM curve's rate where
         `gemm_dimension` reads it, a structured one moving its bytes at numpy's measured
-        elementwise rate, not BLAS's. A dense product whose result is a row or a column
+        elementwise rate, not BLAS's; one whose result has fewer columns than rows on the
+        narrow-result curve, where measured. A dense product whose result is a row or a column
         (`vector`) is a matrix-vector product (BLAS's gemv, not its gemm): it streams its matrix
         once at two FLOPs an entry, so its bytes alone price it (the GEMM curve's fewest rows, a
         gemm, ran 1.3-3x slower than gemv here)."""
         gemv = np.asarray(vector) & dense
         at = gemm_dimension(*dims, self.machine.gemm_size)
-        compute = np.where(gemv, 0.0, flops / self.machine.compute_rate(at, dense))
+        rate = self.machine.compute_rate(at, dense, narrow_result(*dims))
+        compute = np.where(gemv, 0.0, flops / rate)
         # a gemv's matrix has flops / 2 entries; a gemm streams on all threads
         entries = np.where(gemv, flops / 2, np.inf)
         streamed = self.machine.transfer_seconds(n_bytes, self.resident, entries)
@@ -64,6 +66,17 @@ def gemm_dimension(m: Any, k: Any, n: Any, size: int) -> Any:
     # the smallest dimension where the sum is not positive (larger than the curve's in two)
     harmonic = np.divide(1.0, inverse, out=np.array(smallest), where=inverse > 0)
     return np.maximum(np.minimum(harmonic, smallest), 1.0)
+
+
+def narrow_result(m: Any, k: Any, n: Any) -> Any:
+    """Whether an (m x k)(k x n) product's result is narrow (fewer columns than rows), what the
+    narrow-result GEMM curve prices: input-first's products carry the input's few columns
+    through wide matrices.
+
+    >>> bool(narrow_result(512, 256, 16)), bool(narrow_result(16, 256, 512)), bool(narrow_result(64, 8, 64))
+    (True, False, False)
+    """
+    return np.asarray(n) < np.asarray(m)
 
 
 def product_time(product: ProductCount, calibration: Calibration, itemsize: int, resident: int = 0) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import fields
 
 from rich.text import Text
@@ -13,9 +14,9 @@ from ..run.calibrate import CACHE_GAIN, CalibrationRun
 from .base import Renderer, register
 
 
-def curve_line(label: str, points: tuple[tuple[int, float], ...]) -> list[str]:
-    """One line of a measured curve's points (size, GB/s); none when it was not measured."""
-    return [f"{label}: " + ", ".join(f"{human(size)} {rate:.1f}" for size, rate in points)] if points else []
+def curve_line(label: str, points: tuple[tuple[int, float], ...], size: Callable[[int], str] = human) -> list[str]:
+    """One line of a measured curve's points (size, rate); none when it was not measured."""
+    return [f"{label}: " + ", ".join(f"{size(at)} {rate:.1f}" for at, rate in points)] if points else []
 
 
 def lines(run: CalibrationRun) -> list[str]:
@@ -23,6 +24,8 @@ def lines(run: CalibrationRun) -> list[str]:
     return [
         f"BLAS {c.blas}, {c.dtype}, {c.threads} thread(s)",
         f"matrix multiply ({c.gemm_size}^3): {c.gemm_gflops:.1f} GFLOP/s",
+        *curve_line(f"(s x {c.gemm_size})({c.gemm_size} x {c.gemm_size}), GFLOP/s by s", c.gemm_curve, str),
+        *curve_line(f"({c.gemm_size} x {c.gemm_size})({c.gemm_size} x s), GFLOP/s by s", c.gemm_curve_narrow, str),
         f"vector-matrix streaming from memory ({c.stream_bytes / 2**20:.0f} MiB matrix): {c.stream_gbps:.1f} GB/s",
         f"vector-matrix streaming from cache: {c.cache_gbps:.1f} GB/s, up to {human(c.cache_bytes)} "
         f"(the largest matrix streaming {CACHE_GAIN}x faster than from memory)",

@@ -23,9 +23,10 @@ from ..io import write_atomic
 from ..types import Progress
 from .timing import DEFAULT_TARGET_S, Timing, blas_info, blas_threads, time_alternating, time_call, usable_cores
 
-CACHE_SCHEMA = 11  # 8: medians over rounds; 9: the cache's capacity measured; 10: its rate where all threads stream;
-# 11: the sweep from 64 KiB, on one thread too, the call's time taken out
+CACHE_SCHEMA = 12  # 8: medians over rounds; 9: the cache's capacity measured; 10: its rate where all threads stream;
+# 11: the sweep from 64 KiB, on one thread too, the call's time taken out; 12: the narrow-result GEMM curve
 GEMM_CURVE_SIZES = (2, 8, 32, 128, 512)
+GEMM_CURVES = ("gemm_curve", "gemm_curve_narrow")  # results short (few rows) and narrow (few columns)
 STREAM_BYTES = 256 * 2**20  # the matrix measure() streams from memory
 ELEMENTWISE_BYTES = (2**14, 2**17, 2**20, 2**23, 2**26)  # bytes read and written
 CAPACITY_SWEEP = tuple(2**16 * 2**k for k in range(12))  # streamed matrices of 64 KiB to 128 MiB
@@ -61,11 +62,15 @@ def cache_path() -> Path:
     return Path(xdg) / "jacchain" / "calibration.json"
 
 
-def gemm_rate(dtype: str, rows: int, size: int = 1024, repeats: int = 15) -> float:
-    """GFLOP/s of a (rows x size)(size x size) product with numpy's BLAS."""
-    right = np.full((size, size), 0.5, dtype=dtype)
-    left = right[:rows] if rows <= size else np.full((rows, size), 0.5, dtype=dtype)
-    out = np.empty((rows, size), dtype=dtype)
+def gemm_rate(dtype: str, rows: int, size: int = 1024, repeats: int = 15, narrow: bool = False) -> float:
+    """GFLOP/s of a (rows x size)(size x size) product with numpy's BLAS, or with `narrow` of
+    (size x size)(size x rows): the same work, its result `rows` columns wide."""
+    square = np.full((size, size), 0.5, dtype=dtype)
+    if narrow:
+        left, right = square, np.full((size, rows), 0.5, dtype=dtype)
+    else:
+        left, right = square[:rows] if rows <= size else np.full((rows, size), 0.5, dtype=dtype), square
+    out = np.empty((left.shape[0], right.shape[1]), dtype=dtype)
     seconds = time_call(lambda: np.matmul(left, right, out=out), repeats=repeats).median
     return 2 * rows * size * size / seconds / 1e9
 
@@ -286,6 +291,7 @@ def measure(
             figures[f"stream_curve_one[{size}]"] = functools.partial(_one_thread_gbps, size, dtype, repeats)
     for rows in GEMM_CURVE_SIZES:
         figures[f"gemm_curve[{rows}]"] = functools.partial(gemm_rate, dtype, rows, gemm_size, repeats)
+        figures[f"gemm_curve_narrow[{rows}]"] = functools.partial(gemm_rate, dtype, rows, gemm_size, repeats, True)
     for size in ELEMENTWISE_BYTES:
         figures[f"elementwise_curve[{size}]"] = functools.partial(elementwise_rate, dtype, size, repeats)
     with blas_threads(threads):
@@ -296,7 +302,7 @@ def measure(
     one = tuple((size, values[f"stream_curve_one[{size}]"]) for size in CAPACITY_SWEEP) if threaded_from else ()
     cache_bytes, cache_gbps = effective_cache(swept, stream_gbps, threaded_from * itemsize)
     run_s = float(np.median([run for _, run in executor]))
-    curve = tuple((rows, values[f"gemm_curve[{rows}]"]) for rows in GEMM_CURVE_SIZES)
+    curve, narrow = (tuple((rows, values[f"{name}[{rows}]"]) for rows in GEMM_CURVE_SIZES) for name in GEMM_CURVES)
     elementwise = tuple((size, values[f"elementwise_curve[{size}]"]) for size in ELEMENTWISE_BYTES)
     return Calibration(
         blas=info.library,
@@ -312,6 +318,7 @@ def measure(
         call_s=call_s,
         run_s=run_s,
         gemm_curve=curve,
+        gemm_curve_narrow=narrow,
         elementwise_curve=elementwise,
         load_average=load,
         cores=usable_cores(),
@@ -360,7 +367,7 @@ def from_entry(entry: Any) -> Calibration | None:
     try:
         curves = {
             name: entry.get(name, ())
-            for name in ("gemm_curve", "elementwise_curve", "stream_curve", "stream_curve_one")
+            for name in (*GEMM_CURVES, "elementwise_curve", "stream_curve", "stream_curve_one")
         }
         unsettled = entry.get("unsettled", ())
         calibration = Calibration(
@@ -424,8 +431,8 @@ def calibration_bytes(dtype: str, gemm_size: int = 1024, stream_bytes: int = STR
         side = _matrix_side(n_bytes, dtype)
         return side * side + 2 * side
 
-    def product(rows: int) -> int:
-        return gemm_size * gemm_size + rows * gemm_size * (2 if rows > gemm_size else 1)
+    def product(rows: int, narrow: bool = False) -> int:  # the square, the other operand (unless a view), the result
+        return gemm_size * gemm_size + rows * gemm_size * (2 if narrow or rows > gemm_size else 1)
 
     def scaled(n_bytes: int) -> int:
         side = max(1, _matrix_side(n_bytes // 2, dtype))
@@ -434,6 +441,7 @@ def calibration_bytes(dtype: str, gemm_size: int = 1024, stream_bytes: int = STR
     entries = max(
         *map(streamed, (stream_bytes, *CAPACITY_SWEEP)),
         *map(product, (gemm_size, *GEMM_CURVE_SIZES)),
+        *(product(rows, narrow=True) for rows in GEMM_CURVE_SIZES),
         *map(scaled, ELEMENTWISE_BYTES),
     )
     return entries * np.dtype(dtype).itemsize
