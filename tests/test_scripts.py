@@ -9,14 +9,19 @@ import json
 import os
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+from jacchain.cost.machine import Calibration
+from jacchain.cost.product import product_count
+from jacchain.cost.time_model import plan_time
 from jacchain.model.spec import make_spec
 from jacchain.run.blas import BoundGemm, mkl_path
+from jacchain.types import Structure
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 
@@ -508,6 +513,19 @@ def test_the_variants_are_the_model_with_one_part_changed(model_check, monkeypat
     changed = model_check.changed(lambda figures: figures + " without the run cost")
     assert changed(["p"], "figures", 4) == 1.5
     assert priced == [(["p"], "figures without the run cost", 4)]
+
+
+def test_the_one_curve_variant_is_the_model_with_the_narrow_curve_taken_out(model_check):
+    dense = Structure.DENSE
+    narrow = product_count((1024, 1024, dense), (1024, 16, dense))
+    short = Calibration("b", "float64", 1, 100.0, 1e4, 1024, 2**28, 0.0, 1e4, gemm_curve=((2, 5.0), (512, 60.0)))
+    both = replace(short, gemm_curve_narrow=((2, 10.0), (512, 90.0)))
+    one_curve = model_check.VARIANTS["with one GEMM curve (short results)"]
+    assert one_curve([narrow], both, 8) == plan_time([narrow], short, 8)
+    assert one_curve([narrow], both, 8) > plan_time([narrow], both, 8)  # the narrow curve is the faster here
+    # the verbose calibration line gives both curves, a dash where the narrow one was not measured
+    assert "(curve 2:5 512:60; narrow 2:10 512:90)" in model_check.describe(both)
+    assert "(curve 2:5 512:60; narrow -)" in model_check.describe(short)
 
 
 # -- the others: the call timer, the reference loops, the memory report ------------------------
