@@ -6,7 +6,7 @@ A prediction hits when it is within 30% of the measurement. Each run takes a fre
 calibration (unless --cached) and prints the hit rates; the goal is 5 of 6, run after run.
 
     python scripts/time_model_check.py [--runs 3] [--generated 20] [--seed 0] [--cached] [--quick]
-                                       [--calibrate-each]
+                                       [--calibrate-each] [--threads N]
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from jacchain.jobs.chain import analyze_chain, run_plans
 from jacchain.model.config import load_network
 from jacchain.model.spec import NetworkSpec, make_spec
 from jacchain.run.calibrate import load_or_measure, measure
+from jacchain.run.timing import blas_info, blas_threads
 
 TOLERANCE = 0.30
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "identity")
@@ -58,12 +59,14 @@ def chain_configs() -> list[ElementalChain]:
     return [load_chain(str(path)) for path in sorted(folder.glob("*.yaml")) if is_chain_config(str(path))]
 
 
-def chain_plans(chains: list[ElementalChain], calibration: Calibration | None) -> list[tuple[str, float, float]]:
+def chain_plans(
+    chains: list[ElementalChain], calibration: Calibration | None, threads: int | None = None
+) -> list[tuple[str, float, float]]:
     """(label, predicted, measured median) of every plan of every chain, priced by the run's
-    float64 calibration, as `jacchain analyze CHAIN.yaml` runs them."""
+    float64 calibration, as `jacchain analyze CHAIN.yaml [--threads N]` runs them."""
     found = []
     for chain in chains:
-        analysis = run_plans(analyze_chain(chain), None, calibrate=lambda dtype, threads: calibration)
+        analysis = run_plans(analyze_chain(chain), None, threads=threads, calibrate=lambda dtype, threads: calibration)
         for result in analysis.orders:
             measured = result.measured
             if measured is not None and measured.predicted_time:
@@ -235,19 +238,22 @@ def one_run(
     verbose: bool,
     each: bool,
     calibrations: dict[str, Calibration | None],
+    threads: int | None = None,
 ) -> tuple[int, int, int, int, dict[str, list[int]], dict[tuple[str, str], list[float]]]:
     """(order hits, orders, ratio hits, ratios) of the whole model, the same per variant, and
     each order's measured / predicted time by dtype and order. One calibration per dtype a
-    run (left in `calibrations`), or with `each` a fresh one right before every spec."""
+    run (left in `calibrations`), or with `each` a fresh one right before every spec; the
+    calibrations and the orders on `threads` BLAS threads (None: as they are)."""
     order_hits = order_total = ratio_hits = ratio_total = 0
     variants = {name: [0, 0, 0, 0] for name in [*VARIANTS, CALIBRATED_FIXED_COSTS]}
     drift: dict[tuple[str, str], list[float]] = {}
     for spec in specs:
         if each or spec.dtype not in calibrations:
-            calibrations[spec.dtype] = measure(spec.dtype) if fresh or each else load_or_measure(spec.dtype)
+            take = measure if fresh or each else load_or_measure
+            calibrations[spec.dtype] = take(spec.dtype, threads)
             if verbose and (taken := calibrations[spec.dtype]) is not None:
                 print(f"  calibration {describe(taken)}")
-        result = analyze(spec, calibration=calibrations[spec.dtype])
+        result = analyze(spec, threads=threads, calibration=calibrations[spec.dtype])
         if result.machine is not None:
             if verbose and result.fixed_costs is not None:
                 print(f"  {spec.label[:28]:<28} {spec.dtype:<8} call {result.fixed_costs.call_s * 1e6:.2f} us")
@@ -293,15 +299,26 @@ def main() -> None:
         "calibration and the specs it prices mostly taken out; the goal is judged with one calibration a run)",
     )
     parser.add_argument("--quick", action="store_true", help="one run, cached, 3 generated specs")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="BLAS threads for the calibrations and the timed orders (default: as they are; 1 takes a "
+        "host's second-core spells out of the measurements)",
+    )
     args = parser.parse_args()
     runs, count, fresh = (1, 3, False) if args.quick else (args.runs, args.generated, not args.cached)
     specs = shipped() + generated(count, args.seed)
-    print(f"{len(specs)} specs ({len(specs) - count} shipped, {count} generated), tolerance {TOLERANCE:.0%}")
+    with blas_threads(args.threads):
+        info = blas_info()
+    print(
+        f"{len(specs)} specs ({len(specs) - count} shipped, {count} generated), tolerance {TOLERANCE:.0%}; "
+        f"BLAS {info.library}, {info.threads} thread(s)"
+    )
     chains = chain_configs()
     met = []
     for run in range(1, runs + 1):
         calibrations: dict[str, Calibration | None] = {}
-        found = one_run(specs, fresh, args.verbose, args.calibrate_each, calibrations)
+        found = one_run(specs, fresh, args.verbose, args.calibrate_each, calibrations, args.threads)
         order_hits, order_total, ratio_hits, ratio_total, variants, drift = found
         met.append(meets(order_hits, order_total) and meets(ratio_hits, ratio_total))
         print(
@@ -317,7 +334,9 @@ def main() -> None:
         print(f"  measured / predicted, median by dtype (and order): {medians}")
         shifted = f"per-order {shifted_hits / order_total:4.0%}"
         print(f"  with each dtype's median shift taken out (a diagnostic, not the goal): {shifted}")
-        plans = chain_plans(chains, calibrations.get("float64") or load_or_measure("float64"))
+        plans = chain_plans(
+            chains, calibrations.get("float64") or load_or_measure("float64", args.threads), args.threads
+        )
         if plans:
             off = [measured / predicted for _, predicted, measured in plans]
             print(

@@ -369,11 +369,16 @@ def stand_in_analyses(model_check, monkeypatch, results: dict, machine=None, fix
     """`analyze` answering with the orders `results` gives each (label, dtype); the fresh and
     the cached calibration named for their dtype. What was priced, and on what, is listed."""
     priced: list = []
-    monkeypatch.setattr(model_check, "measure", lambda dtype: priced.append(("measured", dtype)) or f"fresh {dtype}")
-    monkeypatch.setattr(model_check, "load_or_measure", lambda dtype: f"cached {dtype}")
 
-    def analyze(spec, calibration):
-        priced.append((spec.label, spec.dtype, calibration))
+    def measure(dtype, threads):
+        priced.append(("measured", dtype) if threads is None else ("measured", dtype, threads))
+        return f"fresh {dtype}"
+
+    monkeypatch.setattr(model_check, "measure", measure)
+    monkeypatch.setattr(model_check, "load_or_measure", lambda dtype, threads: f"cached {dtype} on {threads}")
+
+    def analyze(spec, threads, calibration):
+        priced.append((spec.label, spec.dtype, calibration) + (() if threads is None else (threads,)))
         orders = results[spec.label, spec.dtype]
         return SimpleNamespace(machine=machine, fixed_costs=fixed_costs, orders=orders)
 
@@ -427,7 +432,19 @@ def test_a_run_counts_every_timed_order_and_each_specs_ratio(model_check, monkey
     assert priced[:2] == [("measured", "float64"), ("4,3", "float64", "fresh float64")]
     priced.clear()
     model_check.one_run(RUN_SPECS[:1], False, False, False, {})
-    assert priced == [("4,3", "float64", "cached float64")]
+    assert priced == [("4,3", "float64", "cached float64 on None")]
+    priced.clear()
+    # --threads N: every calibration and every analysis on N BLAS threads
+    model_check.one_run(RUN_SPECS[:2], True, False, False, {}, 1)
+    assert priced == [
+        ("measured", "float64", 1),
+        ("4,3", "float64", "fresh float64", 1),
+        ("measured", "float32", 1),
+        ("4,3", "float32", "fresh float32", 1),
+    ]
+    priced.clear()
+    model_check.one_run(RUN_SPECS[:1], False, False, False, {}, 1)
+    assert priced == [("4,3", "float64", "cached float64 on 1", 1)]
 
 
 def test_a_run_sums_each_variants_counts_over_its_specs(model_check, monkeypatch, capsys):
@@ -513,6 +530,26 @@ def test_the_variants_are_the_model_with_one_part_changed(model_check, monkeypat
     changed = model_check.changed(lambda figures: figures + " without the run cost")
     assert changed(["p"], "figures", 4) == 1.5
     assert priced == [(["p"], "figures without the run cost", 4)]
+
+
+def test_the_chain_plans_run_on_the_checks_threads_priced_by_its_calibration(model_check, monkeypatch):
+    asked = []
+
+    def run_plans(analysis, spec, threads, calibrate):
+        asked.append((analysis, spec, threads, calibrate("float64", threads)))
+        measured = SimpleNamespace(predicted_time=2.0, time=SimpleNamespace(median=3.0))
+        unpriced = SimpleNamespace(predicted_time=None, time=SimpleNamespace(median=1.0))
+        orders = [
+            SimpleNamespace(order=SimpleNamespace(name=name), measured=m)
+            for name, m in (("input-first", measured), ("loss-first", unpriced), ("optimal", None))
+        ]
+        return SimpleNamespace(orders=orders)
+
+    monkeypatch.setattr(model_check, "analyze_chain", lambda chain: f"plans of {chain.label}")
+    monkeypatch.setattr(model_check, "run_plans", run_plans)
+    found = model_check.chain_plans([SimpleNamespace(label="c7")], "the run's calibration", 1)
+    assert asked == [("plans of c7", None, 1, "the run's calibration")]
+    assert found == [("c7 input-first", 2.0, 3.0)]  # a plan the model did not price is left out
 
 
 def test_the_one_curve_variant_is_the_model_with_the_narrow_curve_taken_out(model_check):
