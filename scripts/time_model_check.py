@@ -141,6 +141,7 @@ VARIANTS: dict[str, Pricing] = {
     "with gemv priced as a gemm": gemv_as_gemm,
     "with the GEMM rate at the smallest dimension": at_smallest,
     "with one GEMM curve (short results)": changed(lambda c: replace(c, gemm_curve_narrow=())),
+    "without the small-product rate": changed(lambda c: replace(c, small_gflops=0.0)),
     "without the one-thread sweep": changed(lambda c: replace(c, stream_curve_one=())),
     "with one cache level (no sweep)": changed(lambda c: replace(c, stream_curve=())),
 }
@@ -204,8 +205,10 @@ def describe(calibration: Calibration) -> str:
     c = calibration
     curve = " ".join(f"{rows}:{rate:.0f}" for rows, rate in c.gemm_curve)
     narrow = " ".join(f"{columns}:{rate:.0f}" for columns, rate in c.gemm_curve_narrow)
+    small = f"{c.small_gflops:.0f}" if c.small_gflops else "-"
     return (
-        f"{c.dtype}: GEMM {c.gemm_gflops:.1f} GFLOP/s (curve {curve}; narrow {narrow or '-'}), "
+        f"{c.dtype}: GEMM {c.gemm_gflops:.1f} GFLOP/s (curve {curve}; narrow {narrow or '-'}; "
+        f"small {small}), "
         f"stream {c.stream_gbps:.1f} GB/s, "
         f"cache {c.cache_bytes / 2**20:.0f} MiB at {c.cache_gbps:.1f} GB/s, call {c.call_s * 1e6:.2f} us, "
         f"run {c.run_s * 1e6:.2f} us, load {c.load_average}"

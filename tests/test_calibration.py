@@ -32,6 +32,7 @@ GOOD = Calibration(
     call_s=1e-6,
     gemm_curve=((2, 2.0), (8, 8.0), (32, 25.0), (128, 40.0), (512, 48.0)),
     gemm_curve_narrow=((2, 3.0), (8, 11.0), (32, 30.0), (128, 44.0), (512, 49.0)),
+    small_gflops=35.0,
     run_s=2e-6,
     load_average=0.1,
     cores=2,
@@ -60,6 +61,7 @@ def test_plausible_figures_have_no_problems_and_no_notes():
         ({"stream_gbps": math.nan}, "stream_gbps = nan"),
         ({"cache_gbps": -3.0}, "cache_gbps = -3.0"),
         ({"call_s": math.inf}, "call_s = inf"),
+        ({"small_gflops": -1.0}, "small_gflops = -1.0"),  # 0 is "not measured"
         # A busy machine: every product took the same time, so the rate grew with the rows.
         ({"gemm_curve": tuple((rows, rows * 0.1) for rows in (2, 8, 32, 128, 512))}, "do not grow"),
         ({"gemm_curve": ((2, 40.0), (8, 8.0))}, "not increasing"),
@@ -237,6 +239,7 @@ def test_the_cache_is_measured_where_streaming_stops_being_faster(monkeypatch):
         calibrate, "gemm_rate", lambda dtype, rows, size=1024, repeats=15, narrow=False: 2.0 * rows**0.5
     )
     monkeypatch.setattr(calibrate, "elementwise_rate", lambda dtype, n_bytes, repeats=15: 5.0)
+    monkeypatch.setattr(calibrate, "small_rate", lambda dtype, repeats=15: 30.0)
     monkeypatch.setattr(calibrate, "executor_costs", lambda dtype: (3e-6, 1e-6))
     found = real_measure("float64")
     assert (found.cache_bytes, found.cache_gbps, found.stream_gbps) == (8 * 2**20, 40.0, 20.0)
@@ -274,6 +277,7 @@ def test_the_cache_rate_is_read_where_the_blas_streams_on_all_its_threads(
         calibrate, "gemm_rate", lambda dtype, rows, size=1024, repeats=15, narrow=False: 2.0 * rows**0.5
     )
     monkeypatch.setattr(calibrate, "elementwise_rate", lambda dtype, n_bytes, repeats=15: 5.0)
+    monkeypatch.setattr(calibrate, "small_rate", lambda dtype, repeats=15: 30.0)
     monkeypatch.setattr(calibrate, "executor_costs", lambda dtype: (3e-6, 1e-6))
     monkeypatch.setattr(calibrate, "blas_info", lambda: BlasInfo(library, threads))
     found = real_measure("float64")

@@ -65,6 +65,19 @@ def test_the_gemm_rate_is_its_product_s_flops_over_its_median_written_in_place(m
     assert set(matmuls) == {(np.dtype("float32"),) * 3}
 
 
+@pytest.mark.parametrize("seconds, tiny, expected", [(19e-6, 1e-6, 18e-6), (19e-6, 18e-6, 19e-6 / 4)])
+def test_the_small_rate_takes_a_tiny_products_time_out_but_never_more_than_three_quarters(
+    monkeypatch, matmuls, seconds, tiny, expected
+):
+    clock = Clock(seconds, tiny)
+    monkeypatch.setattr(calibrate, "time_call", clock)
+    rate = calibrate.small_rate("float32", repeats=3)
+    assert rate == pytest.approx(2 * 100**3 / expected / 1e9, rel=1e-12)
+    (probe, again), (row, _) = clock.runs
+    assert probe is again and probe.shape == (100, 100) and row.shape == (1, 8)  # written in place
+    assert clock.repeats == [30, 30] and set(matmuls) == {(np.dtype("float32"),) * 3}
+
+
 def test_the_elementwise_rate_counts_the_bytes_read_and_written(monkeypatch):
     clock = Clock(1e-6)
     monkeypatch.setattr(calibrate, "time_call", clock)
@@ -205,7 +218,13 @@ def figures(monkeypatch):
 
     monkeypatch.setattr(calibrate, "blas_threads", threads)
     monkeypatch.setattr(calibrate, "blas_info", lambda: BlasInfo("openblas 0.3.31", active[-1] or 8))
+
+    def small(dtype, repeats=15):
+        asked.append(("small", dtype, repeats, active[-1]))
+        return 77.0
+
     monkeypatch.setattr(calibrate, "gemm_rate", gemm)
+    monkeypatch.setattr(calibrate, "small_rate", small)
     monkeypatch.setattr(calibrate, "_streaming_rate", streaming)
     monkeypatch.setattr(calibrate, "elementwise_rate", elementwise)
     monkeypatch.setattr(calibrate, "executor_costs", executor_costs)
@@ -223,7 +242,7 @@ def test_measure_files_every_figure_under_its_own_name(figures, dtype, cache_gbp
     side = math.isqrt(3 * 10**6 // itemsize)
     # All on two threads (the one-thread sweep on one), at the dtype, size and repeats asked.
     assert set(figures) == {
-        *((kind, dtype, 4, 2) for kind in ("stream", "elementwise")),
+        *((kind, dtype, 4, 2) for kind in ("stream", "elementwise", "small")),
         ("stream", dtype, 4, 1),
         ("gemm", dtype, 256, 4, 2),
         ("executor", dtype, None, 2),
@@ -247,6 +266,7 @@ def test_measure_files_every_figure_under_its_own_name(figures, dtype, cache_gbp
         run_s=2e-6,  # ... and of its per-run figures
         gemm_curve=((2, 1002.0), (8, 1008.0), (32, 1032.0), (128, 1128.0), (512, 1512.0)),
         gemm_curve_narrow=((2, 3002.0), (8, 3008.0), (32, 3032.0), (128, 3128.0), (512, 3512.0)),
+        small_gflops=77.0,
         load_average=0.75,
         cores=3,
         unsettled=("elementwise_curve[16384]",),

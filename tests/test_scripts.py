@@ -552,7 +552,7 @@ def test_the_chain_plans_run_on_the_checks_threads_priced_by_its_calibration(mod
     assert found == [("c7 input-first", 2.0, 3.0)]  # a plan the model did not price is left out
 
 
-def test_the_one_curve_variant_is_the_model_with_the_narrow_curve_taken_out(model_check):
+def test_the_one_curve_and_no_small_rate_variants_are_the_model_with_that_figure_taken_out(model_check):
     dense = Structure.DENSE
     narrow = product_count((1024, 1024, dense), (1024, 16, dense))
     short = Calibration("b", "float64", 1, 100.0, 1e4, 1024, 2**28, 0.0, 1e4, gemm_curve=((2, 5.0), (512, 60.0)))
@@ -560,9 +560,15 @@ def test_the_one_curve_variant_is_the_model_with_the_narrow_curve_taken_out(mode
     one_curve = model_check.VARIANTS["with one GEMM curve (short results)"]
     assert one_curve([narrow], both, 8) == plan_time([narrow], short, 8)
     assert one_curve([narrow], both, 8) > plan_time([narrow], both, 8)  # the narrow curve is the faster here
-    # the verbose calibration line gives both curves, a dash where the narrow one was not measured
-    assert "(curve 2:5 512:60; narrow 2:10 512:90)" in model_check.describe(both)
-    assert "(curve 2:5 512:60; narrow -)" in model_check.describe(short)
+    # the small-product rate: a small product priced at it, or off the curves without it
+    small = product_count((64, 64, dense), (64, 16, dense))
+    measured = replace(both, small_gflops=95.0)
+    no_small = model_check.VARIANTS["without the small-product rate"]
+    assert no_small([small], measured, 8) == plan_time([small], both, 8)
+    assert no_small([small], measured, 8) > plan_time([small], measured, 8)
+    # the verbose calibration line gives both curves and the small rate, a dash for one not measured
+    assert "(curve 2:5 512:60; narrow 2:10 512:90; small 95)" in model_check.describe(measured)
+    assert "(curve 2:5 512:60; narrow -; small -)" in model_check.describe(short)
 
 
 # -- the others: the call timer, the reference loops, the memory report ------------------------

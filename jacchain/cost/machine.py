@@ -12,6 +12,10 @@ import numpy as np
 import numpy.typing as npt
 
 DEFAULT_CACHE_BYTES = 8 * 2**20
+# The small-product probe, (100 x 100)(100 x 100): 10^6 multiply-adds, the most OpenBLAS runs
+# through its small-matrix kernels (no packing, one thread, whatever threads it may use).
+SMALL_SIDE = 100
+SMALL_MACS = SMALL_SIDE**3
 STALE_DAYS = 30  # a calibration older than this is called stale
 BUSY_LOAD_PER_CORE = 0.5  # a load average above this many runnable tasks per core: "under load"
 Numeric = float | int | npt.NDArray[np.float64]
@@ -61,6 +65,12 @@ class Calibration:
     # 1.2-1.9x faster in float32 and 0.74-0.9x as fast in float64 at s up to 8 (empty: not
     # measured, the short curve prices both).
     gemm_curve_narrow: tuple[tuple[int, float], ...] = ()
+    # GFLOP/s of the small-product probe, its call's time taken out (0: not measured): what a
+    # product of at most SMALL_MACS multiply-adds runs at. On OpenBLAS's SkylakeX kernels these
+    # skip packing and run on one thread at about one core's peak, the same on one thread and
+    # on two, where the GEMM curve, its 1024 x 1024 operand packed afresh for few rows, reads
+    # them 1.5-3x slow on one thread.
+    small_gflops: float = 0.0
 
     def problems(self) -> list[str]:
         """Why these figures cannot be right (empty when they are plausible): non-finite or
@@ -68,7 +78,7 @@ class Calibration:
         machine: every call took the same time), a GEMM slower than streaming a matrix."""
         rates = {"gemm_gflops": self.gemm_gflops, "stream_gbps": self.stream_gbps, "cache_gbps": self.cache_gbps}
         found = [f"{name} = {value!r}" for name, value in rates.items() if not _positive(value)]
-        for name in ("call_s", "run_s"):
+        for name in ("call_s", "run_s", "small_gflops"):
             value = getattr(self, name)
             if not _positive(value) and value != 0:
                 found.append(f"{name} = {value!r}")
@@ -114,11 +124,15 @@ class Calibration:
             return short
         return np.where(narrow, _log_interp(self.gemm_curve_narrow, at) * 1e9, short)
 
-    def compute_rate(self, at: Numeric, dense: Any, narrow: Any = False) -> Any:
+    def compute_rate(self, at: Numeric, dense: Any, narrow: Any = False, small: Any = False) -> Any:
         """FLOP/s of a product: the GEMM curve at `at` for dense x dense (the narrow-result one
-        where the result is `narrow`), the square GEMM rate for a product with a structured
-        operand (no GEMM runs there; one multiply per entry)."""
-        return np.where(dense, self.gemm_rate(at, narrow), self.gemm_gflops * 1e9)
+        where the result is `narrow`), the small-product rate for a `small` one where measured,
+        the square GEMM rate for a product with a structured operand (no GEMM runs there; one
+        multiply per entry)."""
+        rate = self.gemm_rate(at, narrow)
+        if self.small_gflops > 0:
+            rate = np.where(small, self.small_gflops * 1e9, rate)
+        return np.where(dense, rate, self.gemm_gflops * 1e9)
 
     def transfer_seconds(self, n_bytes: Numeric, resident: Numeric = 0, entries: Numeric = math.inf) -> Any:
         """Seconds to move n_bytes at the rate the streaming sweep measured where the caches

@@ -155,9 +155,10 @@ def compute_text(c: Calibration) -> str:
     """How the model prices a dense product's FLOPs with these figures."""
     if not c.gemm_curve:
         return f"FLOPs / {c.gemm_gflops:.1f} GFLOP/s"
-    rates = [rate for _, rate in c.gemm_curve + c.gemm_curve_narrow]
+    rates = [rate for _, rate in c.gemm_curve + c.gemm_curve_narrow] + ([c.small_gflops] if c.small_gflops else [])
     curves = "GEMM curves (short and narrow results)" if c.gemm_curve_narrow else "GEMM curve"
-    return f"FLOPs / {min(rates):.1f}-{max(rates):.1f} GFLOP/s, the {curves} read at the product's shape"
+    small = ", or the small-product rate" if c.small_gflops else ""
+    return f"FLOPs / {min(rates):.1f}-{max(rates):.1f} GFLOP/s, the {curves} read at the product's shape{small}"
 
 
 def transfer_text(c: Calibration) -> str:

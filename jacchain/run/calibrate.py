@@ -16,15 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from ..cost.machine import Calibration, FixedCosts, calibration_key
+from ..cost.machine import SMALL_SIDE, Calibration, FixedCosts, calibration_key
 from ..cost.memory import available_bytes, check_fits
 from ..errors import JacchainError
 from ..io import write_atomic
 from ..types import Progress
 from .timing import DEFAULT_TARGET_S, Timing, blas_info, blas_threads, time_alternating, time_call, usable_cores
 
-CACHE_SCHEMA = 12  # 8: medians over rounds; 9: the cache's capacity measured; 10: its rate where all threads stream;
-# 11: the sweep from 64 KiB, on one thread too, the call's time taken out; 12: the narrow-result GEMM curve
+CACHE_SCHEMA = 13  # 8: medians over rounds; 9: the cache's capacity measured; 10: its rate where all threads stream;
+# 11: the sweep from 64 KiB, on one thread too, the call's time taken out; 12: the narrow-result GEMM curve;
+# 13: the small-product rate
 GEMM_CURVE_SIZES = (2, 8, 32, 128, 512)
 GEMM_CURVES = ("gemm_curve", "gemm_curve_narrow")  # results short (few rows) and narrow (few columns)
 STREAM_BYTES = 256 * 2**20  # the matrix measure() streams from memory
@@ -73,6 +74,19 @@ def gemm_rate(dtype: str, rows: int, size: int = 1024, repeats: int = 15, narrow
     out = np.empty((left.shape[0], right.shape[1]), dtype=dtype)
     seconds = time_call(lambda: np.matmul(left, right, out=out), repeats=repeats).median
     return 2 * rows * size * size / seconds / 1e9
+
+
+def small_rate(dtype: str, repeats: int = 15) -> float:
+    """GFLOP/s of the small-product probe, (SMALL_SIDE x SMALL_SIDE) squared, on its time less
+    that of a (1 x 8)(8 x 8) product's, since the model adds each product's call once (the
+    probe took about 19 us in float32 here, a call 1 us)."""
+    square = np.full((SMALL_SIDE, SMALL_SIDE), 0.5, dtype=dtype)
+    out = np.empty_like(square)
+    seconds = time_call(lambda: np.matmul(square, square, out=out), repeats=repeats * 10).median
+    tiny, row = np.full((8, 8), 0.5, dtype=dtype), np.full((1, 8), 0.25, dtype=dtype)
+    tiny_out = np.empty_like(row)
+    fixed = time_call(lambda: np.matmul(row, tiny, out=tiny_out), repeats=repeats * 10).median
+    return 2 * SMALL_SIDE**3 / max(seconds - fixed, seconds / 4) / 1e9
 
 
 def effective_cache(rates: dict[int, float], memory_gbps: float, threaded_from: int = 0) -> tuple[int, float]:
@@ -281,6 +295,7 @@ def measure(
         "gemm_gflops": lambda: gemm_rate(dtype, gemm_size, gemm_size, repeats),
         "stream_gbps": functools.partial(_streaming_gbps, stream_bytes, dtype, repeats),
         "call_s": per_product,
+        "small_gflops": functools.partial(small_rate, dtype, repeats),
     }
     with blas_threads(threads):
         info = blas_info()
@@ -319,6 +334,7 @@ def measure(
         run_s=run_s,
         gemm_curve=curve,
         gemm_curve_narrow=narrow,
+        small_gflops=values["small_gflops"],
         elementwise_curve=elementwise,
         load_average=load,
         cores=usable_cores(),
