@@ -83,10 +83,16 @@ def small_rate(dtype: str, repeats: int = 15) -> float:
     square = np.full((SMALL_SIDE, SMALL_SIDE), 0.5, dtype=dtype)
     out = np.empty_like(square)
     seconds = time_call(lambda: np.matmul(square, square, out=out), repeats=repeats * 10).median
+    return 2 * SMALL_SIDE**3 / _less_a_call(seconds, dtype, repeats * 10) / 1e9
+
+
+def _less_a_call(seconds: float, dtype: str, repeats: int) -> float:
+    """A product's time less that of a (1 x 8)(8 x 8) one, the call the model adds to every
+    product once, but never less than a quarter of it."""
     tiny, row = np.full((8, 8), 0.5, dtype=dtype), np.full((1, 8), 0.25, dtype=dtype)
-    tiny_out = np.empty_like(row)
-    fixed = time_call(lambda: np.matmul(row, tiny, out=tiny_out), repeats=repeats * 10).median
-    return 2 * SMALL_SIDE**3 / max(seconds - fixed, seconds / 4) / 1e9
+    out = np.empty_like(row)
+    fixed = time_call(lambda: np.matmul(row, tiny, out=out), repeats=repeats).median
+    return max(seconds - fixed, seconds / 4)
 
 
 def effective_cache(rates: dict[int, float], memory_gbps: float, threaded_from: int = 0) -> tuple[int, float]:
@@ -222,9 +228,7 @@ def _streaming_rate(n_bytes: int, dtype: str, repeats: int) -> tuple[float, int]
     row = np.full((1, side), 0.25, dtype=dtype)
     result = np.empty((1, side), dtype=dtype)
     seconds = time_call(lambda: np.matmul(row, matrix, out=result), repeats=repeats).median
-    tiny, tiny_row, tiny_result = np.full((8, 8), 0.5, dtype=dtype), row[:, :8], result[:, :8]
-    fixed = time_call(lambda: np.matmul(tiny_row, tiny, out=tiny_result), repeats=repeats).median
-    return matrix.nbytes / max(seconds - fixed, seconds / 4) / 1e9, int(matrix.nbytes)
+    return matrix.nbytes / _less_a_call(seconds, dtype, repeats) / 1e9, int(matrix.nbytes)
 
 
 def _streaming_gbps(n_bytes: int, dtype: str, repeats: int) -> float:
