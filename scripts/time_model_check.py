@@ -203,8 +203,9 @@ def summary(met: list[bool]) -> str:
 def describe(calibration: Calibration) -> str:
     """The figures the predictions lean on most, to see which one moved in a run that missed."""
     c = calibration
-    curve = " ".join(f"{rows}:{rate:.0f}" for rows, rate in c.gemm_curve)
-    narrow = " ".join(f"{columns}:{rate:.0f}" for columns, rate in c.gemm_curve_narrow)
+    curve, narrow = (
+        " ".join(f"{size}:{rate:.0f}" for size, rate in points) for points in (c.gemm_curve, c.gemm_curve_narrow)
+    )
     small = f"{c.small_gflops:.0f}" if c.small_gflops else "-"
     return (
         f"{c.dtype}: GEMM {c.gemm_gflops:.1f} GFLOP/s (curve {curve}; narrow {narrow or '-'}; "

@@ -16,6 +16,8 @@ DEFAULT_CACHE_BYTES = 8 * 2**20
 # through its small-matrix kernels (no packing, one thread, whatever threads it may use).
 SMALL_SIDE = 100
 SMALL_MACS = SMALL_SIDE**3
+# The measured GEMM curves, by field: results short (few rows) and narrow (few columns).
+GEMM_CURVES = {"gemm_curve": ("GEMM curve", "rows"), "gemm_curve_narrow": ("narrow-result GEMM curve", "columns")}
 STALE_DAYS = 30  # a calibration older than this is called stale
 BUSY_LOAD_PER_CORE = 0.5  # a load average above this many runnable tasks per core: "under load"
 Numeric = float | int | npt.NDArray[np.float64]
@@ -84,9 +86,8 @@ class Calibration:
                 found.append(f"{name} = {value!r}")
         if not (isinstance(self.cache_bytes, int) and self.cache_bytes > 0):
             found.append(f"cache_bytes = {self.cache_bytes!r}")
-        found += _gemm_curve_problems("gemm_curve", self.gemm_curve, "GEMM curve", "rows")
-        narrow = self.gemm_curve_narrow
-        found += _gemm_curve_problems("gemm_curve_narrow", narrow, "narrow-result GEMM curve", "columns")
+        for name, (label, sizes_are) in GEMM_CURVES.items():
+            found += _gemm_curve_problems(name, getattr(self, name), label, sizes_are)
         found += _points_problems("elementwise_curve", self.elementwise_curve, "(bytes, positive GB/s)")
         found += _points_problems("stream_curve", self.stream_curve, "(bytes, positive GB/s)")
         found += _points_problems("stream_curve_one", self.stream_curve_one, "(bytes, positive GB/s)")

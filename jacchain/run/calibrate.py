@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..cost.machine import SMALL_SIDE, Calibration, FixedCosts, calibration_key
+from ..cost.machine import GEMM_CURVES, SMALL_SIDE, Calibration, FixedCosts, calibration_key
 from ..cost.memory import available_bytes, check_fits
 from ..errors import JacchainError
 from ..io import write_atomic
@@ -27,7 +27,6 @@ CACHE_SCHEMA = 13  # 8: medians over rounds; 9: the cache's capacity measured; 1
 # 11: the sweep from 64 KiB, on one thread too, the call's time taken out; 12: the narrow-result GEMM curve;
 # 13: the small-product rate
 GEMM_CURVE_SIZES = (2, 8, 32, 128, 512)
-GEMM_CURVES = ("gemm_curve", "gemm_curve_narrow")  # results short (few rows) and narrow (few columns)
 STREAM_BYTES = 256 * 2**20  # the matrix measure() streams from memory
 ELEMENTWISE_BYTES = (2**14, 2**17, 2**20, 2**23, 2**26)  # bytes read and written
 CAPACITY_SWEEP = tuple(2**16 * 2**k for k in range(12))  # streamed matrices of 64 KiB to 128 MiB
