@@ -12,6 +12,7 @@ calibration (unless --cached) and prints the hit rates; the goal is 5 of 6, run 
 from __future__ import annotations
 
 import argparse
+import itertools
 import random
 import statistics
 from collections.abc import Callable
@@ -19,20 +20,24 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from jacchain.chain.config import is_chain_config, load_chain
 from jacchain.chain.elementals import ElementalChain
-from jacchain.cost.machine import Calibration
-from jacchain.cost.product import ProductCount
+from jacchain.cost.machine import SMALL_MACS, Calibration
+from jacchain.cost.product import ProductCount, product_count
 from jacchain.cost.time_model import TimeObjective, pass_bytes, plan_time, product_time
 from jacchain.jobs.analyze import Analysis, analyze
 from jacchain.jobs.chain import analyze_chain, run_plans
 from jacchain.model.config import load_network
 from jacchain.model.spec import NetworkSpec, make_spec
 from jacchain.run.calibrate import load_or_measure, measure
-from jacchain.run.timing import blas_info, blas_threads
+from jacchain.run.timing import blas_info, blas_threads, time_call
+from jacchain.types import Structure
 
 TOLERANCE = 0.30
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "identity")
+SMALL_GRID = (3, 8, 24, 64, 160, 400)  # each dimension of the small products timed alone
 
 
 def generated(count: int, seed: int) -> list[NetworkSpec]:
@@ -133,6 +138,16 @@ def changed(change: Callable[[Calibration], Calibration]) -> Pricing:
     return lambda products, calibration, itemsize: plan_time(products, change(calibration), itemsize)
 
 
+def one_small_rate(calibration: Calibration) -> Calibration:
+    """Every small product at the (100 x 100)(100 x 100) square's rate (the rule before)."""
+    return replace(calibration, small_curve=calibration.small_curve[-1:], small_curve_narrow=())
+
+
+def no_small_curves(calibration: Calibration) -> Calibration:
+    """Small products off the GEMM curves, as any other (the rule before that)."""
+    return replace(calibration, small_curve=(), small_curve_narrow=())
+
+
 # The model with parts of it taken out or changed, priced on the same measurements as the whole:
 # what each part is worth, free of the machine's drift between runs.
 VARIANTS: dict[str, Pricing] = {
@@ -141,7 +156,8 @@ VARIANTS: dict[str, Pricing] = {
     "with gemv priced as a gemm": gemv_as_gemm,
     "with the GEMM rate at the smallest dimension": at_smallest,
     "with one GEMM curve (short results)": changed(lambda c: replace(c, gemm_curve_narrow=())),
-    "without the small-product rate": changed(lambda c: replace(c, small_gflops=0.0)),
+    "with one small-product rate (the square's)": changed(one_small_rate),
+    "without the small-product curves": changed(no_small_curves),
     "without the one-thread sweep": changed(lambda c: replace(c, stream_curve_one=())),
     "with one cache level (no sweep)": changed(lambda c: replace(c, stream_curve=())),
 }
@@ -151,6 +167,51 @@ if (SYSTEM_CACHE := system_cache_bytes()) is not None:
     VARIANTS[f"with one level of the system's cache size ({system_cache / 2**20:.0f} MiB)"] = changed(
         lambda c: replace(c, cache_bytes=system_cache, stream_curve=())
     )
+
+
+SMALL_RULES: dict[str, Callable[[Calibration], Calibration]] = {
+    "the model": lambda calibration: calibration,
+    "with one small-product rate": one_small_rate,
+    "without the small-product curves": no_small_curves,
+}
+
+
+def small_shapes() -> list[tuple[int, int, int]]:
+    """The (m, k, n) of the grid's products of at most SMALL_MACS multiply-adds."""
+    grid = itertools.product(SMALL_GRID, SMALL_GRID, SMALL_GRID)
+    return [(m, k, n) for m, k, n in grid if m * k * n <= SMALL_MACS]
+
+
+def small_products(calibration: Calibration, repeats: int = 200) -> dict[str, tuple[int, int]]:
+    """Per rule (SMALL_RULES): how many of the grid's small products, each timed alone, it
+    predicts within 30%, of how many: a product's call priced as a (1 x 8)(8 x 8) product's
+    time, timed here, in the prediction as in the measurement, so that the line judges the
+    products' rates, not the call (which the model prices apart)."""
+    dtype, dense = calibration.dtype, Structure.DENSE
+    itemsize = np.dtype(dtype).itemsize
+
+    def seconds(m: int, k: int, n: int, times: int = repeats) -> float:
+        left, right = np.full((m, k), 0.5, dtype=dtype), np.full((k, n), 0.5, dtype=dtype)
+        out = np.empty((m, n), dtype=dtype)
+        return time_call(lambda: np.matmul(left, right, out=out), repeats=times).median
+
+    call = seconds(1, 8, 8, 10 * repeats)
+    found = dict.fromkeys(SMALL_RULES, 0)
+    shapes = small_shapes()
+    for m, k, n in shapes:
+        measured = seconds(m, k, n)
+        product = product_count((m, k, dense), (k, n, dense))
+        for name, rule in SMALL_RULES.items():
+            figures = rule(calibration)
+            predicted = call + product_time(product, figures, itemsize) - figures.call_s * product.calls
+            found[name] += hit(predicted, measured)
+    return {name: (hits, len(shapes)) for name, hits in found.items()}
+
+
+def small_line(calibration: Calibration, found: dict[str, tuple[int, int]]) -> str:
+    """The grid's hit rate per rule, on one line."""
+    rules = [f"{name} {hits}/{total} ({hits / total:.0%})" for name, (hits, total) in found.items()]
+    return f"  small products alone, {calibration.dtype} (beside the goal), within 30%: {'; '.join(rules)}"
 
 
 def variant_hits(result: Analysis, itemsize: int) -> dict[str, tuple[int, int, int, int]]:
@@ -203,13 +264,13 @@ def summary(met: list[bool]) -> str:
 def describe(calibration: Calibration) -> str:
     """The figures the predictions lean on most, to see which one moved in a run that missed."""
     c = calibration
-    curve, narrow = (
-        " ".join(f"{size}:{rate:.0f}" for size, rate in points) for points in (c.gemm_curve, c.gemm_curve_narrow)
+    curve, narrow, small, small_narrow = (
+        " ".join(f"{size}:{rate:.0f}" for size, rate in points) or "-"
+        for points in (c.gemm_curve, c.gemm_curve_narrow, c.small_curve, c.small_curve_narrow)
     )
-    small = f"{c.small_gflops:.0f}" if c.small_gflops else "-"
     return (
-        f"{c.dtype}: GEMM {c.gemm_gflops:.1f} GFLOP/s (curve {curve}; narrow {narrow or '-'}; "
-        f"small {small}), "
+        f"{c.dtype}: GEMM {c.gemm_gflops:.1f} GFLOP/s (curve {curve}; narrow {narrow}; "
+        f"small {small}; small narrow {small_narrow}), "
         f"stream {c.stream_gbps:.1f} GB/s, "
         f"cache {c.cache_bytes / 2**20:.0f} MiB at {c.cache_gbps:.1f} GB/s, call {c.call_s * 1e6:.2f} us, "
         f"run {c.run_s * 1e6:.2f} us, load {c.load_average}"
@@ -350,6 +411,10 @@ def main() -> None:
             )
             for label, predicted, measured in plans if args.verbose else ():
                 print(f"    {label:<28} predicted {predicted * 1e3:9.3f} ms measured {measured * 1e3:9.3f} ms")
+        for calibration in calibrations.values():
+            if calibration is not None and calibration.small_curve:
+                with blas_threads(args.threads):
+                    print(small_line(calibration, small_products(calibration)))
     print(summary(met))
 
 

@@ -66,15 +66,17 @@ def test_the_gemm_rate_is_its_product_s_flops_over_its_median_written_in_place(m
 
 
 @pytest.mark.parametrize("seconds, tiny, expected", [(19e-6, 1e-6, 18e-6), (19e-6, 18e-6, 19e-6 / 4)])
-def test_the_small_rate_takes_a_tiny_products_time_out_but_never_more_than_three_quarters(
-    monkeypatch, matmuls, seconds, tiny, expected
+@pytest.mark.parametrize("rows, narrow", [(100, False), (8, False), (8, True)])
+def test_a_small_rate_takes_a_tiny_products_time_out_but_never_more_than_three_quarters(
+    monkeypatch, matmuls, seconds, tiny, expected, rows, narrow
 ):
     clock = Clock(seconds, tiny)
     monkeypatch.setattr(calibrate, "time_call", clock)
-    rate = calibrate.small_rate("float32", repeats=3)
-    assert rate == pytest.approx(2 * 100**3 / expected / 1e9, rel=1e-12)
+    rate = calibrate.small_rate("float32", rows, repeats=3, narrow=narrow)
+    assert rate == pytest.approx(2 * rows * 100**2 / expected / 1e9, rel=1e-12)
     (probe, again), (row, _) = clock.runs
-    assert probe is again and probe.shape == (100, 100) and row.shape == (1, 8)  # written in place
+    assert probe is again and row.shape == (1, 8)  # written in place
+    assert probe.shape == ((100, rows) if narrow else (rows, 100))
     assert clock.repeats == [30, 30] and set(matmuls) == {(np.dtype("float32"),) * 3}
 
 
@@ -219,9 +221,9 @@ def figures(monkeypatch):
     monkeypatch.setattr(calibrate, "blas_threads", threads)
     monkeypatch.setattr(calibrate, "blas_info", lambda: BlasInfo("openblas 0.3.31", active[-1] or 8))
 
-    def small(dtype, repeats=15):
+    def small(dtype, rows=100, repeats=15, narrow=False):
         asked.append(("small", dtype, repeats, active[-1]))
-        return 77.0
+        return 70.0 + rows / 10 + (100.0 if narrow else 0.0)
 
     monkeypatch.setattr(calibrate, "gemm_rate", gemm)
     monkeypatch.setattr(calibrate, "small_rate", small)
@@ -266,7 +268,8 @@ def test_measure_files_every_figure_under_its_own_name(figures, dtype, cache_gbp
         run_s=2e-6,  # ... and of its per-run figures
         gemm_curve=((2, 1002.0), (8, 1008.0), (32, 1032.0), (128, 1128.0), (512, 1512.0)),
         gemm_curve_narrow=((2, 3002.0), (8, 3008.0), (32, 3032.0), (128, 3128.0), (512, 3512.0)),
-        small_gflops=77.0,
+        small_curve=((2, 70.2), (8, 70.8), (32, 73.2), (100, 80.0)),
+        small_curve_narrow=((2, 170.2), (8, 170.8), (32, 173.2), (100, 180.0)),
         load_average=0.75,
         cores=3,
         unsettled=("elementwise_curve[16384]",),

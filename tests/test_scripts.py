@@ -552,7 +552,7 @@ def test_the_chain_plans_run_on_the_checks_threads_priced_by_its_calibration(mod
     assert found == [("c7 input-first", 2.0, 3.0)]  # a plan the model did not price is left out
 
 
-def test_the_one_curve_and_no_small_rate_variants_are_the_model_with_that_figure_taken_out(model_check):
+def test_the_one_curve_and_small_product_variants_are_the_model_with_that_figure_taken_out(model_check):
     dense = Structure.DENSE
     narrow = product_count((1024, 1024, dense), (1024, 16, dense))
     short = Calibration("b", "float64", 1, 100.0, 1e4, 1024, 2**28, 0.0, 1e4, gemm_curve=((2, 5.0), (512, 60.0)))
@@ -560,15 +560,64 @@ def test_the_one_curve_and_no_small_rate_variants_are_the_model_with_that_figure
     one_curve = model_check.VARIANTS["with one GEMM curve (short results)"]
     assert one_curve([narrow], both, 8) == plan_time([narrow], short, 8)
     assert one_curve([narrow], both, 8) > plan_time([narrow], both, 8)  # the narrow curve is the faster here
-    # the small-product rate: a small product priced at it, or off the curves without it
+    # the small-product curves: a small product read on them, at the square's rate with one
+    # rate, or off the GEMM curves without them
     small = product_count((64, 64, dense), (64, 16, dense))
-    measured = replace(both, small_gflops=95.0)
-    no_small = model_check.VARIANTS["without the small-product rate"]
+    measured = replace(both, small_curve=((2, 30.0), (100, 95.0)), small_curve_narrow=((2, 20.0), (100, 95.0)))
+    no_small = model_check.VARIANTS["without the small-product curves"]
     assert no_small([small], measured, 8) == plan_time([small], both, 8)
     assert no_small([small], measured, 8) > plan_time([small], measured, 8)
-    # the verbose calibration line gives both curves and the small rate, a dash for one not measured
-    assert "(curve 2:5 512:60; narrow 2:10 512:90; small 95)" in model_check.describe(measured)
-    assert "(curve 2:5 512:60; narrow -; small -)" in model_check.describe(short)
+    one_rate = model_check.VARIANTS["with one small-product rate (the square's)"]
+    square = replace(both, small_curve=((100, 95.0),))
+    assert one_rate([small], measured, 8) == plan_time([small], square, 8) < plan_time([small], measured, 8)
+    # the verbose calibration line gives every curve, a dash for one not measured
+    line = "(curve 2:5 512:60; narrow 2:10 512:90; small 2:30 100:95; small narrow 2:20 100:95)"
+    assert line in model_check.describe(measured)
+    assert "(curve 2:5 512:60; narrow -; small -; small narrow -)" in model_check.describe(short)
+
+
+def test_the_small_products_grid_keeps_to_small_products_and_counts_each_rules_hits(model_check, monkeypatch):
+    shapes = model_check.small_shapes()
+    assert all(m * k * n <= 100**3 for m, k, n in shapes) and len(set(shapes)) == len(shapes)
+    assert (3, 3, 3) in shapes and (400, 400, 3) in shapes and (400, 400, 8) not in shapes
+    # every product takes a microsecond plus its FLOPs at 50 GFLOP/s; the call (1 x 8)(8 x 8), one
+    timed = []
+
+    def seconds(m, k, n, rate=50e9):
+        return 1e-6 + 2 * m * k * n / rate
+
+    def fake_time_call(function, repeats=None, target_s=None):
+        function()  # the product it times, recorded by the matmul below
+        return SimpleNamespace(median=seconds(*timed[-1]))
+
+    real = np.matmul
+
+    def matmul(left, right, out=None):
+        timed.append((left.shape[0], left.shape[1], right.shape[1]))
+        return real(left, right, out=out)
+
+    monkeypatch.setattr(model_check, "time_call", fake_time_call)
+    monkeypatch.setattr(np, "matmul", matmul)
+    fast = {"stream_gbps": 1e6, "cache_gbps": 1e6}
+    base = Calibration("b", "float32", 1, 50.0, gemm_size=1024, stream_bytes=2**28, measured_at=0.0, **fast)
+    right = replace(base, gemm_curve=((2, 50.0), (512, 50.0)), small_curve=((2, 50.0), (100, 50.0)), call_s=3e-6)
+    # the model right on every product; one rate at 500 GFLOP/s wrong wherever its FLOPs show;
+    # without the curves the GEMM curve's 50 GFLOP/s, right again
+    wrong = replace(right, small_curve=((2, 50.0), (100, 500.0)))
+    found = model_check.small_products(right, repeats=3)
+    assert found == dict.fromkeys(model_check.SMALL_RULES, (len(shapes), len(shapes)))
+    found = model_check.small_products(wrong, repeats=3)
+    call = seconds(1, 8, 8)
+    one_rate_hits = sum(
+        abs((call + seconds(m, k, n, 500e9) - 1e-6) / seconds(m, k, n) - 1) <= 0.3 for m, k, n in shapes
+    )
+    assert found["with one small-product rate"] == (one_rate_hits, len(shapes)) and 0 < one_rate_hits < len(shapes)
+    assert found["without the small-product curves"] == (len(shapes), len(shapes))
+    line = model_check.small_line(wrong, {"the model": (3, 4), "with one small-product rate": (1, 4)})
+    assert line == (
+        "  small products alone, float32 (beside the goal), within 30%: the model 3/4 (75%); "
+        "with one small-product rate 1/4 (25%)"
+    )
 
 
 # -- the others: the call timer, the reference loops, the memory report ------------------------

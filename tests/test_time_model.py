@@ -59,7 +59,8 @@ def test_calibrate_measures_this_machine():
         rates = [rate for _, rate in data[curve]]
         assert rates[-1] > rates[0]
     # a 100^3 product, packed or not, runs above the curve's fewest rows (a 1024^2 operand packed)
-    assert data["small_gflops"] > data["gemm_curve"][0][1]
+    assert data["small_curve"][-1][1] > data["gemm_curve"][0][1]
+    assert data["small_curve"][-1][0] == data["small_curve_narrow"][-1][0] == 100
 
 
 def test_calibrate_json_is_cached_and_analyze_predicts_with_it(fake_figures):
@@ -113,25 +114,31 @@ def test_calibrate_in_every_other_format(fmt):
         assert lines[7] == f"{bullet}cached in {cache_path()}"
 
 
-@pytest.mark.parametrize("small", [0.0, 75.0])  # the small-product rate not measured, or measured
-def test_calibrate_shows_both_gemm_curves_and_the_small_rate_and_analyze_reads_them(monkeypatch, small):
+@pytest.mark.parametrize("measured", [False, True])  # the small-product curves not measured, or measured
+def test_calibrate_shows_both_gemm_curves_and_the_small_curves_and_analyze_reads_them(monkeypatch, measured):
     narrow, faked = ((2, 30.0), (512, 60.0)), calibrate.measure  # the fake figures, this test's added
+    small = {"small_curve": ((2, 40.0), (100, 75.0)), "small_curve_narrow": ((2, 35.0), (100, 70.0))}
 
     def measure(*args, **kwargs):
-        return replace(faked(*args, **kwargs), gemm_curve_narrow=narrow, small_gflops=small)
+        return replace(faked(*args, **kwargs), gemm_curve_narrow=narrow, **(small if measured else {}))
 
     monkeypatch.setattr(calibrate, "measure", measure)
-    lines = CliRunner().invoke(cli, ["calibrate"]).output.splitlines()
+    lines = CliRunner().invoke(cli, ["calibrate"], env={"COLUMNS": "400"}).output.splitlines()
     assert lines[2:4] == [
         "(s x 1024)(1024 x 1024), GFLOP/s by s: 2 2.0, 8 8.0, 32 25.0, 128 40.0, 512 48.0",
         "(1024 x 1024)(1024 x s), GFLOP/s by s: 2 30.0, 512 60.0",
     ]
-    small_line = "small products, up to 1,000,000 multiply-adds: 75.0 GFLOP/s ((100 x 100)(100 x 100), the call's"
-    assert lines[4].startswith(small_line) if small else lines[4].startswith("vector-matrix streaming")
+    label = "small products, up to 1,000,000 multiply-adds"
+    rates = "GFLOP/s by s (the call's time taken out)"
+    small_lines = [
+        f"{label}: (s x 100)(100 x 100), {rates}: 2 40.0, 100 75.0",
+        f"{label}: (100 x 100)(100 x s), {rates}: 2 35.0, 100 70.0",
+    ]
+    assert lines[4:6] == small_lines if measured else lines[4].startswith("vector-matrix streaming")
     output = CliRunner().invoke(cli, ["analyze", "64,32,8", "--repeats", "1"], env={"COLUMNS": "400"}).output
     (line,) = [line for line in output.splitlines() if line.startswith("time model per product:")]
-    top = "75.0" if small else "60.0"
-    or_small = ", or the small-product rate" if small else ""
+    top = "75.0" if measured else "60.0"
+    or_small = ", or the small-product curves" if measured else ""
     assert (
         f"max(FLOPs / 2.0-{top} GFLOP/s, the GEMM curves (short and narrow results) read at the product's shape{or_small};"
         in line
@@ -226,26 +233,47 @@ def test_a_product_whose_result_is_narrow_is_priced_off_the_narrow_result_curve_
     assert vectorised == pytest.approx([product_time(p, both, 8) - 1e-6 for p in products], rel=1e-12)
 
 
-def test_a_product_of_at_most_a_million_multiply_adds_runs_at_the_small_product_rate_where_measured():
+def test_a_product_of_at_most_a_million_multiply_adds_runs_on_the_small_product_curves_where_measured():
     """OpenBLAS runs a product of at most 10^6 multiply-adds through its small-matrix kernels:
-    no packing, one thread, about one core's peak whatever its threads. The GEMM curve, whose
-    few-row products pack a 1024 x 1024 operand afresh, prices them far too slow on one thread."""
+    no packing, one thread, whatever its threads. The GEMM curves, whose few-row products pack
+    a 1024 x 1024 operand afresh, price them far too slow on one thread; their own curves,
+    (s x 100)(100 x 100) and (100 x 100)(100 x s), are read by the same rule on a side of 100."""
     fast_memory = {**FAKE, "stream_gbps": 10_000.0, "cache_gbps": 10_000.0}  # compute decides
     curves = {"gemm_curve": ((2, 5.0), (32, 40.0), (512, 60.0)), "gemm_curve_narrow": ((2, 9.0), (512, 70.0))}
-    calibration = Calibration(**fast_memory, **curves, small_gflops=90.0)
-    small = product_count((128, 128, DENSE), (128, 16, DENSE))  # 262,144 multiply-adds
-    limit = product_count((100, 100, DENSE), (100, 100, DENSE))  # 10^6: the probe itself
+    small = {"small_curve": ((2, 20.0), (32, 60.0), (100, 90.0)), "small_curve_narrow": ((2, 10.0), (32, 50.0))}
+    calibration = Calibration(**fast_memory, **curves, **small)
+    # 262,144 multiply-adds each, read at 16 (1/d = 1/128 + 1/128 + 1/16 - 2/100 gives 17.2,
+    # above the smallest dimension): 3/4 of the way from 2 to 32 in log size on either curve
+    narrow = product_count((128, 128, DENSE), (128, 16, DENSE))
+    short = product_count((16, 128, DENSE), (128, 128, DENSE))
+    limit = product_count((100, 100, DENSE), (100, 100, DENSE))  # 10^6: the square, at 100
+    for product, rate in ((narrow, 10.0 + 40.0 * 0.75), (short, 20.0 + 40.0 * 0.75), (limit, 90.0)):
+        assert product_time(product, calibration, 8) == pytest.approx(1e-6 + product.flops / (rate * 1e9))
+    # small in two dimensions: read below its smallest, where 1/d = 1/8 + 1/64 + 1/100 - 2/100
+    two = product_count((8, 64, DENSE), (64, 100, DENSE))
+    d = 1 / (1 / 8 + 1 / 64 + 1 / 100 - 2 / 100)
+    rate = 20.0 + 40.0 * math.log(d / 2) / math.log(16)
+    assert d < 8 and product_time(two, calibration, 8) == pytest.approx(1e-6 + two.flops / (rate * 1e9))
     past = product_count((100, 100, DENSE), (100, 101, DENSE))  # 1,010,000: the GEMM curves
-    for product in (small, limit):
-        assert product_time(product, calibration, 8) == pytest.approx(1e-6 + product.flops / 90e9)
     d = 1 / (1 / 100 + 1 / 100 + 1 / 101 - 2 / 1024)  # 35.8: between the curve's 32 and 512
     rate = 40.0 + (60.0 - 40.0) * math.log(d / 32) / math.log(512 / 32)
     assert product_time(past, calibration, 8) == pytest.approx(1e-6 + past.flops / (rate * 1e9))
-    # not measured (a calibration from before the probe): the curves price it
-    curve_only = replace(calibration, small_gflops=0.0)
+    # not measured (a calibration from before them): the GEMM curves price it
+    curve_only = replace(calibration, small_curve=(), small_curve_narrow=())
     d = 1 / (1 / 128 + 1 / 128 + 1 / 16 - 2 / 1024)
     narrow_rate = 9.0 + (70.0 - 9.0) * math.log(d / 2) / math.log(512 / 2)
-    assert product_time(small, curve_only, 8) == pytest.approx(1e-6 + small.flops / (narrow_rate * 1e9))
+    assert product_time(narrow, curve_only, 8) == pytest.approx(1e-6 + narrow.flops / (narrow_rate * 1e9))
+    # one point: every small product at that rate (the rule before, the time-model check's variant)
+    square = replace(calibration, small_curve=((100, 90.0),), small_curve_narrow=())
+    for product in (narrow, short, two, limit):
+        assert product_time(product, square, 8) == pytest.approx(1e-6 + product.flops / 90e9)
+    # the DP's vectorised pricing reads the small curves as product_time does, product by product
+    products = (narrow, short, two, limit, past)
+    dims = tuple(np.array([p.dims[axis] for p in products]) for axis in range(3))
+    flops, moved = np.array([p.flops for p in products]), np.array([p.bytes_moved(8) for p in products])
+    dense, vector = np.ones(5, dtype=bool), np.zeros(5, dtype=bool)
+    vectorised = TimeObjective(calibration, 8).seconds(flops, moved, dims, dense, vector)
+    assert vectorised == pytest.approx([product_time(p, calibration, 8) - 1e-6 for p in products], rel=1e-12)
     # a small matrix-vector product stays priced by its bytes, a structured one at numpy's rate
     slow_memory = replace(calibration, stream_gbps=1.0, cache_gbps=1.0, stream_curve=())
     row = product_count((1, 100, DENSE), (100, 100, DENSE))
@@ -365,7 +393,8 @@ def test_cost_time_dp_equals_brute_force_over_predicted_time(case, decides):
         else {"stream_gbps": 0.5, "cache_gbps": 2.0, "cache_bytes": 2**16}
     )
     curves = {"gemm_curve": ((2, 5.0), (32, 40.0), (512, 60.0)), "gemm_curve_narrow": ((2, 9.0), (512, 70.0))}
-    calibration = Calibration(**(FAKE | rates), **curves, small_gflops=80.0)
+    small = {"small_curve": ((2, 30.0), (100, 80.0)), "small_curve_narrow": ((2, 12.0), (100, 80.0))}
+    calibration = Calibration(**(FAKE | rates), **curves, **small)
     chain = chain_of_dims(dims, diagonal)
     resident = chain.factor_bytes
     objective = TimeObjective(calibration, 8, resident)
@@ -410,7 +439,8 @@ def test_the_dp_objective_is_the_time_model_on_chains_with_diagonal_factors(dims
         **{**FAKE, "stream_gbps": 1500.0, "cache_gbps": 1500.0},
         gemm_curve=((2, 5.0), (512, 60.0)),
         gemm_curve_narrow=((2, 9.0), (512, 70.0)),
-        small_gflops=80.0,
+        small_curve=((2, 30.0), (100, 80.0)),
+        small_curve_narrow=((2, 12.0), (100, 80.0)),
     )
     chain = chain_of_dims(dims, diagonal)
     plan, seconds = solve_chain(chain, TimeObjective(calibration, 8))

@@ -12,12 +12,17 @@ import numpy as np
 import numpy.typing as npt
 
 DEFAULT_CACHE_BYTES = 8 * 2**20
-# The small-product probe, (100 x 100)(100 x 100): 10^6 multiply-adds, the most OpenBLAS runs
-# through its small-matrix kernels (no packing, one thread, whatever threads it may use).
+# The small products' side: (100 x 100)(100 x 100) is 10^6 multiply-adds, the most OpenBLAS
+# runs through its small-matrix kernels (no packing, one thread, whatever threads it may use).
 SMALL_SIDE = 100
 SMALL_MACS = SMALL_SIDE**3
 # The measured GEMM curves, by field: results short (few rows) and narrow (few columns).
 GEMM_CURVES = {"gemm_curve": ("GEMM curve", "rows"), "gemm_curve_narrow": ("narrow-result GEMM curve", "columns")}
+# ... and the same two shapes of small products, on SMALL_SIDE instead of the GEMM's size.
+SMALL_CURVES = {
+    "small_curve": ("small-product curve", "rows"),
+    "small_curve_narrow": ("narrow small-product curve", "columns"),
+}
 STALE_DAYS = 30  # a calibration older than this is called stale
 BUSY_LOAD_PER_CORE = 0.5  # a load average above this many runnable tasks per core: "under load"
 Numeric = float | int | npt.NDArray[np.float64]
@@ -67,12 +72,14 @@ class Calibration:
     # 1.2-1.9x faster in float32 and 0.74-0.9x as fast in float64 at s up to 8 (empty: not
     # measured, the short curve prices both).
     gemm_curve_narrow: tuple[tuple[int, float], ...] = ()
-    # GFLOP/s of the small-product probe, its call's time taken out (0: not measured): what a
-    # product of at most SMALL_MACS multiply-adds runs at. On OpenBLAS's SkylakeX kernels these
-    # skip packing and run on one thread at about one core's peak, the same on one thread and
-    # on two, where the GEMM curve, its 1024 x 1024 operand packed afresh for few rows, reads
-    # them 1.5-3x slow on one thread.
-    small_gflops: float = 0.0
+    # GFLOP/s of small products, (s x 100)(100 x 100) and (100 x 100)(100 x s) for s up to 100,
+    # each its call's time taken out (empty: not measured): what a product of at most
+    # SMALL_MACS multiply-adds runs at. On OpenBLAS's SkylakeX kernels these skip packing and
+    # run on one thread, the same on one thread and on two, where the GEMM curves, a 1024 x 1024
+    # operand packed afresh for few rows, read them 1.5-3x slow on one thread; on its Haswell
+    # kernels they are packed, and few rows or columns cost them more than the curves say.
+    small_curve: tuple[tuple[int, float], ...] = ()
+    small_curve_narrow: tuple[tuple[int, float], ...] = ()
 
     def problems(self) -> list[str]:
         """Why these figures cannot be right (empty when they are plausible): non-finite or
@@ -80,7 +87,7 @@ class Calibration:
         machine: every call took the same time), a GEMM slower than streaming a matrix."""
         rates = {"gemm_gflops": self.gemm_gflops, "stream_gbps": self.stream_gbps, "cache_gbps": self.cache_gbps}
         found = [f"{name} = {value!r}" for name, value in rates.items() if not _positive(value)]
-        for name in ("call_s", "run_s", "small_gflops"):
+        for name in ("call_s", "run_s"):
             value = getattr(self, name)
             if not _positive(value) and value != 0:
                 found.append(f"{name} = {value!r}")
@@ -88,6 +95,8 @@ class Calibration:
             found.append(f"cache_bytes = {self.cache_bytes!r}")
         for name, (label, sizes_are) in GEMM_CURVES.items():
             found += _gemm_curve_problems(name, getattr(self, name), label, sizes_are)
+        for name, (label, sizes_are) in SMALL_CURVES.items():  # where a BLAS threads the larger, they may fall
+            found += _gemm_curve_problems(name, getattr(self, name), label, sizes_are, rising=False)
         found += _points_problems("elementwise_curve", self.elementwise_curve, "(bytes, positive GB/s)")
         found += _points_problems("stream_curve", self.stream_curve, "(bytes, positive GB/s)")
         found += _points_problems("stream_curve_one", self.stream_curve_one, "(bytes, positive GB/s)")
@@ -120,19 +129,18 @@ class Calibration:
         fewer than its rows) and that curve was measured."""
         if not self.gemm_curve:
             return self.gemm_gflops * 1e9  # np.where and arithmetic broadcast it over arrays
-        short = _log_interp(self.gemm_curve, at) * 1e9
-        if not self.gemm_curve_narrow:
-            return short
-        return np.where(narrow, _log_interp(self.gemm_curve_narrow, at) * 1e9, short)
+        return _curves_rate(self.gemm_curve, self.gemm_curve_narrow, at, narrow)
 
-    def compute_rate(self, at: Numeric, dense: Any, narrow: Any = False, small: Any = False) -> Any:
+    def compute_rate(
+        self, at: Numeric, dense: Any, narrow: Any = False, small: Any = False, small_at: Numeric = 1.0
+    ) -> Any:
         """FLOP/s of a product: the GEMM curve at `at` for dense x dense (the narrow-result one
-        where the result is `narrow`), the small-product rate for a `small` one where measured,
-        the square GEMM rate for a product with a structured operand (no GEMM runs there; one
-        multiply per entry)."""
+        where the result is `narrow`), or for a `small` one the small-product curves at
+        `small_at` where measured, the square GEMM rate for a product with a structured operand
+        (no GEMM runs there; one multiply per entry)."""
         rate = self.gemm_rate(at, narrow)
-        if self.small_gflops > 0:
-            rate = np.where(small, self.small_gflops * 1e9, rate)
+        if self.small_curve:
+            rate = np.where(small, _curves_rate(self.small_curve, self.small_curve_narrow, small_at, narrow), rate)
         return np.where(dense, rate, self.gemm_gflops * 1e9)
 
     def transfer_seconds(self, n_bytes: Numeric, resident: Numeric = 0, entries: Numeric = math.inf) -> Any:
@@ -194,18 +202,28 @@ def with_fixed_costs(calibration: Calibration | None, fixed: FixedCosts | None) 
     return replace(calibration, call_s=fixed.call_s, run_s=fixed.run_s)
 
 
-def _gemm_curve_problems(name: str, points: Any, label: str, sizes_are: str) -> list[str]:
-    """Why a measured GEMM curve cannot be right: malformed, falling (a later point below 0.7x
-    the one before), or its product times not growing with the product (a busy machine)."""
+def _gemm_curve_problems(name: str, points: Any, label: str, sizes_are: str, rising: bool = True) -> list[str]:
+    """Why a measured GEMM curve cannot be right: malformed, falling where it should be `rising`
+    (a later point below 0.7x the one before), or its product times not growing with the
+    product (a busy machine)."""
     malformed = _points_problems(name, points, f"({sizes_are}, positive GFLOP/s)", sizes_are)
     if malformed:
         return malformed
     sizes, rates = [size for size, _ in points], [rate for _, rate in points]
-    if any(later < 0.7 * earlier for earlier, later in itertools.pairwise(rates)):
+    if rising and any(later < 0.7 * earlier for earlier, later in itertools.pairwise(rates)):
         return [f"the {label} is not increasing: {', '.join(f'{r:.3g}' for r in rates)} GFLOP/s"]
     if len(points) >= 2 and (sizes[-1] / rates[-1]) / (sizes[0] / rates[0]) < 2:
         return [f"the {label}'s times do not grow with the product's size (the machine was busy?)"]
     return []
+
+
+def _curves_rate(short: Any, narrow_curve: Any, at: Numeric, narrow: Any) -> Any:
+    """FLOP/s read at `at` on the short-result curve, or on the narrow-result one where the
+    result is `narrow` and that curve was measured (both in GFLOP/s)."""
+    rate = _log_interp(short, at) * 1e9
+    if not narrow_curve:
+        return rate
+    return np.where(narrow, _log_interp(narrow_curve, at) * 1e9, rate)
 
 
 def _log_interp(points: tuple[tuple[int, float], ...], at: Numeric) -> Any:

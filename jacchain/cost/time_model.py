@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .machine import SMALL_MACS, Calibration
+from .machine import SMALL_MACS, SMALL_SIDE, Calibration
 from .product import ProductCount
 from .ratio import FLOAT_MAX
 
@@ -30,15 +30,16 @@ class TimeObjective:
         (m x k)(k x n) product (`dims`: m, k, n); a dense one at the GEMM curve's rate where
         `gemm_dimension` reads it, a structured one moving its bytes at numpy's measured
         elementwise rate, not BLAS's; one whose result has fewer columns than rows on the
-        narrow-result curve, and one of at most SMALL_MACS multiply-adds at the small-product
-        rate, where measured. A dense product whose result is a row or a column
+        narrow-result curve, and one of at most SMALL_MACS multiply-adds on the small-product
+        curves, read by the same rule on their side, where measured. A dense product whose result is a row or a column
         (`vector`) is a matrix-vector product (BLAS's gemv, not its gemm): it streams its matrix
         once at two FLOPs an entry, so its bytes alone price it (the GEMM curve's fewest rows, a
         gemm, ran 1.3-3x slower than gemv here)."""
         gemv = np.asarray(vector) & dense
         at = gemm_dimension(*dims, self.machine.gemm_size)
         small = np.asarray(flops) <= 2 * SMALL_MACS  # a dense product's FLOPs are twice its MACs
-        rate = self.machine.compute_rate(at, dense, narrow_result(*dims), small)
+        small_at = gemm_dimension(*dims, SMALL_SIDE)
+        rate = self.machine.compute_rate(at, dense, narrow_result(*dims), small, small_at)
         compute = np.where(gemv, 0.0, flops / rate)
         # a gemv's matrix has flops / 2 entries; a gemm streams on all threads
         entries = np.where(gemv, flops / 2, np.inf)

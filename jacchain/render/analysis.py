@@ -155,9 +155,9 @@ def compute_text(c: Calibration) -> str:
     """How the model prices a dense product's FLOPs with these figures."""
     if not c.gemm_curve:
         return f"FLOPs / {c.gemm_gflops:.1f} GFLOP/s"
-    rates = [rate for _, rate in c.gemm_curve + c.gemm_curve_narrow] + ([c.small_gflops] if c.small_gflops else [])
+    rates = [rate for _, rate in c.gemm_curve + c.gemm_curve_narrow + c.small_curve + c.small_curve_narrow]
     curves = "GEMM curves (short and narrow results)" if c.gemm_curve_narrow else "GEMM curve"
-    small = ", or the small-product rate" if c.small_gflops else ""
+    small = ", or the small-product curves" if c.small_curve else ""
     return f"FLOPs / {min(rates):.1f}-{max(rates):.1f} GFLOP/s, the {curves} read at the product's shape{small}"
 
 

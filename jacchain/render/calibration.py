@@ -19,13 +19,14 @@ def curve_line(label: str, points: tuple[tuple[int, float], ...], size: Callable
     return [f"{label}: " + ", ".join(f"{size(at)} {rate:.1f}" for at, rate in points)] if points else []
 
 
-def small_line(c: Calibration) -> list[str]:
-    """The small-product rate's line; none when it was not measured."""
-    if not c.small_gflops:
-        return []
-    side = f"({SMALL_SIDE} x {SMALL_SIDE})({SMALL_SIDE} x {SMALL_SIDE})"
-    rate = f"{c.small_gflops:.1f} GFLOP/s ({side}, the call's time taken out)"
-    return [f"small products, up to {SMALL_MACS:,} multiply-adds: {rate}"]
+def small_lines(c: Calibration) -> list[str]:
+    """The small-product curves' lines; none when they were not measured."""
+    side, label = SMALL_SIDE, f"small products, up to {SMALL_MACS:,} multiply-adds"
+    rates = "GFLOP/s by s (the call's time taken out)"
+    return [
+        *curve_line(f"{label}: (s x {side})({side} x {side}), {rates}", c.small_curve, str),
+        *curve_line(f"{label}: ({side} x {side})({side} x s), {rates}", c.small_curve_narrow, str),
+    ]
 
 
 def lines(run: CalibrationRun) -> list[str]:
@@ -35,7 +36,7 @@ def lines(run: CalibrationRun) -> list[str]:
         f"matrix multiply ({c.gemm_size}^3): {c.gemm_gflops:.1f} GFLOP/s",
         *curve_line(f"(s x {c.gemm_size})({c.gemm_size} x {c.gemm_size}), GFLOP/s by s", c.gemm_curve, str),
         *curve_line(f"({c.gemm_size} x {c.gemm_size})({c.gemm_size} x s), GFLOP/s by s", c.gemm_curve_narrow, str),
-        *small_line(c),
+        *small_lines(c),
         f"vector-matrix streaming from memory ({c.stream_bytes / 2**20:.0f} MiB matrix): {c.stream_gbps:.1f} GB/s",
         f"vector-matrix streaming from cache: {c.cache_gbps:.1f} GB/s, up to {human(c.cache_bytes)} "
         f"(the largest matrix streaming {CACHE_GAIN}x faster than from memory)",

@@ -16,17 +16,18 @@ from typing import Any
 
 import numpy as np
 
-from ..cost.machine import GEMM_CURVES, SMALL_SIDE, Calibration, FixedCosts, calibration_key
+from ..cost.machine import GEMM_CURVES, SMALL_CURVES, SMALL_SIDE, Calibration, FixedCosts, calibration_key
 from ..cost.memory import available_bytes, check_fits
 from ..errors import JacchainError
 from ..io import write_atomic
 from ..types import Progress
 from .timing import DEFAULT_TARGET_S, Timing, blas_info, blas_threads, time_alternating, time_call, usable_cores
 
-CACHE_SCHEMA = 13  # 8: medians over rounds; 9: the cache's capacity measured; 10: its rate where all threads stream;
+CACHE_SCHEMA = 14  # 8: medians over rounds; 9: the cache's capacity measured; 10: its rate where all threads stream;
 # 11: the sweep from 64 KiB, on one thread too, the call's time taken out; 12: the narrow-result GEMM curve;
-# 13: the small-product rate
+# 13: the small-product rate; 14: the small-product curves
 GEMM_CURVE_SIZES = (2, 8, 32, 128, 512)
+SMALL_CURVE_SIZES = (2, 8, 32, SMALL_SIDE)
 STREAM_BYTES = 256 * 2**20  # the matrix measure() streams from memory
 ELEMENTWISE_BYTES = (2**14, 2**17, 2**20, 2**23, 2**26)  # bytes read and written
 CAPACITY_SWEEP = tuple(2**16 * 2**k for k in range(12))  # streamed matrices of 64 KiB to 128 MiB
@@ -65,24 +66,27 @@ def cache_path() -> Path:
 def gemm_rate(dtype: str, rows: int, size: int = 1024, repeats: int = 15, narrow: bool = False) -> float:
     """GFLOP/s of a (rows x size)(size x size) product with numpy's BLAS, or with `narrow` of
     (size x size)(size x rows): the same work, its result `rows` columns wide."""
+    return 2 * rows * size * size / _product_seconds(dtype, rows, size, repeats, narrow) / 1e9
+
+
+def small_rate(dtype: str, rows: int = SMALL_SIDE, repeats: int = 15, narrow: bool = False) -> float:
+    """GFLOP/s of a small product, as `gemm_rate`'s on SMALL_SIDE, on its time less that of a
+    (1 x 8)(8 x 8) product's, since the model adds each product's call once (the square took
+    about 19 us in float32 here, a call 1 us)."""
+    seconds = _product_seconds(dtype, rows, SMALL_SIDE, repeats * 10, narrow)
+    return 2 * rows * SMALL_SIDE**2 / _less_a_call(seconds, dtype, repeats * 10) / 1e9
+
+
+def _product_seconds(dtype: str, rows: int, size: int, repeats: int, narrow: bool) -> float:
+    """The median time of (rows x size)(size x size), or with `narrow` (size x size)(size x rows),
+    into one result."""
     square = np.full((size, size), 0.5, dtype=dtype)
     if narrow:
         left, right = square, np.full((size, rows), 0.5, dtype=dtype)
     else:
         left, right = square[:rows] if rows <= size else np.full((rows, size), 0.5, dtype=dtype), square
     out = np.empty((left.shape[0], right.shape[1]), dtype=dtype)
-    seconds = time_call(lambda: np.matmul(left, right, out=out), repeats=repeats).median
-    return 2 * rows * size * size / seconds / 1e9
-
-
-def small_rate(dtype: str, repeats: int = 15) -> float:
-    """GFLOP/s of the small-product probe, (SMALL_SIDE x SMALL_SIDE) squared, on its time less
-    that of a (1 x 8)(8 x 8) product's, since the model adds each product's call once (the
-    probe took about 19 us in float32 here, a call 1 us)."""
-    square = np.full((SMALL_SIDE, SMALL_SIDE), 0.5, dtype=dtype)
-    out = np.empty_like(square)
-    seconds = time_call(lambda: np.matmul(square, square, out=out), repeats=repeats * 10).median
-    return 2 * SMALL_SIDE**3 / _less_a_call(seconds, dtype, repeats * 10) / 1e9
+    return time_call(lambda: np.matmul(left, right, out=out), repeats=repeats).median
 
 
 def _less_a_call(seconds: float, dtype: str, repeats: int) -> float:
@@ -298,7 +302,6 @@ def measure(
         "gemm_gflops": lambda: gemm_rate(dtype, gemm_size, gemm_size, repeats),
         "stream_gbps": functools.partial(_streaming_gbps, stream_bytes, dtype, repeats),
         "call_s": per_product,
-        "small_gflops": functools.partial(small_rate, dtype, repeats),
     }
     with blas_threads(threads):
         info = blas_info()
@@ -310,6 +313,9 @@ def measure(
     for rows in GEMM_CURVE_SIZES:
         figures[f"gemm_curve[{rows}]"] = functools.partial(gemm_rate, dtype, rows, gemm_size, repeats)
         figures[f"gemm_curve_narrow[{rows}]"] = functools.partial(gemm_rate, dtype, rows, gemm_size, repeats, True)
+    for rows in SMALL_CURVE_SIZES:
+        figures[f"small_curve[{rows}]"] = functools.partial(small_rate, dtype, rows, repeats)
+        figures[f"small_curve_narrow[{rows}]"] = functools.partial(small_rate, dtype, rows, repeats, True)
     for size in ELEMENTWISE_BYTES:
         figures[f"elementwise_curve[{size}]"] = functools.partial(elementwise_rate, dtype, size, repeats)
     with blas_threads(threads):
@@ -320,7 +326,11 @@ def measure(
     one = tuple((size, values[f"stream_curve_one[{size}]"]) for size in CAPACITY_SWEEP) if threaded_from else ()
     cache_bytes, cache_gbps = effective_cache(swept, stream_gbps, threaded_from * itemsize)
     run_s = float(np.median([run for _, run in executor]))
-    curve, narrow = (tuple((rows, values[f"{name}[{rows}]"]) for rows in GEMM_CURVE_SIZES) for name in GEMM_CURVES)
+    curves = {
+        name: tuple((rows, values[f"{name}[{rows}]"]) for rows in sizes)
+        for names, sizes in ((GEMM_CURVES, GEMM_CURVE_SIZES), (SMALL_CURVES, SMALL_CURVE_SIZES))
+        for name in names
+    }
     elementwise = tuple((size, values[f"elementwise_curve[{size}]"]) for size in ELEMENTWISE_BYTES)
     return Calibration(
         blas=info.library,
@@ -335,9 +345,7 @@ def measure(
         cache_bytes=cache_bytes,
         call_s=call_s,
         run_s=run_s,
-        gemm_curve=curve,
-        gemm_curve_narrow=narrow,
-        small_gflops=values["small_gflops"],
+        **curves,
         elementwise_curve=elementwise,
         load_average=load,
         cores=usable_cores(),
@@ -386,7 +394,7 @@ def from_entry(entry: Any) -> Calibration | None:
     try:
         curves = {
             name: entry.get(name, ())
-            for name in (*GEMM_CURVES, "elementwise_curve", "stream_curve", "stream_curve_one")
+            for name in (*GEMM_CURVES, *SMALL_CURVES, "elementwise_curve", "stream_curve", "stream_curve_one")
         }
         unsettled = entry.get("unsettled", ())
         calibration = Calibration(
