@@ -196,13 +196,13 @@ def small_products(calibration: Calibration, repeats: int = 200) -> dict[str, tu
         return time_call(lambda: np.matmul(left, right, out=out), repeats=times).median
 
     call = seconds(1, 8, 8, 10 * repeats)
-    found = dict.fromkeys(SMALL_RULES, 0)
+    rules = {name: rule(calibration) for name, rule in SMALL_RULES.items()}
+    found = dict.fromkeys(rules, 0)
     shapes = small_shapes()
     for m, k, n in shapes:
         measured = seconds(m, k, n)
         product = product_count((m, k, dense), (k, n, dense))
-        for name, rule in SMALL_RULES.items():
-            figures = rule(calibration)
+        for name, figures in rules.items():
             predicted = call + product_time(product, figures, itemsize) - figures.call_s * product.calls
             found[name] += hit(predicted, measured)
     return {name: (hits, len(shapes)) for name, hits in found.items()}

@@ -132,12 +132,12 @@ class Calibration:
         return _curves_rate(self.gemm_curve, self.gemm_curve_narrow, at, narrow)
 
     def compute_rate(
-        self, at: Numeric, dense: Any, narrow: Any = False, small: Any = False, small_at: Numeric = 1.0
+        self, at: Numeric, dense: Any, narrow: Any = False, small: Any = False, small_at: Numeric = SMALL_SIDE
     ) -> Any:
         """FLOP/s of a product: the GEMM curve at `at` for dense x dense (the narrow-result one
         where the result is `narrow`), or for a `small` one the small-product curves at
-        `small_at` where measured, the square GEMM rate for a product with a structured operand
-        (no GEMM runs there; one multiply per entry)."""
+        `small_at` (by default the square's) where measured, the square GEMM rate for a product
+        with a structured operand (no GEMM runs there; one multiply per entry)."""
         rate = self.gemm_rate(at, narrow)
         if self.small_curve:
             rate = np.where(small, _curves_rate(self.small_curve, self.small_curve_narrow, small_at, narrow), rate)

@@ -31,10 +31,10 @@ class TimeObjective:
         `gemm_dimension` reads it, a structured one moving its bytes at numpy's measured
         elementwise rate, not BLAS's; one whose result has fewer columns than rows on the
         narrow-result curve, and one of at most SMALL_MACS multiply-adds on the small-product
-        curves, read by the same rule on their side, where measured. A dense product whose result is a row or a column
-        (`vector`) is a matrix-vector product (BLAS's gemv, not its gemm): it streams its matrix
-        once at two FLOPs an entry, so its bytes alone price it (the GEMM curve's fewest rows, a
-        gemm, ran 1.3-3x slower than gemv here)."""
+        curves, read by the same rule on their side, where measured. A dense product whose
+        result is a row or a column (`vector`) is a matrix-vector product (BLAS's gemv, not its
+        gemm): it streams its matrix once at two FLOPs an entry, so its bytes alone price it
+        (the GEMM curve's fewest rows, a gemm, ran 1.3-3x slower than gemv here)."""
         gemv = np.asarray(vector) & dense
         at = gemm_dimension(*dims, self.machine.gemm_size)
         small = np.asarray(flops) <= 2 * SMALL_MACS  # a dense product's FLOPs are twice its MACs
