@@ -580,7 +580,7 @@ def test_the_small_products_grid_keeps_to_small_products_and_counts_each_rules_h
     shapes = model_check.small_shapes()
     assert all(m * k * n <= 100**3 for m, k, n in shapes) and len(set(shapes)) == len(shapes)
     assert (3, 3, 3) in shapes and (400, 400, 3) in shapes and (400, 400, 8) not in shapes
-    # every product takes a microsecond plus its FLOPs at 50 GFLOP/s; the call (1 x 8)(8 x 8), one
+    # every product, the (1 x 8)(8 x 8) call's among them, takes a microsecond plus its FLOPs at 50 GFLOP/s
     timed = []
 
     def seconds(m, k, n, rate=50e9):
